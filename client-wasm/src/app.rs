@@ -1,0 +1,150 @@
+//! The portal's pages: login, then the desktop; a session that ends brings the user back to login
+//! with the reason shown.
+
+use crate::api;
+use crate::desktop::{Desktop, Outcome};
+use crate::session::Credentials;
+use std::rc::Rc;
+use web_sys::HtmlInputElement;
+use yew::prelude::*;
+
+#[derive(Clone, PartialEq)]
+enum Page {
+    Login { message: Option<Notice> },
+    Desktop { portal: api::PortalSession, ticket: api::Ticket, credentials: Rc<SharedCredentials> },
+}
+
+#[derive(Clone, PartialEq)]
+struct Notice {
+    text: String,
+    is_error: bool,
+}
+
+/// The password stays in memory only for the RDP logon (single sign-on); it is never stored.
+pub struct SharedCredentials {
+    pub username: String,
+    pub password: String,
+}
+
+impl PartialEq for SharedCredentials {
+    fn eq(&self, other: &Self) -> bool {
+        std::ptr::eq(self, other)
+    }
+}
+
+impl SharedCredentials {
+    pub fn to_credentials(&self) -> Credentials {
+        Credentials { username: self.username.clone(), password: self.password.clone() }
+    }
+}
+
+#[function_component]
+pub fn App() -> Html {
+    let page = use_state(|| Page::Login { message: None });
+    match (*page).clone() {
+        Page::Login { message } => {
+            let on_ready = {
+                let page = page.clone();
+                Callback::from(move |(portal, ticket, credentials)| {
+                    page.set(Page::Desktop { portal, ticket, credentials })
+                })
+            };
+            html! { <Login {message} {on_ready} /> }
+        }
+        Page::Desktop { portal, ticket, credentials } => {
+            let on_end = {
+                let page = page.clone();
+                Callback::from(move |outcome: Outcome| {
+                    let message = Some(Notice { text: outcome.message, is_error: outcome.is_error });
+                    page.set(Page::Login { message })
+                })
+            };
+            html! { <Desktop {portal} {ticket} {credentials} {on_end} /> }
+        }
+    }
+}
+
+#[derive(Properties, PartialEq)]
+struct LoginProps {
+    message: Option<Notice>,
+    on_ready: Callback<(api::PortalSession, api::Ticket, Rc<SharedCredentials>)>,
+}
+
+#[function_component]
+fn Login(props: &LoginProps) -> Html {
+    let username = use_node_ref();
+    let password = use_node_ref();
+    let busy = use_state(|| false);
+    let error = use_state(|| None::<String>);
+
+    let onsubmit = {
+        let (username, password, busy, error, on_ready) =
+            (username.clone(), password.clone(), busy.clone(), error.clone(), props.on_ready.clone());
+        Callback::from(move |event: SubmitEvent| {
+            event.prevent_default();
+            let user = input_value(&username);
+            let pass = input_value(&password);
+            if user.trim().is_empty() || pass.is_empty() {
+                error.set(Some("Enter your username and password.".to_owned()));
+                return;
+            }
+            busy.set(true);
+            error.set(None);
+            let (busy, error, on_ready) = (busy.clone(), error.clone(), on_ready.clone());
+            wasm_bindgen_futures::spawn_local(async move {
+                match sign_in(user.trim().to_owned(), pass).await {
+                    Ok(ready) => on_ready.emit(ready),
+                    Err(message) => {
+                        busy.set(false);
+                        error.set(Some(message));
+                    }
+                }
+            });
+        })
+    };
+
+    let shown = (*error).clone().map(|text| Notice { text, is_error: true }).or_else(|| props.message.clone());
+    html! {
+        <main class="hd-login">
+            <form class="hd-card" {onsubmit} data-testid="login-form" novalidate=true>
+                <div class="hd-brand">
+                    <img src="images/logo.svg" alt="" />
+                    <h1>{ "Homedesk" }</h1>
+                </div>
+                <p class="hd-tagline">{ "Sign in to reach your office computer." }</p>
+                if let Some(notice) = shown {
+                    <div class={if notice.is_error { "hd-error" } else { "hd-error hd-info" }} role="alert"
+                         data-testid={if notice.is_error { "login-error" } else { "login-info" }}>
+                        { notice.text }
+                    </div>
+                }
+                <div class="hd-field">
+                    <label for="hd-username">{ "Username" }</label>
+                    <input id="hd-username" ref={username} type="text" autocomplete="username"
+                           autocapitalize="none" spellcheck="false" data-testid="login-username" />
+                </div>
+                <div class="hd-field">
+                    <label for="hd-password">{ "Password" }</label>
+                    <input id="hd-password" ref={password} type="password" autocomplete="current-password"
+                           data-testid="login-password" />
+                </div>
+                <button class="hd-button" type="submit" disabled={*busy} data-testid="login-submit">
+                    { if *busy { "Signing in…" } else { "Sign in" } }
+                </button>
+            </form>
+        </main>
+    }
+}
+
+async fn sign_in(
+    username: String,
+    password: String,
+) -> Result<(api::PortalSession, api::Ticket, Rc<SharedCredentials>), String> {
+    let portal = api::login(&username, &password).await?;
+    let ticket = api::ticket(&portal, None).await?;
+    Ok((portal, ticket, Rc::new(SharedCredentials { username, password })))
+}
+
+fn input_value(node: &NodeRef) -> String {
+    node.cast::<HtmlInputElement>().map(|input| input.value()).unwrap_or_default()
+}

@@ -1,0 +1,304 @@
+//! One desktop session in the browser: the WebSocket to the relay, the RDP client core and the canvas.
+//!
+//! This is thin glue: every protocol decision is made by `homedesk_client_core::RdpClient`, which is
+//! tested natively; here bytes move between it and the WebSocket, and framebuffer regions are painted.
+
+use crate::api::{self, PortalSession, Ticket};
+use homedesk_client_core::{ClientError, ConnectParams, Event, Input, RdpClient};
+use std::cell::RefCell;
+use std::rc::{Rc, Weak};
+use wasm_bindgen::closure::Closure;
+use wasm_bindgen::{Clamped, JsCast};
+use web_sys::{BinaryType, CanvasRenderingContext2d, CloseEvent, HtmlCanvasElement, ImageData, MessageEvent, WebSocket};
+use yew::Callback;
+
+/// What the page shows about the session.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Status {
+    Connecting(&'static str),
+    Connected,
+    Ended { message: String, is_error: bool },
+}
+
+pub struct Credentials {
+    pub username: String,
+    pub password: String,
+}
+
+/// A live session; dropping it closes the connection.
+pub struct Session {
+    inner: Rc<RefCell<Inner>>,
+    _on_open: Closure<dyn FnMut()>,
+    _on_message: Closure<dyn FnMut(MessageEvent)>,
+    _on_close: Closure<dyn FnMut(CloseEvent)>,
+    _timeout: gloo::timers::callback::Timeout,
+}
+
+struct Inner {
+    client: RdpClient,
+    ws: WebSocket,
+    canvas: HtmlCanvasElement,
+    context: CanvasRenderingContext2d,
+    on_status: Callback<Status>,
+    ticket: Ticket,
+    portal: PortalSession,
+    first_bytes: Option<Vec<u8>>,
+    connected: bool,
+    ended: bool,
+}
+
+/// How long the workstation has to show a desktop before the page gives up.
+const CONNECTION_TIMEOUT_MS: u32 = 45_000;
+
+impl Session {
+    pub fn start(
+        portal: PortalSession,
+        ticket: Ticket,
+        credentials: Credentials,
+        canvas: HtmlCanvasElement,
+        size: (u16, u16),
+        on_status: Callback<Status>,
+    ) -> Result<Session, String> {
+        let workstation = &ticket.workstation;
+        let params = ConnectParams {
+            username: credentials.username,
+            password: credentials.password,
+            domain: workstation.domain.clone(),
+            width: size.0,
+            height: size.1,
+            server_name: workstation.host.clone().unwrap_or_else(|| "workstation".to_owned()),
+            pinned_sha256: workstation.certificate_sha256.clone(),
+            client_name: "homedesk".to_owned(),
+            keyboard_layout: 0x409,
+        };
+        let (client, first_bytes) = RdpClient::new(params).map_err(|e| e.to_string())?;
+        let context = canvas
+            .get_context("2d")
+            .ok()
+            .flatten()
+            .and_then(|c| c.dyn_into::<CanvasRenderingContext2d>().ok())
+            .ok_or("This browser cannot draw on a canvas.")?;
+        let ws = WebSocket::new(&tunnel_url(&ticket.ticket)).map_err(|_| "The browser refused to open a WebSocket.")?;
+        ws.set_binary_type(BinaryType::Arraybuffer);
+
+        let inner = Rc::new(RefCell::new(Inner {
+            client,
+            ws: ws.clone(),
+            canvas,
+            context,
+            on_status,
+            ticket,
+            portal,
+            first_bytes: Some(first_bytes),
+            connected: false,
+            ended: false,
+        }));
+
+        let weak = Rc::downgrade(&inner);
+        let on_open = Closure::<dyn FnMut()>::new(with_inner(&weak, |inner| {
+            inner.status(Status::Connecting("Signing in to your workstation…"));
+            if let Some(bytes) = inner.first_bytes.take() {
+                inner.send(&bytes);
+            }
+        }));
+        let weak_message = weak.clone();
+        let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
+            let Some(inner) = weak_message.upgrade() else { return };
+            let Ok(buffer) = event.data().dyn_into::<js_sys::ArrayBuffer>() else { return };
+            let bytes = js_sys::Uint8Array::new(&buffer).to_vec();
+            inner.borrow_mut().on_bytes(&bytes);
+        });
+        let weak_close = weak.clone();
+        let on_close = Closure::<dyn FnMut(CloseEvent)>::new(move |event: CloseEvent| {
+            if let Some(inner) = weak_close.upgrade() {
+                inner.borrow_mut().on_close(event.code(), &event.reason());
+            }
+        });
+        ws.set_onopen(Some(on_open.as_ref().unchecked_ref()));
+        ws.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+        ws.set_onclose(Some(on_close.as_ref().unchecked_ref()));
+
+        let weak_timeout = weak.clone();
+        let timeout = gloo::timers::callback::Timeout::new(CONNECTION_TIMEOUT_MS, move || {
+            if let Some(inner) = weak_timeout.upgrade() {
+                let mut inner = inner.borrow_mut();
+                if !inner.connected {
+                    let name = inner.ticket.workstation.name.clone();
+                    inner.end(format!("The workstation {name} did not show a desktop in time. Try again later."), true);
+                }
+            }
+        });
+
+        inner.borrow().status(Status::Connecting("Connecting to your workstation…"));
+        Ok(Session { inner, _on_open: on_open, _on_message: on_message, _on_close: on_close, _timeout: timeout })
+    }
+
+    pub fn input(&self, input: Input) {
+        let mut inner = self.inner.borrow_mut();
+        let result = inner.client.input(input);
+        inner.handle(result);
+    }
+
+    /// The page lost focus: nothing may stay pressed on the workstation.
+    pub fn release_all(&self) {
+        let mut inner = self.inner.borrow_mut();
+        let result = inner.client.release_all();
+        inner.handle(result);
+    }
+
+    /// Ends the session on the user's request (the workstation session stays for a later reattach).
+    pub fn disconnect(&self) {
+        let mut inner = self.inner.borrow_mut();
+        let result = inner.client.shutdown();
+        inner.handle(result);
+        inner.end("You have been disconnected.".to_owned(), false);
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        let Ok(inner) = self.inner.try_borrow() else { return };
+        inner.ws.set_onopen(None);
+        inner.ws.set_onmessage(None);
+        inner.ws.set_onclose(None);
+        let _ = inner.ws.close();
+    }
+}
+
+fn with_inner(weak: &Weak<RefCell<Inner>>, f: impl Fn(&mut Inner) + 'static) -> impl FnMut() + 'static {
+    let weak = weak.clone();
+    move || {
+        if let Some(inner) = weak.upgrade() {
+            f(&mut inner.borrow_mut());
+        }
+    }
+}
+
+fn tunnel_url(ticket: &str) -> String {
+    let location = gloo::utils::window().location();
+    let scheme = if location.protocol().unwrap_or_default() == "http:" { "ws" } else { "wss" };
+    let host = location.host().unwrap_or_default();
+    format!("{scheme}://{host}/api/tunnel?ticket={ticket}")
+}
+
+impl Inner {
+    /// Reported from a microtask: the page may drop this session in reaction, which must not
+    /// happen while a WebSocket callback still holds it.
+    fn status(&self, status: Status) {
+        let on_status = self.on_status.clone();
+        wasm_bindgen_futures::spawn_local(async move { on_status.emit(status) });
+    }
+
+    fn send(&self, bytes: &[u8]) {
+        // A failed send means the socket is closing; its close event reports why.
+        let _ = self.ws.send_with_u8_array(bytes);
+    }
+
+    fn on_bytes(&mut self, bytes: &[u8]) {
+        if self.ended {
+            return;
+        }
+        let result = self.client.receive(bytes);
+        self.handle(result);
+    }
+
+    fn handle(&mut self, result: Result<Vec<Event>, ClientError>) {
+        match result {
+            Ok(events) => {
+                for event in events {
+                    self.on_event(event);
+                }
+            }
+            Err(error) => {
+                let message = self.describe(&error);
+                self.end(message, true);
+            }
+        }
+    }
+
+    fn on_event(&mut self, event: Event) {
+        match event {
+            Event::Send(bytes) => self.send(&bytes),
+            Event::Connected { width, height } => {
+                self.connected = true;
+                self.canvas.set_width(u32::from(width));
+                self.canvas.set_height(u32::from(height));
+                self.paint_all();
+                let _ = self.canvas.focus();
+                self.status(Status::Connected);
+                self.pin_certificate_on_first_use();
+            }
+            Event::Paint(rect) => {
+                let (x, y, w, h) = crate::paint::rect_xywh(&rect);
+                self.paint(x, y, w, h);
+            }
+            Event::Terminated(reason) => self.end(reason, false),
+            _ => {}
+        }
+    }
+
+    fn paint_all(&self) {
+        if let Some(frame) = self.client.framebuffer() {
+            let (w, h) = crate::paint::frame_size(&frame);
+            self.paint(0, 0, w, h);
+        }
+    }
+
+    fn paint(&self, x: u32, y: u32, w: u32, h: u32) {
+        let Some(frame) = self.client.framebuffer() else { return };
+        let Some(pixels) = crate::paint::copy_region(&frame, x, y, w, h) else { return };
+        if let Ok(image) = ImageData::new_with_u8_clamped_array_and_sh(Clamped(&pixels), w, h) {
+            let _ = self.context.put_image_data(&image, f64::from(x), f64::from(y));
+        }
+    }
+
+    /// Trust on first use: the relay records the certificate we saw once the session works.
+    fn pin_certificate_on_first_use(&self) {
+        if self.ticket.workstation.certificate_sha256.is_some() {
+            return;
+        }
+        let Some(sha256) = self.client.server_certificate_sha256() else { return };
+        let portal = self.portal.clone();
+        let id = self.ticket.workstation.id;
+        wasm_bindgen_futures::spawn_local(async move {
+            if let Err(error) = api::pin_certificate(&portal, id, &sha256).await {
+                gloo::console::warn!(format!("certificate not recorded: {error}"));
+            }
+        });
+    }
+
+    fn describe(&self, error: &ClientError) -> String {
+        let name = &self.ticket.workstation.name;
+        match error {
+            ClientError::CertificateChanged { .. } => format!(
+                "The security certificate of workstation {name} has changed, so the connection was refused \
+                 to protect your password. Ask your administrator to check the workstation and re-pin it."
+            ),
+            other => format!("The connection to workstation {name} failed: {other}"),
+        }
+    }
+
+    fn on_close(&mut self, code: u16, reason: &str) {
+        if self.ended {
+            return;
+        }
+        let name = self.ticket.workstation.name.clone();
+        let message = match code {
+            4000..=4999 | 1009 if !reason.is_empty() => reason.to_owned(),
+            1000 if self.connected => "The session has ended.".to_owned(),
+            1000 => format!("Workstation {name} closed the connection during sign-in."),
+            _ => "The connection to the portal was lost.".to_owned(),
+        };
+        let is_error = !(code == 1000 && self.connected);
+        self.end(message, is_error);
+    }
+
+    fn end(&mut self, message: String, is_error: bool) {
+        if self.ended {
+            return;
+        }
+        self.ended = true;
+        let _ = self.ws.close();
+        self.status(Status::Ended { message, is_error });
+    }
+}

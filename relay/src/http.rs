@@ -1,0 +1,622 @@
+//! The HTTPS application: router, JSON API handlers, origin/CSRF enforcement, static portal files
+//! and security headers.
+//!
+//! Handlers are thin: they parse, call [`crate::auth`], [`crate::tickets`] and [`crate::store`], and
+//! turn outcomes into the status codes and messages of `docs/contracts.md`. Every error body is
+//! `{"error": "<sentence for a person>"}`.
+
+use crate::auth::{self, AuthError};
+use crate::config::{normalize_origin, ServeConfig};
+use crate::pipes::PipeRegistry;
+use crate::store::{PinOutcome, SessionRecord, Store, StoreError, User, Workstation};
+use crate::tickets;
+use axum::body::{Body, Bytes};
+use axum::extract::rejection::PathRejection;
+use axum::extract::{FromRequestParts, Path, Request, State};
+use axum::http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use axum::http::request::Parts;
+use axum::http::{Method, StatusCode, Uri};
+use axum::middleware::{self, Next};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{any, get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tower::ServiceExt;
+use tower_http::services::ServeDir;
+
+pub const NOT_LOGGED_IN: &str = "You are not logged in.";
+pub const NO_WORKSTATION: &str = "No workstation is assigned to your account. Contact your administrator.";
+pub const NOT_ASSIGNED: &str = "This workstation is not assigned to your account.";
+pub const FOREIGN_ORIGIN: &str = "The request was refused because it did not come from this portal.";
+pub const BAD_CSRF: &str = "The request was refused (missing or wrong security token). Reload the page and try again.";
+pub const INTERNAL: &str = "The relay had an internal error. Please try again later.";
+
+/// Content-Security-Policy of every HTTPS response: no inline script or style, wasm allowed,
+/// WebSockets only to ourselves (`wss:` for browsers that do not count wss as 'self').
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; \
+style-src 'self'; img-src 'self' data: blob:; connect-src 'self' wss:; object-src 'none'; base-uri 'none'; \
+frame-ancestors 'none'; form-action 'self'";
+
+/// Shared state of all handlers.
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<AppInner>,
+}
+
+pub struct AppInner {
+    pub store: Store,
+    pub passwords: auth::Passwords,
+    pub config: ServeConfig,
+    pub pipes: PipeRegistry,
+    /// Cancelled when the relay shuts down; open pipes close themselves.
+    pub shutdown: CancellationToken,
+    /// Tracks spawned tasks (connections, pipes) so that shutdown can wait for them.
+    pub tasks: TaskTracker,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = AppInner;
+    fn deref(&self) -> &AppInner {
+        &self.inner
+    }
+}
+
+impl AppState {
+    pub fn new(inner: AppInner) -> Self {
+        AppState { inner: Arc::new(inner) }
+    }
+}
+
+/// An API error: status plus a sentence for the user.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        ApiError { status, message: message.into() }
+    }
+    fn internal(error: impl std::fmt::Display) -> Self {
+        tracing::error!(%error, "request failed");
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, INTERNAL)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, [(header::CACHE_CONTROL, "no-store")], Json(json!({ "error": self.message }))).into_response()
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        ApiError::internal(error)
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(error: AuthError) -> Self {
+        match error {
+            AuthError::InvalidCredentials => ApiError::new(StatusCode::UNAUTHORIZED, auth::LOGIN_FAILED),
+            other => ApiError::internal(other),
+        }
+    }
+}
+
+type ApiResult<T> = Result<T, ApiError>;
+
+/// The address of the TCP peer, inserted by the listener.
+#[derive(Debug, Clone, Copy)]
+pub struct PeerAddr(pub SocketAddr);
+
+/// Our own origin as the browser sees it: `https://` + the Host header (or HTTP/2 authority).
+fn own_origin(headers: &HeaderMap, uri: &Uri) -> Option<String> {
+    let host =
+        headers.get(header::HOST).and_then(|h| h.to_str().ok()).or_else(|| uri.authority().map(|a| a.as_str()))?;
+    normalize_origin(&format!("https://{host}")).ok()
+}
+
+/// True if the request's `Origin` is ours or one of the configured public origins.
+pub fn origin_allowed(headers: &HeaderMap, uri: &Uri, public_origins: &[String]) -> bool {
+    let mut origins = headers.get_all(header::ORIGIN).iter();
+    let (Some(origin), None) = (origins.next(), origins.next()) else {
+        return false;
+    };
+    let Some(origin) = origin.to_str().ok().and_then(|o| normalize_origin(o).ok()) else {
+        return false;
+    };
+    public_origins.contains(&origin) || own_origin(headers, uri).is_some_and(|own| own == origin)
+}
+
+fn is_safe_method(method: &Method) -> bool {
+    matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
+}
+
+/// Every state-changing request must come from our own origin (first line of CSRF defence).
+async fn require_same_origin(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    if !is_safe_method(request.method())
+        && !origin_allowed(request.headers(), request.uri(), &state.config.public_origins)
+    {
+        return ApiError::new(StatusCode::FORBIDDEN, FOREIGN_ORIGIN).into_response();
+    }
+    next.run(request).await
+}
+
+/// Adds the security headers to every response that does not set them itself.
+async fn security_headers(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    let defaults: [(HeaderName, &'static str); 5] = [
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (HeaderName::from_static("cross-origin-opener-policy"), "same-origin"),
+    ];
+    for (name, value) in defaults {
+        headers.entry(name).or_insert(HeaderValue::from_static(value));
+    }
+    response
+}
+
+/// The value of our session cookie, if the request carries one.
+pub fn session_cookie(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == auth::SESSION_COOKIE)
+        .map(|(_, value)| value.trim().to_owned())
+        .filter(|value| !value.is_empty())
+}
+
+/// A logged-in user. For unsafe methods, extraction also checks the `X-CSRF-Token` header.
+pub struct CurrentSession {
+    pub user: User,
+    pub csrf_token: String,
+}
+
+impl FromRequestParts<AppState> for CurrentSession {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let session = match session_cookie(&parts.headers) {
+            Some(id) => auth::session_for(&state.store, &id, state.config.session_idle_timeout).await?,
+            None => None,
+        };
+        let Some(SessionRecord { user, csrf_token, .. }) = session else {
+            return Err(ApiError::new(StatusCode::UNAUTHORIZED, NOT_LOGGED_IN));
+        };
+        if !is_safe_method(&parts.method) {
+            let sent = parts.headers.get("x-csrf-token").and_then(|v| v.to_str().ok()).unwrap_or("");
+            if !auth::secrets_equal(sent, &csrf_token) {
+                return Err(ApiError::new(StatusCode::FORBIDDEN, BAD_CSRF));
+            }
+        }
+        Ok(CurrentSession { user, csrf_token })
+    }
+}
+
+impl FromRequestParts<AppState> for PeerAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &AppState) -> Result<Self, Self::Rejection> {
+        Ok(parts.extensions.get::<PeerAddr>().copied().unwrap_or(PeerAddr(SocketAddr::from(([0, 0, 0, 0], 0)))))
+    }
+}
+
+/// Parses a JSON body with a friendly 400 instead of axum's plain-text rejection.
+fn parse_json<T: serde::de::DeserializeOwned>(body: &Bytes) -> ApiResult<T> {
+    serde_json::from_slice(body)
+        .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "The request body is not the expected JSON."))
+}
+
+#[derive(Deserialize)]
+struct LoginRequest {
+    username: String,
+    password: String,
+}
+
+#[derive(Serialize)]
+struct WorkstationItem {
+    id: i64,
+    name: String,
+}
+
+#[derive(Serialize)]
+struct SessionBody {
+    username: String,
+    csrf_token: String,
+    workstations: Vec<WorkstationItem>,
+}
+
+async fn session_body(store: &Store, user: &User, csrf_token: String) -> ApiResult<SessionBody> {
+    let workstations = store
+        .assigned_workstations(user.id)
+        .await?
+        .into_iter()
+        .map(|w| WorkstationItem { id: w.id, name: w.name })
+        .collect();
+    Ok(SessionBody { username: user.username.clone(), csrf_token, workstations })
+}
+
+fn no_store() -> [(HeaderName, &'static str); 1] {
+    [(header::CACHE_CONTROL, "no-store")]
+}
+
+async fn login(
+    State(state): State<AppState>,
+    PeerAddr(peer): PeerAddr,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let request: LoginRequest = parse_json(&body)?;
+    // A fresh session id at every login: the old one (if any) is ended.
+    if let Some(old) = session_cookie(&headers) {
+        auth::logout(&state.store, &old).await?;
+    }
+    let session = auth::login(
+        &state.store,
+        &state.passwords,
+        &request.username,
+        &request.password,
+        state.config.session_idle_timeout,
+    )
+    .await
+    .inspect_err(|error| {
+        if matches!(error, AuthError::InvalidCredentials) {
+            // Not the username: people type passwords into the wrong field.
+            tracing::info!(%peer, "login failed");
+        }
+    })?;
+    tracing::info!(user = %session.user.username, "login");
+    let body = session_body(&state.store, &session.user, session.csrf_token.clone()).await?;
+    let cookie = auth::session_cookie(&session.session_id);
+    Ok(([(header::SET_COOKIE, cookie)], no_store(), Json(body)).into_response())
+}
+
+async fn current_session(State(state): State<AppState>, session: CurrentSession) -> ApiResult<Response> {
+    let body = session_body(&state.store, &session.user, session.csrf_token).await?;
+    Ok((no_store(), Json(body)).into_response())
+}
+
+async fn logout(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
+    if let Some(id) = session_cookie(&headers) {
+        if let Some(session) = auth::session_for(&state.store, &id, state.config.session_idle_timeout).await? {
+            let sent = headers.get("x-csrf-token").and_then(|v| v.to_str().ok()).unwrap_or("");
+            if !auth::secrets_equal(sent, &session.csrf_token) {
+                return Err(ApiError::new(StatusCode::FORBIDDEN, BAD_CSRF));
+            }
+            auth::logout(&state.store, &id).await?;
+            tracing::info!(user = %session.user.username, "logout");
+        }
+    }
+    Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, auth::clear_session_cookie())]).into_response())
+}
+
+#[derive(Deserialize, Default)]
+struct TicketRequest {
+    #[serde(default)]
+    workstation_id: Option<i64>,
+}
+
+#[derive(Serialize)]
+struct TicketWorkstation {
+    id: i64,
+    name: String,
+    /// The client names the server in TLS (SNI) and CredSSP; it cannot choose where the relay dials.
+    host: String,
+    domain: Option<String>,
+    certificate_sha256: Option<String>,
+}
+
+#[derive(Serialize)]
+struct TicketResponse {
+    ticket: String,
+    expires_in_secs: u64,
+    workstation: TicketWorkstation,
+}
+
+async fn ticket(State(state): State<AppState>, session: CurrentSession, body: Bytes) -> ApiResult<Response> {
+    let request: TicketRequest =
+        if body.iter().all(u8::is_ascii_whitespace) { TicketRequest::default() } else { parse_json(&body)? };
+    let assigned = state.store.assigned_workstations(session.user.id).await?;
+    if assigned.is_empty() {
+        return Err(ApiError::new(StatusCode::FORBIDDEN, NO_WORKSTATION));
+    }
+    let workstation: Workstation = match request.workstation_id {
+        Some(id) => assigned
+            .into_iter()
+            .find(|w| w.id == id)
+            .ok_or_else(|| ApiError::new(StatusCode::FORBIDDEN, NOT_ASSIGNED))?,
+        // No choice made: the first by name (a chooser comes later).
+        None => assigned.into_iter().next().ok_or_else(|| ApiError::new(StatusCode::FORBIDDEN, NO_WORKSTATION))?,
+    };
+    let ttl = state.config.ticket_ttl;
+    let ticket = tickets::issue(&state.store, session.user.id, workstation.id, ttl).await?;
+    let body = TicketResponse {
+        ticket,
+        expires_in_secs: ttl.as_secs().max(1),
+        workstation: TicketWorkstation {
+            id: workstation.id,
+            name: workstation.name,
+            host: workstation.host,
+            domain: workstation.domain,
+            certificate_sha256: workstation.cert_sha256,
+        },
+    };
+    Ok((no_store(), Json(body)).into_response())
+}
+
+#[derive(Deserialize)]
+struct CertificateReport {
+    sha256: String,
+}
+
+fn is_fingerprint(value: &str) -> bool {
+    value.len() == 64 && value.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// The 409 message when a workstation presents a different certificate than the pinned one.
+pub fn certificate_changed_message(name: &str) -> String {
+    format!(
+        "The certificate of workstation {name} has changed since it was first seen. This can mean that \
+         someone is intercepting the connection. If the workstation's certificate was renewed, ask your \
+         administrator to run: relay workstation repin \"{name}\""
+    )
+}
+
+async fn report_certificate(
+    State(state): State<AppState>,
+    session: CurrentSession,
+    id: Result<Path<i64>, PathRejection>,
+    body: Bytes,
+) -> ApiResult<StatusCode> {
+    let Ok(Path(id)) = id else {
+        return Err(ApiError::new(StatusCode::NOT_FOUND, "There is no such workstation."));
+    };
+    let report: CertificateReport = parse_json(&body)?;
+    if !is_fingerprint(&report.sha256) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "The fingerprint must be 64 lowercase hexadecimal characters (SHA-256).",
+        ));
+    }
+    let Some(workstation) = state.store.assigned_workstation(session.user.id, id).await? else {
+        return Err(ApiError::new(StatusCode::FORBIDDEN, NOT_ASSIGNED));
+    };
+    match state.store.pin_certificate(workstation.id, &report.sha256).await? {
+        PinOutcome::Pinned => {
+            tracing::info!(workstation = %workstation.name, user = %session.user.username, sha256 = %report.sha256, "certificate pinned (first use)");
+            Ok(StatusCode::NO_CONTENT)
+        }
+        PinOutcome::Unchanged => Ok(StatusCode::NO_CONTENT),
+        PinOutcome::Mismatch { pinned } => {
+            tracing::warn!(workstation = %workstation.name, user = %session.user.username, pinned = %pinned, seen = %report.sha256, "certificate mismatch");
+            Err(ApiError::new(StatusCode::CONFLICT, certificate_changed_message(&workstation.name)))
+        }
+    }
+}
+
+async fn api_not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "There is no such API endpoint.")
+}
+
+/// The text shown at `/` when the browser client has not been built.
+pub const CLIENT_NOT_BUILT: &str = "Homedesk: the browser client has not been built yet.\n\n\
+The relay is running, but its web root holds no index.html. Build the client with\n\n    cargo xtask client\n\n\
+and start the relay with --web-root pointing at the result (cargo xtask run does both), then reload this page.\n";
+
+/// SHA-256 sources (`'sha256-…'`) for the inline `<script>` elements of a page, so that the CSP can
+/// allow exactly those (trunk injects an inline module script that starts the wasm client).
+pub fn inline_script_hashes(html: &str) -> Vec<String> {
+    use base64::engine::general_purpose::STANDARD;
+    use base64::Engine;
+    use sha2::{Digest, Sha256};
+    let lower = html.to_ascii_lowercase();
+    let mut hashes = Vec::new();
+    let mut at = 0;
+    while let Some(start) = lower[at..].find("<script").map(|i| at + i) {
+        let Some(tag_end) = lower[start..].find('>').map(|i| start + i) else { break };
+        let Some(close) = lower[tag_end..].find("</script").map(|i| tag_end + i) else { break };
+        let attributes = &lower[start + "<script".len()..tag_end];
+        let external = attributes.split(|c: char| c.is_ascii_whitespace()).any(|a| a == "src" || a.starts_with("src="));
+        if !external {
+            let digest = Sha256::digest(&html.as_bytes()[tag_end + 1..close]);
+            hashes.push(format!("'sha256-{}'", STANDARD.encode(digest)));
+        }
+        at = close;
+    }
+    hashes
+}
+
+/// The CSP for a page with the given inline script hashes.
+pub fn content_security_policy(script_hashes: &[String]) -> String {
+    if script_hashes.is_empty() {
+        return CONTENT_SECURITY_POLICY.to_owned();
+    }
+    CONTENT_SECURITY_POLICY.replacen(
+        "'wasm-unsafe-eval'",
+        &format!("'wasm-unsafe-eval' {}", script_hashes.join(" ")),
+        1,
+    )
+}
+
+/// `index.html` with a CSP that admits its own inline scripts (and nothing else inline).
+async fn index_page(root: &std::path::Path) -> Response {
+    let html = match tokio::fs::read_to_string(root.join("index.html")).await {
+        Ok(html) => html,
+        Err(error) => return ApiError::internal(format!("cannot read index.html: {error}")).into_response(),
+    };
+    let csp = content_security_policy(&inline_script_hashes(&html));
+    let mut response = Html(html).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    if let Ok(csp) = HeaderValue::from_str(&csp) {
+        headers.insert(header::CONTENT_SECURITY_POLICY, csp);
+    }
+    response
+}
+
+/// Static portal files from the web root; a clear 503 at `/` if the client is not built.
+async fn portal(State(state): State<AppState>, request: Request) -> Response {
+    let root = state.config.web_root.as_ref().filter(|root| root.join("index.html").is_file());
+    let is_index =
+        matches!(request.uri().path(), "/" | "/index.html") && matches!(*request.method(), Method::GET | Method::HEAD);
+    match root {
+        Some(root) if is_index => index_page(root).await,
+        Some(root) => match ServeDir::new(root).oneshot(request).await {
+            Ok(response) => response.into_response(),
+            Err(never) => match never {},
+        },
+        None if matches!(request.uri().path(), "/" | "/index.html") => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8"), (header::CACHE_CONTROL, "no-store")],
+            CLIENT_NOT_BUILT,
+        )
+            .into_response(),
+        None => (StatusCode::NOT_FOUND, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], "Not found.\n")
+            .into_response(),
+    }
+}
+
+/// The complete HTTPS application.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/api/login", post(login))
+        .route("/api/session", get(current_session))
+        .route("/api/logout", post(logout))
+        .route("/api/ticket", post(ticket))
+        .route("/api/workstations/{id}/certificate", post(report_certificate))
+        .route("/api/tunnel", get(crate::tunnel::handler))
+        .route("/api", any(api_not_found))
+        .route("/api/{*rest}", any(api_not_found))
+        .fallback(portal)
+        .layer(middleware::from_fn_with_state(state.clone(), require_same_origin))
+        .layer(middleware::from_fn(security_headers))
+        .with_state(state)
+}
+
+/// A 308 to the same path on the HTTPS port (the plain-HTTP listener's only answer).
+pub fn https_redirect(headers: &HeaderMap, uri: &Uri, https_port: u16, fallback_host: &str) -> Response<Body> {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .and_then(host_without_port)
+        .unwrap_or_else(|| fallback_host.to_owned());
+    let port = if https_port == 443 { String::new() } else { format!(":{https_port}") };
+    let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    let location = format!("https://{host}{port}{path}");
+    match HeaderValue::from_str(&location) {
+        Ok(location) => {
+            let mut response = Response::new(Body::from("Homedesk is served over HTTPS.\n"));
+            *response.status_mut() = StatusCode::PERMANENT_REDIRECT;
+            response.headers_mut().insert(header::LOCATION, location);
+            response
+        }
+        Err(_) => {
+            let mut response = Response::new(Body::from("Bad request.\n"));
+            *response.status_mut() = StatusCode::BAD_REQUEST;
+            response
+        }
+    }
+}
+
+/// `host[:port]` → `host` (IPv6 stays bracketed); `None` if it is not a plausible host.
+fn host_without_port(authority: &str) -> Option<String> {
+    let host = if authority.starts_with('[') {
+        let end = authority.find(']')?;
+        &authority[..=end]
+    } else {
+        authority.rsplit_once(':').map_or(authority, |(host, _)| host)
+    };
+    let plausible = !host.is_empty()
+        && host.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']' | b'_'));
+    plausible.then(|| host.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.append(HeaderName::from_bytes(name.as_bytes()).unwrap(), HeaderValue::from_str(value).unwrap());
+        }
+        map
+    }
+
+    #[test]
+    fn origin_rules() {
+        let uri: Uri = "/api/login".parse().unwrap();
+        let ok = headers(&[("host", "desk:8443"), ("origin", "https://desk:8443")]);
+        assert!(origin_allowed(&ok, &uri, &[]));
+        let http = headers(&[("host", "desk:8443"), ("origin", "http://desk:8443")]);
+        assert!(!origin_allowed(&http, &uri, &[]));
+        let foreign = headers(&[("host", "desk:8443"), ("origin", "https://evil.example")]);
+        assert!(!origin_allowed(&foreign, &uri, &[]));
+        assert!(origin_allowed(&foreign, &uri, &["https://evil.example".into()]));
+        let missing = headers(&[("host", "desk:8443")]);
+        assert!(!origin_allowed(&missing, &uri, &[]));
+        let null = headers(&[("host", "desk:8443"), ("origin", "null")]);
+        assert!(!origin_allowed(&null, &uri, &[]));
+        let twice = headers(&[("host", "desk:8443"), ("origin", "https://desk:8443"), ("origin", "https://desk:8443")]);
+        assert!(!origin_allowed(&twice, &uri, &[]));
+        let default_port = headers(&[("host", "desk:443"), ("origin", "https://desk")]);
+        assert!(origin_allowed(&default_port, &uri, &[]));
+    }
+
+    #[test]
+    fn cookie_parsing() {
+        let h = headers(&[("cookie", "a=1; hd_session=abc ; b=2")]);
+        assert_eq!(session_cookie(&h).as_deref(), Some("abc"));
+        let h = headers(&[("cookie", "hd_session_x=1")]);
+        assert_eq!(session_cookie(&h), None);
+    }
+
+    #[test]
+    fn redirect_location() {
+        let uri: Uri = "/a/b?c=1".parse().unwrap();
+        let r = https_redirect(&headers(&[("host", "desk:8080")]), &uri, 8443, "127.0.0.1");
+        assert_eq!(r.status(), StatusCode::PERMANENT_REDIRECT);
+        assert_eq!(r.headers()[header::LOCATION], "https://desk:8443/a/b?c=1");
+        let r = https_redirect(&headers(&[("host", "[::1]:80")]), &uri, 443, "127.0.0.1");
+        assert_eq!(r.headers()[header::LOCATION], "https://[::1]/a/b?c=1");
+        let r = https_redirect(&HeaderMap::new(), &"/".parse().unwrap(), 8443, "127.0.0.1");
+        assert_eq!(r.headers()[header::LOCATION], "https://127.0.0.1:8443/");
+    }
+
+    #[test]
+    fn inline_scripts_are_hashed() {
+        let html = "<html><head><script type=\"module\">import init from '/a.js';init();</script>\
+                    <script src=\"/b.js\"></script><SCRIPT>x()</SCRIPT><link data-src=x></head></html>";
+        let hashes = inline_script_hashes(html);
+        assert_eq!(hashes.len(), 2);
+        use base64::Engine;
+        use sha2::Digest;
+        let expected =
+            base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(b"import init from '/a.js';init();"));
+        assert_eq!(hashes[0], format!("'sha256-{expected}'"));
+        let csp = content_security_policy(&hashes);
+        assert!(csp.contains(&format!("script-src 'self' 'wasm-unsafe-eval' {} {};", hashes[0], hashes[1])), "{csp}");
+        assert_eq!(content_security_policy(&[]), CONTENT_SECURITY_POLICY);
+        assert!(inline_script_hashes("<script src=/x.js></script><script").is_empty());
+    }
+
+    #[test]
+    fn fingerprints() {
+        assert!(is_fingerprint(&"ab".repeat(32)));
+        assert!(!is_fingerprint(&"AB".repeat(32)));
+        assert!(!is_fingerprint(&"ab".repeat(31)));
+    }
+}

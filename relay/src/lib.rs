@@ -1,0 +1,26 @@
+//! The Homedesk relay as a library: everything the `relay` binary does, callable in-process.
+//!
+//! It exists as a library so that integration tests (and later an admin console) can start a real
+//! relay on port 0 inside the test process. The binary (`main.rs`, `cli.rs`) is a thin clap layer.
+//!
+//! Map: [`config`] (settings and data-dir layout) → [`server`] (startup: data dir, database, certificate,
+//! first admin) → [`listener`] (TLS and redirect accept loops, graceful shutdown) → [`http`] (router,
+//! JSON API, static portal) → [`tunnel`] (WebSocket ⇄ TCP byte pipe) with [`pipes`] (registry of
+//! live pipes). Persistence is in [`store`]; [`auth`] (passwords, sessions, CSRF) and [`tickets`]
+//! hold the security decisions; [`broker`] is the validated admin API used by the CLI; [`tls`]
+//! makes and loads the self-signed certificate.
+
+pub mod auth;
+pub mod broker;
+pub mod config;
+pub mod http;
+pub mod listener;
+pub mod pipes;
+pub mod server;
+pub mod store;
+pub mod tickets;
+pub mod tls;
+pub mod tunnel;
+
+pub use config::ServeConfig;
+pub use server::{start, RunningServer, StartError};

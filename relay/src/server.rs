@@ -1,0 +1,148 @@
+//! Startup and shutdown of `relay serve`: prepares the data directory (database, certificate, first
+//! admin account), binds both listeners and runs them until told to stop.
+//!
+//! Returned as a handle ([`RunningServer`]) so that the binary waits for a signal while tests bind
+//! port 0, read the real addresses, and stop the relay in-process.
+
+use crate::auth::{self, AuthError, Passwords};
+use crate::config::{DataDir, ServeConfig};
+use crate::http::{self, AppInner, AppState};
+use crate::listener;
+use crate::pipes::PipeRegistry;
+use crate::store::{self, Store, StoreError};
+use crate::tls::{self, TlsError};
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// Name of the account created on first start.
+pub const ADMIN_USERNAME: &str = "admin";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot create the data directory {path}: {source}")]
+    DataDir { path: String, source: std::io::Error },
+    #[error("cannot open the database: {0}")]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    #[error("cannot prepare password hashing: {0}")]
+    Auth(#[from] AuthError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: SocketAddr, source: std::io::Error },
+}
+
+/// Opens (creating on first use) the database of a data directory. Used by `serve` and the CLI.
+pub async fn open_store(data_dir: &DataDir) -> Result<Store, StartError> {
+    data_dir.create().map_err(|source| StartError::DataDir { path: data_dir.root().display().to_string(), source })?;
+    Ok(Store::open(&data_dir.database()).await?)
+}
+
+/// A started relay.
+pub struct RunningServer {
+    /// Where HTTPS is served (the real port when 0 was asked for).
+    pub https_addr: SocketAddr,
+    /// Where the plain-HTTP redirector listens.
+    pub http_addr: SocketAddr,
+    /// The generated password of the `admin` account, only on the start that created it.
+    pub admin_password: Option<String>,
+    /// True if this start generated the self-signed certificate.
+    pub created_certificate: bool,
+    state: AppState,
+}
+
+impl RunningServer {
+    pub fn pipes(&self) -> &PipeRegistry {
+        &self.state.pipes
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.state.store
+    }
+
+    /// Asks everything to stop: listeners stop accepting, open pipes close with 1001.
+    pub fn trigger_shutdown(&self) {
+        self.state.shutdown.cancel();
+    }
+
+    /// A token that is cancelled when the relay shuts down.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.state.shutdown.clone()
+    }
+
+    /// Stops the relay and waits (at most the configured grace period plus the HTTP drain time)
+    /// for connections and pipes to finish.
+    pub async fn stop(self) {
+        self.trigger_shutdown();
+        self.state.tasks.close();
+        let grace = self.state.config.shutdown_grace + Duration::from_secs(6);
+        if tokio::time::timeout(grace, self.state.tasks.wait()).await.is_err() {
+            tracing::warn!("some connections did not finish in time; closing them");
+        }
+        self.state.store.close().await;
+    }
+}
+
+/// Prepares the data directory and starts both listeners.
+pub async fn start(config: ServeConfig) -> Result<RunningServer, StartError> {
+    let data_dir = DataDir::new(&config.data_dir);
+    let store = open_store(&data_dir).await?;
+    let created_certificate = tls::ensure_certificate(&data_dir)?;
+    let tls_config = tls::server_config(&data_dir)?;
+
+    let admin_password = bootstrap_admin(&store).await?;
+    let passwords = tokio::task::spawn_blocking(Passwords::new).await.map_err(|e| AuthError::Task(e.to_string()))??;
+
+    let https_addr = SocketAddr::new(config.bind, config.https_port);
+    let https = TcpListener::bind(https_addr).await.map_err(|source| StartError::Bind { addr: https_addr, source })?;
+    let http_addr = SocketAddr::new(config.bind, config.http_port);
+    let http = TcpListener::bind(http_addr).await.map_err(|source| StartError::Bind { addr: http_addr, source })?;
+    let https_addr = https.local_addr().map_err(|source| StartError::Bind { addr: https_addr, source })?;
+    let http_addr = http.local_addr().map_err(|source| StartError::Bind { addr: http_addr, source })?;
+
+    let shutdown = CancellationToken::new();
+    let tasks = TaskTracker::new();
+    let state = AppState::new(AppInner {
+        store: store.clone(),
+        passwords,
+        config,
+        pipes: PipeRegistry::new(),
+        shutdown: shutdown.clone(),
+        tasks: tasks.clone(),
+    });
+    let router = http::router(state.clone());
+    tasks.spawn(listener::serve_https(https, tls_config, router, shutdown.clone(), tasks.clone()));
+    tasks.spawn(listener::serve_redirect(http, https_addr.port(), shutdown.clone(), tasks.clone()));
+    tasks.spawn(housekeeping(store, shutdown));
+    tracing::info!(%https_addr, %http_addr, "relay listening");
+
+    Ok(RunningServer { https_addr, http_addr, admin_password, created_certificate, state })
+}
+
+/// Creates the `admin` account with a generated password on the first start of a database.
+async fn bootstrap_admin(store: &Store) -> Result<Option<String>, StartError> {
+    if store.admin_bootstrapped().await? {
+        return Ok(None);
+    }
+    let password = auth::generate_password();
+    let to_hash = password.clone();
+    let hash = tokio::task::spawn_blocking(move || auth::hash_password(&to_hash))
+        .await
+        .map_err(|e| AuthError::Task(e.to_string()))??;
+    Ok(store.bootstrap_admin(ADMIN_USERNAME, &hash).await?.then_some(password))
+}
+
+/// Deletes expired tickets and sessions once a minute.
+async fn housekeeping(store: Store, shutdown: CancellationToken) {
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(Duration::from_secs(60)) => {}
+        }
+        if let Err(error) = store.purge_expired(store::unix_ms()).await {
+            tracing::warn!(%error, "housekeeping failed");
+        }
+    }
+}

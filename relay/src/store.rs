@@ -1,0 +1,549 @@
+//! All SQL of the relay: users, workstations, assignments, sessions, tickets, settings.
+//!
+//! One module owns the database so that the rest of the code speaks in typed values and typed
+//! errors. The SQL is deliberately plain (numbered `$n` parameters, `ON CONFLICT`, no SQLite-only
+//! functions) so that a PostgreSQL backend can be added later by swapping the pool type and the
+//! migrations directory. Timestamps are Unix milliseconds.
+
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+};
+use sqlx::Row;
+use std::path::Path;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Migrations embedded in the binary (`relay/migrations`).
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("cannot update the database schema: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("a user named \"{0}\" already exists")]
+    UserExists(String),
+    #[error("there is no user named \"{0}\"")]
+    UnknownUser(String),
+    #[error("a workstation named \"{0}\" already exists")]
+    WorkstationExists(String),
+    #[error("there is no workstation named \"{0}\"")]
+    UnknownWorkstation(String),
+    #[error("user \"{0}\" is already assigned to workstation \"{1}\"")]
+    AlreadyAssigned(String, String),
+    #[error("user \"{0}\" is not assigned to workstation \"{1}\"")]
+    NotAssigned(String, String),
+    #[error("the database holds an invalid value: {0}")]
+    Corrupt(String),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Milliseconds since the Unix epoch (the unit of every timestamp column).
+pub fn unix_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+/// `unix_ms() + duration`, saturating.
+pub fn unix_ms_after(duration: Duration) -> i64 {
+    unix_ms().saturating_add(i64::try_from(duration.as_millis()).unwrap_or(i64::MAX))
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub id: i64,
+    pub username: String,
+    pub is_admin: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserSummary {
+    pub user: User,
+    /// Names of the assigned workstations, sorted.
+    pub workstations: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Workstation {
+    pub id: i64,
+    pub name: String,
+    pub host: String,
+    pub port: u16,
+    pub domain: Option<String>,
+    pub notes: Option<String>,
+    /// Pinned certificate fingerprint (SHA-256, lowercase hex), `None` until the first connection.
+    pub cert_sha256: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewWorkstation {
+    pub name: String,
+    pub host: String,
+    pub port: u16,
+    pub domain: Option<String>,
+    pub notes: Option<String>,
+}
+
+/// A live login session (looked up by the hash of its id).
+#[derive(Debug, Clone)]
+pub struct SessionRecord {
+    pub user: User,
+    pub csrf_token: String,
+    pub expires_at: i64,
+}
+
+/// What a trust-on-first-use report did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PinOutcome {
+    /// No pin existed; this one is now recorded.
+    Pinned,
+    /// The same fingerprint was already pinned.
+    Unchanged,
+    /// A different fingerprint is pinned.
+    Mismatch { pinned: String },
+}
+
+/// The relay's database.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: SqlitePool,
+}
+
+fn is_unique_violation(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+fn user_from_row(row: &SqliteRow) -> Result<User> {
+    Ok(User {
+        id: row.try_get("id")?,
+        username: row.try_get("username")?,
+        is_admin: row.try_get::<i64, _>("is_admin")? != 0,
+    })
+}
+
+fn workstation_from_row(row: &SqliteRow) -> Result<Workstation> {
+    let port: i64 = row.try_get("port")?;
+    Ok(Workstation {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        host: row.try_get("host")?,
+        port: u16::try_from(port).map_err(|_| StoreError::Corrupt(format!("port {port}")))?,
+        domain: row.try_get("domain")?,
+        notes: row.try_get("notes")?,
+        cert_sha256: row.try_get("cert_sha256")?,
+    })
+}
+
+/// The columns `workstation_from_row` reads (a macro so that queries stay `&'static str`).
+macro_rules! workstation_columns {
+    () => {
+        "w.id, w.name, w.host, w.port, w.domain, w.notes, w.cert_sha256"
+    };
+}
+
+impl Store {
+    /// Opens (creating if needed) the SQLite database in WAL mode and applies pending migrations.
+    pub async fn open(path: &Path) -> Result<Store> {
+        // The database holds password hashes: create it owner-only, so that SQLite gives its -wal
+        // and -shm files the same mode. An existing file keeps the mode its owner chose.
+        #[cfg(unix)]
+        if !path.exists() {
+            use std::os::unix::fs::OpenOptionsExt;
+            let created = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path);
+            if let Err(error) = created {
+                if error.kind() != std::io::ErrorKind::AlreadyExists {
+                    return Err(StoreError::Database(sqlx::Error::Io(error)));
+                }
+            }
+        }
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(5));
+        let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await?;
+        MIGRATOR.run(&pool).await?;
+        Ok(Store { pool })
+    }
+
+    /// Closes the pool, waiting for connections to finish (checkpoints the WAL).
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    // ---------------------------------------------------------------- users
+
+    pub async fn create_user(&self, username: &str, password_hash: &str, is_admin: bool) -> Result<i64> {
+        let result =
+            sqlx::query("INSERT INTO users (username, password_hash, is_admin, created_at) VALUES ($1, $2, $3, $4)")
+                .bind(username)
+                .bind(password_hash)
+                .bind(i64::from(is_admin))
+                .bind(unix_ms())
+                .execute(&self.pool)
+                .await;
+        match result {
+            Ok(done) => Ok(done.last_insert_rowid()),
+            Err(error) if is_unique_violation(&error) => Err(StoreError::UserExists(username.to_owned())),
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// The user and their password hash, for a login attempt.
+    pub async fn user_credentials(&self, username: &str) -> Result<Option<(User, String)>> {
+        let row = sqlx::query("SELECT id, username, is_admin, password_hash FROM users WHERE username = $1")
+            .bind(username)
+            .fetch_optional(&self.pool)
+            .await?;
+        match row {
+            Some(row) => Ok(Some((user_from_row(&row)?, row.try_get("password_hash")?))),
+            None => Ok(None),
+        }
+    }
+
+    pub async fn user_by_name(&self, username: &str) -> Result<User> {
+        let row = sqlx::query("SELECT id, username, is_admin FROM users WHERE username = $1")
+            .bind(username)
+            .fetch_optional(&self.pool)
+            .await?;
+        match row {
+            Some(row) => user_from_row(&row),
+            None => Err(StoreError::UnknownUser(username.to_owned())),
+        }
+    }
+
+    pub async fn user_by_id(&self, id: i64) -> Result<Option<User>> {
+        let row = sqlx::query("SELECT id, username, is_admin FROM users WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(user_from_row).transpose()
+    }
+
+    pub async fn list_users(&self) -> Result<Vec<UserSummary>> {
+        let rows = sqlx::query(
+            "SELECT u.id, u.username, u.is_admin, w.name AS workstation FROM users u \
+             LEFT JOIN assignments a ON a.user_id = u.id \
+             LEFT JOIN workstations w ON w.id = a.workstation_id \
+             ORDER BY u.username, w.name",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let mut users: Vec<UserSummary> = Vec::new();
+        for row in &rows {
+            let user = user_from_row(row)?;
+            let workstation: Option<String> = row.try_get("workstation")?;
+            match users.last_mut() {
+                Some(last) if last.user.id == user.id => last.workstations.extend(workstation),
+                _ => users.push(UserSummary { user, workstations: workstation.into_iter().collect() }),
+            }
+        }
+        Ok(users)
+    }
+
+    pub async fn delete_user(&self, username: &str) -> Result<()> {
+        let done = sqlx::query("DELETE FROM users WHERE username = $1").bind(username).execute(&self.pool).await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::UnknownUser(username.to_owned()));
+        }
+        Ok(())
+    }
+
+    /// Replaces the password hash and ends the user's sessions.
+    pub async fn set_password(&self, username: &str, password_hash: &str) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query("UPDATE users SET password_hash = $1 WHERE username = $2")
+            .bind(password_hash)
+            .bind(username)
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::UnknownUser(username.to_owned()));
+        }
+        sqlx::query("DELETE FROM sessions WHERE user_id = (SELECT id FROM users WHERE username = $1)")
+            .bind(username)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    // --------------------------------------------------------- workstations
+
+    pub async fn create_workstation(&self, new: &NewWorkstation) -> Result<i64> {
+        let result = sqlx::query(
+            "INSERT INTO workstations (name, host, port, domain, notes, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&new.name)
+        .bind(&new.host)
+        .bind(i64::from(new.port))
+        .bind(&new.domain)
+        .bind(&new.notes)
+        .bind(unix_ms())
+        .execute(&self.pool)
+        .await;
+        match result {
+            Ok(done) => Ok(done.last_insert_rowid()),
+            Err(error) if is_unique_violation(&error) => Err(StoreError::WorkstationExists(new.name.clone())),
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    pub async fn list_workstations(&self) -> Result<Vec<Workstation>> {
+        let sql = concat!("SELECT ", workstation_columns!(), " FROM workstations w ORDER BY w.name");
+        let rows = sqlx::query(sql).fetch_all(&self.pool).await?;
+        rows.iter().map(workstation_from_row).collect()
+    }
+
+    pub async fn workstation_by_name(&self, name: &str) -> Result<Workstation> {
+        let sql = concat!("SELECT ", workstation_columns!(), " FROM workstations w WHERE w.name = $1");
+        let row = sqlx::query(sql).bind(name).fetch_optional(&self.pool).await?;
+        match row {
+            Some(row) => workstation_from_row(&row),
+            None => Err(StoreError::UnknownWorkstation(name.to_owned())),
+        }
+    }
+
+    pub async fn delete_workstation(&self, name: &str) -> Result<()> {
+        let done = sqlx::query("DELETE FROM workstations WHERE name = $1").bind(name).execute(&self.pool).await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::UnknownWorkstation(name.to_owned()));
+        }
+        Ok(())
+    }
+
+    /// Forgets the pinned certificate so that the next successful connection records it again.
+    pub async fn clear_pin(&self, name: &str) -> Result<()> {
+        let done = sqlx::query("UPDATE workstations SET cert_sha256 = NULL WHERE name = $1")
+            .bind(name)
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::UnknownWorkstation(name.to_owned()));
+        }
+        Ok(())
+    }
+
+    /// Pins a known fingerprint (replacing any previous pin).
+    pub async fn set_pin(&self, name: &str, sha256: &str) -> Result<()> {
+        let done = sqlx::query("UPDATE workstations SET cert_sha256 = $1 WHERE name = $2")
+            .bind(sha256)
+            .bind(name)
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::UnknownWorkstation(name.to_owned()));
+        }
+        Ok(())
+    }
+
+    /// Workstations assigned to a user, sorted by name.
+    pub async fn assigned_workstations(&self, user_id: i64) -> Result<Vec<Workstation>> {
+        let sql = concat!(
+            "SELECT ",
+            workstation_columns!(),
+            " FROM workstations w JOIN assignments a ON a.workstation_id = w.id",
+            " WHERE a.user_id = $1 ORDER BY w.name, w.id"
+        );
+        let rows = sqlx::query(sql).bind(user_id).fetch_all(&self.pool).await?;
+        rows.iter().map(workstation_from_row).collect()
+    }
+
+    /// The workstation `workstation_id` if (and only if) it is assigned to `user_id`.
+    pub async fn assigned_workstation(&self, user_id: i64, workstation_id: i64) -> Result<Option<Workstation>> {
+        let sql = concat!(
+            "SELECT ",
+            workstation_columns!(),
+            " FROM workstations w JOIN assignments a ON a.workstation_id = w.id",
+            " WHERE a.user_id = $1 AND w.id = $2"
+        );
+        let row = sqlx::query(sql).bind(user_id).bind(workstation_id).fetch_optional(&self.pool).await?;
+        row.as_ref().map(workstation_from_row).transpose()
+    }
+
+    /// Trust on first use: records `sha256` if nothing is pinned, else compares.
+    pub async fn pin_certificate(&self, workstation_id: i64, sha256: &str) -> Result<PinOutcome> {
+        let done = sqlx::query("UPDATE workstations SET cert_sha256 = $1 WHERE id = $2 AND cert_sha256 IS NULL")
+            .bind(sha256)
+            .bind(workstation_id)
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 1 {
+            return Ok(PinOutcome::Pinned);
+        }
+        let pinned: Option<Option<String>> = sqlx::query_scalar("SELECT cert_sha256 FROM workstations WHERE id = $1")
+            .bind(workstation_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        match pinned {
+            Some(Some(pinned)) if pinned == sha256 => Ok(PinOutcome::Unchanged),
+            Some(Some(pinned)) => Ok(PinOutcome::Mismatch { pinned }),
+            // Repinned (cleared) between the two statements: try once more.
+            Some(None) => Box::pin(self.pin_certificate(workstation_id, sha256)).await,
+            None => Err(StoreError::UnknownWorkstation(format!("#{workstation_id}"))),
+        }
+    }
+
+    // ---------------------------------------------------------- assignments
+
+    pub async fn assign(&self, username: &str, workstation: &str) -> Result<()> {
+        let user = self.user_by_name(username).await?;
+        let ws = self.workstation_by_name(workstation).await?;
+        let result = sqlx::query("INSERT INTO assignments (user_id, workstation_id, created_at) VALUES ($1, $2, $3)")
+            .bind(user.id)
+            .bind(ws.id)
+            .bind(unix_ms())
+            .execute(&self.pool)
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(error) if is_unique_violation(&error) => {
+                Err(StoreError::AlreadyAssigned(username.to_owned(), workstation.to_owned()))
+            }
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    pub async fn unassign(&self, username: &str, workstation: &str) -> Result<()> {
+        let user = self.user_by_name(username).await?;
+        let ws = self.workstation_by_name(workstation).await?;
+        let done = sqlx::query("DELETE FROM assignments WHERE user_id = $1 AND workstation_id = $2")
+            .bind(user.id)
+            .bind(ws.id)
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotAssigned(username.to_owned(), workstation.to_owned()));
+        }
+        Ok(())
+    }
+
+    // ------------------------------------------------------------- sessions
+
+    pub async fn create_session(&self, id_hash: &str, user_id: i64, csrf_token: &str, expires_at: i64) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO sessions (id_hash, user_id, csrf_token, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(id_hash)
+        .bind(user_id)
+        .bind(csrf_token)
+        .bind(unix_ms())
+        .bind(expires_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The unexpired session with this id hash.
+    pub async fn session(&self, id_hash: &str, now: i64) -> Result<Option<SessionRecord>> {
+        let row = sqlx::query(
+            "SELECT u.id, u.username, u.is_admin, s.csrf_token, s.expires_at FROM sessions s \
+             JOIN users u ON u.id = s.user_id WHERE s.id_hash = $1 AND s.expires_at > $2",
+        )
+        .bind(id_hash)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?;
+        match row {
+            Some(row) => Ok(Some(SessionRecord {
+                user: user_from_row(&row)?,
+                csrf_token: row.try_get("csrf_token")?,
+                expires_at: row.try_get("expires_at")?,
+            })),
+            None => Ok(None),
+        }
+    }
+
+    pub async fn extend_session(&self, id_hash: &str, expires_at: i64) -> Result<()> {
+        sqlx::query("UPDATE sessions SET expires_at = $1 WHERE id_hash = $2")
+            .bind(expires_at)
+            .bind(id_hash)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn delete_session(&self, id_hash: &str) -> Result<()> {
+        sqlx::query("DELETE FROM sessions WHERE id_hash = $1").bind(id_hash).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    // -------------------------------------------------------------- tickets
+
+    pub async fn insert_ticket(&self, hash: &str, user_id: i64, workstation_id: i64, expires_at: i64) -> Result<()> {
+        sqlx::query("INSERT INTO tickets (hash, user_id, workstation_id, expires_at, used) VALUES ($1, $2, $3, $4, 0)")
+            .bind(hash)
+            .bind(user_id)
+            .bind(workstation_id)
+            .bind(expires_at)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Marks the ticket used, atomically and at most once; returns (user id, workstation id) only
+    /// to the one caller whose update changed the row.
+    pub async fn consume_ticket(&self, hash: &str, now: i64) -> Result<Option<(i64, i64)>> {
+        let done = sqlx::query("UPDATE tickets SET used = 1 WHERE hash = $1 AND used = 0 AND expires_at > $2")
+            .bind(hash)
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() != 1 {
+            return Ok(None);
+        }
+        let row = sqlx::query("SELECT user_id, workstation_id FROM tickets WHERE hash = $1")
+            .bind(hash)
+            .fetch_optional(&self.pool)
+            .await?;
+        match row {
+            Some(row) => Ok(Some((row.try_get("user_id")?, row.try_get("workstation_id")?))),
+            None => Ok(None),
+        }
+    }
+
+    /// Deletes expired tickets and sessions (housekeeping; correctness never depends on it).
+    pub async fn purge_expired(&self, now: i64) -> Result<()> {
+        sqlx::query("DELETE FROM tickets WHERE expires_at <= $1").bind(now).execute(&self.pool).await?;
+        sqlx::query("DELETE FROM sessions WHERE expires_at <= $1").bind(now).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    // ------------------------------------------------------------- settings
+
+    /// Whether the first admin account was already created (see [`Store::bootstrap_admin`]).
+    pub async fn admin_bootstrapped(&self) -> Result<bool> {
+        let value: Option<String> = sqlx::query_scalar("SELECT value FROM settings WHERE name = 'admin_bootstrapped'")
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(value.is_some())
+    }
+
+    /// Creates the first admin account exactly once per database: `create` runs (inside the same
+    /// transaction) only if the `admin_bootstrapped` mark was not set yet. Returns whether it ran.
+    pub async fn bootstrap_admin(&self, username: &str, password_hash: &str) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        let claimed = sqlx::query(
+            "INSERT INTO settings (name, value) VALUES ('admin_bootstrapped', $1) ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(unix_ms().to_string())
+        .execute(&mut *tx)
+        .await?;
+        if claimed.rows_affected() == 0 {
+            return Ok(false);
+        }
+        let created = sqlx::query(
+            "INSERT INTO users (username, password_hash, is_admin, created_at) VALUES ($1, $2, 1, $3) \
+             ON CONFLICT (username) DO NOTHING",
+        )
+        .bind(username)
+        .bind(password_hash)
+        .bind(unix_ms())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(created.rows_affected() == 1)
+    }
+}

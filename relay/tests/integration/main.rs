@@ -1,0 +1,9 @@
+//! Integration tests of the relay: one test binary (one link step), one module per area.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod api;
+mod cli;
+#[allow(dead_code)]
+mod common;
+mod tickets;
+mod tunnel;

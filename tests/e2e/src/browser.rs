@@ -1,0 +1,213 @@
+//! Headless Chromium through chromedriver (WebDriver), with helpers that look at the page the way a
+//! person does: visible text by `data-testid`, canvas pixels, screenshots.
+
+use crate::{artifacts_dir, free_port, wait_for, Rgb};
+use anyhow::{bail, Context, Result};
+use fantoccini::actions::{InputSource, MouseActions, PointerAction};
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{json, Value};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+pub struct Browser {
+    pub client: Client,
+    driver: Child,
+    _profile: tempfile::TempDir,
+}
+
+impl Browser {
+    /// Starts chromedriver and a fresh headless Chromium with a window of the given size.
+    pub async fn start(width: u32, height: u32) -> Result<Browser> {
+        let port = free_port()?;
+        let driver = Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("cannot start chromedriver (install chromium-driver: cargo xtask setup)")?;
+        let profile = tempfile::Builder::new().prefix("homedesk-chromium-").tempdir()?;
+        let capabilities = json!({
+            "acceptInsecureCerts": true,
+            "goog:chromeOptions": {
+                "binary": "/usr/bin/chromium",
+                "args": [
+                    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                    "--disable-quic", "--no-first-run", "--disable-background-networking",
+                    "--disable-component-update", "--disable-sync", "--ignore-certificate-errors",
+                    format!("--window-size={width},{height}"),
+                    format!("--user-data-dir={}", profile.path().display()),
+                ]
+            }
+        });
+        let Value::Object(capabilities) = capabilities else { bail!("capabilities must be an object") };
+        let url = format!("http://127.0.0.1:{port}");
+        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        let client = wait_for("chromedriver to accept a session", Duration::from_secs(30), || {
+            let (connector, capabilities, url) = (connector.clone(), capabilities.clone(), url.clone());
+            async move {
+                match ClientBuilder::new(connector).capabilities(capabilities).connect(&url).await {
+                    Ok(client) => Ok(Some(client)),
+                    Err(error) => Err(error.into()),
+                }
+            }
+        })
+        .await?;
+        Ok(Browser { client, driver, _profile: profile })
+    }
+
+    pub async fn goto(&self, url: &str) -> Result<()> {
+        self.client.goto(url).await.with_context(|| format!("cannot open {url}"))
+    }
+
+    fn testid(id: &str) -> String {
+        format!("[data-testid=\"{id}\"]")
+    }
+
+    /// Waits until an element with this `data-testid` exists.
+    pub async fn wait_testid(&self, id: &str, timeout: Duration) -> Result<fantoccini::elements::Element> {
+        let selector = Self::testid(id);
+        wait_for(&format!("element {id}"), timeout, || {
+            let selector = selector.clone();
+            async move { Ok(self.client.find(Locator::Css(&selector)).await.ok()) }
+        })
+        .await
+    }
+
+    pub async fn type_into(&self, id: &str, text: &str) -> Result<()> {
+        let element = self.wait_testid(id, Duration::from_secs(30)).await?;
+        element.clear().await?;
+        element.send_keys(text).await?;
+        Ok(())
+    }
+
+    pub async fn click(&self, id: &str) -> Result<()> {
+        self.wait_testid(id, Duration::from_secs(30)).await?.click().await?;
+        Ok(())
+    }
+
+    /// The portal's login: fills the form and submits it.
+    pub async fn login(&self, url: &str, username: &str, password: &str) -> Result<()> {
+        self.goto(url).await?;
+        self.type_into("login-username", username).await?;
+        self.type_into("login-password", password).await?;
+        self.click("login-submit").await
+    }
+
+    /// Text of the element with this `data-testid`, once it appears.
+    pub async fn text_of(&self, id: &str, timeout: Duration) -> Result<String> {
+        Ok(self.wait_testid(id, timeout).await?.text().await?)
+    }
+
+    /// Size of the desktop canvas in desktop pixels.
+    pub async fn canvas_size(&self) -> Result<(u32, u32)> {
+        let value = self
+            .client
+            .execute("const c = document.querySelector('[data-testid=\"desktop-canvas\"]'); return c ? [c.width, c.height] : null;", vec![])
+            .await?;
+        let size = value.as_array().context("no desktop canvas")?;
+        Ok((as_u32(size.first())?, as_u32(size.get(1))?))
+    }
+
+    /// The colour a person sees at desktop pixel (x, y) of the canvas.
+    pub async fn canvas_pixel(&self, x: u32, y: u32) -> Result<Rgb> {
+        let value = self
+            .client
+            .execute(
+                "const c = document.querySelector('[data-testid=\"desktop-canvas\"]');
+                 const d = c.getContext('2d').getImageData(arguments[0], arguments[1], 1, 1).data;
+                 return [d[0], d[1], d[2]];",
+                vec![json!(x), json!(y)],
+            )
+            .await?;
+        let rgb = value.as_array().context("no pixel")?;
+        let channel = |i: usize| as_u32(rgb.get(i)).map(|v| v.min(255) as u8);
+        Ok(Rgb(channel(0)?, channel(1)?, channel(2)?))
+    }
+
+    /// A digest of a canvas region, to notice that the picture there changed.
+    pub async fn canvas_region_digest(&self, x: u32, y: u32, w: u32, h: u32) -> Result<u64> {
+        let value = self
+            .client
+            .execute(
+                "const c = document.querySelector('[data-testid=\"desktop-canvas\"]');
+                 const d = c.getContext('2d').getImageData(arguments[0], arguments[1], arguments[2], arguments[3]).data;
+                 let h = 0; for (let i = 0; i < d.length; i++) { h = (h * 31 + d[i] * (i % 97 + 1)) % 2147483647; }
+                 return h;",
+                vec![json!(x), json!(y), json!(w), json!(h)],
+            )
+            .await?;
+        value.as_u64().context("no digest")
+    }
+
+    /// Moves the real (WebDriver) mouse over desktop pixel (x, y) of the canvas.
+    pub async fn move_mouse_to_desktop(&self, x: u32, y: u32) -> Result<()> {
+        let value = self
+            .client
+            .execute(
+                "const c = document.querySelector('[data-testid=\"desktop-canvas\"]');
+                 const r = c.getBoundingClientRect();
+                 return [r.left + (arguments[0] + 0.5) * r.width / c.width, r.top + (arguments[1] + 0.5) * r.height / c.height];",
+                vec![json!(x), json!(y)],
+            )
+            .await?;
+        let point = value.as_array().context("no canvas")?;
+        let coordinate = |i: usize| point.get(i).and_then(Value::as_f64).context("not a number");
+        let mouse = MouseActions::new("mouse".into())
+            .then(PointerAction::MoveTo { duration: None, x: coordinate(0)?.round(), y: coordinate(1)?.round() });
+        self.client.perform_actions(mouse).await?;
+        Ok(())
+    }
+
+    /// Types on the desktop canvas with real WebDriver key events (`\n` is Enter).
+    pub async fn type_on_desktop(&self, text: &str) -> Result<()> {
+        let canvas = self.wait_testid("desktop-canvas", Duration::from_secs(5)).await?;
+        let keys: String = text.chars().map(|c| if c == '\n' { '\u{E007}' } else { c }).collect();
+        canvas.send_keys(&keys).await?;
+        Ok(())
+    }
+
+    /// Waits until every sample point shows its colour (within `tolerance` per channel).
+    pub async fn wait_for_picture(&self, samples: &[((u32, u32), Rgb)], tolerance: u8, timeout: Duration) -> Result<()> {
+        let mut last = Vec::new();
+        let result = wait_for("the desktop picture", timeout, || {
+            let last = &mut last;
+            async move {
+                let mut seen = Vec::new();
+                for ((x, y), _) in samples {
+                    seen.push(self.canvas_pixel(*x, *y).await?);
+                }
+                let ok = samples.iter().zip(&seen).all(|((_, want), got)| got.near(*want, tolerance));
+                *last = seen;
+                Ok(ok.then_some(()))
+            }
+        })
+        .await;
+        result.with_context(|| format!("expected {samples:?}, last seen {last:?}"))
+    }
+
+    /// Saves a screenshot of the whole page as `<artifacts>/<name>.png` and returns its path.
+    pub async fn screenshot(&self, name: &str) -> Result<std::path::PathBuf> {
+        let png = self.client.screenshot().await?;
+        let path = artifacts_dir().join(format!("{name}.png"));
+        std::fs::write(&path, png)?;
+        Ok(path)
+    }
+
+    /// Ends the WebDriver session (so Chromium exits) and stops chromedriver.
+    pub async fn close(mut self) -> Result<()> {
+        let result = self.client.clone().close().await;
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+        result.map_err(Into::into)
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.driver.kill();
+    }
+}
+
+fn as_u32(value: Option<&Value>) -> Result<u32> {
+    value.and_then(Value::as_u64).map(|v| v as u32).context("not a number")
+}

@@ -1,0 +1,166 @@
+//! From the portal's login form to a live desktop, against real RDP servers, in headless Chromium.
+//! Each test starts its own relay and browser; the RDP testbed is started by `cargo xtask test`.
+
+use anyhow::{Context, Result};
+use homedesk_e2e::browser::Browser;
+use homedesk_e2e::relay::Relay;
+use homedesk_e2e::{known_picture, required_env, Rgb};
+use std::time::Duration;
+
+const PASSWORD: &str = "Passw0rd!";
+/// Lossy codecs shift colours a little (testbed README).
+const TOLERANCE: u8 = 8;
+const DESKTOP_TIMEOUT: Duration = Duration::from_secs(60);
+const MESSAGE_TIMEOUT: Duration = Duration::from_secs(45);
+/// The xterm of the testbed picture (60x10 characters at +600+100).
+const XTERM_REGION: (u32, u32, u32, u32) = (604, 104, 300, 120);
+
+fn xrdp_addr() -> Result<String> {
+    required_env("RDP_TESTBED_XRDP_ADDR")
+}
+
+fn shadow_addr() -> Result<String> {
+    required_env("RDP_TESTBED_SHADOW_ADDR")
+}
+
+async fn relay_with(user: &str, password: &str, workstation: Option<(&str, &str)>) -> Result<Relay> {
+    let mut relay = Relay::new()?;
+    relay.add_user(user, password)?;
+    if let Some((name, addr)) = workstation {
+        relay.add_workstation(name, addr)?;
+        relay.assign(user, name)?;
+    }
+    relay.serve().await?;
+    Ok(relay)
+}
+
+/// Logs in, waits for the known picture, types into the xterm and sees the pixels change.
+async fn desktop_round_trip(server: &str, addr: &str, user: &str, background: &str) -> Result<()> {
+    let relay = relay_with(user, PASSWORD, Some(("Office PC", addr))).await?;
+    let browser = Browser::start(1280, 900).await?;
+    let result = async {
+        browser.login(&relay.url(), user, PASSWORD).await?;
+        browser.wait_testid("desktop-canvas", Duration::from_secs(20)).await?;
+        browser
+            .wait_for_picture(&known_picture(Rgb::from_hex(background)), TOLERANCE, DESKTOP_TIMEOUT)
+            .await
+            .context("the canvas never showed the workstation's known picture")?;
+        let (width, height) = browser.canvas_size().await?;
+        assert!(width >= 1024 && height >= 768, "desktop is {width}x{height}");
+        browser.screenshot(&format!("{server}-desktop")).await?;
+
+        let (x, y, w, h) = XTERM_REGION;
+        let before = browser.canvas_region_digest(x, y, w, h).await?;
+        browser.move_mouse_to_desktop(x + 150, y + 60).await?;
+        browser.type_on_desktop("echo homedesk typed this\n").await?;
+        homedesk_e2e::wait_for("typed text to appear in the xterm", Duration::from_secs(20), || async {
+            Ok((browser.canvas_region_digest(x, y, w, h).await? != before).then_some(()))
+        })
+        .await?;
+        // the rest of the picture is untouched by typing
+        browser.wait_for_picture(&known_picture(Rgb::from_hex(background)), TOLERANCE, Duration::from_secs(5)).await?;
+        browser.screenshot(&format!("{server}-typed")).await?;
+
+        browser.click("logout").await?;
+        let notice = browser.text_of("login-info", MESSAGE_TIMEOUT).await?;
+        assert!(notice.contains("signed out"), "after sign-out the portal said: {notice}");
+        Ok(())
+    }
+    .await;
+    if result.is_err() {
+        let _ = browser.screenshot(&format!("{server}-failure")).await;
+        eprintln!("relay log:\n{}", relay.log());
+    }
+    browser.close().await?;
+    result
+}
+
+#[tokio::test]
+async fn xrdp_desktop_in_the_browser() -> Result<()> {
+    desktop_round_trip("xrdp", &xrdp_addr()?, "rdpuser1", "#1e6fd9").await
+}
+
+#[tokio::test]
+async fn nla_desktop_in_the_browser() -> Result<()> {
+    desktop_round_trip("shadow", &shadow_addr()?, "rdpuser2", "#2e8b57").await
+}
+
+/// Logs in and returns the message the portal shows.
+async fn login_message(relay: &Relay, user: &str, password: &str, shot: &str) -> Result<String> {
+    let browser = Browser::start(1280, 900).await?;
+    let result = async {
+        browser.login(&relay.url(), user, password).await?;
+        let message = browser.text_of("login-error", MESSAGE_TIMEOUT).await?;
+        browser.screenshot(shot).await?;
+        Ok(message)
+    }
+    .await;
+    browser.close().await?;
+    result
+}
+
+#[tokio::test]
+async fn wrong_password_and_unknown_user_get_the_same_message() -> Result<()> {
+    let relay = relay_with("rdpuser1", PASSWORD, Some(("Office PC", &xrdp_addr()?))).await?;
+    let wrong = login_message(&relay, "rdpuser1", "not-the-password", "wrong-password").await?;
+    let unknown = login_message(&relay, "nobody-here", "whatever", "unknown-user").await?;
+    assert_eq!(wrong, "Invalid username or password.");
+    assert_eq!(unknown, wrong);
+    Ok(())
+}
+
+#[tokio::test]
+async fn user_without_workstation_is_told_so() -> Result<()> {
+    let relay = relay_with("rdpuser1", PASSWORD, None).await?;
+    let message = login_message(&relay, "rdpuser1", PASSWORD, "no-workstation").await?;
+    assert!(message.contains("No workstation is assigned"), "{message}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn unreachable_workstation_is_named() -> Result<()> {
+    let closed = format!("127.0.0.1:{}", homedesk_e2e::free_port()?);
+    let relay = relay_with("rdpuser1", PASSWORD, Some(("Night shift PC", &closed))).await?;
+    let message = login_message(&relay, "rdpuser1", PASSWORD, "unreachable").await?;
+    assert!(message.contains("Night shift PC") && message.contains("cannot be reached"), "{message}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn changed_certificate_is_refused() -> Result<()> {
+    let relay = relay_with("rdpuser1", PASSWORD, Some(("Office PC", &xrdp_addr()?))).await?;
+    relay.cli(&["workstation", "pin", "Office PC", &"ab".repeat(32)], None)?;
+    let message = login_message(&relay, "rdpuser1", PASSWORD, "changed-certificate").await?;
+    assert!(message.contains("certificate") && message.contains("Office PC"), "{message}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn workstation_refusing_the_credentials_is_reported() -> Result<()> {
+    // The portal account's password differs from the workstation's: NLA refuses the logon.
+    let relay = relay_with("rdpuser2", "portal-only-password", Some(("NLA PC", &shadow_addr()?))).await?;
+    let message = login_message(&relay, "rdpuser2", "portal-only-password", "credentials-refused").await?;
+    assert!(message.contains("NLA PC"), "{message}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn first_connection_pins_the_certificate() -> Result<()> {
+    let relay = relay_with("rdpuser1", PASSWORD, Some(("Office PC", &xrdp_addr()?))).await?;
+    let browser = Browser::start(1280, 900).await?;
+    let result = async {
+        browser.login(&relay.url(), "rdpuser1", PASSWORD).await?;
+        browser.wait_for_picture(&known_picture(Rgb::from_hex("#1e6fd9")), TOLERANCE, DESKTOP_TIMEOUT).await?;
+        homedesk_e2e::wait_for("the certificate to be pinned", Duration::from_secs(10), || async {
+            let listing = relay.cli(&["workstation", "list"], None)?;
+            Ok((!listing.contains("not pinned")).then_some(listing))
+        })
+        .await
+    }
+    .await;
+    browser.close().await?;
+    let listing = result?;
+    let pinned = listing.split_whitespace().any(|word| word.len() == 64 && word.chars().all(|c| c.is_ascii_hexdigit()));
+    assert!(pinned, "no fingerprint in: {listing}");
+    Ok(())
+}

@@ -1,0 +1,48 @@
+//! Installing the toolchain and building the wasm client with it.
+//!
+//! rustup here has no wasm32 std, so the client is built by Debian's rustc-web with `-Zbuild-std`
+//! (allowed on a stable compiler by RUSTC_BOOTSTRAP), ring's C code by clang-22, and bundled by trunk.
+//! These settings are passed as environment variables so that they apply to the client build only.
+
+use crate::{paths, shell};
+use anyhow::Result;
+use std::path::PathBuf;
+use std::process::Command;
+
+pub fn install(with_browser: bool) -> Result<()> {
+    let mut command = Command::new("bash");
+    command.arg(paths::root().join("scripts").join("install-toolchain.sh"));
+    if with_browser {
+        command.arg("--with-browser");
+    }
+    shell::run(&mut command)
+}
+
+/// Builds the client with trunk into [`paths::dist`] and returns that directory.
+pub fn build_client() -> Result<PathBuf> {
+    let dist = paths::dist();
+    let path = format!(
+        "{}:{}:/usr/bin:{}",
+        paths::wasm_opt_bin().display(),
+        paths::tools_bin().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut trunk = Command::new(paths::tools_bin().join("trunk"));
+    trunk
+        .current_dir(paths::root())
+        .args(["build", "--release", "--dist"])
+        .arg(&dist)
+        // rustup's proxies and the cargo that runs xtask must not leak into Debian's toolchain.
+        .env_remove("CARGO")
+        .env_remove("RUSTC")
+        .env_remove("RUSTUP_TOOLCHAIN")
+        .env_remove("RUSTFLAGS")
+        .env("PATH", path)
+        .env("RUSTC_BOOTSTRAP", "1")
+        .env("CARGO_UNSTABLE_BUILD_STD", "std,panic_abort")
+        .env("CC_wasm32_unknown_unknown", "clang-22")
+        .env("AR_wasm32_unknown_unknown", "llvm-ar-22")
+        .env("CARGO_TARGET_DIR", paths::wasm_target());
+    shell::run(&mut trunk)?;
+    Ok(dist)
+}
