@@ -28,7 +28,9 @@ async fn ticket_response_has_the_contract_shape() {
     assert_eq!(body["ticket"].as_str().unwrap().len(), 43, "32 bytes base64url");
     assert_eq!(
         body["workstation"],
-        serde_json::json!({"id": id, "name": "pc-alice", "domain": null, "certificate_sha256": null})
+        serde_json::json!({
+            "id": id, "name": "pc-alice", "host": addr.ip().to_string(), "domain": null, "certificate_sha256": null
+        })
     );
 }
 
