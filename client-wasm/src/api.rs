@@ -63,15 +63,6 @@ pub async fn login(username: &str, password: &str) -> Result<PortalSession, Stri
     json_or_error(request.send().await).await
 }
 
-pub async fn current_session() -> Option<PortalSession> {
-    let response = Request::get("/api/session").send().await.ok()?;
-    if response.ok() {
-        response.json().await.ok()
-    } else {
-        None
-    }
-}
-
 pub async fn ticket(session: &PortalSession, workstation_id: Option<i64>) -> Result<Ticket, String> {
     let request = with_csrf(Request::post("/api/ticket"), session)
         .json(&TicketBody { workstation_id })

@@ -136,7 +136,7 @@ pub fn Desktop(props: &DesktopProps) -> Html {
                 <button type="button" onclick={on_logout} data-testid="logout">{ "Sign out" }</button>
             </nav>
             <div class="hd-screen">
-                <canvas ref={canvas} tabindex="0" data-testid="desktop-canvas" width="1" height="1"
+                <canvas ref={canvas.clone()} tabindex="0" data-testid="desktop-canvas" width="1" height="1"
                         aria-label="Remote desktop"
                         onkeydown={key(true)} onkeyup={key(false)} onmousedown={button(true)} onmouseup={button(false)}
                         {onmousemove} {onwheel} {onblur} {oncontextmenu} />

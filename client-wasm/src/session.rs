@@ -246,7 +246,7 @@ impl Inner {
 
     fn paint(&self, x: u32, y: u32, w: u32, h: u32) {
         let Some(frame) = self.client.framebuffer() else { return };
-        let Some(pixels) = crate::paint::copy_region(&frame, x, y, w, h) else { return };
+        let Some((pixels, w, h)) = crate::paint::copy_region(&frame, x, y, w, h) else { return };
         if let Ok(image) = ImageData::new_with_u8_clamped_array_and_sh(Clamped(&pixels), w, h) {
             let _ = self.context.put_image_data(&image, f64::from(x), f64::from(y));
         }

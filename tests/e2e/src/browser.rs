@@ -168,21 +168,18 @@ impl Browser {
 
     /// Waits until every sample point shows its colour (within `tolerance` per channel).
     pub async fn wait_for_picture(&self, samples: &[((u32, u32), Rgb)], tolerance: u8, timeout: Duration) -> Result<()> {
-        let mut last = Vec::new();
-        let result = wait_for("the desktop picture", timeout, || {
-            let last = &mut last;
-            async move {
-                let mut seen = Vec::new();
-                for ((x, y), _) in samples {
-                    seen.push(self.canvas_pixel(*x, *y).await?);
-                }
-                let ok = samples.iter().zip(&seen).all(|((_, want), got)| got.near(*want, tolerance));
-                *last = seen;
-                Ok(ok.then_some(()))
+        let last = std::cell::RefCell::new(Vec::new());
+        let result = wait_for("the desktop picture", timeout, || async {
+            let mut seen = Vec::new();
+            for ((x, y), _) in samples {
+                seen.push(self.canvas_pixel(*x, *y).await?);
             }
+            let ok = samples.iter().zip(&seen).all(|((_, want), got)| got.near(*want, tolerance));
+            *last.borrow_mut() = seen;
+            Ok(ok.then_some(()))
         })
         .await;
-        result.with_context(|| format!("expected {samples:?}, last seen {last:?}"))
+        result.with_context(|| format!("expected {samples:?}, last seen {:?}", last.borrow()))
     }
 
     /// Saves a screenshot of the whole page as `<artifacts>/<name>.png` and returns its path.

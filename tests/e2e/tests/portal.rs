@@ -37,7 +37,7 @@ async fn relay_with(user: &str, password: &str, workstation: Option<(&str, &str)
 /// Logs in, waits for the known picture, types into the xterm and sees the pixels change.
 async fn desktop_round_trip(server: &str, addr: &str, user: &str, background: &str) -> Result<()> {
     let relay = relay_with(user, PASSWORD, Some(("Office PC", addr))).await?;
-    let browser = Browser::start(1280, 900).await?;
+    let browser = Browser::start(1280, 1000).await?;
     let result = async {
         browser.login(&relay.url(), user, PASSWORD).await?;
         browser.wait_testid("desktop-canvas", Duration::from_secs(20)).await?;
@@ -87,7 +87,7 @@ async fn nla_desktop_in_the_browser() -> Result<()> {
 
 /// Logs in and returns the message the portal shows.
 async fn login_message(relay: &Relay, user: &str, password: &str, shot: &str) -> Result<String> {
-    let browser = Browser::start(1280, 900).await?;
+    let browser = Browser::start(1280, 1000).await?;
     let result = async {
         browser.login(&relay.url(), user, password).await?;
         let message = browser.text_of("login-error", MESSAGE_TIMEOUT).await?;
@@ -140,14 +140,14 @@ async fn workstation_refusing_the_credentials_is_reported() -> Result<()> {
     // The portal account's password differs from the workstation's: NLA refuses the logon.
     let relay = relay_with("rdpuser2", "portal-only-password", Some(("NLA PC", &shadow_addr()?))).await?;
     let message = login_message(&relay, "rdpuser2", "portal-only-password", "credentials-refused").await?;
-    assert!(message.contains("NLA PC"), "{message}");
+    assert!(message.contains("NLA PC") && message.contains("rejected"), "{message}");
     Ok(())
 }
 
 #[tokio::test]
 async fn first_connection_pins_the_certificate() -> Result<()> {
     let relay = relay_with("rdpuser1", PASSWORD, Some(("Office PC", &xrdp_addr()?))).await?;
-    let browser = Browser::start(1280, 900).await?;
+    let browser = Browser::start(1280, 1000).await?;
     let result = async {
         browser.login(&relay.url(), "rdpuser1", PASSWORD).await?;
         browser.wait_for_picture(&known_picture(Rgb::from_hex("#1e6fd9")), TOLERANCE, DESKTOP_TIMEOUT).await?;
@@ -160,7 +160,12 @@ async fn first_connection_pins_the_certificate() -> Result<()> {
     .await;
     browser.close().await?;
     let listing = result?;
-    let pinned = listing.split_whitespace().any(|word| word.len() == 64 && word.chars().all(|c| c.is_ascii_hexdigit()));
-    assert!(pinned, "no fingerprint in: {listing}");
+    // xrdp's certificate (the testbed's is /etc/xrdp/cert.pem): the pin must be exactly its DER SHA-256.
+    let expected = std::process::Command::new("sh")
+        .args(["-c", "openssl x509 -in /etc/xrdp/cert.pem -outform der | sha256sum"])
+        .output()?;
+    let expected = String::from_utf8_lossy(&expected.stdout).split_whitespace().next().unwrap_or_default().to_owned();
+    assert_eq!(expected.len(), 64, "cannot read xrdp's certificate");
+    assert!(listing.contains(&format!("sha256:{expected}")), "pin is not xrdp's certificate {expected}: {listing}");
     Ok(())
 }

@@ -1,0 +1,296 @@
+//! The client core against real RDP servers from the shared testbed (xrdp with TLS, freerdp-shadow
+//! with NLA), driven by a small blocking TCP loop. Run through `cargo xtask test`, which starts the
+//! testbed and passes its addresses (RDP_TESTBED_XRDP_ADDR, RDP_TESTBED_SHADOW_ADDR).
+
+use homedesk_client_core::{ClientError, ConnectParams, Event, Input, MouseButton, RdpClient};
+use std::io::{ErrorKind, Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+const IGNORE_REASON: &str = "needs the RDP testbed: run via cargo xtask test";
+const WIDTH: u16 = 1024;
+const HEIGHT: u16 = 768;
+const TOLERANCE: i32 = 8;
+const XRDP_BACKGROUND: [u8; 3] = [0x1e, 0x6f, 0xd9];
+const SHADOW_BACKGROUND: [u8; 3] = [0x2e, 0x8b, 0x57];
+/// The xterm at +600+100: a region inside it that typing changes.
+const XTERM_REGION: (u16, u16, u16, u16) = (604, 104, 300, 60);
+
+fn testbed_addr(var: &str) -> String {
+    match std::env::var(var) {
+        Ok(addr) if !addr.is_empty() => addr,
+        _ => panic!("{var} is not set: {IGNORE_REASON} (it starts the testbed and sets the addresses)"),
+    }
+}
+
+fn password() -> String {
+    std::env::var("RDP_TEST_PASSWORD").unwrap_or_else(|_| "Passw0rd!".to_owned())
+}
+
+fn params(user: &str, password: &str, pin: Option<String>) -> ConnectParams {
+    ConnectParams {
+        username: user.to_owned(),
+        password: password.to_owned(),
+        domain: None,
+        width: WIDTH,
+        height: HEIGHT,
+        server_name: "localhost".to_owned(),
+        pinned_sha256: pin,
+        client_name: "homedesk-test".to_owned(),
+        keyboard_layout: 0x409,
+    }
+}
+
+/// A blocking driver: what the browser glue does with WebSocket callbacks, over TCP.
+struct Driver {
+    stream: TcpStream,
+    client: RdpClient,
+    connected: Option<(u16, u16)>,
+    terminated: Option<String>,
+    paints: usize,
+}
+
+impl Driver {
+    fn connect(addr: &str, params: ConnectParams) -> Driver {
+        let stream = TcpStream::connect(addr).unwrap_or_else(|e| panic!("cannot reach {addr}: {e}"));
+        stream.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+        stream.set_nodelay(true).unwrap();
+        let (client, first) = RdpClient::new(params).expect("valid parameters");
+        let mut driver = Driver { stream, client, connected: None, terminated: None, paints: 0 };
+        driver.stream.write_all(&first).unwrap();
+        driver
+    }
+
+    fn handle(&mut self, events: Vec<Event>) {
+        for event in events {
+            match event {
+                Event::Send(bytes) => self.stream.write_all(&bytes).expect("write to the server"),
+                Event::Connected { width, height } => self.connected = Some((width, height)),
+                Event::Paint(_) => self.paints += 1,
+                Event::Terminated(reason) => self.terminated = Some(reason),
+                _ => {}
+            }
+        }
+    }
+
+    /// One read (up to 50 ms) and its processing.
+    fn pump_once(&mut self) -> Result<(), ClientError> {
+        let mut buf = vec![0u8; 64 * 1024];
+        match self.stream.read(&mut buf) {
+            Ok(0) => {
+                let events = self.client.transport_closed()?;
+                self.handle(events);
+                self.terminated.get_or_insert_with(|| "connection closed".to_owned());
+                Ok(())
+            }
+            Ok(n) => {
+                let events = self.client.receive(&buf[..n])?;
+                self.handle(events);
+                Ok(())
+            }
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => Ok(()),
+            Err(e) => panic!("read error: {e}"),
+        }
+    }
+
+    /// Pumps until `done` holds or the time is up; returns whether it held.
+    fn run_until(&mut self, timeout: Duration, mut done: impl FnMut(&Driver) -> bool) -> Result<bool, ClientError> {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if done(self) {
+                return Ok(true);
+            }
+            if self.terminated.is_some() {
+                panic!("session terminated: {:?}", self.terminated);
+            }
+            self.pump_once()?;
+        }
+        Ok(done(self))
+    }
+
+    fn input(&mut self, input: Input) {
+        let events = self.client.input(input).expect("input");
+        self.handle(events);
+    }
+
+    fn type_key(&mut self, code: &str) {
+        self.input(Input::Key { code: code.to_owned(), pressed: true });
+        self.input(Input::Key { code: code.to_owned(), pressed: false });
+    }
+
+    fn pixel(&self, x: u16, y: u16) -> [u8; 3] {
+        let frame = self.client.framebuffer().expect("framebuffer");
+        let i = (usize::from(y) * usize::from(frame.width) + usize::from(x)) * 4;
+        [frame.rgba[i], frame.rgba[i + 1], frame.rgba[i + 2]]
+    }
+
+    fn region(&self, (x, y, w, h): (u16, u16, u16, u16)) -> Vec<u8> {
+        let frame = self.client.framebuffer().expect("framebuffer");
+        let mut out = Vec::new();
+        for row in y..y + h {
+            let start = (usize::from(row) * usize::from(frame.width) + usize::from(x)) * 4;
+            out.extend_from_slice(&frame.rgba[start..start + usize::from(w) * 4]);
+        }
+        out
+    }
+
+    fn save_png(&self, name: &str) -> PathBuf {
+        let frame = self.client.framebuffer().expect("framebuffer");
+        let dir = PathBuf::from(std::env::var("HOMEDESK_ARTIFACTS").unwrap_or_else(|_| "/tmp/homedesk-artifacts".into()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(name);
+        let file = std::fs::File::create(&path).unwrap();
+        let mut encoder = png::Encoder::new(std::io::BufWriter::new(file), u32::from(frame.width), u32::from(frame.height));
+        encoder.set_color(png::ColorType::Rgba);
+        encoder.set_depth(png::BitDepth::Eight);
+        let mut writer = encoder.write_header().unwrap();
+        // Opaque copy: the framebuffer's alpha is not meaningful for a screenshot.
+        let opaque: Vec<u8> = frame.rgba.chunks(4).flat_map(|p| [p[0], p[1], p[2], 255]).collect();
+        writer.write_image_data(&opaque).unwrap();
+        path
+    }
+
+    fn shutdown(mut self) {
+        if let Ok(events) = self.client.shutdown() {
+            self.handle(events);
+        }
+    }
+}
+
+fn close(a: [u8; 3], b: [u8; 3]) -> bool {
+    a.iter().zip(b).all(|(x, y)| (i32::from(*x) - i32::from(y)).abs() <= TOLERANCE)
+}
+
+/// Sample points of the testbed picture.
+fn expected_points(background: [u8; 3]) -> [((u16, u16), [u8; 3]); 5] {
+    [
+        ((50, 50), background),
+        ((180, 160), [255, 0, 0]),
+        ((340, 160), [0, 255, 0]),
+        ((180, 280), [0, 0, 255]),
+        ((340, 280), [255, 255, 255]),
+    ]
+}
+
+fn shows_picture(driver: &Driver, background: [u8; 3]) -> bool {
+    driver.client.framebuffer().is_some()
+        && expected_points(background).iter().all(|&((x, y), colour)| close(driver.pixel(x, y), colour))
+}
+
+/// Connects, waits for the known picture, saves it, types into the xterm and checks it changed.
+fn picture_and_typing(addr: &str, user: &str, background: [u8; 3], name: &str) {
+    let mut driver = Driver::connect(addr, params(user, &password(), None));
+    let started = Instant::now();
+    let connected = driver.run_until(Duration::from_secs(60), |d| d.connected.is_some()).expect("connects");
+    assert!(connected, "{name}: no Connected event within 60 s");
+    assert_eq!(driver.connected, Some((WIDTH, HEIGHT)));
+    assert!(driver.client.is_active());
+    let fingerprint = driver.client.server_certificate_sha256().expect("fingerprint after connect");
+    assert_eq!(fingerprint.len(), 64);
+
+    let shown = driver.run_until(Duration::from_secs(60), |d| shows_picture(d, background)).expect("session runs");
+    let path = driver.save_png(&format!("client-core-{name}.png"));
+    let seen: Vec<_> = expected_points(background).iter().map(|&((x, y), _)| ((x, y), driver.pixel(x, y))).collect();
+    assert!(shown, "{name}: known picture not shown within 60 s; saw {seen:?}; framebuffer in {}", path.display());
+    eprintln!("{name}: picture after {:?}, {} paints, saved {}", started.elapsed(), driver.paints, path.display());
+    // The canvas draws the framebuffer as is: decoded pixels must be opaque.
+    let frame = driver.client.framebuffer().unwrap();
+    let transparent = frame.rgba.chunks(4).filter(|p| p[3] != 255).count();
+    // How far the lossy path strays from the exact picture (diagnostic).
+    let white = driver.region((270, 230, 140, 100));
+    let worst = white.chunks(4).map(|p| 255 - p[0].min(p[1]).min(p[2])).max().unwrap_or(0);
+    eprintln!("{name}: {transparent} non-opaque pixels; white quadrant deviates by at most {worst}");
+    assert_eq!(transparent, 0, "{name}: framebuffer has non-opaque pixels");
+
+    // Focus the xterm (no window manager: focus follows the pointer; a click does no harm).
+    driver.input(Input::MouseMove { x: 700, y: 150 });
+    driver.input(Input::MouseButton { button: MouseButton::Left, pressed: true });
+    driver.input(Input::MouseButton { button: MouseButton::Left, pressed: false });
+    driver.run_until(Duration::from_millis(500), |_| false).unwrap();
+    let before = driver.region(XTERM_REGION);
+    for code in ["KeyE", "KeyC", "KeyH", "KeyO", "Space", "KeyH", "KeyI", "Enter"] {
+        driver.type_key(code);
+    }
+    let changed = driver
+        .run_until(Duration::from_secs(15), |d| d.region(XTERM_REGION) != before)
+        .expect("session runs");
+    // Let the echo finish drawing before the screenshot.
+    driver.run_until(Duration::from_millis(700), |_| false).unwrap();
+    let typed = driver.save_png(&format!("client-core-{name}-typed.png"));
+    assert!(changed, "{name}: typing did not change the xterm; see {}", typed.display());
+    // Release everything and leave politely.
+    let events = driver.client.release_all().expect("release_all");
+    driver.handle(events);
+    driver.shutdown();
+}
+
+#[test]
+#[ignore = "needs the RDP testbed: run via cargo xtask test"]
+fn xrdp_tls_shows_the_desktop_and_takes_typing() {
+    picture_and_typing(&testbed_addr("RDP_TESTBED_XRDP_ADDR"), "rdpuser1", XRDP_BACKGROUND, "xrdp");
+}
+
+#[test]
+#[ignore = "needs the RDP testbed: run via cargo xtask test"]
+fn shadow_nla_shows_the_desktop_and_takes_typing() {
+    picture_and_typing(&testbed_addr("RDP_TESTBED_SHADOW_ADDR"), "rdpuser2", SHADOW_BACKGROUND, "shadow");
+}
+
+#[test]
+#[ignore = "needs the RDP testbed: run via cargo xtask test"]
+fn shadow_nla_rejects_a_wrong_password_quickly() {
+    let addr = testbed_addr("RDP_TESTBED_SHADOW_ADDR");
+    let started = Instant::now();
+    let mut driver = Driver::connect(&addr, params("rdpuser2", "definitely-wrong", None));
+    let result = driver.run_until(Duration::from_secs(20), |d| d.connected.is_some());
+    assert!(
+        matches!(result, Err(ClientError::CredentialsRejected)),
+        "expected CredentialsRejected, got {result:?} (connected: {:?})",
+        driver.connected
+    );
+    assert!(started.elapsed() < Duration::from_secs(10), "rejection took {:?}", started.elapsed());
+    eprintln!("wrong password: {} after {:?}", ClientError::CredentialsRejected, started.elapsed());
+}
+
+/// The fingerprint a server presents (TLS only; the connection is dropped afterwards).
+fn fingerprint_of(addr: &str) -> String {
+    let mut driver = Driver::connect(addr, params("rdpuser2", &password(), None));
+    driver
+        .run_until(Duration::from_secs(20), |d| d.client.server_certificate_sha256().is_some())
+        .expect("TLS handshake");
+    driver.client.server_certificate_sha256().expect("fingerprint")
+}
+
+fn pins(addr: &str, user: &str) {
+    let fingerprint = fingerprint_of(addr);
+
+    let wrong = "0".repeat(64);
+    let mut driver = Driver::connect(addr, params(user, &password(), Some(wrong.clone())));
+    let result = driver.run_until(Duration::from_secs(20), |d| d.connected.is_some());
+    match result {
+        Err(ClientError::CertificateChanged { expected, actual }) => {
+            assert_eq!(expected, wrong);
+            assert_eq!(actual, fingerprint);
+        }
+        other => panic!("{addr}: expected CertificateChanged, got {other:?}"),
+    }
+
+    let mut driver = Driver::connect(addr, params(user, &password(), Some(fingerprint.clone())));
+    let connected = driver.run_until(Duration::from_secs(60), |d| d.connected.is_some()).expect("pinned connect");
+    assert!(connected, "{addr}: the correct pin did not connect");
+    assert_eq!(driver.client.server_certificate_sha256(), Some(fingerprint));
+    driver.shutdown();
+}
+
+#[test]
+#[ignore = "needs the RDP testbed: run via cargo xtask test"]
+fn xrdp_pins_refuse_a_wrong_certificate_and_accept_the_right_one() {
+    pins(&testbed_addr("RDP_TESTBED_XRDP_ADDR"), "rdpuser1");
+}
+
+#[test]
+#[ignore = "needs the RDP testbed: run via cargo xtask test"]
+fn shadow_pins_refuse_a_wrong_certificate_and_accept_the_right_one() {
+    pins(&testbed_addr("RDP_TESTBED_SHADOW_ADDR"), "rdpuser2");
+}
