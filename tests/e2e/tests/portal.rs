@@ -169,3 +169,31 @@ async fn first_connection_pins_the_certificate() -> Result<()> {
     assert!(listing.contains(&format!("sha256:{expected}")), "pin is not xrdp's certificate {expected}: {listing}");
     Ok(())
 }
+
+#[tokio::test]
+async fn demo_workstation_shows_its_desktop() -> Result<()> {
+    // What `cargo xtask run --demo` does: the project's own demo workstation script, then a login.
+    let (user, password) = ("homedesk-demo-e2e", "Demo-e2e-Passw0rd");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/demo-workstation.sh");
+    let output = std::process::Command::new("bash")
+        .args([script, "up"])
+        .env("DEMO_USER", user)
+        .env("DEMO_PASSWORD", password)
+        .output()?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "demo workstation failed: {}", String::from_utf8_lossy(&output.stderr));
+    let addr = stdout.lines().find_map(|l| l.strip_prefix("DEMO_ADDR=")).context("no DEMO_ADDR")?.to_owned();
+
+    let relay = relay_with(user, password, Some(("Demo workstation", &addr))).await?;
+    let browser = Browser::start(1280, 1000).await?;
+    let result = async {
+        browser.login(&relay.url(), user, password).await?;
+        // the demo session's background colour (scripts/demo-workstation.sh)
+        browser.wait_for_picture(&[((20, 20), Rgb::from_hex("#2b5797"))], TOLERANCE, DESKTOP_TIMEOUT).await?;
+        browser.screenshot("demo-desktop").await?;
+        Ok(())
+    }
+    .await;
+    browser.close().await?;
+    result
+}
