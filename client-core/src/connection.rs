@@ -8,6 +8,7 @@
 use crate::config::{self, check_desktop_size};
 use crate::error::{self, ClientError};
 use crate::framing::FrameBuffer;
+use crate::guard::UpdateGuard;
 use crate::input::{self, InputState};
 use crate::tls::{normalize_pin, TlsSession};
 use crate::{ConnectParams, Event, Framebuffer, Input, Rect};
@@ -61,6 +62,8 @@ struct Session {
     activation_factory: ConnectionActivationFactory,
     refresh_rect_support: bool,
     suppress_output_support: bool,
+    /// Refuses updates IronRDP would panic on.
+    guard: UpdateGuard,
 }
 
 pub(crate) struct Connection {
@@ -438,6 +441,7 @@ impl Connection {
             activation_factory: result.activation_factory,
             refresh_rect_support: result.refresh_rect_support,
             suppress_output_support: result.suppress_output_support,
+            guard: UpdateGuard::default(),
         })))
     }
 
@@ -447,6 +451,7 @@ impl Connection {
         let Some((action, frame)) = self.plain.next_pdu()? else {
             return Ok((Phase::Active(session), false));
         };
+        session.guard.check(action, &frame)?;
         let outputs = session
             .stage
             .process(&mut session.image, action, &frame, None)
@@ -551,6 +556,7 @@ impl Connection {
                 session.fastpath_input = fastpath_allowed(input_flags);
                 session.refresh_rect_support = refresh_rect_support;
                 session.suppress_output_support = suppress_output_support;
+                session.guard = UpdateGuard::default(); // the fast-path processor starts afresh too
                 events.push(Event::Connected { width, height });
                 return Ok((Phase::Active(session), true));
             }

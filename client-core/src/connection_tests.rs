@@ -145,8 +145,7 @@ fn nla_server_gets_an_ntlm_negotiate_and_a_logon_failure_rejects_the_credentials
     let token = request.nego_tokens.expect("NTLM token");
     assert!(token.starts_with(b"NTLMSSP\0"), "NTLM NEGOTIATE expected");
 
-    let mut answer = TsRequest::default();
-    answer.error_code = Some(NStatusCode::LOGON_FAILURE);
+    let answer = TsRequest { error_code: Some(NStatusCode::LOGON_FAILURE), ..Default::default() };
     let mut bytes = Vec::new();
     answer.encode_ts_request(&mut bytes).unwrap();
     server.writer().write_all(&bytes).unwrap();
@@ -228,6 +227,7 @@ fn active(width: u16, height: u16) -> (Connection, ServerConnection) {
         activation_factory: ConnectionActivationFactory::new(config, 1003, 1007),
         refresh_rect_support: true,
         suppress_output_support: false,
+        guard: UpdateGuard::default(),
     }));
     (connection, server)
 }
@@ -300,11 +300,15 @@ impl Rng {
         (0..n).map(|_| self.next() as u8).collect()
     }
 
+    fn u16le(&mut self, below: usize) -> [u8; 2] {
+        (self.below(below) as u16).to_le_bytes()
+    }
+
     /// Random data, sometimes shaped like a frame so decoders get past the first checks.
     fn message(&mut self) -> Vec<u8> {
         let len = 1 + self.below(400);
         let mut body = self.bytes(len);
-        match self.below(5) {
+        match self.below(7) {
             0 => {
                 // TPKT + X.224 data + random
                 let total = (len + 7) as u16;
@@ -312,22 +316,56 @@ impl Rng {
                 frame.append(&mut body);
                 frame
             }
-            1 => {
-                // Fast-path output with a random update
-                let total = (len + 3) as u16;
-                let mut frame = vec![0x00, 0x80 | (total >> 8) as u8, total as u8];
-                frame.append(&mut body);
-                frame
-            }
+            1 => fast_path(body),
             2 => {
                 // DER SEQUENCE (a CredSSP TsRequest shape)
                 let mut frame = vec![0x30, 0x82, (len >> 8) as u8, len as u8];
                 frame.append(&mut body);
                 frame
             }
+            3 => {
+                // Fast-path bitmap update with one rectangle of random geometry, depth and flags.
+                let mut update = vec![0x01, 0x00, 0x01, 0x00]; // updateType bitmap, one rectangle
+                for _ in 0..6 {
+                    update.extend(self.u16le(120)); // left, top, right, bottom, width, height
+                }
+                update.extend([8u16, 15, 16, 24, 32][self.below(5)].to_le_bytes());
+                update.extend([0u16, 1, 0x400, 0x401][self.below(4)].to_le_bytes());
+                update.extend((body.len() as u16).to_le_bytes());
+                update.append(&mut body);
+                fast_path_update(0x01, update)
+            }
+            4 => {
+                // Surface command (set/stream surface bits) with a random codec payload (RemoteFX, ...).
+                let mut command = vec![[0x01u8, 0x06][self.below(2)], 0x00];
+                for _ in 0..4 {
+                    command.extend(self.u16le(120));
+                }
+                command.extend([32u8, 0, 0, [0u8, 3, 0x0A, 0x0B, 1][self.below(5)]]);
+                command.extend(self.u16le(100));
+                command.extend(self.u16le(100));
+                command.extend((body.len() as u32).to_le_bytes());
+                command.append(&mut body);
+                fast_path_update(0x04, command)
+            }
             _ => body,
         }
     }
+}
+
+fn fast_path(mut body: Vec<u8>) -> Vec<u8> {
+    let total = (body.len() + 3) as u16;
+    let mut frame = vec![0x00, 0x80 | (total >> 8) as u8, total as u8];
+    frame.append(&mut body);
+    frame
+}
+
+/// A fast-path output PDU carrying one unfragmented, uncompressed update.
+fn fast_path_update(code: u8, mut data: Vec<u8>) -> Vec<u8> {
+    let mut update = vec![code];
+    update.extend((data.len() as u16).to_le_bytes());
+    update.append(&mut data);
+    fast_path(update)
 }
 
 /// Feeds random messages in random chunks; after the first error only `Closed` may follow.
@@ -356,8 +394,11 @@ fn feed_random(connection: &mut Connection, server: Option<&mut ServerConnection
 
 #[test]
 fn random_bytes_never_panic_in_any_phase() {
-    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
-    for round in 0..200 {
+    // HOMEDESK_FUZZ_ROUNDS / HOMEDESK_FUZZ_SEED run longer or different campaigns by hand.
+    let env = |name: &str| std::env::var(name).ok().and_then(|v| v.parse::<u64>().ok());
+    let mut rng = Rng(env("HOMEDESK_FUZZ_SEED").unwrap_or(0x9E37_79B9_7F4A_7C15) | 1);
+    let rounds = env("HOMEDESK_FUZZ_ROUNDS").unwrap_or(200) as usize;
+    for round in 0..rounds {
         // Before TLS: the X.224 confirm is expected.
         let (mut connection, _) = Connection::new(params(None)).unwrap();
         for _ in 0..3 {
@@ -378,7 +419,7 @@ fn random_bytes_never_panic_in_any_phase() {
                     let (c, s, _) = connected_over_tls(SecurityProtocol::HYBRID_EX);
                     (c, s)
                 }
-                _ => active(64 + round as u16, 48),
+                _ => active(64 + (round % 64) as u16, 48),
             };
             for _ in 0..8 {
                 feed_random(&mut connection, Some(&mut server), &mut rng);
@@ -386,5 +427,84 @@ fn random_bytes_never_panic_in_any_phase() {
             }
             let _ = connection.transport_closed();
         }
+    }
+}
+
+/// A Share Control PDU from the server on the I/O channel, as xrdp or Windows would send it.
+fn server_share_control(pdu: ironrdp_pdu::rdp::headers::ShareControlPdu) -> Vec<u8> {
+    use ironrdp_pdu::rdp::headers::ShareControlHeader;
+    let header = ShareControlHeader { share_control_pdu: pdu, pdu_source: 1002, share_id: 0x1_03EA };
+    let user_data = encode_vec(&header).unwrap();
+    encode_vec(&X224(mcs::SendDataIndication {
+        initiator_id: 1002,
+        channel_id: 1003,
+        user_data: std::borrow::Cow::Owned(user_data),
+    }))
+    .unwrap()
+}
+
+#[test]
+fn deactivate_all_runs_the_reactivation_sequence_with_a_new_size() {
+    use ironrdp_pdu::rdp::capability_sets::{
+        Bitmap, BitmapDrawingFlags, CapabilitySet, DemandActive, Input as InputCaps, ServerDemandActive,
+    };
+    use ironrdp_pdu::rdp::client_info::CompressionType;
+    use ironrdp_pdu::rdp::finalization_messages::FontPdu;
+    use ironrdp_pdu::rdp::headers::{
+        CompressionFlags, ServerDeactivateAll, ShareControlPdu, ShareDataHeader, StreamPriority,
+    };
+
+    let (mut connection, mut server) = active(64, 48);
+    server.writer().write_all(&server_share_control(ShareControlPdu::ServerDeactivateAll(ServerDeactivateAll))).unwrap();
+    assert!(to_client(&mut server, &mut connection).unwrap().is_empty());
+    assert_eq!(connection.phase_name(), "reactivating");
+    assert_eq!(connection.input(Input::Key { code: "KeyA".into(), pressed: true }), Ok(Vec::new()));
+    assert_eq!(connection.framebuffer().map(|f| (f.width, f.height)), Some((64, 48)));
+
+    let demand_active = ShareControlPdu::ServerDemandActive(ServerDemandActive {
+        pdu: DemandActive {
+            source_descriptor: "RDP".to_owned(),
+            capability_sets: vec![
+                CapabilitySet::Bitmap(Bitmap {
+                    pref_bits_per_pix: 32,
+                    desktop_width: 800,
+                    desktop_height: 600,
+                    desktop_resize_flag: true,
+                    drawing_flags: BitmapDrawingFlags::empty(),
+                }),
+                CapabilitySet::Input(InputCaps {
+                    input_flags: InputFlags::SCANCODES | InputFlags::MOUSEX | InputFlags::FASTPATH_INPUT_2,
+                    keyboard_layout: 0,
+                    keyboard_type: None,
+                    keyboard_subtype: 0,
+                    keyboard_function_key: 0,
+                    keyboard_ime_filename: String::new(),
+                }),
+            ],
+        },
+    });
+    server.writer().write_all(&server_share_control(demand_active)).unwrap();
+    let events = to_client(&mut server, &mut connection).unwrap();
+    // Confirm Active, Synchronize, Control (cooperate), Control (request), Font List.
+    assert!(!to_server(&events, &mut server).is_empty());
+    assert_eq!(connection.phase_name(), "reactivating");
+
+    let font_map = ShareControlPdu::Data(ShareDataHeader {
+        share_data_pdu: ShareDataPdu::FontMap(FontPdu::default()),
+        stream_priority: StreamPriority::Medium,
+        compression_flags: CompressionFlags::empty(),
+        compression_type: CompressionType::K8,
+    });
+    server.writer().write_all(&server_share_control(font_map)).unwrap();
+    let events = to_client(&mut server, &mut connection).unwrap();
+    assert_eq!(events, vec![Event::Connected { width: 800, height: 600 }]);
+    assert!(connection.is_active());
+    assert_eq!(connection.framebuffer().map(|f| (f.width, f.height)), Some((800, 600)));
+    // Input flows again, clamped to the new size.
+    let events = connection.input(Input::MouseMove { x: 5000, y: 5000 }).unwrap();
+    let input = decode::<FastPathInput>(&to_server(&events, &mut server)).unwrap();
+    match input.input_events() {
+        [FastPathInputEvent::MouseEvent(pdu)] => assert_eq!((pdu.x_position, pdu.y_position), (799, 599)),
+        other => panic!("{other:?}"),
     }
 }

@@ -11,14 +11,20 @@
 //! let (mut client, first) = RdpClient::new(params)?;   // send `first`
 //! on bytes:  for event in client.receive(&bytes)? { Send → write, Connected/Paint → draw, Terminated → end }
 //! on input:  client.input(Input::Key { code: "KeyA".into(), pressed: true })?  (events as above)
+//! on close:  client.transport_closed()  → Terminated, or the error explaining a close during sign-in
 //! ```
+//!
+//! Modules: `connection` (the state machine), `tls` (rustls with certificate pinning), `framing`
+//! (frames out of arbitrary chunks), `guard` (refuses updates IronRDP would panic on), `input` and
+//! `keymap` (page events → RDP input), `config` (connector settings), `error` (user-facing errors).
 
 mod config;
 mod connection;
 mod error;
 mod framing;
+mod guard;
 mod input;
-pub mod keymap;
+mod keymap;
 mod tls;
 
 pub use error::ClientError;
@@ -152,7 +158,8 @@ impl RdpClient {
         self.connection.transport_closed()
     }
 
-    /// Keyboard/mouse input; ignored (`Ok(vec![])`) before the session is active.
+    /// Keyboard/mouse input; ignored (`Ok(vec![])`) while the session is not active (connecting,
+    /// during a server-driven reactivation, after the end).
     pub fn input(&mut self, input: Input) -> Result<Vec<Event>, ClientError> {
         self.connection.input(input)
     }

@@ -358,7 +358,8 @@ pub(crate) mod tests {
         let server = TestServer::new("ws1.example", &[&rustls::version::TLS13]);
         let pin = sha256_hex(&server.cert_der);
         let mut server_conn = server.connection();
-        let (mut client, hello) = TlsSession::start("ws1.example", Some(pin.to_uppercase()).map(|p| normalize_pin(&p).unwrap())).unwrap();
+        let normalized = normalize_pin(&pin.to_uppercase()).unwrap();
+        let (mut client, hello) = TlsSession::start("ws1.example", Some(normalized)).unwrap();
         client_to_server(&hello, &mut server_conn);
         let replies = server_to_client(&mut server_conn, &mut client).unwrap();
         client_to_server(&replies.to_send, &mut server_conn);

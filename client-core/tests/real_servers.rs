@@ -14,8 +14,9 @@ const HEIGHT: u16 = 768;
 const TOLERANCE: i32 = 8;
 const XRDP_BACKGROUND: [u8; 3] = [0x1e, 0x6f, 0xd9];
 const SHADOW_BACKGROUND: [u8; 3] = [0x2e, 0x8b, 0x57];
-/// The xterm at +600+100: a region inside it that typing changes.
-const XTERM_REGION: (u16, u16, u16, u16) = (604, 104, 300, 60);
+/// The xterm at +600+100 (60x10 characters, about 366x136 px): its whole inside, since typing
+/// changes the line below the last one, or scrolls everything once the window is full.
+const XTERM_REGION: (u16, u16, u16, u16) = (602, 102, 360, 130);
 
 fn testbed_addr(var: &str) -> String {
     match std::env::var(var) {

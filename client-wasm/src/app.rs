@@ -10,7 +10,7 @@ use yew::prelude::*;
 
 #[derive(Clone, PartialEq)]
 enum Page {
-    Login { message: Option<Notice> },
+    Login { message: Option<Notice>, username: String },
     Desktop { portal: api::PortalSession, ticket: api::Ticket, credentials: Rc<SharedCredentials> },
 }
 
@@ -40,23 +40,24 @@ impl SharedCredentials {
 
 #[function_component]
 pub fn App() -> Html {
-    let page = use_state(|| Page::Login { message: None });
+    let page = use_state(|| Page::Login { message: None, username: String::new() });
     match (*page).clone() {
-        Page::Login { message } => {
+        Page::Login { message, username } => {
             let on_ready = {
                 let page = page.clone();
                 Callback::from(move |(portal, ticket, credentials)| {
                     page.set(Page::Desktop { portal, ticket, credentials })
                 })
             };
-            html! { <Login {message} {on_ready} /> }
+            html! { <Login {message} {username} {on_ready} /> }
         }
         Page::Desktop { portal, ticket, credentials } => {
             let on_end = {
                 let page = page.clone();
+                let username = credentials.username.clone();
                 Callback::from(move |outcome: Outcome| {
                     let message = Some(Notice { text: outcome.message, is_error: outcome.is_error });
-                    page.set(Page::Login { message })
+                    page.set(Page::Login { message, username: username.clone() })
                 })
             };
             html! { <Desktop {portal} {ticket} {credentials} {on_end} /> }
@@ -67,6 +68,8 @@ pub fn App() -> Html {
 #[derive(Properties, PartialEq)]
 struct LoginProps {
     message: Option<Notice>,
+    /// Kept from the session that just ended, so only the password is typed again.
+    username: String,
     on_ready: Callback<(api::PortalSession, api::Ticket, Rc<SharedCredentials>)>,
 }
 
@@ -121,11 +124,13 @@ fn Login(props: &LoginProps) -> Html {
                 <div class="hd-field">
                     <label for="hd-username">{ "Username" }</label>
                     <input id="hd-username" ref={username} type="text" autocomplete="username"
+                           value={props.username.clone()} autofocus={props.username.is_empty()}
                            autocapitalize="none" spellcheck="false" data-testid="login-username" />
                 </div>
                 <div class="hd-field">
                     <label for="hd-password">{ "Password" }</label>
                     <input id="hd-password" ref={password} type="password" autocomplete="current-password"
+                           autofocus={!props.username.is_empty()}
                            data-testid="login-password" />
                 </div>
                 <button class="hd-button" type="submit" disabled={*busy} data-testid="login-submit">

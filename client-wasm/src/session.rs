@@ -282,6 +282,14 @@ impl Inner {
         if self.ended {
             return;
         }
+        if code == 1000 {
+            // The workstation hung up: the core knows whether that means a refused password.
+            let result = self.client.transport_closed();
+            self.handle(result);
+            if self.ended {
+                return;
+            }
+        }
         let name = self.ticket.workstation.name.clone();
         let message = match code {
             4000..=4999 | 1009 if !reason.is_empty() => reason.to_owned(),
