@@ -7,8 +7,9 @@
 //! 5. headless Chromium through WebDriver: portal login to desktop pixels, against both servers.
 
 use crate::{paths, run, shell, toolchain};
-use anyhow::{Context, Result};
-use std::process::Command;
+use anyhow::{bail, Context, Result};
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
 
 pub fn test() -> Result<()> {
     toolchain::install(true)?;
@@ -17,8 +18,9 @@ pub fn test() -> Result<()> {
     let artifacts = paths::artifacts();
     std::fs::create_dir_all(&artifacts)?;
 
+    let mut tally = Tally::default();
     step("unit and relay integration tests");
-    shell::run(shell::host_cargo().args(["test", "--workspace", "--exclude", "homedesk-e2e"]))?;
+    tally.run(shell::host_cargo().args(["test", "--workspace", "--exclude", "homedesk-e2e"]))?;
 
     step("RDP testbed");
     let testbed = paths::testbed_script();
@@ -27,7 +29,7 @@ pub fn test() -> Result<()> {
     let testbed_env = parse_exports(&shell::output(Command::new("bash").arg(&testbed).arg("env"))?);
 
     step("client core against real RDP servers");
-    shell::run(
+    tally.run(
         shell::host_cargo()
             .args(["test", "-p", "homedesk-client-core", "--test", "real_servers", "--", "--ignored", "--test-threads=1"])
             .envs(testbed_env.iter().cloned())
@@ -35,7 +37,7 @@ pub fn test() -> Result<()> {
     )?;
 
     step("browser end to end");
-    shell::run(
+    tally.run(
         shell::host_cargo()
             .args(["test", "-p", "homedesk-e2e", "--", "--test-threads=1"])
             .envs(testbed_env.iter().cloned())
@@ -43,8 +45,48 @@ pub fn test() -> Result<()> {
             .env("HOMEDESK_WEB_ROOT", &web_root)
             .env("HOMEDESK_ARTIFACTS", &artifacts),
     )?;
-    println!("\nall tests passed; screenshots in {}", artifacts.display());
+    println!("\nscreenshots in {}", artifacts.display());
+    // The tests ignored in the first step are the real-server ones, run in the third.
+    println!("xtask: {} passed, {} failed", tally.passed, tally.failed);
     Ok(())
+}
+
+/// Sums cargo's `test result:` lines over every step, so the run ends with one honest total.
+#[derive(Default)]
+struct Tally {
+    passed: u64,
+    failed: u64,
+}
+
+impl Tally {
+    /// Runs a `cargo test`, echoing its output, and adds up its results; fails if it fails.
+    fn run(&mut self, command: &mut Command) -> Result<()> {
+        let mut child = command.stdout(Stdio::piped()).spawn().context("cannot start cargo test")?;
+        if let Some(stdout) = child.stdout.take() {
+            for line in BufReader::new(stdout).lines() {
+                let line = line?;
+                println!("{line}");
+                if let Some((passed, failed)) = parse_result(&line) {
+                    self.passed += passed;
+                    self.failed += failed;
+                }
+            }
+        }
+        let status = child.wait()?;
+        if !status.success() {
+            bail!("cargo test failed ({status})");
+        }
+        Ok(())
+    }
+}
+
+/// `test result: ok. 36 passed; 0 failed; 5 ignored; ...` → (36, 0).
+fn parse_result(line: &str) -> Option<(u64, u64)> {
+    let rest = line.trim().strip_prefix("test result: ")?;
+    let count = |label: &str| {
+        rest.split(';').find_map(|part| part.trim().trim_start_matches("ok. ").trim_start_matches("FAILED. ").strip_suffix(label)?.trim().parse().ok())
+    };
+    Some((count(" passed")?, count(" failed")?))
 }
 
 fn step(name: &str) {
@@ -70,7 +112,14 @@ fn parse_exports(text: &str) -> Vec<(String, String)> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_exports;
+    use super::{parse_exports, parse_result};
+
+    #[test]
+    fn parses_cargo_test_results() {
+        assert_eq!(parse_result("test result: ok. 36 passed; 0 failed; 5 ignored; 0 measured; 0 filtered out"), Some((36, 0)));
+        assert_eq!(parse_result("test result: FAILED. 7 passed; 1 failed; 0 ignored"), Some((7, 1)));
+        assert_eq!(parse_result("running 3 tests"), None);
+    }
 
     #[test]
     fn parses_testbed_exports() {
