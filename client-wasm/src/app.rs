@@ -1,5 +1,5 @@
-//! The portal's pages: login, then the desktop; a session that ends brings the user back to login
-//! with the reason shown.
+//! The portal's pages: login, a chooser when the user has several workstations, then the desktop;
+//! a session that ends brings the user back to login with the reason shown.
 
 use crate::api;
 use crate::desktop::{Desktop, Outcome};
@@ -11,8 +11,12 @@ use yew::prelude::*;
 #[derive(Clone, PartialEq)]
 enum Page {
     Login { message: Option<Notice>, username: String },
+    Choose { portal: api::PortalSession, credentials: Rc<SharedCredentials> },
     Desktop { portal: api::PortalSession, ticket: api::Ticket, credentials: Rc<SharedCredentials> },
 }
+
+/// Where a successful sign-in leads.
+type SignedIn = (api::PortalSession, Rc<SharedCredentials>, Option<api::Ticket>);
 
 #[derive(Clone, PartialEq)]
 struct Notice {
@@ -45,11 +49,21 @@ pub fn App() -> Html {
         Page::Login { message, username } => {
             let on_ready = {
                 let page = page.clone();
-                Callback::from(move |(portal, ticket, credentials)| {
-                    page.set(Page::Desktop { portal, ticket, credentials })
+                Callback::from(move |(portal, credentials, ticket): SignedIn| match ticket {
+                    Some(ticket) => page.set(Page::Desktop { portal, ticket, credentials }),
+                    None => page.set(Page::Choose { portal, credentials }),
                 })
             };
             html! { <Login {message} {username} {on_ready} /> }
+        }
+        Page::Choose { portal, credentials } => {
+            let on_ticket = {
+                let (page, portal, credentials) = (page.clone(), portal.clone(), credentials.clone());
+                Callback::from(move |ticket| {
+                    page.set(Page::Desktop { portal: portal.clone(), ticket, credentials: credentials.clone() })
+                })
+            };
+            html! { <Chooser {portal} {on_ticket} /> }
         }
         Page::Desktop { portal, ticket, credentials } => {
             let on_end = {
@@ -70,7 +84,7 @@ struct LoginProps {
     message: Option<Notice>,
     /// Kept from the session that just ended, so only the password is typed again.
     username: String,
-    on_ready: Callback<(api::PortalSession, api::Ticket, Rc<SharedCredentials>)>,
+    on_ready: Callback<SignedIn>,
 }
 
 #[function_component]
@@ -141,13 +155,70 @@ fn Login(props: &LoginProps) -> Html {
     }
 }
 
-async fn sign_in(
-    username: String,
-    password: String,
-) -> Result<(api::PortalSession, api::Ticket, Rc<SharedCredentials>), String> {
+/// Signs in; with one workstation (or none: the relay says so) a ticket follows at once, with several
+/// the user chooses first.
+async fn sign_in(username: String, password: String) -> Result<SignedIn, String> {
     let portal = api::login(&username, &password).await?;
+    let credentials = Rc::new(SharedCredentials { username, password });
+    if portal.workstations.len() > 1 {
+        return Ok((portal, credentials, None));
+    }
     let ticket = api::ticket(&portal, None).await?;
-    Ok((portal, ticket, Rc::new(SharedCredentials { username, password })))
+    Ok((portal, credentials, Some(ticket)))
+}
+
+#[derive(Properties, PartialEq)]
+struct ChooserProps {
+    portal: api::PortalSession,
+    on_ticket: Callback<api::Ticket>,
+}
+
+/// A user with several workstations (e.g. an office PC and a lab PC) picks one.
+#[function_component]
+fn Chooser(props: &ChooserProps) -> Html {
+    let busy = use_state(|| false);
+    let error = use_state(|| None::<String>);
+    let choices = props.portal.workstations.iter().map(|workstation| {
+        let onclick = {
+            let (busy, error, portal, on_ticket) =
+                (busy.clone(), error.clone(), props.portal.clone(), props.on_ticket.clone());
+            let id = workstation.id;
+            Callback::from(move |_: MouseEvent| {
+                busy.set(true);
+                let (busy, error, portal, on_ticket) = (busy.clone(), error.clone(), portal.clone(), on_ticket.clone());
+                wasm_bindgen_futures::spawn_local(async move {
+                    match api::ticket(&portal, Some(id)).await {
+                        Ok(ticket) => on_ticket.emit(ticket),
+                        Err(message) => {
+                            busy.set(false);
+                            error.set(Some(message));
+                        }
+                    }
+                });
+            })
+        };
+        html! {
+            <li>
+                <button class="hd-button hd-choice" type="button" {onclick} disabled={*busy}
+                        data-testid="workstation-choice">{ &workstation.name }</button>
+            </li>
+        }
+    });
+    html! {
+        <main class="hd-login">
+            <section class="hd-card" aria-labelledby="hd-choose-title">
+                <div class="hd-brand">
+                    <img src="images/logo.svg" alt="" />
+                    <h1 id="hd-choose-title">{ "Homedesk" }</h1>
+                </div>
+                <p class="hd-tagline">{ format!("Welcome, {}. Which computer do you want to use?", props.portal.username) }</p>
+                if let Some(message) = (*error).clone() {
+                    <div class="hd-error" role="alert" data-testid="chooser-error">{ message }</div>
+                }
+                <ul class="hd-choices" data-testid="workstation-chooser">{ for choices }</ul>
+            </section>
+        </main>
+    }
 }
 
 fn input_value(node: &NodeRef) -> String {

@@ -31,21 +31,61 @@ pub fn Desktop(props: &DesktopProps) -> Html {
     let canvas = use_node_ref();
     let session = use_mut_ref(|| None::<Session>);
     let status = use_state(|| Status::Connecting("Connecting to your workstation…"));
+    // Each reconnection is a new generation: a new ticket and a new session on the same canvas.
+    let generation = use_state(|| 0u32);
+    let countdown = use_state(|| None::<u32>);
+    let ticker = use_mut_ref(|| None::<gloo::timers::callback::Interval>);
 
     {
-        let (canvas, session, status) = (canvas.clone(), session.clone(), status.clone());
+        let (canvas, session, status, countdown, ticker) =
+            (canvas.clone(), session.clone(), status.clone(), countdown.clone(), ticker.clone());
         let (portal, ticket, credentials, on_end) =
             (props.portal.clone(), props.ticket.clone(), props.credentials.clone(), props.on_end.clone());
-        use_effect_with((), move |_| {
-            let on_status = Callback::from(move |next: Status| match next {
-                Status::Ended { message, is_error } => on_end.emit(Outcome { message, is_error }),
-                other => status.set(other),
-            });
-            if let Some(element) = canvas.cast::<HtmlCanvasElement>() {
-                match Session::start(portal, ticket, credentials.to_credentials(), element, desktop_size(), on_status.clone()) {
-                    Ok(started) => *session.borrow_mut() = Some(started),
-                    Err(message) => on_status.emit(Status::Ended { message, is_error: true }),
+        let next_generation = generation.clone();
+        let stop_ticker = ticker.clone();
+        use_effect_with(*generation, move |generation| {
+            // a reconnection starts: the countdown that led here is over
+            drop(stop_ticker.borrow_mut().take());
+            let on_status = {
+                let on_end = on_end.clone();
+                Callback::from(move |next: Status| match next {
+                    Status::Ended { message, is_error } => on_end.emit(Outcome { message, is_error }),
+                    Status::Dropped => {
+                        status.set(Status::Dropped);
+                        *ticker.borrow_mut() = Some(start_countdown(countdown.clone(), next_generation.clone()));
+                    }
+                    other => status.set(other),
+                })
+            };
+            let ticket_portal = portal.clone();
+            let start = {
+                let (canvas, session, on_status) = (canvas.clone(), session.clone(), on_status.clone());
+                move |ticket: api::Ticket| {
+                    let Some(element) = canvas.cast::<HtmlCanvasElement>() else { return };
+                    let started = Session::start(
+                        portal.clone(),
+                        ticket,
+                        credentials.to_credentials(),
+                        element,
+                        desktop_size(),
+                        on_status.clone(),
+                    );
+                    match started {
+                        Ok(started) => *session.borrow_mut() = Some(started),
+                        Err(message) => on_status.emit(Status::Ended { message, is_error: true }),
+                    }
                 }
+            };
+            if *generation == 0 {
+                start(ticket);
+            } else {
+                let id = ticket.workstation.id;
+                wasm_bindgen_futures::spawn_local(async move {
+                    match api::ticket(&ticket_portal, Some(id)).await {
+                        Ok(ticket) => start(ticket),
+                        Err(message) => on_status.emit(Status::Ended { message, is_error: true }),
+                    }
+                });
             }
             let session = session.clone();
             move || drop(session.borrow_mut().take())
@@ -123,15 +163,31 @@ pub fn Desktop(props: &DesktopProps) -> Html {
         })
     };
 
+    let on_cancel = {
+        let (ticker, on_end) = (ticker.clone(), props.on_end.clone());
+        Callback::from(move |_: MouseEvent| {
+            drop(ticker.borrow_mut().take());
+            on_end.emit(Outcome {
+                message: "Reconnection cancelled. Your session is still open on the workstation: sign in to return to it."
+                    .to_owned(),
+                is_error: false,
+            });
+        })
+    };
     let connecting = match &*status {
         Status::Connecting(text) => Some(*text),
         _ => None,
+    };
+    let state_text = match &*status {
+        Status::Connecting(_) => "connecting",
+        Status::Dropped => "reconnecting",
+        _ => "connected",
     };
     html! {
         <div class="hd-desktop">
             <nav class="hd-menu" aria-label="Session">
                 <span data-testid="session-workstation">{ &props.ticket.workstation.name }</span>
-                <span data-testid="session-status">{ if connecting.is_some() { "connecting" } else { "connected" } }</span>
+                <span data-testid="session-status">{ state_text }</span>
                 <span class="hd-spacer"></span>
                 <button type="button" onclick={on_logout} data-testid="logout">{ "Sign out" }</button>
             </nav>
@@ -145,9 +201,45 @@ pub fn Desktop(props: &DesktopProps) -> Html {
                         <div class="hd-card"><div class="hd-spinner"></div>{ text }</div>
                     </div>
                 }
+                if *status == Status::Dropped {
+                    <div class="hd-overlay" data-testid="session-reconnecting" role="status">
+                        <div class="hd-card">
+                            <div class="hd-spinner"></div>
+                            <p>{ "The connection was lost." }</p>
+                            <p data-testid="reconnect-countdown">{
+                                match *countdown {
+                                    Some(seconds) => format!("Reconnecting in {seconds} s…"),
+                                    None => "Reconnecting…".to_owned(),
+                                }
+                            }</p>
+                            <button class="hd-button" type="button" onclick={on_cancel} data-testid="reconnect-cancel">
+                                { "Cancel" }
+                            </button>
+                        </div>
+                    </div>
+                }
             </div>
         </div>
     }
+}
+
+/// Seconds shown before reconnecting after a drop.
+const RECONNECT_DELAY_SECS: u32 = 5;
+
+/// Counts down once a second, then starts the next generation (a reconnection).
+fn start_countdown(countdown: UseStateHandle<Option<u32>>, generation: UseStateHandle<u32>) -> gloo::timers::callback::Interval {
+    let left = std::rc::Rc::new(std::cell::Cell::new(RECONNECT_DELAY_SECS));
+    countdown.set(Some(RECONNECT_DELAY_SECS));
+    gloo::timers::callback::Interval::new(1_000, move || {
+        let now = left.get().saturating_sub(1);
+        left.set(now);
+        if now == 0 {
+            countdown.set(None);
+            generation.set(*generation + 1);
+        } else {
+            countdown.set(Some(now));
+        }
+    })
 }
 
 fn mouse_button(button: i16) -> Option<MouseButton> {

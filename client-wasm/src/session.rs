@@ -17,6 +17,9 @@ use yew::Callback;
 pub enum Status {
     Connecting(&'static str),
     Connected,
+    /// The connection broke after the desktop was shown: the page reconnects (the workstation keeps
+    /// the session, so the user finds it as they left it).
+    Dropped,
     Ended { message: String, is_error: bool },
 }
 
@@ -289,6 +292,11 @@ impl Inner {
             if self.ended {
                 return;
             }
+        }
+        if self.connected && matches!(code, 1001 | 1006 | 1011) {
+            self.ended = true;
+            self.status(Status::Dropped);
+            return;
         }
         let name = self.ticket.workstation.name.clone();
         let message = match code {

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 pub struct Relay {
     pub https_port: u16,
+    http_port: u16,
     data_dir: tempfile::TempDir,
     child: Option<Child>,
 }
@@ -16,7 +17,7 @@ impl Relay {
     /// Creates the data directory (the relay's first start initialises it).
     pub fn new() -> Result<Relay> {
         let data_dir = tempfile::Builder::new().prefix("homedesk-e2e-").tempdir()?;
-        Ok(Relay { https_port: 0, data_dir, child: None })
+        Ok(Relay { https_port: 0, http_port: 0, data_dir, child: None })
     }
 
     fn bin() -> Result<PathBuf> {
@@ -59,10 +60,25 @@ impl Relay {
 
     /// Starts `relay serve` with the built client and waits until HTTPS answers.
     pub async fn serve(&mut self) -> Result<()> {
-        let web_root = crate::required_env("HOMEDESK_WEB_ROOT")?;
         self.https_port = crate::free_port()?;
-        let http_port = crate::free_port()?;
-        let log = std::fs::File::create(self.data_dir.path().join("relay.log"))?;
+        self.http_port = crate::free_port()?;
+        self.spawn().await
+    }
+
+    /// Kills the relay (every open pipe breaks, as in a network drop) and starts it again on the same
+    /// ports and data directory.
+    pub async fn restart(&mut self) -> Result<()> {
+        if let Some(mut child) = self.child.take() {
+            child.kill()?;
+            child.wait()?;
+        }
+        self.spawn().await
+    }
+
+    async fn spawn(&mut self) -> Result<()> {
+        let web_root = crate::required_env("HOMEDESK_WEB_ROOT")?;
+        let http_port = self.http_port;
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.data_dir.path().join("relay.log"))?;
         let child = Command::new(Self::bin()?)
             .arg("--data-dir")
             .arg(self.data_dir.path())

@@ -197,3 +197,97 @@ async fn demo_workstation_shows_its_desktop() -> Result<()> {
     browser.close().await?;
     result
 }
+
+#[tokio::test]
+async fn user_with_two_workstations_chooses_one() -> Result<()> {
+    let mut relay = Relay::new()?;
+    relay.add_user("rdpuser1", PASSWORD)?;
+    relay.add_workstation("Office PC", &xrdp_addr()?)?;
+    relay.add_workstation("Lab PC", &shadow_addr()?)?;
+    relay.assign("rdpuser1", "Office PC")?;
+    relay.assign("rdpuser1", "Lab PC")?;
+    relay.serve().await?;
+    let browser = Browser::start(1280, 1000).await?;
+    let result = async {
+        browser.login(&relay.url(), "rdpuser1", PASSWORD).await?;
+        browser.wait_testid("workstation-chooser", MESSAGE_TIMEOUT).await?;
+        let buttons = browser.client.find_all(fantoccini::Locator::Css("[data-testid=\"workstation-choice\"]")).await?;
+        let mut names = Vec::new();
+        for button in &buttons {
+            names.push(button.text().await?);
+        }
+        assert_eq!(names, ["Lab PC", "Office PC"], "choices are listed by name");
+        browser.screenshot("chooser").await?;
+        buttons[0].click().await?;
+        // Lab PC is the NLA server, whose background is green
+        browser.wait_for_picture(&known_picture(Rgb::from_hex("#2e8b57")), TOLERANCE, DESKTOP_TIMEOUT).await?;
+        assert_eq!(browser.text_of("session-workstation", MESSAGE_TIMEOUT).await?, "Lab PC");
+        Ok(())
+    }
+    .await;
+    browser.close().await?;
+    result
+}
+
+#[tokio::test]
+async fn dropped_connection_reconnects_to_the_same_session() -> Result<()> {
+    let mut relay = relay_with("rdpuser1", PASSWORD, Some(("Office PC", &xrdp_addr()?))).await?;
+    let browser = Browser::start(1280, 1000).await?;
+    let (x, y, w, h) = XTERM_REGION;
+    let result = async {
+        browser.login(&relay.url(), "rdpuser1", PASSWORD).await?;
+        let picture = known_picture(Rgb::from_hex("#1e6fd9"));
+        browser.wait_for_picture(&picture, TOLERANCE, DESKTOP_TIMEOUT).await?;
+        let marker = format!("echo reattach-{}\n", std::process::id());
+        let before_typing = browser.canvas_region_digest(x, y, w, h).await?;
+        browser.move_mouse_to_desktop(x + 150, y + 60).await?;
+        browser.type_on_desktop(&marker).await?;
+        homedesk_e2e::wait_for("the marker in the xterm", Duration::from_secs(20), || async {
+            Ok((browser.canvas_region_digest(x, y, w, h).await? != before_typing).then_some(()))
+        })
+        .await?;
+        // let the xterm settle (the prompt after the command's output)
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let typed = browser.canvas_text_digest(x, y, w, h).await?;
+
+        relay.restart().await?;
+        let countdown = browser.text_of("reconnect-countdown", MESSAGE_TIMEOUT).await?;
+        assert!(countdown.starts_with("Reconnecting"), "countdown shows: {countdown}");
+        browser.screenshot("reconnecting").await?;
+        browser.wait_testid("session-connecting", Duration::from_secs(20)).await.ok();
+        homedesk_e2e::wait_for("the reconnected session", DESKTOP_TIMEOUT, || async {
+            Ok((browser.text_of("session-status", Duration::from_secs(1)).await? == "connected").then_some(()))
+        })
+        .await?;
+        browser.wait_for_picture(&picture, TOLERANCE, DESKTOP_TIMEOUT).await?;
+        let same = homedesk_e2e::wait_for("the same xterm content after reconnecting", Duration::from_secs(20), || async {
+            Ok((browser.canvas_text_digest(x, y, w, h).await? == typed).then_some(()))
+        })
+        .await;
+        if same.is_err() {
+            browser.screenshot("reconnected-failure").await?;
+        }
+        same?;
+        browser.screenshot("reconnected").await?;
+        Ok::<u64, anyhow::Error>(typed)
+    }
+    .await;
+    browser.close().await?;
+    let typed = result?;
+
+    // A new browser, a new login: the session (and the typed text) is still there.
+    let browser = Browser::start(1280, 1000).await?;
+    let result = async {
+        browser.login(&relay.url(), "rdpuser1", PASSWORD).await?;
+        browser.wait_for_picture(&known_picture(Rgb::from_hex("#1e6fd9")), TOLERANCE, DESKTOP_TIMEOUT).await?;
+        homedesk_e2e::wait_for("the typed text in a new browser", Duration::from_secs(20), || async {
+            Ok((browser.canvas_text_digest(x, y, w, h).await? == typed).then_some(()))
+        })
+        .await?;
+        browser.screenshot("reattached-new-browser").await?;
+        Ok(())
+    }
+    .await;
+    browser.close().await?;
+    result
+}
