@@ -291,3 +291,32 @@ async fn dropped_connection_reconnects_to_the_same_session() -> Result<()> {
     browser.close().await?;
     result
 }
+
+#[tokio::test]
+async fn onboarding_page_offers_the_remote_desktop_script() -> Result<()> {
+    let relay = relay_with("rdpuser1", PASSWORD, None).await?;
+    let browser = Browser::start(1280, 1000).await?;
+    let result = async {
+        browser.goto(&format!("{}download", relay.url())).await?;
+        let page = browser.text_of("onboarding", MESSAGE_TIMEOUT).await?;
+        assert!(page.contains("Prepare an office PC") && page.contains("relay workstation pin"), "{page}");
+        browser.screenshot("onboarding").await?;
+        // the script the page links to is served, and it enables RDP with NLA and prints the SHA-256 pin
+        let script = browser
+            .client
+            .execute(
+                "const a = document.querySelector('[data-testid=\"onboarding-script\"]');
+                 return fetch(a.href).then(r => r.ok ? r.text() : 'HTTP ' + r.status);",
+                vec![],
+            )
+            .await?;
+        let script = script.as_str().unwrap_or_default();
+        for needle in ["fDenyTSConnections", "UserAuthentication -Value 1", "SHA256", "relay workstation pin"] {
+            assert!(script.contains(needle), "script lacks {needle}: {script}");
+        }
+        Ok(())
+    }
+    .await;
+    browser.close().await?;
+    result
+}
