@@ -6,7 +6,6 @@
 mod api;
 mod app;
 mod desktop;
-mod paint;
 mod session;
 
 fn main() {

@@ -4,7 +4,7 @@
 //! tested natively; here bytes move between it and the WebSocket, and framebuffer regions are painted.
 
 use crate::api::{self, PortalSession, Ticket};
-use homedesk_client_core::{ClientError, ConnectParams, Event, Input, RdpClient};
+use homedesk_client_core::{ClientError, ConnectParams, Event, Input, RdpClient, Rect};
 use std::cell::RefCell;
 use std::rc::{Rc, Weak};
 use wasm_bindgen::closure::Closure;
@@ -231,10 +231,7 @@ impl Inner {
                 self.status(Status::Connected);
                 self.pin_certificate_on_first_use();
             }
-            Event::Paint(rect) => {
-                let (x, y, w, h) = crate::paint::rect_xywh(&rect);
-                self.paint(x, y, w, h);
-            }
+            Event::Paint(rect) => self.paint(rect),
             Event::Terminated(reason) => self.end(reason, false),
             _ => {}
         }
@@ -242,16 +239,16 @@ impl Inner {
 
     fn paint_all(&self) {
         if let Some(frame) = self.client.framebuffer() {
-            let (w, h) = crate::paint::frame_size(&frame);
-            self.paint(0, 0, w, h);
+            self.paint(Rect { x: 0, y: 0, width: frame.width, height: frame.height });
         }
     }
 
-    fn paint(&self, x: u32, y: u32, w: u32, h: u32) {
+    fn paint(&self, rect: Rect) {
         let Some(frame) = self.client.framebuffer() else { return };
-        let Some((pixels, w, h)) = crate::paint::copy_region(&frame, x, y, w, h) else { return };
-        if let Ok(image) = ImageData::new_with_u8_clamped_array_and_sh(Clamped(&pixels), w, h) {
-            let _ = self.context.put_image_data(&image, f64::from(x), f64::from(y));
+        let Some((pixels, w, h)) = frame.region_rgba(rect) else { return };
+        let image = ImageData::new_with_u8_clamped_array_and_sh(Clamped(&pixels), u32::from(w), u32::from(h));
+        if let Ok(image) = image {
+            let _ = self.context.put_image_data(&image, f64::from(rect.x), f64::from(rect.y));
         }
     }
 

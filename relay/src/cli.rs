@@ -1,4 +1,5 @@
-//! The command line: `serve` and the administrative commands (users, workstations, assignments).
+//! The command line: `serve` and the administrative commands (users, workstations, assignments,
+//! brute-force defence under `security`).
 //!
 //! Administrative commands work directly on the SQLite database of `--data-dir` (safe while the
 //! server runs: WAL mode). They go through `homedesk_relay::broker` for validation, so the future
@@ -7,7 +8,9 @@
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use homedesk_relay::broker;
+use homedesk_relay::bruteforce::{LimiterConfig, LoginGuard, Policy, DEFAULT_MAX_FAILURE_ROWS};
 use homedesk_relay::config::{normalize_origin, DataDir, ServeConfig};
+use homedesk_relay::netaddr::Cidr;
 use homedesk_relay::server::open_store;
 use homedesk_relay::store::Store;
 use std::io::{Read, Write};
@@ -50,6 +53,53 @@ enum Command {
     Assign { user: String, workstation: String },
     /// Stop USER from reaching WORKSTATION.
     Unassign { user: String, workstation: String },
+    /// Brute-force defence: limits, blocked IPs, whitelist.
+    #[command(subcommand)]
+    Security(SecurityCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum SecurityCommand {
+    /// Show the limits in force.
+    Show,
+    /// Change limits (takes effect at the next sign-in, also on a running relay).
+    Set(SecuritySetArgs),
+    /// List the client IPs that are blocked now.
+    Blocked,
+    /// Lift the block of an IP and forget its failed sign-ins.
+    Unblock { ip: IpAddr },
+    /// Addresses and ranges that are never blocked.
+    #[command(subcommand)]
+    Whitelist(WhitelistCommand),
+}
+
+#[derive(Debug, Args)]
+struct SecuritySetArgs {
+    /// Failed sign-ins from one IP that block it.
+    #[arg(long)]
+    max_failures: Option<u32>,
+    /// Minutes within which those failures must happen.
+    #[arg(long)]
+    window_minutes: Option<u64>,
+    /// Minutes an IP stays blocked.
+    #[arg(long)]
+    block_minutes: Option<u64>,
+    /// Failures of one account (from any IPs) within the window after which new IPs are slowed down.
+    #[arg(long)]
+    account_threshold: Option<u32>,
+    /// Longest wait the per-account slow-down imposes, in seconds.
+    #[arg(long)]
+    account_max_delay_secs: Option<u64>,
+}
+
+#[derive(Debug, Subcommand)]
+enum WhitelistCommand {
+    /// Never block this address or CIDR range (IPv4 or IPv6).
+    Add { cidr: Cidr },
+    /// Remove an address or range from the whitelist.
+    Remove { cidr: Cidr },
+    /// List the whitelist.
+    List,
 }
 
 #[derive(Debug, Args)]
@@ -75,6 +125,10 @@ struct ServeArgs {
     /// Print `HOMEDESK_READY https_port=N http_port=M` once both listeners accept connections.
     #[arg(long)]
     print_ready: bool,
+    /// A reverse proxy (address or CIDR) whose X-Forwarded-For header names the client. Repeatable.
+    /// Without it the TCP peer is the client and X-Forwarded-For is ignored.
+    #[arg(long = "trusted-proxy")]
+    trusted_proxies: Vec<Cidr>,
 }
 
 fn parse_origin(value: &str) -> Result<String, String> {
@@ -222,6 +276,105 @@ async fn admin(store: &Store, command: Command) -> Result<()> {
             broker::unassign(store, &user, &workstation).await?;
             println!("{user} can no longer reach {workstation}.");
         }
+        Command::Security(command) => security(store, command).await?,
+    }
+    Ok(())
+}
+
+fn minutes(duration: Duration) -> String {
+    format!("{} min", duration.as_secs() / 60)
+}
+
+fn print_policy(policy: &Policy) {
+    println!("max-failures            {}", policy.max_failures);
+    println!("window                  {}", minutes(policy.window));
+    println!("block                   {}", minutes(policy.block));
+    println!("account-threshold       {}", policy.account_threshold);
+    println!("account-max-delay       {} s", policy.account_max_delay.as_secs());
+}
+
+fn utc_time(unix_ms: i64) -> String {
+    // UTC, ISO 8601 without a date library: days since the epoch → civil date (H. Hinnant).
+    let secs = unix_ms.div_euclid(1000);
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC", rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+async fn security(store: &Store, command: SecurityCommand) -> Result<()> {
+    let guard = LoginGuard::new(
+        store.clone(),
+        LimiterConfig { clock: homedesk_relay::clock::system(), max_failure_rows: DEFAULT_MAX_FAILURE_ROWS },
+    );
+    match command {
+        SecurityCommand::Show => print_policy(&guard.policy().await?),
+        SecurityCommand::Set(args) => {
+            let mut policy = guard.policy().await?;
+            let minutes = |m: u64| Duration::from_secs(m.saturating_mul(60));
+            if let Some(n) = args.max_failures {
+                policy.max_failures = n;
+            }
+            if let Some(m) = args.window_minutes {
+                policy.window = minutes(m);
+            }
+            if let Some(m) = args.block_minutes {
+                policy.block = minutes(m);
+            }
+            if let Some(n) = args.account_threshold {
+                policy.account_threshold = n;
+            }
+            if let Some(s) = args.account_max_delay_secs {
+                policy.account_max_delay = Duration::from_secs(s);
+            }
+            guard.set_policy(&policy).await?;
+            print_policy(&policy);
+        }
+        SecurityCommand::Blocked => {
+            let rows: Vec<[String; 5]> = guard
+                .blocked()
+                .await?
+                .into_iter()
+                .map(|b| [b.ip, utc_time(b.blocked_at), utc_time(b.blocked_until), b.failures.to_string(), b.reason])
+                .collect();
+            print_table(["IP", "BLOCKED AT", "UNTIL", "FAILURES", "REASON"], &rows);
+        }
+        SecurityCommand::Unblock { ip } => {
+            if guard.unblock(ip).await? {
+                println!("{ip} unblocked.");
+            } else {
+                println!("{ip} was not blocked (its failed sign-ins were forgotten).");
+            }
+        }
+        SecurityCommand::Whitelist(WhitelistCommand::Add { cidr }) => {
+            if guard.whitelist_add(&cidr).await? {
+                println!("{cidr} added to the whitelist.");
+            } else {
+                println!("{cidr} is already whitelisted.");
+            }
+        }
+        SecurityCommand::Whitelist(WhitelistCommand::Remove { cidr }) => {
+            if !guard.whitelist_remove(&cidr).await? {
+                bail!("{cidr} is not on the whitelist");
+            }
+            println!("{cidr} removed from the whitelist.");
+        }
+        SecurityCommand::Whitelist(WhitelistCommand::List) => {
+            let list = guard.whitelist().await?;
+            if list.is_empty() {
+                println!("(none)");
+            }
+            for cidr in list {
+                println!("{cidr}");
+            }
+        }
     }
     Ok(())
 }
@@ -288,6 +441,7 @@ async fn serve(data_dir: PathBuf, args: ServeArgs) -> Result<()> {
     config.web_root = args.web_root;
     config.public_origins = args.public_origins;
     config.connect_timeout = Duration::from_secs(args.connect_timeout_secs);
+    config.trusted_proxies = args.trusted_proxies;
     if let Some(root) = &config.web_root {
         if !root.join("index.html").is_file() {
             tracing::warn!(web_root = %root.display(), "the web root has no index.html: the portal shows a 'client not built' page");

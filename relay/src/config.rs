@@ -3,6 +3,8 @@
 //! Kept apart from the CLI so that tests build a [`ServeConfig`] directly (port 0, short ticket TTL)
 //! and from the server so that every path inside the data directory is named in one place.
 
+use crate::clock::{self, SharedClock};
+use crate::netaddr::Cidr;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -29,6 +31,12 @@ pub struct ServeConfig {
     pub max_message_size: usize,
     /// How long open pipes get to close cleanly after a shutdown signal.
     pub shutdown_grace: Duration,
+    /// Reverse proxies whose `X-Forwarded-For` names the client (see [`crate::netaddr::client_ip`]).
+    pub trusted_proxies: Vec<Cidr>,
+    /// Time of the brute-force limiter (a manual clock in tests).
+    pub clock: SharedClock,
+    /// Cap on stored login-failure rows (see [`crate::bruteforce`]).
+    pub max_failure_rows: i64,
 }
 
 impl ServeConfig {
@@ -46,6 +54,9 @@ impl ServeConfig {
             session_idle_timeout: Duration::from_secs(12 * 3600),
             max_message_size: MAX_MESSAGE_SIZE,
             shutdown_grace: Duration::from_secs(5),
+            trusted_proxies: Vec::new(),
+            clock: clock::system(),
+            max_failure_rows: crate::bruteforce::DEFAULT_MAX_FAILURE_ROWS,
         }
     }
 }

@@ -3,9 +3,11 @@
 //!
 //! Handlers are thin: they parse, call [`crate::auth`], [`crate::tickets`] and [`crate::store`], and
 //! turn outcomes into the status codes and messages of `docs/contracts.md`. Every error body is
-//! `{"error": "<sentence for a person>"}`.
+//! `{"error": "<sentence for a person>"}`. Login goes through [`crate::bruteforce`] first: a blocked
+//! client IP (see [`ClientIp`]) gets 429 without its password being checked.
 
 use crate::auth::{self, AuthError};
+use crate::bruteforce::{self, LoginGuard, Refusal, SecurityError};
 use crate::config::{normalize_origin, ServeConfig};
 use crate::pipes::PipeRegistry;
 use crate::store::{PinOutcome, SessionRecord, Store, StoreError, User, Workstation};
@@ -22,7 +24,7 @@ use axum::routing::{any, get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -50,6 +52,7 @@ pub struct AppState {
 
 pub struct AppInner {
     pub store: Store,
+    pub guard: LoginGuard,
     pub passwords: auth::Passwords,
     pub config: ServeConfig,
     pub pipes: PipeRegistry,
@@ -110,11 +113,50 @@ impl From<AuthError> for ApiError {
     }
 }
 
+impl From<SecurityError> for ApiError {
+    fn from(error: SecurityError) -> Self {
+        ApiError::internal(error)
+    }
+}
+
 type ApiResult<T> = Result<T, ApiError>;
+
+/// The 429 of a refused sign-in, with `Retry-After` in seconds.
+fn too_many_attempts(refusal: &Refusal) -> Response {
+    let mut response = ApiError::new(StatusCode::TOO_MANY_REQUESTS, refusal.message()).into_response();
+    let seconds = refusal.retry_after().as_secs().max(1);
+    if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
+        response.headers_mut().insert(header::RETRY_AFTER, value);
+    }
+    response
+}
+
+/// Closes the live tunnels of an IP that was just blocked.
+pub fn close_blocked_tunnels(state: &AppState, ip: IpAddr, retry_after: std::time::Duration) {
+    let reason = bruteforce::ip_blocked_message(retry_after);
+    let closed = state.pipes.close_ip(ip, crate::tunnel::close_code::BLOCKED, &reason);
+    if closed > 0 {
+        tracing::warn!(%ip, closed, "closed the live tunnels of a blocked IP");
+    }
+}
 
 /// The address of the TCP peer, inserted by the listener.
 #[derive(Debug, Clone, Copy)]
 pub struct PeerAddr(pub SocketAddr);
+
+/// The client's IP: the TCP peer, or behind a trusted proxy the forwarded address
+/// ([`crate::netaddr::client_ip`]). Every security decision about "who" uses this, never the raw header.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientIp(pub IpAddr);
+
+impl FromRequestParts<AppState> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let PeerAddr(peer) = PeerAddr::from_request_parts(parts, state).await?;
+        Ok(ClientIp(crate::netaddr::client_ip(peer.ip(), &parts.headers, &state.config.trusted_proxies)))
+    }
+}
 
 /// Our own origin as the browser sees it: `https://` + the Host header (or HTTP/2 authority).
 fn own_origin(headers: &HeaderMap, uri: &Uri) -> Option<String> {
@@ -255,30 +297,47 @@ fn no_store() -> [(HeaderName, &'static str); 1] {
 
 async fn login(
     State(state): State<AppState>,
-    PeerAddr(peer): PeerAddr,
+    ClientIp(ip): ClientIp,
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Response> {
     let request: LoginRequest = parse_json(&body)?;
+    // Refused before the password is looked at (and without the argon2 cost).
+    if let Some(refusal) = state.guard.check_login(ip, &request.username).await? {
+        let kind = match refusal {
+            Refusal::IpBlocked { .. } => "blocked IP",
+            Refusal::AccountThrottled { .. } => "account slowed down after failures",
+        };
+        tracing::info!(%ip, kind, "login refused");
+        return Ok(too_many_attempts(&refusal));
+    }
     // A fresh session id at every login: the old one (if any) is ended.
     if let Some(old) = session_cookie(&headers) {
         auth::logout(&state.store, &old).await?;
     }
-    let session = auth::login(
+    let result = auth::login(
         &state.store,
         &state.passwords,
         &request.username,
         &request.password,
         state.config.session_idle_timeout,
     )
-    .await
-    .inspect_err(|error| {
-        if matches!(error, AuthError::InvalidCredentials) {
+    .await;
+    let session = match result {
+        Ok(session) => session,
+        Err(AuthError::InvalidCredentials) => {
             // Not the username: people type passwords into the wrong field.
-            tracing::info!(%peer, "login failed");
+            tracing::info!(%ip, "login failed");
+            if let Some(block) = state.guard.record_failure(ip, Some(&request.username)).await? {
+                let left = block.blocked_until.saturating_sub(block.blocked_at);
+                close_blocked_tunnels(&state, ip, std::time::Duration::from_millis(u64::try_from(left).unwrap_or(0)));
+            }
+            return Err(AuthError::InvalidCredentials.into());
         }
-    })?;
-    tracing::info!(user = %session.user.username, "login");
+        Err(error) => return Err(error.into()),
+    };
+    state.guard.record_success(ip, &request.username).await?;
+    tracing::info!(user = %session.user.username, %ip, "login");
     let body = session_body(&state.store, &session.user, session.csrf_token.clone()).await?;
     let cookie = auth::session_cookie(&session.session_id);
     Ok(([(header::SET_COOKIE, cookie)], no_store(), Json(body)).into_response())

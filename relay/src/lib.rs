@@ -7,14 +7,18 @@
 //! first admin) → [`listener`] (TLS and redirect accept loops, graceful shutdown) → [`http`] (router,
 //! JSON API, static portal) → [`tunnel`] (WebSocket ⇄ TCP byte pipe) with [`pipes`] (registry of
 //! live pipes). Persistence is in [`store`]; [`auth`] (passwords, sessions, CSRF) and [`tickets`]
-//! hold the security decisions; [`broker`] is the validated admin API used by the CLI; [`tls`]
-//! makes and loads the self-signed certificate.
+//! hold the security decisions, with [`bruteforce`] (failed-login blocking, whitelist) on top of
+//! [`netaddr`] (CIDR, client IP behind trusted proxies) and [`clock`] (injectable time); [`broker`]
+//! is the validated admin API used by the CLI; [`tls`] makes and loads the self-signed certificate.
 
 pub mod auth;
 pub mod broker;
+pub mod bruteforce;
+pub mod clock;
 pub mod config;
 pub mod http;
 pub mod listener;
+pub mod netaddr;
 pub mod pipes;
 pub mod server;
 pub mod store;

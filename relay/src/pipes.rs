@@ -2,12 +2,15 @@
 //!
 //! The tunnel registers itself for its lifetime through a [`PipeGuard`]; the admin console (and the
 //! tests) read a [`PipeRegistry::snapshot`]. Counters are atomics so that the pipe never takes a lock
-//! on its hot path.
+//! on its hot path. Each pipe also records its client IP, so that blocking an IP (brute-force
+//! defence) can close that IP's live pipes through [`PipeRegistry::close_ip`].
 
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
+use tokio_util::sync::CancellationToken;
 
 /// One live pipe's identity and counters.
 #[derive(Debug)]
@@ -15,8 +18,13 @@ pub struct PipeStats {
     pub id: u64,
     pub username: String,
     pub workstation: String,
+    /// The client IP (behind trusted proxies, the forwarded one).
+    pub ip: IpAddr,
     pub started_at: SystemTime,
     started: Instant,
+    /// Cancelled when the relay wants this pipe closed early; the close code and reason are set first.
+    close: CancellationToken,
+    close_request: OnceLock<(u16, String)>,
     bytes_up: AtomicU64,
     bytes_down: AtomicU64,
 }
@@ -39,6 +47,19 @@ impl PipeStats {
     pub fn duration(&self) -> Duration {
         self.started.elapsed()
     }
+    /// Asks the pipe to close with this code and reason (the first request wins).
+    pub fn request_close(&self, code: u16, reason: String) {
+        let _ = self.close_request.set((code, reason));
+        self.close.cancel();
+    }
+    /// Resolves once [`PipeStats::request_close`] was called; returns its code and reason.
+    pub async fn close_requested(&self) -> (u16, &str) {
+        self.close.cancelled().await;
+        match self.close_request.get() {
+            Some((code, reason)) => (*code, reason.as_str()),
+            None => (1011, "closed by the relay"),
+        }
+    }
 }
 
 /// A copy of one entry, for display.
@@ -47,6 +68,7 @@ pub struct PipeInfo {
     pub id: u64,
     pub username: String,
     pub workstation: String,
+    pub ip: IpAddr,
     pub started_at: SystemTime,
     pub bytes_up: u64,
     pub bytes_down: u64,
@@ -70,14 +92,17 @@ impl PipeRegistry {
     }
 
     /// Adds a pipe; it is removed when the returned guard is dropped.
-    pub fn register(&self, username: &str, workstation: &str) -> PipeGuard {
+    pub fn register(&self, username: &str, workstation: &str, ip: IpAddr) -> PipeGuard {
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed) + 1;
         let stats = Arc::new(PipeStats {
             id,
             username: username.to_owned(),
             workstation: workstation.to_owned(),
+            ip,
             started_at: SystemTime::now(),
             started: Instant::now(),
+            close: CancellationToken::new(),
+            close_request: OnceLock::new(),
             bytes_up: AtomicU64::new(0),
             bytes_down: AtomicU64::new(0),
         });
@@ -92,11 +117,23 @@ impl PipeRegistry {
                 id: s.id,
                 username: s.username.clone(),
                 workstation: s.workstation.clone(),
+                ip: s.ip,
                 started_at: s.started_at,
                 bytes_up: s.bytes_up(),
                 bytes_down: s.bytes_down(),
             })
             .collect()
+    }
+
+    /// Asks every live pipe of `ip` to close with `code` and `reason`; returns how many.
+    pub fn close_ip(&self, ip: IpAddr, code: u16, reason: &str) -> usize {
+        let ip = ip.to_canonical();
+        let matching: Vec<Arc<PipeStats>> =
+            self.lock().values().filter(|s| s.ip.to_canonical() == ip).cloned().collect();
+        for stats in &matching {
+            stats.request_close(code, reason.to_owned());
+        }
+        matching.len()
     }
 
     pub fn len(&self) -> usize {
@@ -139,8 +176,8 @@ mod tests {
     #[test]
     fn guard_lifetime() {
         let registry = PipeRegistry::new();
-        let a = registry.register("alice", "pc-a");
-        let b = registry.register("bob", "pc-b");
+        let a = registry.register("alice", "pc-a", IpAddr::from([192, 0, 2, 1]));
+        let b = registry.register("bob", "pc-b", IpAddr::from([192, 0, 2, 2]));
         a.stats().add_up(5);
         a.stats().add_down(7);
         let snapshot = registry.snapshot();
@@ -151,5 +188,15 @@ mod tests {
         assert_eq!(registry.snapshot()[0].username, "bob");
         drop(b);
         assert!(registry.is_empty());
+    }
+
+    #[tokio::test]
+    async fn close_ip_reaches_only_that_ips_pipes() {
+        let registry = PipeRegistry::new();
+        let a = registry.register("alice", "pc-a", "::ffff:192.0.2.1".parse().unwrap());
+        let b = registry.register("bob", "pc-b", IpAddr::from([192, 0, 2, 2]));
+        assert_eq!(registry.close_ip(IpAddr::from([192, 0, 2, 1]), 4429, "blocked"), 1);
+        assert_eq!(a.stats().close_requested().await, (4429, "blocked"));
+        assert!(tokio::time::timeout(Duration::from_millis(20), b.stats().close_requested()).await.is_err());
     }
 }

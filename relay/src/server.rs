@@ -5,6 +5,7 @@
 //! port 0, read the real addresses, and stop the relay in-process.
 
 use crate::auth::{self, AuthError, Passwords};
+use crate::bruteforce::{LimiterConfig, LoginGuard};
 use crate::config::{DataDir, ServeConfig};
 use crate::http::{self, AppInner, AppState};
 use crate::listener;
@@ -54,12 +55,22 @@ pub struct RunningServer {
 }
 
 impl RunningServer {
+    /// Argon2 verifications run by this server (see `auth::Passwords::verifications`).
+    pub fn password_verifications(&self) -> u64 {
+        self.state.passwords.verifications()
+    }
+
     pub fn pipes(&self) -> &PipeRegistry {
         &self.state.pipes
     }
 
     pub fn store(&self) -> &Store {
         &self.state.store
+    }
+
+    /// The brute-force limiter (same state as the CLI's `relay security`).
+    pub fn guard(&self) -> &LoginGuard {
+        &self.state.guard
     }
 
     /// Asks everything to stop: listeners stop accepting, open pipes close with 1001.
@@ -104,7 +115,12 @@ pub async fn start(config: ServeConfig) -> Result<RunningServer, StartError> {
 
     let shutdown = CancellationToken::new();
     let tasks = TaskTracker::new();
+    let guard = LoginGuard::new(
+        store.clone(),
+        LimiterConfig { clock: config.clock.clone(), max_failure_rows: config.max_failure_rows },
+    );
     let state = AppState::new(AppInner {
+        guard: guard.clone(),
         store: store.clone(),
         passwords,
         config,
@@ -115,7 +131,7 @@ pub async fn start(config: ServeConfig) -> Result<RunningServer, StartError> {
     let router = http::router(state.clone());
     tasks.spawn(listener::serve_https(https, tls_config, router, shutdown.clone(), tasks.clone()));
     tasks.spawn(listener::serve_redirect(http, https_addr.port(), shutdown.clone(), tasks.clone()));
-    tasks.spawn(housekeeping(store, shutdown));
+    tasks.spawn(housekeeping(store, guard, shutdown));
     tracing::info!(%https_addr, %http_addr, "relay listening");
 
     Ok(RunningServer { https_addr, http_addr, admin_password, created_certificate, state })
@@ -134,8 +150,8 @@ async fn bootstrap_admin(store: &Store) -> Result<Option<String>, StartError> {
     Ok(store.bootstrap_admin(ADMIN_USERNAME, &hash).await?.then_some(password))
 }
 
-/// Deletes expired tickets and sessions once a minute.
-async fn housekeeping(store: Store, shutdown: CancellationToken) {
+/// Deletes expired tickets and sessions, and old login failures and blocks, once a minute.
+async fn housekeeping(store: Store, guard: LoginGuard, shutdown: CancellationToken) {
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => return,
@@ -143,6 +159,9 @@ async fn housekeeping(store: Store, shutdown: CancellationToken) {
         }
         if let Err(error) = store.purge_expired(store::unix_ms()).await {
             tracing::warn!(%error, "housekeeping failed");
+        }
+        if let Err(error) = guard.purge().await {
+            tracing::warn!(%error, "housekeeping of login failures failed");
         }
     }
 }

@@ -1,4 +1,5 @@
-//! All SQL of the relay: users, workstations, assignments, sessions, tickets, settings.
+//! All SQL of the relay: users, workstations, assignments, sessions, tickets, settings, and the
+//! brute-force defence's failures, blocks, whitelist and known account IPs.
 //!
 //! One module owns the database so that the rest of the code speaks in typed values and typed
 //! errors. The SQL is deliberately plain (numbered `$n` parameters, `ON CONFLICT`, no SQLite-only
@@ -101,6 +102,26 @@ pub enum PinOutcome {
     Unchanged,
     /// A different fingerprint is pinned.
     Mismatch { pinned: String },
+}
+
+/// A blocked client IP (see [`crate::bruteforce`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlockedIp {
+    pub ip: String,
+    pub blocked_at: i64,
+    pub blocked_until: i64,
+    pub reason: String,
+    pub failures: i64,
+}
+
+fn blocked_from_row(row: &SqliteRow) -> Result<BlockedIp> {
+    Ok(BlockedIp {
+        ip: row.try_get("ip")?,
+        blocked_at: row.try_get("blocked_at")?,
+        blocked_until: row.try_get("blocked_until")?,
+        reason: row.try_get("reason")?,
+        failures: row.try_get("failures")?,
+    })
 }
 
 /// The relay's database.
@@ -545,5 +566,176 @@ impl Store {
         .await?;
         tx.commit().await?;
         Ok(created.rows_affected() == 1)
+    }
+
+    /// Sets (inserting or replacing) one row of the settings table.
+    pub async fn set_setting(&self, name: &str, value: &str) -> Result<()> {
+        sqlx::query("INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET value = $2")
+            .bind(name)
+            .bind(value)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Every setting whose name starts with `prefix`.
+    pub async fn settings_with_prefix(&self, prefix: &str) -> Result<Vec<(String, String)>> {
+        let rows = sqlx::query("SELECT name, value FROM settings WHERE substr(name, 1, $1) = $2 ORDER BY name")
+            .bind(i64::try_from(prefix.len()).unwrap_or(i64::MAX))
+            .bind(prefix)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(|row| Ok((row.try_get("name")?, row.try_get("value")?))).collect()
+    }
+
+    // ------------------------------------------------- brute-force defence
+
+    /// Records one failed sign-in, then deletes the oldest rows so that at most `keep_rows` remain
+    /// (ids only grow, so this is one indexed range delete).
+    pub async fn insert_login_failure(&self, ip: &str, account: Option<&str>, at: i64, keep_rows: i64) -> Result<()> {
+        let done = sqlx::query("INSERT INTO login_failures (ip, account, at) VALUES ($1, $2, $3)")
+            .bind(ip)
+            .bind(account)
+            .bind(at)
+            .execute(&self.pool)
+            .await?;
+        let oldest_kept = done.last_insert_rowid().saturating_sub(keep_rows.max(1));
+        if oldest_kept > 0 {
+            sqlx::query("DELETE FROM login_failures WHERE id <= $1").bind(oldest_kept).execute(&self.pool).await?;
+        }
+        Ok(())
+    }
+
+    /// Failures from `ip` after `since` (exclusive).
+    pub async fn ip_failures_since(&self, ip: &str, since: i64) -> Result<i64> {
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM login_failures WHERE ip = $1 AND at > $2")
+            .bind(ip)
+            .bind(since)
+            .fetch_one(&self.pool)
+            .await?)
+    }
+
+    /// Failures for `account` after `since` (exclusive), from any IP, and the time of the latest.
+    pub async fn account_failures_since(&self, account: &str, since: i64) -> Result<(i64, Option<i64>)> {
+        let row =
+            sqlx::query("SELECT COUNT(*) AS n, MAX(at) AS latest FROM login_failures WHERE account = $1 AND at > $2")
+                .bind(account)
+                .bind(since)
+                .fetch_one(&self.pool)
+                .await?;
+        Ok((row.try_get("n")?, row.try_get("latest")?))
+    }
+
+    /// Number of stored failure rows (for the memory bound's tests and diagnostics).
+    pub async fn login_failure_rows(&self) -> Result<i64> {
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM login_failures").fetch_one(&self.pool).await?)
+    }
+
+    /// Blocks (or re-blocks) an IP.
+    pub async fn block_ip(&self, block: &BlockedIp) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO blocked_ips (ip, blocked_at, blocked_until, reason, failures) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (ip) DO UPDATE SET blocked_at = $2, blocked_until = $3, reason = $4, failures = $5",
+        )
+        .bind(&block.ip)
+        .bind(block.blocked_at)
+        .bind(block.blocked_until)
+        .bind(&block.reason)
+        .bind(block.failures)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The block row of an IP, expired or not.
+    pub async fn ip_block(&self, ip: &str) -> Result<Option<BlockedIp>> {
+        let row = sqlx::query("SELECT ip, blocked_at, blocked_until, reason, failures FROM blocked_ips WHERE ip = $1")
+            .bind(ip)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(blocked_from_row).transpose()
+    }
+
+    /// Blocks still in force at `now`, newest first.
+    pub async fn active_blocks(&self, now: i64) -> Result<Vec<BlockedIp>> {
+        let rows = sqlx::query(
+            "SELECT ip, blocked_at, blocked_until, reason, failures FROM blocked_ips WHERE blocked_until > $1 \
+             ORDER BY blocked_at DESC, ip",
+        )
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(blocked_from_row).collect()
+    }
+
+    /// Lifts the block of an IP and forgets its failures. Returns whether a block row existed.
+    pub async fn unblock_ip(&self, ip: &str) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query("DELETE FROM blocked_ips WHERE ip = $1").bind(ip).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM login_failures WHERE ip = $1").bind(ip).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    pub async fn whitelist(&self) -> Result<Vec<String>> {
+        Ok(sqlx::query_scalar("SELECT cidr FROM ip_whitelist ORDER BY cidr").fetch_all(&self.pool).await?)
+    }
+
+    /// Adds a range; false if it was already listed.
+    pub async fn whitelist_add(&self, cidr: &str, at: i64) -> Result<bool> {
+        let done =
+            sqlx::query("INSERT INTO ip_whitelist (cidr, created_at) VALUES ($1, $2) ON CONFLICT (cidr) DO NOTHING")
+                .bind(cidr)
+                .bind(at)
+                .execute(&self.pool)
+                .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Removes a range; false if it was not listed.
+    pub async fn whitelist_remove(&self, cidr: &str) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM ip_whitelist WHERE cidr = $1").bind(cidr).execute(&self.pool).await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// True if `account` has signed in successfully from `ip` after `since`.
+    pub async fn account_ip_known(&self, account: &str, ip: &str, since: i64) -> Result<bool> {
+        let found: Option<i64> = sqlx::query_scalar(
+            "SELECT last_success FROM account_known_ips WHERE account = $1 AND ip = $2 AND last_success > $3",
+        )
+        .bind(account)
+        .bind(ip)
+        .bind(since)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(found.is_some())
+    }
+
+    pub async fn remember_account_ip(&self, account: &str, ip: &str, at: i64) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO account_known_ips (account, ip, last_success) VALUES ($1, $2, $3) \
+             ON CONFLICT (account, ip) DO UPDATE SET last_success = $3",
+        )
+        .bind(account)
+        .bind(ip)
+        .bind(at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Housekeeping of the brute-force tables: failures at or before `failures_before`, blocks that
+    /// ended at or before `blocks_before`, known IPs last used at or before `known_before`.
+    pub async fn purge_security(&self, failures_before: i64, blocks_before: i64, known_before: i64) -> Result<()> {
+        sqlx::query("DELETE FROM login_failures WHERE at <= $1").bind(failures_before).execute(&self.pool).await?;
+        sqlx::query("DELETE FROM blocked_ips WHERE blocked_until <= $1")
+            .bind(blocks_before)
+            .execute(&self.pool)
+            .await?;
+        sqlx::query("DELETE FROM account_known_ips WHERE last_success <= $1")
+            .bind(known_before)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 }

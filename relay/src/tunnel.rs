@@ -5,7 +5,8 @@
 //! destination comes from the database through a single-use ticket, never from the client. Each
 //! pipe is its own task; its failures end only that pipe.
 
-use crate::http::{origin_allowed, AppState, PeerAddr, FOREIGN_ORIGIN};
+use crate::bruteforce;
+use crate::http::{origin_allowed, AppState, ClientIp, FOREIGN_ORIGIN};
 use crate::pipes::PipeStats;
 use crate::store::Workstation;
 use crate::tickets;
@@ -35,6 +36,8 @@ pub mod close_code {
     pub const INTERNAL: u16 = 1011;
     pub const BAD_TICKET: u16 = 4401;
     pub const UNREACHABLE: u16 = 4502;
+    /// The client IP is blocked after too many failed sign-ins (brute-force defence).
+    pub const BLOCKED: u16 = 4429;
 }
 
 pub const TICKET_INVALID: &str = "This connection ticket is invalid, expired or already used. Please try again.";
@@ -64,7 +67,7 @@ pub struct TunnelQuery {
 /// browser can show the close reason.
 pub async fn handler(
     State(state): State<AppState>,
-    PeerAddr(peer): PeerAddr,
+    ClientIp(peer): ClientIp,
     headers: HeaderMap,
     uri: Uri,
     query: Result<Query<TunnelQuery>, QueryRejection>,
@@ -98,7 +101,18 @@ async fn close_with(mut socket: WebSocket, code: u16, reason: &str) {
         tokio::time::timeout(Duration::from_secs(2), async { while let Some(Ok(_)) = socket.recv().await {} }).await;
 }
 
-async fn run(state: AppState, socket: WebSocket, ticket: Option<String>, peer: std::net::SocketAddr) {
+async fn run(state: AppState, socket: WebSocket, ticket: Option<String>, peer: std::net::IpAddr) {
+    match state.guard.ip_blocked_for(peer).await {
+        Ok(None) => {}
+        Ok(Some(retry_after)) => {
+            tracing::info!(%peer, "tunnel refused: blocked IP");
+            return close_with(socket, close_code::BLOCKED, &bruteforce::ip_blocked_message(retry_after)).await;
+        }
+        Err(error) => {
+            tracing::error!(%error, "block check failed");
+            return close_with(socket, close_code::INTERNAL, INTERNAL).await;
+        }
+    }
     let redeemed = match ticket {
         Some(ticket) => tickets::redeem(&state.store, &ticket).await,
         None => Ok(None),
@@ -135,7 +149,7 @@ async fn run(state: AppState, socket: WebSocket, ticket: Option<String>, peer: s
             return close_with(socket, close_code::UNREACHABLE, &unreachable_message(&workstation.name)).await;
         }
     };
-    let guard = state.pipes.register(&user.username, &workstation.name);
+    let guard = state.pipes.register(&user.username, &workstation.name, peer);
     tracing::info!(user = %user.username, workstation = %workstation.name, %peer, "tunnel opened");
     let end = pipe(socket, tcp, guard.stats(), state.shutdown.clone()).await;
     let stats = guard.stats();
@@ -286,6 +300,10 @@ async fn pump_down(
             _ = shutdown.cancelled() => {
                 send_close(ws_tx, close_code::GOING_AWAY, SHUTTING_DOWN).await;
                 return DownEnd::Shutdown;
+            }
+            (code, reason) = stats.close_requested() => {
+                send_close(ws_tx, code, reason).await;
+                return DownEnd::Closed(code);
             }
             request = control.recv(), if control_open => match request {
                 Some((code, reason)) => {

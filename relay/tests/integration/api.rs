@@ -1,8 +1,8 @@
 //! JSON API, sessions, CSRF/Origin, certificate pinning, static files, redirect, first start.
 
 use crate::common::*;
-use homedesk_relay::{auth, http};
-use std::time::{Duration, Instant};
+use homedesk_relay::http;
+use std::time::Duration;
 
 const FP_A: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
 const FP_B: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
@@ -20,22 +20,14 @@ async fn login_failures_are_indistinguishable() {
     }
     assert_eq!(wrong_password.body, unknown_user.body);
 
-    // An unknown user still pays for an argon2 verification.
-    let mut hash_times = Vec::new();
-    for _ in 0..3 {
-        let started = Instant::now();
-        auth::hash_password("timing reference").unwrap();
-        hash_times.push(started.elapsed());
+    // An unknown user still pays for exactly one argon2 verification, like a wrong password
+    // (counted, not timed: these machines are shared and noisy).
+    let server = relay.server.as_ref().unwrap();
+    for (user, password) in [("alice", "still not it"), ("ghost", "whatever")] {
+        let before = server.password_verifications();
+        assert_eq!(relay.login_response(user, password).await.status, 401);
+        assert_eq!(server.password_verifications(), before + 1, "login as {user}");
     }
-    let mut unknown_times = Vec::new();
-    for i in 0..3 {
-        let started = Instant::now();
-        let response = relay.login_response(&format!("ghost{i}"), "whatever").await;
-        unknown_times.push(started.elapsed());
-        assert_eq!(response.status, 401);
-    }
-    let (hash, unknown) = (*hash_times.iter().min().unwrap(), *unknown_times.iter().min().unwrap());
-    assert!(unknown * 2 >= hash, "unknown-user login took {unknown:?}, one argon2 hash {hash:?}");
 }
 
 #[tokio::test]

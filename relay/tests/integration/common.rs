@@ -85,6 +85,10 @@ pub struct Options {
     pub web_root: Option<PathBuf>,
     pub public_origins: Vec<String>,
     pub data_dir: Option<PathBuf>,
+    /// Peers whose X-Forwarded-For is believed (tests use 127.0.0.1 to inject client IPs).
+    pub trusted_proxies: Vec<homedesk_relay::netaddr::Cidr>,
+    /// Time of the brute-force limiter; the real clock when `None`.
+    pub clock: Option<homedesk_relay::clock::SharedClock>,
 }
 
 impl Default for Options {
@@ -95,6 +99,8 @@ impl Default for Options {
             web_root: None,
             public_origins: Vec::new(),
             data_dir: None,
+            trusted_proxies: Vec::new(),
+            clock: None,
         }
     }
 }
@@ -151,6 +157,10 @@ impl TestRelay {
         config.web_root = options.web_root;
         config.public_origins = options.public_origins;
         config.shutdown_grace = Duration::from_secs(2);
+        config.trusted_proxies = options.trusted_proxies;
+        if let Some(clock) = options.clock {
+            config.clock = clock;
+        }
         let server = homedesk_relay::start(config).await.expect("relay starts");
         let (certs, _) = homedesk_relay::tls::load(&DataDir::new(&data_dir)).expect("certificate");
         let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -237,6 +247,15 @@ impl TestRelay {
         self.post("/api/login", None, &body).await
     }
 
+    /// A login attempt that the relay attributes to `ip` (via X-Forwarded-For: only believed when
+    /// 127.0.0.1 is a trusted proxy).
+    pub async fn login_from(&self, ip: &str, user: &str, password: &str) -> HttpResponse {
+        let body = serde_json::json!({ "username": user, "password": password }).to_string();
+        let origin = self.origin();
+        let headers = [("Origin", origin.as_str()), ("Content-Type", "application/json"), ("X-Forwarded-For", ip)];
+        self.request("POST", "/api/login", &headers, Some(&body)).await
+    }
+
     pub async fn login(&self, user: &str) -> Session {
         let response = self.login_response(user, PASSWORD).await;
         assert_eq!(response.status, 200, "login of {user}: {}", response.text());
@@ -266,10 +285,23 @@ impl TestRelay {
         query: &str,
         origin: Option<&str>,
     ) -> Result<Ws, tokio_tungstenite::tungstenite::Error> {
+        self.ws_connect_with(query, origin, &[]).await
+    }
+
+    /// Opens the tunnel on our origin with extra request headers (e.g. X-Forwarded-For).
+    pub async fn ws_connect_with(
+        &self,
+        query: &str,
+        origin: Option<&str>,
+        extra_headers: &[(&'static str, &str)],
+    ) -> Result<Ws, tokio_tungstenite::tungstenite::Error> {
         let url = format!("wss://localhost:{}/api/tunnel?{query}", self.https_addr.port());
         let mut request = url.into_client_request()?;
         if let Some(origin) = origin {
             request.headers_mut().insert("Origin", origin.parse().unwrap());
+        }
+        for (name, value) in extra_headers {
+            request.headers_mut().insert(*name, value.parse().unwrap());
         }
         let tcp = TcpStream::connect(self.https_addr).await?;
         let (ws, _) = tokio_tungstenite::client_async_tls_with_config(

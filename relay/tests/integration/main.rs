@@ -5,5 +5,6 @@ mod api;
 mod cli;
 #[allow(dead_code)]
 mod common;
+mod security;
 mod tickets;
 mod tunnel;
