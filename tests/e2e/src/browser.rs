@@ -127,6 +127,15 @@ impl Browser {
     /// A digest of the dark pixels (text) of a canvas region: what a reader sees, blind to the small
     /// colour shifts of lossy codecs, so the same text after a full repaint gives the same digest.
     pub async fn canvas_text_digest(&self, x: u32, y: u32, w: u32, h: u32) -> Result<u64> {
+        self.digest(x, y, w, h, true).await
+    }
+
+    /// A digest of every channel of a canvas region, to notice that the picture there changed.
+    pub async fn canvas_region_digest(&self, x: u32, y: u32, w: u32, h: u32) -> Result<u64> {
+        self.digest(x, y, w, h, false).await
+    }
+
+    async fn digest(&self, x: u32, y: u32, w: u32, h: u32, text_only: bool) -> Result<u64> {
         let value = self
             .client
             .execute(
@@ -134,26 +143,12 @@ impl Browser {
                  const d = c.getContext('2d').getImageData(arguments[0], arguments[1], arguments[2], arguments[3]).data;
                  let h = 7;
                  for (let i = 0; i < d.length; i += 4) {
-                   const dark = (d[i] + d[i + 1] + d[i + 2]) < 384 ? 1 : 0;
-                   h = (h * 31 + dark * (i / 4 % 1009 + 1)) % 2147483647;
+                   const px = arguments[4] ? ((d[i] + d[i + 1] + d[i + 2]) < 384 ? 1 : 0)
+                                           : (d[i] * 65536 + d[i + 1] * 256 + d[i + 2]);
+                   h = (h * 31 + px * (i / 4 % 1009 + 1)) % 2147483647;
                  }
                  return h;",
-                vec![json!(x), json!(y), json!(w), json!(h)],
-            )
-            .await?;
-        value.as_u64().context("no digest")
-    }
-
-    /// A digest of a canvas region, to notice that the picture there changed.
-    pub async fn canvas_region_digest(&self, x: u32, y: u32, w: u32, h: u32) -> Result<u64> {
-        let value = self
-            .client
-            .execute(
-                "const c = document.querySelector('[data-testid=\"desktop-canvas\"]');
-                 const d = c.getContext('2d').getImageData(arguments[0], arguments[1], arguments[2], arguments[3]).data;
-                 let h = 0; for (let i = 0; i < d.length; i++) { h = (h * 31 + d[i] * (i % 97 + 1)) % 2147483647; }
-                 return h;",
-                vec![json!(x), json!(y), json!(w), json!(h)],
+                vec![json!(x), json!(y), json!(w), json!(h), json!(text_only)],
             )
             .await?;
         value.as_u64().context("no digest")
