@@ -4,12 +4,13 @@
 //! relay on port 0 inside the test process. The binary (`main.rs`, `cli.rs`) is a thin clap layer.
 //!
 //! Map: [`config`] (settings and data-dir layout) → [`server`] (startup: data dir, database, certificate,
-//! first admin) → [`listener`] (TLS and redirect accept loops, graceful shutdown) → [`http`] (router,
-//! JSON API, static portal) → [`tunnel`] (WebSocket ⇄ TCP byte pipe) with [`pipes`] (registry of
-//! live pipes). Persistence is in [`store`]; [`auth`] (passwords, sessions, CSRF) and [`tickets`]
-//! hold the security decisions, with [`bruteforce`] (failed-login blocking, whitelist) on top of
-//! [`netaddr`] (CIDR, client IP behind trusted proxies) and [`clock`] (injectable time); [`broker`]
-//! is the validated admin API used by the CLI; [`tls`] makes and loads the self-signed certificate.
+//! first admin) → [`listener`] (accept loops, first-byte sniffing, graceful shutdown) → [`http`]
+//! (router, JSON API, static portal) → [`tunnel`] (WebSocket ⇄ TCP byte pipe) or [`native`] (native
+//! RDP clients routed by their cookie) with [`pipes`] (registry of live pipes). Persistence is in
+//! [`store`]; [`auth`] (passwords, sessions, CSRF) and [`tickets`] hold the security decisions, with
+//! [`bruteforce`] (failed-login blocking, whitelist) on top of [`netaddr`] (CIDR, client IP behind
+//! trusted proxies) and [`clock`] (injectable time); [`broker`] is the validated admin API used by
+//! the CLI; [`tls`] makes and loads the self-signed certificate.
 
 pub mod auth;
 pub mod broker;
@@ -18,6 +19,7 @@ pub mod clock;
 pub mod config;
 pub mod http;
 pub mod listener;
+pub mod native;
 pub mod netaddr;
 pub mod pipes;
 pub mod server;

@@ -1,11 +1,18 @@
-//! Accept loops: HTTPS (TLS + HTTP/1.1 with upgrades) and the plain-HTTP redirector,
-//! with graceful shutdown.
+//! Accept loops of both ports, first-byte sniffing, and graceful shutdown.
+//!
+//! Both listeners (HTTPS, the main port, and plain HTTP) peek at the first byte of each connection
+//! without consuming it ([`classify`]): 0x03 (a TPKT header: an RDP X.224 Connection Request) goes to
+//! [`crate::native`], 0x16 (a TLS handshake record) to HTTPS (TLS, then HTTP/1.1 with upgrades), and
+//! anything else to plain HTTP, which answers 308 to the same URL over HTTPS. So `mstsc` and
+//! `https://` share one port, and `http://` typed against the HTTPS port still lands on HTTPS. A
+//! client that sends nothing within [`SNIFF_TIMEOUT`] is dropped.
 //!
 //! We own the accept loop instead of using `axum::serve` so that TLS, per-connection timeouts and
-//! (later) first-byte sniffing of a single port are under our control. Every connection is a task on
-//! the shared [`TaskTracker`]; cancelling the token stops accepting and asks connections to finish.
+//! the sniffing are under our control. Every connection is a task on the shared [`TaskTracker`];
+//! cancelling the token stops accepting and asks connections to finish.
 
-use crate::http::{https_redirect, PeerAddr};
+use crate::http::{https_redirect, AppState, PeerAddr};
+use crate::native;
 use axum::body::Body;
 use axum::Router;
 use hyper::body::Incoming;
@@ -23,6 +30,8 @@ use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
 
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a new connection gets to send its first byte.
+pub const SNIFF_TIMEOUT: Duration = Duration::from_secs(10);
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long in-flight HTTP requests get after a shutdown signal.
 const HTTP_DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
@@ -86,66 +95,126 @@ where
     }
 }
 
-/// The HTTPS listener: TLS handshake, then the router.
-pub async fn serve_https(
-    listener: TcpListener,
-    tls: Arc<rustls::ServerConfig>,
-    router: Router,
-    shutdown: CancellationToken,
-    tasks: TaskTracker,
-) {
-    let acceptor = TlsAcceptor::from(tls);
-    let token = shutdown.clone();
-    accept_loop(listener, shutdown, tasks, move |tcp, peer| {
+/// What a connection's first byte says it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// TPKT version 3: a native RDP client's X.224 Connection Request.
+    Rdp,
+    /// A TLS handshake record (ClientHello).
+    Tls,
+    /// Anything else: treated as plain HTTP.
+    Http,
+}
+
+pub fn classify(first_byte: u8) -> Protocol {
+    match first_byte {
+        0x03 => Protocol::Rdp,
+        0x16 => Protocol::Tls,
+        _ => Protocol::Http,
+    }
+}
+
+/// Waits for the first byte without consuming it; `None` on EOF, error or [`SNIFF_TIMEOUT`].
+async fn sniff(tcp: &TcpStream) -> Option<Protocol> {
+    let mut first = [0u8; 1];
+    match tokio::time::timeout(SNIFF_TIMEOUT, tcp.peek(&mut first)).await {
+        Ok(Ok(1)) => Some(classify(first[0])),
+        _ => None,
+    }
+}
+
+/// What every connection on either port may need.
+#[derive(Clone)]
+pub struct Services {
+    pub tls: Arc<rustls::ServerConfig>,
+    pub router: Router,
+    pub state: AppState,
+    /// Where plain-HTTP requests are redirected.
+    pub https_port: u16,
+}
+
+/// Accepts on one port (HTTPS or HTTP: both behave the same) until shutdown.
+pub async fn serve(listener: TcpListener, services: Services) {
+    let acceptor = TlsAcceptor::from(services.tls.clone());
+    let shutdown = services.state.shutdown.clone();
+    let tasks = services.state.tasks.clone();
+    accept_loop(listener, shutdown.clone(), tasks, move |tcp, peer| {
         let acceptor = acceptor.clone();
-        let router = router.clone();
-        let shutdown = token.clone();
+        let services = services.clone();
+        let shutdown = shutdown.clone();
         async move {
-            let _ = tcp.set_nodelay(true);
-            let handshake = tokio::select! {
+            let protocol = tokio::select! {
                 _ = shutdown.cancelled() => return,
-                handshake = tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(tcp)) => handshake,
+                protocol = sniff(&tcp) => protocol,
             };
-            match handshake {
-                Ok(Ok(tls)) => serve_connection(tls, peer, router, shutdown).await,
-                Ok(Err(error)) => tracing::debug!(%peer, %error, "TLS handshake failed"),
-                Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+            match protocol {
+                Some(Protocol::Rdp) => native::handle(services.state, tcp, peer).await,
+                Some(Protocol::Tls) => serve_tls(acceptor, tcp, peer, services.router, shutdown).await,
+                Some(Protocol::Http) => serve_redirect(tcp, peer, services.https_port, shutdown).await,
+                None => tracing::debug!(%peer, "connection sent nothing"),
             }
         }
     })
     .await;
 }
 
-/// The plain-HTTP listener: every request gets a 308 to the same URL over HTTPS.
-pub async fn serve_redirect(listener: TcpListener, https_port: u16, shutdown: CancellationToken, tasks: TaskTracker) {
-    let token = shutdown.clone();
-    accept_loop(listener, shutdown, tasks, move |tcp, peer| {
-        let shutdown = token.clone();
-        let fallback_host = match tcp.local_addr() {
-            Ok(SocketAddr::V6(addr)) => format!("[{}]", addr.ip()),
-            Ok(addr) => addr.ip().to_string(),
-            Err(_) => "localhost".to_owned(),
-        };
-        async move {
-            let service = hyper::service::service_fn(move |request: Request<Incoming>| {
-                let response = https_redirect(request.headers(), request.uri(), https_port, &fallback_host);
-                async move { Ok::<_, Infallible>(response.map(Body::new)) }
-            });
-            let builder = connection_builder();
-            let connection = builder.serve_connection(TokioIo::new(tcp), service);
-            tokio::pin!(connection);
-            tokio::select! {
-                result = connection.as_mut() => {
-                    if let Err(error) = result {
-                        tracing::debug!(%peer, %error, "redirect connection ended with an error");
-                    }
-                }
-                _ = shutdown.cancelled() => {
-                    connection.as_mut().graceful_shutdown();
-                    let _ = tokio::time::timeout(HTTP_DRAIN_TIMEOUT, connection.as_mut()).await;
-                }
+/// TLS handshake, then the router.
+async fn serve_tls(
+    acceptor: TlsAcceptor,
+    tcp: TcpStream,
+    peer: SocketAddr,
+    router: Router,
+    shutdown: CancellationToken,
+) {
+    let _ = tcp.set_nodelay(true);
+    let handshake = tokio::select! {
+        _ = shutdown.cancelled() => return,
+        handshake = tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(tcp)) => handshake,
+    };
+    match handshake {
+        Ok(Ok(tls)) => serve_connection(tls, peer, router, shutdown).await,
+        Ok(Err(error)) => tracing::debug!(%peer, %error, "TLS handshake failed"),
+        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+    }
+}
+
+/// Plain HTTP: every request gets a 308 to the same URL over HTTPS.
+async fn serve_redirect(tcp: TcpStream, peer: SocketAddr, https_port: u16, shutdown: CancellationToken) {
+    let fallback_host = match tcp.local_addr() {
+        Ok(SocketAddr::V6(addr)) => format!("[{}]", addr.ip()),
+        Ok(addr) => addr.ip().to_string(),
+        Err(_) => "localhost".to_owned(),
+    };
+    let service = hyper::service::service_fn(move |request: Request<Incoming>| {
+        let response = https_redirect(request.headers(), request.uri(), https_port, &fallback_host);
+        async move { Ok::<_, Infallible>(response.map(Body::new)) }
+    });
+    let builder = connection_builder();
+    let connection = builder.serve_connection(TokioIo::new(tcp), service);
+    tokio::pin!(connection);
+    tokio::select! {
+        result = connection.as_mut() => {
+            if let Err(error) = result {
+                tracing::debug!(%peer, %error, "redirect connection ended with an error");
             }
         }
-    })
-    .await;
+        _ = shutdown.cancelled() => {
+            connection.as_mut().graceful_shutdown();
+            let _ = tokio::time::timeout(HTTP_DRAIN_TIMEOUT, connection.as_mut()).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn first_byte_decides() {
+        assert_eq!(classify(0x03), Protocol::Rdp);
+        assert_eq!(classify(0x16), Protocol::Tls);
+        for byte in [b'G', b'P', 0x00, 0xFF, 0x04, 0x15] {
+            assert_eq!(classify(byte), Protocol::Http);
+        }
+    }
 }

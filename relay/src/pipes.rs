@@ -1,4 +1,5 @@
-//! Registry of the live tunnels (who is connected to which workstation, since when, how many bytes).
+//! Registry of the live tunnels (who is connected to which workstation, since when, how many bytes,
+//! through the browser's WebSocket or a native RDP client).
 //!
 //! The tunnel registers itself for its lifetime through a [`PipeGuard`]; the admin console (and the
 //! tests) read a [`PipeRegistry::snapshot`]. Counters are atomics so that the pipe never takes a lock
@@ -12,10 +13,29 @@ use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 use tokio_util::sync::CancellationToken;
 
+/// How the client reached the relay.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PipeKind {
+    /// The browser client through `/api/tunnel` ([`crate::tunnel`]).
+    WebSocket,
+    /// A native RDP client on the portal's port ([`crate::native`]).
+    Native,
+}
+
+impl std::fmt::Display for PipeKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            PipeKind::WebSocket => "websocket",
+            PipeKind::Native => "native",
+        })
+    }
+}
+
 /// One live pipe's identity and counters.
 #[derive(Debug)]
 pub struct PipeStats {
     pub id: u64,
+    pub kind: PipeKind,
     pub username: String,
     pub workstation: String,
     /// The client IP (behind trusted proxies, the forwarded one).
@@ -66,6 +86,7 @@ impl PipeStats {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PipeInfo {
     pub id: u64,
+    pub kind: PipeKind,
     pub username: String,
     pub workstation: String,
     pub ip: IpAddr,
@@ -92,10 +113,11 @@ impl PipeRegistry {
     }
 
     /// Adds a pipe; it is removed when the returned guard is dropped.
-    pub fn register(&self, username: &str, workstation: &str, ip: IpAddr) -> PipeGuard {
+    pub fn register(&self, kind: PipeKind, username: &str, workstation: &str, ip: IpAddr) -> PipeGuard {
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed) + 1;
         let stats = Arc::new(PipeStats {
             id,
+            kind,
             username: username.to_owned(),
             workstation: workstation.to_owned(),
             ip,
@@ -115,6 +137,7 @@ impl PipeRegistry {
             .values()
             .map(|s| PipeInfo {
                 id: s.id,
+                kind: s.kind,
                 username: s.username.clone(),
                 workstation: s.workstation.clone(),
                 ip: s.ip,
@@ -176,8 +199,8 @@ mod tests {
     #[test]
     fn guard_lifetime() {
         let registry = PipeRegistry::new();
-        let a = registry.register("alice", "pc-a", IpAddr::from([192, 0, 2, 1]));
-        let b = registry.register("bob", "pc-b", IpAddr::from([192, 0, 2, 2]));
+        let a = registry.register(PipeKind::WebSocket, "alice", "pc-a", IpAddr::from([192, 0, 2, 1]));
+        let b = registry.register(PipeKind::Native, "bob", "pc-b", IpAddr::from([192, 0, 2, 2]));
         a.stats().add_up(5);
         a.stats().add_down(7);
         let snapshot = registry.snapshot();
@@ -186,6 +209,7 @@ mod tests {
         drop(a);
         assert_eq!(registry.snapshot().len(), 1);
         assert_eq!(registry.snapshot()[0].username, "bob");
+        assert_eq!(registry.snapshot()[0].kind.to_string(), "native");
         drop(b);
         assert!(registry.is_empty());
     }
@@ -193,8 +217,8 @@ mod tests {
     #[tokio::test]
     async fn close_ip_reaches_only_that_ips_pipes() {
         let registry = PipeRegistry::new();
-        let a = registry.register("alice", "pc-a", "::ffff:192.0.2.1".parse().unwrap());
-        let b = registry.register("bob", "pc-b", IpAddr::from([192, 0, 2, 2]));
+        let a = registry.register(PipeKind::WebSocket, "alice", "pc-a", "::ffff:192.0.2.1".parse().unwrap());
+        let b = registry.register(PipeKind::Native, "bob", "pc-b", IpAddr::from([192, 0, 2, 2]));
         assert_eq!(registry.close_ip(IpAddr::from([192, 0, 2, 1]), 4429, "blocked"), 1);
         assert_eq!(a.stats().close_requested().await, (4429, "blocked"));
         assert!(tokio::time::timeout(Duration::from_millis(20), b.stats().close_requested()).await.is_err());

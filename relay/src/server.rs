@@ -128,9 +128,14 @@ pub async fn start(config: ServeConfig) -> Result<RunningServer, StartError> {
         shutdown: shutdown.clone(),
         tasks: tasks.clone(),
     });
-    let router = http::router(state.clone());
-    tasks.spawn(listener::serve_https(https, tls_config, router, shutdown.clone(), tasks.clone()));
-    tasks.spawn(listener::serve_redirect(http, https_addr.port(), shutdown.clone(), tasks.clone()));
+    let services = listener::Services {
+        tls: tls_config,
+        router: http::router(state.clone()),
+        state: state.clone(),
+        https_port: https_addr.port(),
+    };
+    tasks.spawn(listener::serve(https, services.clone()));
+    tasks.spawn(listener::serve(http, services));
     tasks.spawn(housekeeping(store, guard, shutdown));
     tracing::info!(%https_addr, %http_addr, "relay listening");
 

@@ -7,7 +7,7 @@
 
 use crate::bruteforce;
 use crate::http::{origin_allowed, AppState, ClientIp, FOREIGN_ORIGIN};
-use crate::pipes::PipeStats;
+use crate::pipes::{PipeKind, PipeStats};
 use crate::store::Workstation;
 use crate::tickets;
 use axum::body::Bytes;
@@ -149,7 +149,7 @@ async fn run(state: AppState, socket: WebSocket, ticket: Option<String>, peer: s
             return close_with(socket, close_code::UNREACHABLE, &unreachable_message(&workstation.name)).await;
         }
     };
-    let guard = state.pipes.register(&user.username, &workstation.name, peer);
+    let guard = state.pipes.register(PipeKind::WebSocket, &user.username, &workstation.name, peer);
     tracing::info!(user = %user.username, workstation = %workstation.name, %peer, "tunnel opened");
     let end = pipe(socket, tcp, guard.stats(), state.shutdown.clone()).await;
     let stats = guard.stats();
@@ -164,7 +164,7 @@ async fn run(state: AppState, socket: WebSocket, ticket: Option<String>, peer: s
     );
 }
 
-async fn dial(workstation: &Workstation, timeout: Duration) -> std::io::Result<TcpStream> {
+pub(crate) async fn dial(workstation: &Workstation, timeout: Duration) -> std::io::Result<TcpStream> {
     let connect = TcpStream::connect((workstation.host.as_str(), workstation.port));
     let tcp = tokio::time::timeout(timeout, connect)
         .await

@@ -3,7 +3,7 @@
 //! 1. toolchain and browser installed, client and relay built;
 //! 2. host unit and integration tests (client core, relay) — no external services;
 //! 3. the shared RDP testbed started (xrdp with TLS, freerdp-shadow with NLA);
-//! 4. the client core against the real servers, natively;
+//! 4. the client core against the real servers, natively, and xfreerdp through the relay's port;
 //! 5. headless Chromium through WebDriver: portal login to desktop pixels, against both servers.
 
 use crate::{paths, run, shell, toolchain};
@@ -34,6 +34,13 @@ pub fn test() -> Result<()> {
             .args(["test", "-p", "homedesk-client-core", "--test", "real_servers", "--", "--ignored", "--test-threads=1"])
             .envs(testbed_env.iter().cloned())
             .env("HOMEDESK_ARTIFACTS", &artifacts),
+    )?;
+
+    step("native RDP clients (xfreerdp) through the relay's port");
+    tally.run(
+        shell::host_cargo()
+            .args(["test", "-p", "homedesk-relay", "--test", "native_testbed", "--", "--ignored", "--test-threads=1"])
+            .envs(testbed_env.iter().cloned()),
     )?;
 
     step("browser end to end");
