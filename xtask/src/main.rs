@@ -3,6 +3,7 @@
 //! It exists so that a fresh machine needs exactly one command for each job (README), and so that CI
 //! runs the very same steps as a developer (`.ci/run` calls `cargo xtask test`).
 
+mod bench;
 mod paths;
 mod run;
 mod shell;
@@ -22,6 +23,8 @@ usage: cargo xtask <command>
   ci             same as test
   setup          install the toolchain only (Debian wasm toolchain, trunk, wasm-bindgen, Chromium)
   client         build the browser client into the cache's dist directory
+  bench          benchmark the relay's pipe against direct TCP, websockify and socat (a few
+                 minutes; prints a table, also written to ~/.cache/homedesk/bench/latest.md)
 ";
 
 fn main() {
@@ -44,6 +47,7 @@ fn dispatch() -> Result<()> {
         "run" => run::run(rest),
         "test" | "ci" => test::test(),
         "setup" => toolchain::install(true),
+        "bench" => bench::bench(),
         "client" => toolchain::build_client().map(|dist| println!("client built into {}", dist.display())),
         "help" | "--help" | "-h" => {
             print!("{USAGE}");

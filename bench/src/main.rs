@@ -1,0 +1,245 @@
+//! `cargo xtask bench`: the relay's WebSocket↔TCP pipe against direct TCP (the limit), websockify and
+//! socat on the same loopback workstations, printed as one markdown table (also written to
+//! `~/.cache/homedesk/bench/latest.md`). A benchmark, not a test: nothing here asserts timings.
+//!
+//! Order: tools (socat via apt-get, websockify in a venv), the in-process workstations, the relay as a
+//! child process (`relay serve` from the release build beside this binary, or `$HOMEDESK_RELAY_BIN`),
+//! the peers, then concurrent sessions on the fresh relay, then throughput and round trips per system.
+//! Every child process is killed when its guard drops, on success and on error.
+//!
+//! `HOMEDESK_BENCH_SESSIONS=250,500,…` overrides the concurrency levels (`0` skips that part).
+
+mod concurrency;
+mod link;
+mod measure;
+mod peers;
+mod process;
+mod relay;
+mod report;
+mod systems;
+mod workstation;
+
+use anyhow::{bail, Context, Result};
+use measure::percentile;
+use report::Row;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use systems::System;
+
+const DEFAULT_LEVELS: &[usize] = &[250, 500, 1_000, 2_000, 3_000, 4_000];
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    match run().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("bench: error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Figures of one system.
+struct Figures {
+    name: String,
+    one_way: f64,
+    echo: f64,
+    p50: f64,
+    p99: f64,
+}
+
+async fn run() -> Result<()> {
+    let cache = cache_dir();
+    let bench_dir = cache.join("bench");
+    let run_dir = bench_dir.join("run");
+    let _ = std::fs::remove_dir_all(&run_dir);
+    std::fs::create_dir_all(&run_dir).with_context(|| format!("cannot create {}", run_dir.display()))?;
+
+    let relay_bin = relay_binary()?;
+    peers::install_socat().context("socat")?;
+    let websockify = peers::install_websockify(&cache.join("bench-venv")).context("websockify")?;
+
+    let targets = workstation::start().await?;
+    let mut relay = relay::Relay::start(&relay_bin, &run_dir.join("data"), &run_dir.join("relay.log"), targets)
+        .await
+        .context("relay")?;
+    let tls = link::tls_config();
+    let websockify = peers::start_websockify(
+        &websockify,
+        targets,
+        &relay.certificate(),
+        &relay.private_key(),
+        &run_dir.join("websockify.log"),
+    )
+    .context("websockify")?;
+    let socat = peers::start_socat(targets, &run_dir.join("socat.log")).context("socat")?;
+
+    let systems = [
+        System::Direct(targets),
+        System::Homedesk(&relay),
+        System::Websockify(&websockify, tls.clone()),
+        System::Socat(&socat),
+    ];
+    // A first direct round-trip run gives the baseline of the concurrency part.
+    let direct_rtt = measure::round_trips(&systems[0]).await.context("direct round trips")?;
+    let levels = levels()?;
+    let concurrency = if levels.is_empty() {
+        Vec::new()
+    } else {
+        eprintln!("bench: concurrent sessions at 200 kbit/s each through the relay");
+        concurrency::run(&relay, &levels, percentile(&direct_rtt, 99.0)).await.context("concurrent sessions")?
+    };
+
+    let mut figures = Vec::new();
+    for system in &systems {
+        eprintln!("bench: {}", system.name());
+        let name = system.name();
+        let one_way = measure::one_way(system).await.with_context(|| format!("one-way throughput of {name}"))?;
+        let echo = measure::echo(system).await.with_context(|| format!("echo throughput of {name}"))?;
+        let rtt = measure::round_trips(system).await.with_context(|| format!("round trips of {name}"))?;
+        let (p50, p99) = (percentile(&rtt, 50.0), percentile(&rtt, 99.0));
+        eprintln!("bench:   {one_way:.0} MB/s one way, {echo:.0} MB/s echo, RTT p50 {p50:.1} µs p99 {p99:.1} µs");
+        figures.push(Figures { name, one_way, echo, p50, p99 });
+    }
+    relay.check_alive()?;
+
+    let rows = rows(&figures, &concurrency, percentile(&direct_rtt, 99.0));
+    let notes = notes(&figures);
+    let table = report::render(&rows, &notes);
+    println!("{table}");
+    let latest = bench_dir.join("latest.md");
+    report::write(&table, &latest)?;
+    eprintln!("bench: written to {}", latest.display());
+    Ok(())
+}
+
+fn rows(figures: &[Figures], levels: &[concurrency::Level], direct_p99: f64) -> Vec<Row> {
+    let (direct, ours, peers) = (&figures[0], &figures[1], &figures[2..]);
+    let mut rows = Vec::new();
+    let throughput = |rows: &mut Vec<Row>, metric: &str, value: fn(&Figures) -> f64| {
+        rows.push(Row {
+            metric: metric.into(),
+            homedesk: value(ours),
+            peer: direct.name.clone(),
+            peer_figure: value(direct),
+            met: Some(value(ours) >= 0.7 * value(direct)),
+            target: "≥ 0.7× direct".into(),
+        });
+        for peer in peers {
+            rows.push(Row {
+                metric: metric.into(),
+                homedesk: value(ours),
+                peer: peer.name.clone(),
+                peer_figure: value(peer),
+                met: Some(value(ours) > value(peer)),
+                target: "ahead of peer".into(),
+            });
+        }
+    };
+    let one_way = format!("throughput MB/s, {} MiB workstation→browser", measure::ONE_WAY_BYTES >> 20);
+    throughput(&mut rows, &one_way, |f| f.one_way);
+    let echo = format!("throughput MB/s, {} MiB echoed (both ways)", measure::ECHO_BYTES >> 20);
+    throughput(&mut rows, &echo, |f| f.echo);
+
+    let latency = |rows: &mut Vec<Row>, label: &str, limit: f64, value: fn(&Figures) -> f64| {
+        rows.push(Row {
+            metric: format!("RTT {label} µs, {} B (lower is better)", measure::MESSAGE),
+            homedesk: value(ours),
+            peer: direct.name.clone(),
+            peer_figure: value(direct),
+            met: None,
+            target: "–".into(),
+        });
+        for peer in peers {
+            let added = value(ours) - value(direct);
+            rows.push(Row {
+                metric: format!("added RTT {label} µs (lower is better)"),
+                homedesk: added,
+                peer: peer.name.clone(),
+                peer_figure: value(peer) - value(direct),
+                met: Some(added <= limit),
+                target: format!("≤ {limit:.0} µs"),
+            });
+        }
+    };
+    latency(&mut rows, "p50", 50.0, |f| f.p50);
+    latency(&mut rows, "p99", 200.0, |f| f.p99);
+
+    if !levels.is_empty() {
+        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        let best = levels.iter().rfind(|level| concurrency::sustained(level, direct_p99));
+        let sessions = best.map_or(0, |level| level.sessions);
+        let tried = levels.last().map_or(0, |level| level.sessions);
+        rows.push(Row {
+            metric: format!(
+                "sessions per core at 200 kbit/s, p99 added < 5 ms ({sessions} sustained on {cores} cores, {tried} tried)"
+            ),
+            homedesk: sessions as f64 / cores as f64,
+            peer: "target".into(),
+            peer_figure: 2_000.0,
+            met: Some(sessions / cores >= 2_000),
+            target: "≥ 2,000".into(),
+        });
+        let measured = best.or(levels.last()).expect("levels is not empty");
+        let per_session = measured.rss_delta_kib as f64 / measured.sessions as f64;
+        rows.push(Row {
+            metric: format!("relay RSS KiB per session (at {} sessions, lower is better)", measured.sessions),
+            homedesk: per_session,
+            peer: "target".into(),
+            peer_figure: 32.0,
+            met: Some(per_session <= 32.0),
+            target: "≤ 32 KiB".into(),
+        });
+    }
+    rows
+}
+
+fn notes(figures: &[Figures]) -> Vec<String> {
+    let mut notes = vec![
+        "Everything on 127.0.0.1 of one machine: the bench client, the workstations (in-process TCP servers), \
+         the relay (release build, child process) and the peers share the cores."
+            .to_owned(),
+        "homedesk and websockify: WebSocket over TLS (websockify with the relay's certificate, --ssl-only); \
+         socat and direct: plain TCP. Throughput is the median of 3 runs; RTT over 20,000 round trips after \
+         1,000 warm-up; added = system − direct."
+            .to_owned(),
+    ];
+    if let Some(direct) = figures.first() {
+        notes.push(format!("Direct RTT: p50 {:.1} µs, p99 {:.1} µs.", direct.p50, direct.p99));
+    }
+    notes
+}
+
+fn levels() -> Result<Vec<usize>> {
+    match std::env::var("HOMEDESK_BENCH_SESSIONS") {
+        Ok(text) => {
+            let levels: Vec<usize> = text
+                .split(',')
+                .map(|part| part.trim().parse().with_context(|| format!("bad HOMEDESK_BENCH_SESSIONS `{text}`")))
+                .collect::<Result<_>>()?;
+            Ok(levels.into_iter().filter(|&n| n > 0).collect())
+        }
+        Err(_) => Ok(DEFAULT_LEVELS.to_vec()),
+    }
+}
+
+/// `$HOMEDESK_RELAY_BIN`, else `relay` beside this binary (both in `target/release`).
+fn relay_binary() -> Result<PathBuf> {
+    let path = match std::env::var_os("HOMEDESK_RELAY_BIN") {
+        Some(path) => PathBuf::from(path),
+        None => std::env::current_exe()?.with_file_name("relay"),
+    };
+    if !path.is_file() {
+        bail!("no relay binary at {} (cargo build --release -p homedesk-relay)", path.display());
+    }
+    Ok(path)
+}
+
+/// `$HOMEDESK_CACHE`, default `~/.cache/homedesk` (as in xtask).
+fn cache_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("HOMEDESK_CACHE") {
+        return PathBuf::from(dir);
+    }
+    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/tmp"));
+    home.join(".cache").join("homedesk")
+}
