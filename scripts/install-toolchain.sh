@@ -7,7 +7,7 @@
 # wasm-bindgen-cli pinned to the crate version in Cargo.lock, and a wasm-opt new enough for its output.
 #
 # Tools go under $HOMEDESK_CACHE (default ~/.cache/homedesk), outside the clone, so later runs are fast.
-# Usage: install-toolchain.sh [--with-browser] [--with-testbed-deps]
+# Usage: install-toolchain.sh [--for-tests]   (also the tools the tests use: Chromium, chromedriver, oathtool)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -16,10 +16,10 @@ TOOLS="$CACHE/tools"
 TRUNK_VERSION="0.22.1"
 BINARYEN_NPM_VERSION="132"
 RUSTUP_CARGO="${RUSTUP_CARGO:-$HOME/.cargo/bin/cargo}"
-WITH_BROWSER=0
+FOR_TESTS=0
 for arg in "$@"; do
   case "$arg" in
-    --with-browser) WITH_BROWSER=1 ;;
+    --for-tests) FOR_TESTS=1 ;;
     *) echo "unknown option: $arg" >&2; exit 2 ;;
   esac
 done
@@ -43,7 +43,7 @@ apt_install() {
 }
 
 PKGS=(rustc-web cargo-web rust-web-src rust-web-llvm lld-22 clang-22 llvm-22 pkg-config)
-((WITH_BROWSER)) && PKGS+=(chromium chromium-driver fonts-dejavu-core)
+((FOR_TESTS)) && PKGS+=(chromium chromium-driver fonts-dejavu-core oathtool)
 apt_install "${PKGS[@]}"
 
 mkdir -p "$TOOLS/bin"

@@ -10,7 +10,8 @@
 //! [`store`]; [`auth`] (passwords, sessions, CSRF) and [`tickets`] hold the security decisions, with
 //! [`bruteforce`] (failed-login blocking, whitelist) on top of [`netaddr`] (CIDR, client IP behind
 //! trusted proxies) and [`clock`] (injectable time); [`broker`] is the validated admin API used by
-//! the CLI; [`tls`] makes and loads the self-signed certificate.
+//! the CLI; [`tls`] makes and loads the self-signed certificate; [`totp`] is the sans-I/O one-time-code
+//! core that two-factor sign-in will use.
 
 pub mod auth;
 pub mod broker;
@@ -26,6 +27,7 @@ pub mod server;
 pub mod store;
 pub mod tickets;
 pub mod tls;
+pub mod totp;
 pub mod tunnel;
 
 pub use config::ServeConfig;

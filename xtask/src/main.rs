@@ -21,7 +21,8 @@ usage: cargo xtask <command>
                  workstation (xrdp on loopback) assigned to a demo user and prints its login
   test           everything CI runs: unit, relay integration, real RDP servers, browser end to end
   ci             same as test
-  setup          install the toolchain only (Debian wasm toolchain, trunk, wasm-bindgen, Chromium)
+  setup          install the toolchain and test tools (Debian wasm toolchain, trunk, wasm-bindgen,
+                 Chromium, chromedriver, oathtool)
   client         build the browser client into the cache's dist directory
   bench          benchmark the relay's pipe against direct TCP, websockify and socat (a few
                  minutes; prints a table, also written to ~/.cache/homedesk/bench/latest.md)

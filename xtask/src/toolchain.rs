@@ -9,11 +9,12 @@ use anyhow::Result;
 use std::path::PathBuf;
 use std::process::Command;
 
-pub fn install(with_browser: bool) -> Result<()> {
+/// Installs what building needs; `for_tests` adds what the tests use (Chromium, chromedriver, oathtool).
+pub fn install(for_tests: bool) -> Result<()> {
     let mut command = Command::new("bash");
     command.arg(paths::root().join("scripts").join("install-toolchain.sh"));
-    if with_browser {
-        command.arg("--with-browser");
+    if for_tests {
+        command.arg("--for-tests");
     }
     shell::run(&mut command)
 }
