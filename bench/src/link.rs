@@ -86,7 +86,8 @@ impl Link {
                 let _ = stream.shutdown().await;
             }
             Link::Ws(mut ws) => {
-                let _ = ws.close(None).await;
+                // the Sink close: sends a Close frame and flushes (unambiguous across tungstenite versions)
+                let _ = SinkExt::close(&mut ws).await;
             }
         }
     }
