@@ -86,8 +86,9 @@ impl Link {
                 let _ = stream.shutdown().await;
             }
             Link::Ws(mut ws) => {
-                // the Sink close: sends a Close frame and flushes (unambiguous across tungstenite versions)
-                let _ = SinkExt::close(&mut ws).await;
+                // On the stream itself: with futures' `alloc` feature `Box<_>` is a Sink too, whose
+                // argument-less `close` would otherwise be picked first.
+                let _ = (*ws).close(None).await;
             }
         }
     }
