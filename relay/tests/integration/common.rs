@@ -26,6 +26,15 @@ pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 pub const PASSWORD: &str = "correct horse battery";
 pub const TIMEOUT: Duration = Duration::from_secs(20);
 
+/// Polls `condition` until it holds, failing the test after [`TIMEOUT`].
+pub async fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    while !condition() {
+        assert!(std::time::Instant::now() < deadline, "timed out waiting for: {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// Accepts only the relay's own certificate (compared byte for byte): a self-signed cert pin.
 #[derive(Debug)]
 struct PinnedCert {

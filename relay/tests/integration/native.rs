@@ -48,14 +48,6 @@ async fn expect_closed(stream: &mut TcpStream) -> Vec<u8> {
     got
 }
 
-async fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
-    let deadline = Instant::now() + TIMEOUT;
-    while !condition() {
-        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 /// Sends `up` from the client and `down` from the workstation at the same time; checks both by hash.
 async fn exchange(client: TcpStream, workstation: TcpStream, up: Vec<u8>, down: Vec<u8>) {
     async fn send_and_hash(stream: TcpStream, send: Vec<u8>, expect: usize) -> [u8; 32] {

@@ -40,14 +40,6 @@ fn chunks(data: &[u8], seed: u64) -> Vec<&[u8]> {
     out
 }
 
-async fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
-    let deadline = Instant::now() + TIMEOUT;
-    while !condition() {
-        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pipe_is_exact_both_ways_8_mib_with_workstation_half_close() {
     const TOTAL: usize = 8 << 20;
