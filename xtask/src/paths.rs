@@ -39,8 +39,9 @@ pub fn wasm_target() -> PathBuf {
 }
 
 /// The built portal client (index.html, wasm, js, css), served by the relay as its web root.
+/// `$HOMEDESK_DIST` overrides it, so two checkouts on one machine do not overwrite each other's client.
 pub fn dist() -> PathBuf {
-    cache().join("dist")
+    std::env::var_os("HOMEDESK_DIST").map(PathBuf::from).unwrap_or_else(|| cache().join("dist"))
 }
 
 /// Screenshots and logs of test runs.
