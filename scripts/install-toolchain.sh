@@ -7,7 +7,7 @@
 # wasm-bindgen-cli pinned to the crate version in Cargo.lock, and a wasm-opt new enough for its output.
 #
 # Tools go under $HOMEDESK_CACHE (default ~/.cache/homedesk), outside the clone, so later runs are fast.
-# Usage: install-toolchain.sh [--for-tests]   (also the tools the tests use: Chromium, chromedriver, oathtool)
+# Usage: install-toolchain.sh [--for-tests]   (also the tools the tests use: Chromium, chromedriver, oathtool, slapd)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -43,7 +43,7 @@ apt_install() {
 }
 
 PKGS=(rustc-web cargo-web rust-web-src rust-web-llvm lld-22 clang-22 llvm-22 pkg-config)
-((FOR_TESTS)) && PKGS+=(chromium chromium-driver fonts-dejavu-core oathtool)
+((FOR_TESTS)) && PKGS+=(chromium chromium-driver fonts-dejavu-core oathtool slapd ldap-utils)
 apt_install "${PKGS[@]}"
 
 mkdir -p "$TOOLS/bin"

@@ -34,6 +34,9 @@ pub enum AuthError {
     Hash(String),
     #[error("the password check could not run: {0}")]
     Task(String),
+    /// The directory could not check the password (down, TLS, service account); the detail is logged.
+    #[error("{}", crate::directory::DIRECTORY_UNAVAILABLE)]
+    DirectoryUnavailable,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -173,30 +176,83 @@ impl std::fmt::Debug for NewSession {
     }
 }
 
+/// What the login form sent. `domain` is the optional Windows domain (directory users only).
+#[derive(Clone, Copy)]
+pub struct Credentials<'a> {
+    pub username: &'a str,
+    pub password: &'a str,
+    pub domain: Option<&'a str>,
+}
+
+impl std::fmt::Debug for Credentials<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials").field("username", &self.username).finish_non_exhaustive()
+    }
+}
+
+/// Who the credentials belong to. A local account (argon2id) always wins over a directory user of the
+/// same name, so a local admin can sign in whatever the directory's state. Every other name goes to
+/// the directory when one is configured; a successful directory sign-in creates or refreshes the
+/// user's local row (no password stored) and their groups. Without a directory an unknown name costs
+/// one dummy argon2 verification, like a wrong password.
+pub async fn authenticate(
+    store: &Store,
+    passwords: &Passwords,
+    credentials: Credentials<'_>,
+) -> Result<User, AuthError> {
+    let Credentials { username, password, domain } = credentials;
+    // Oversized input is refused only after the same work as a wrong password.
+    let sane = password.len() <= MAX_PASSWORD_LEN && username.len() <= 256;
+    let local = if sane { store.user_credentials(username).await? } else { None };
+    let directory = match &local {
+        Some((user, _)) if !user.directory => None,
+        _ if sane => crate::directory::load(store).await?,
+        _ => None,
+    };
+    let Some(directory) = directory else {
+        let (user, hash) = match local {
+            Some((user, hash)) if !user.directory => (Some(user), Some(hash)),
+            _ => (None, None),
+        };
+        let password = if password.len() <= MAX_PASSWORD_LEN { password } else { "" };
+        let ok = passwords.verify(hash, password).await?;
+        return match (ok, user) {
+            (true, Some(user)) => Ok(user),
+            _ => Err(AuthError::InvalidCredentials),
+        };
+    };
+    if !crate::directory::domain_matches(&directory, domain) {
+        return Err(AuthError::InvalidCredentials);
+    }
+    let identity = match crate::directory::authenticate(&directory, username, password).await {
+        Ok(identity) => identity,
+        Err(crate::directory::DirectoryError::InvalidCredentials) => return Err(AuthError::InvalidCredentials),
+        Err(crate::directory::DirectoryError::Unavailable(detail)) => {
+            tracing::error!(url = %directory.url, %detail, "directory unavailable");
+            return Err(AuthError::DirectoryUnavailable);
+        }
+    };
+    match store.upsert_directory_user(&identity.username, &identity.groups).await {
+        Ok(user) => {
+            tracing::info!(user = %user.username, dn = %identity.dn, groups = ?identity.groups, "directory sign-in");
+            Ok(user)
+        }
+        Err(StoreError::LocalNameTaken(name)) => {
+            tracing::warn!(user = %name, "directory sign-in refused: a local account has this name");
+            Err(AuthError::InvalidCredentials)
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
 /// Checks the credentials and creates a new session (a fresh id at every login).
 pub async fn login(
     store: &Store,
     passwords: &Passwords,
-    username: &str,
-    password: &str,
+    credentials: Credentials<'_>,
     idle_timeout: Duration,
 ) -> Result<NewSession, AuthError> {
-    // Oversized input is refused only after the same work as a wrong password.
-    let credentials = if password.len() <= MAX_PASSWORD_LEN && username.len() <= 256 {
-        store.user_credentials(username).await?
-    } else {
-        None
-    };
-    let (user, hash) = match credentials {
-        Some((user, hash)) => (Some(user), Some(hash)),
-        None => (None, None),
-    };
-    let password = if password.len() <= MAX_PASSWORD_LEN { password } else { "" };
-    let ok = passwords.verify(hash, password).await?;
-    let user = match (ok, user) {
-        (true, Some(user)) => user,
-        _ => return Err(AuthError::InvalidCredentials),
-    };
+    let user = authenticate(store, passwords, credentials).await?;
     let session_id = random_token();
     let csrf_token = random_token();
     store

@@ -85,6 +85,11 @@ pub async fn add_user(store: &Store, username: &str, password: Option<String>) -
 }
 
 pub async fn set_password(store: &Store, username: &str, password: &str) -> Result<()> {
+    if store.user_by_name(username).await?.directory {
+        return Err(BrokerError::Invalid(format!(
+            "{username} signs in through the directory: change the password there"
+        )));
+    }
     auth::validate_new_password(password).map_err(BrokerError::Invalid)?;
     let hash = auth::hash_password(password)?;
     store.set_password(username, &hash).await?;
@@ -161,6 +166,28 @@ pub async fn assign(store: &Store, username: &str, workstation: &str) -> Result<
 
 pub async fn unassign(store: &Store, username: &str, workstation: &str) -> Result<()> {
     Ok(store.unassign(username, workstation).await?)
+}
+
+/// A directory group name as stored: trimmed, lowercase, 1–256 characters without control characters.
+fn validate_group(group: &str) -> Result<String> {
+    let group = crate::directory::normalize_group(group);
+    if group.is_empty() || group.chars().count() > 256 || group.chars().any(char::is_control) {
+        return Err(BrokerError::Invalid(format!("invalid group name \"{group}\"")));
+    }
+    Ok(group)
+}
+
+/// Lets every member of directory group `group` reach `workstation` (besides their own assignments).
+pub async fn assign_group(store: &Store, group: &str, workstation: &str) -> Result<String> {
+    let group = validate_group(group)?;
+    store.assign_group(&group, workstation).await?;
+    Ok(group)
+}
+
+pub async fn unassign_group(store: &Store, group: &str, workstation: &str) -> Result<String> {
+    let group = validate_group(group)?;
+    store.unassign_group(&group, workstation).await?;
+    Ok(group)
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
-//! The command line: `serve` and the administrative commands (users, workstations, assignments,
-//! brute-force defence under `security`).
+//! The command line: `serve` and the administrative commands (users, workstations, assignments of users
+//! and directory groups, the directory under `directory`, brute-force defence under `security`).
 //!
 //! Administrative commands work directly on the SQLite database of `--data-dir` (safe while the
 //! server runs: WAL mode). They go through `homedesk_relay::broker` for validation, so the future
@@ -10,6 +10,7 @@ use clap::{Args, Parser, Subcommand};
 use homedesk_relay::broker;
 use homedesk_relay::bruteforce::{LimiterConfig, LoginGuard, Policy, DEFAULT_MAX_FAILURE_ROWS};
 use homedesk_relay::config::{normalize_origin, DataDir, ServeConfig};
+use homedesk_relay::directory::{self, BindMode, DirectoryConfig, GroupMode};
 use homedesk_relay::netaddr::Cidr;
 use homedesk_relay::server::open_store;
 use homedesk_relay::store::Store;
@@ -49,13 +50,108 @@ enum Command {
     /// Manage the workstations users can reach.
     #[command(subcommand)]
     Workstation(WorkstationCommand),
-    /// Allow USER to reach WORKSTATION.
-    Assign { user: String, workstation: String },
-    /// Stop USER from reaching WORKSTATION.
-    Unassign { user: String, workstation: String },
+    /// Allow USER (or every member of directory group G: --group G WORKSTATION) to reach WORKSTATION.
+    Assign(AssignArgs),
+    /// Stop USER (or directory group G: --group G WORKSTATION) from reaching WORKSTATION.
+    Unassign(AssignArgs),
+    /// Sign-in through an LDAP directory or Active Directory.
+    #[command(subcommand)]
+    Directory(DirectoryCommand),
     /// Brute-force defence: limits, blocked IPs, whitelist.
     #[command(subcommand)]
     Security(SecurityCommand),
+}
+
+#[derive(Debug, Args)]
+struct AssignArgs {
+    /// A directory group (its CN, case-insensitive) instead of a user.
+    #[arg(long)]
+    group: Option<String>,
+    /// USER WORKSTATION, or with --group just WORKSTATION.
+    #[arg(required = true, num_args = 1..=2, value_names = ["USER", "WORKSTATION"])]
+    names: Vec<String>,
+}
+
+/// Who an assignment is for.
+enum Assignee {
+    User(String),
+    Group(String),
+}
+
+impl AssignArgs {
+    fn split(self) -> Result<(Assignee, String)> {
+        let mut names = self.names.into_iter();
+        match (self.group, names.next(), names.next()) {
+            (Some(group), Some(workstation), None) => Ok((Assignee::Group(group), workstation)),
+            (None, Some(user), Some(workstation)) => Ok((Assignee::User(user), workstation)),
+            (Some(_), _, _) => bail!("with --group, give only the workstation"),
+            (None, _, _) => bail!("give a user and a workstation (or --group GROUP WORKSTATION)"),
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+enum DirectoryCommand {
+    /// Configure the directory (replaces the whole configuration; takes effect at the next sign-in).
+    Set(DirectorySetArgs),
+    /// Show the configuration (the service account's password is never shown).
+    Show,
+    /// Connect, bind the service account and read the base DN; with --user, sign in as that user.
+    Test {
+        /// Also check this user's sign-in and list their groups (password read from standard input).
+        #[arg(long)]
+        user: Option<String>,
+    },
+    /// Remove the configuration: only local accounts can sign in.
+    Clear,
+    /// List the workstations assigned to directory groups.
+    Groups,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum GroupSource {
+    /// The user entry's memberOf attribute lists the groups (Active Directory, OpenLDAP memberof overlay).
+    Memberof,
+    /// groupOfNames entries list their members' DNs.
+    Groupofnames,
+}
+
+#[derive(Debug, Args)]
+struct DirectorySetArgs {
+    /// ldap://host[:port] or ldaps://host[:port].
+    #[arg(long)]
+    url: String,
+    /// Upgrade ldap:// with StartTLS before sending anything.
+    #[arg(long)]
+    starttls: bool,
+    /// PEM file of the CA that signed the directory's certificate (default: the system's trust store).
+    #[arg(long)]
+    ca_file: Option<PathBuf>,
+    /// Bind as the user: a DN such as uid={user},ou=people,dc=example,dc=org or a UPN such as
+    /// {user}@example.org.
+    #[arg(long, conflicts_with = "service_dn", required_unless_present = "service_dn")]
+    user_pattern: Option<String>,
+    /// Search then bind: the service account's DN (its password is read from standard input).
+    #[arg(long)]
+    service_dn: Option<String>,
+    /// Where users and groups are searched.
+    #[arg(long)]
+    base_dn: String,
+    /// The attribute holding the sign-in name (uid, or sAMAccountName on Active Directory).
+    #[arg(long, default_value = "uid")]
+    user_attribute: String,
+    /// Where group membership is read.
+    #[arg(long, value_enum, default_value_t = GroupSource::Memberof)]
+    groups: GroupSource,
+    /// The attribute: memberOf (for memberof) or member (for groupofnames) by default.
+    #[arg(long)]
+    group_attribute: Option<String>,
+    /// Windows domain of directory users (checked against the login form, passed to the workstation logon).
+    #[arg(long)]
+    domain: Option<String>,
+    /// Seconds allowed for connecting and for each directory operation.
+    #[arg(long, default_value_t = 5)]
+    timeout_secs: u64,
 }
 
 #[derive(Debug, Subcommand)]
@@ -268,14 +364,29 @@ async fn admin(store: &Store, command: Command) -> Result<()> {
             let pinned = broker::pin_workstation(store, &name, &sha256).await?;
             println!("Certificate of {name} pinned: sha256:{pinned}");
         }
-        Command::Assign { user, workstation } => {
-            broker::assign(store, &user, &workstation).await?;
-            println!("{user} can now reach {workstation}.");
+        Command::Assign(args) => match args.split()? {
+            (Assignee::User(user), workstation) => {
+                broker::assign(store, &user, &workstation).await?;
+                println!("{user} can now reach {workstation}.");
+            }
+            (Assignee::Group(group), workstation) => {
+                let group = broker::assign_group(store, &group, &workstation).await?;
+                println!("Members of directory group {group} can now reach {workstation}.");
+            }
+        },
+        Command::Unassign(args) => {
+            match args.split()? {
+                (Assignee::User(user), workstation) => {
+                    broker::unassign(store, &user, &workstation).await?;
+                    println!("{user} can no longer reach {workstation}.");
+                }
+                (Assignee::Group(group), workstation) => {
+                    let group = broker::unassign_group(store, &group, &workstation).await?;
+                    println!("Members of directory group {group} can no longer reach {workstation} (unless assigned otherwise).");
+                }
+            }
         }
-        Command::Unassign { user, workstation } => {
-            broker::unassign(store, &user, &workstation).await?;
-            println!("{user} can no longer reach {workstation}.");
-        }
+        Command::Directory(command) => directory(store, command).await?,
         Command::Security(command) => security(store, command).await?,
     }
     Ok(())
@@ -377,6 +488,128 @@ async fn security(store: &Store, command: SecurityCommand) -> Result<()> {
         }
     }
     Ok(())
+}
+
+async fn directory(store: &Store, command: DirectoryCommand) -> Result<()> {
+    match command {
+        DirectoryCommand::Set(args) => {
+            let config = directory_config(args)?;
+            directory::save(store, &config).await?;
+            println!("Directory configured.");
+            print_directory(&config);
+        }
+        DirectoryCommand::Show => match directory::load(store).await? {
+            Some(config) => print_directory(&config),
+            None => println!("No directory configured: only local accounts can sign in."),
+        },
+        DirectoryCommand::Test { user } => {
+            let Some(config) = directory::load(store).await? else { bail!("no directory is configured") };
+            let report =
+                directory::check(&config).await.map_err(|e| anyhow::anyhow!("the directory cannot be used: {e}"))?;
+            if report.service_bind == Some(false) {
+                bail!("the directory refused the service account's DN or password");
+            }
+            println!("Connected to {}{}.", config.url, if config.starttls { " (StartTLS)" } else { "" });
+            if report.service_bind == Some(true) {
+                println!("Service account bind: OK.");
+            }
+            if report.base_readable {
+                println!("Base DN {}: readable.", config.base_dn);
+            } else {
+                println!(
+                    "Base DN {}: not readable with this identity (check the DN and access rights).",
+                    config.base_dn
+                );
+            }
+            if let Some(user) = user {
+                let password = read_password()?;
+                match directory::authenticate(&config, &user, &password).await {
+                    Ok(identity) => {
+                        let groups =
+                            if identity.groups.is_empty() { "-".to_owned() } else { identity.groups.join(", ") };
+                        println!("User {} signed in: {}; groups: {groups}.", identity.username, identity.dn);
+                    }
+                    Err(directory::DirectoryError::InvalidCredentials) => {
+                        bail!("{user}: invalid username or password")
+                    }
+                    Err(error) => bail!("the directory cannot be used: {error}"),
+                }
+            }
+        }
+        DirectoryCommand::Clear => {
+            if directory::clear(store).await? {
+                println!("Directory configuration removed: only local accounts can sign in.");
+            } else {
+                println!("No directory was configured.");
+            }
+        }
+        DirectoryCommand::Groups => {
+            let rows: Vec<[String; 2]> =
+                store.group_assignments().await?.into_iter().map(|(group, ws)| [group, ws]).collect();
+            print_table(["GROUP", "WORKSTATION"], &rows);
+        }
+    }
+    Ok(())
+}
+
+fn directory_config(args: DirectorySetArgs) -> Result<DirectoryConfig> {
+    let ca_pem = match &args.ca_file {
+        Some(path) => {
+            Some(std::fs::read_to_string(path).with_context(|| format!("cannot read the CA file {}", path.display()))?)
+        }
+        None => None,
+    };
+    let bind = match (args.user_pattern, args.service_dn) {
+        (Some(pattern), None) => BindMode::UserPattern { pattern },
+        (None, Some(service_dn)) => BindMode::SearchBind { service_dn, service_password: read_password()? },
+        _ => bail!("give either --user-pattern or --service-dn"),
+    };
+    let groups = match args.groups {
+        GroupSource::Memberof => {
+            GroupMode::MemberOf { attribute: args.group_attribute.unwrap_or_else(|| "memberOf".into()) }
+        }
+        GroupSource::Groupofnames => {
+            GroupMode::GroupOfNames { member_attribute: args.group_attribute.unwrap_or_else(|| "member".into()) }
+        }
+    };
+    Ok(DirectoryConfig {
+        url: args.url,
+        starttls: args.starttls,
+        ca_pem,
+        bind,
+        base_dn: args.base_dn,
+        user_attribute: args.user_attribute,
+        groups,
+        domain: args.domain,
+        timeout_secs: args.timeout_secs,
+    })
+}
+
+fn print_directory(config: &DirectoryConfig) {
+    println!("url              {}", config.url);
+    println!("starttls         {}", if config.starttls { "on" } else { "off" });
+    println!(
+        "ca               {}",
+        if config.ca_pem.is_some() { "from --ca-file (stored)" } else { "system trust store" }
+    );
+    match &config.bind {
+        BindMode::UserPattern { pattern } => println!("bind             as the user: {pattern}"),
+        BindMode::SearchBind { service_dn, .. } => {
+            println!("bind             search then bind, service account {service_dn} (password stored, not shown)")
+        }
+    }
+    println!("base-dn          {}", config.base_dn);
+    println!("user-attribute   {}", config.user_attribute);
+    match &config.groups {
+        GroupMode::MemberOf { attribute } => {
+            println!("groups           user attribute {attribute}")
+        }
+        GroupMode::GroupOfNames { member_attribute } => {
+            println!("groups           group entries' {member_attribute} attribute")
+        }
+    }
+    println!("domain           {}", config.domain.as_deref().unwrap_or("-"));
+    println!("timeout          {} s", config.timeout_secs);
 }
 
 fn unreachable_serve() -> Result<()> {

@@ -108,6 +108,9 @@ impl From<AuthError> for ApiError {
     fn from(error: AuthError) -> Self {
         match error {
             AuthError::InvalidCredentials => ApiError::new(StatusCode::UNAUTHORIZED, auth::LOGIN_FAILED),
+            AuthError::DirectoryUnavailable => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, crate::directory::DIRECTORY_UNAVAILABLE)
+            }
             other => ApiError::internal(other),
         }
     }
@@ -266,6 +269,9 @@ fn parse_json<T: serde::de::DeserializeOwned>(body: &Bytes) -> ApiResult<T> {
 struct LoginRequest {
     username: String,
     password: String,
+    /// Windows domain typed on the login form (directory sign-in; optional).
+    #[serde(default)]
+    domain: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -315,14 +321,12 @@ async fn login(
     if let Some(old) = session_cookie(&headers) {
         auth::logout(&state.store, &old).await?;
     }
-    let result = auth::login(
-        &state.store,
-        &state.passwords,
-        &request.username,
-        &request.password,
-        state.config.session_idle_timeout,
-    )
-    .await;
+    let credentials = auth::Credentials {
+        username: &request.username,
+        password: &request.password,
+        domain: request.domain.as_deref(),
+    };
+    let result = auth::login(&state.store, &state.passwords, credentials, state.config.session_idle_timeout).await;
     let session = match result {
         Ok(session) => session,
         Err(AuthError::InvalidCredentials) => {
@@ -400,6 +404,12 @@ async fn ticket(State(state): State<AppState>, session: CurrentSession, body: By
         // No choice made: the first by name (a chooser comes later).
         None => assigned.into_iter().next().ok_or_else(|| ApiError::new(StatusCode::FORBIDDEN, NO_WORKSTATION))?,
     };
+    // The workstation's own domain, else (directory users) the directory's: the client logs on with it.
+    let domain = match workstation.domain {
+        Some(domain) => Some(domain),
+        None if session.user.directory => crate::directory::load(&state.store).await?.and_then(|d| d.domain),
+        None => None,
+    };
     let ttl = state.config.ticket_ttl;
     let ticket = tickets::issue(&state.store, session.user.id, workstation.id, ttl).await?;
     let body = TicketResponse {
@@ -409,7 +419,7 @@ async fn ticket(State(state): State<AppState>, session: CurrentSession, body: By
             id: workstation.id,
             name: workstation.name,
             host: workstation.host,
-            domain: workstation.domain,
+            domain,
             certificate_sha256: workstation.cert_sha256,
         },
     };
@@ -485,8 +495,12 @@ pub fn inline_script_hashes(html: &str) -> Vec<String> {
     let mut hashes = Vec::new();
     let mut at = 0;
     while let Some(start) = lower[at..].find("<script").map(|i| at + i) {
-        let Some(tag_end) = lower[start..].find('>').map(|i| start + i) else { break };
-        let Some(close) = lower[tag_end..].find("</script").map(|i| tag_end + i) else { break };
+        let Some(tag_end) = lower[start..].find('>').map(|i| start + i) else {
+            break;
+        };
+        let Some(close) = lower[tag_end..].find("</script").map(|i| tag_end + i) else {
+            break;
+        };
         let attributes = &lower[start + "<script".len()..tag_end];
         let external = attributes.split(|c: char| c.is_ascii_whitespace()).any(|a| a == "src" || a.starts_with("src="));
         if !external {

@@ -7,7 +7,8 @@
 //! first admin) → [`listener`] (accept loops, first-byte sniffing, graceful shutdown) → [`http`]
 //! (router, JSON API, static portal) → [`tunnel`] (WebSocket ⇄ TCP byte pipe) or [`native`] (native
 //! RDP clients routed by their cookie) with [`pipes`] (registry of live pipes). Persistence is in
-//! [`store`]; [`auth`] (passwords, sessions, CSRF) and [`tickets`] hold the security decisions, with
+//! [`store`]; [`auth`] (passwords, sessions, CSRF; local accounts first, then [`directory`] for LDAP/AD
+//! sign-in and groups) and [`tickets`] hold the security decisions, with
 //! [`bruteforce`] (failed-login blocking, whitelist) on top of [`netaddr`] (CIDR, client IP behind
 //! trusted proxies) and [`clock`] (injectable time); [`broker`] is the validated admin API used by
 //! the CLI; [`tls`] makes and loads the self-signed certificate; [`totp`] is the sans-I/O one-time-code
@@ -18,6 +19,7 @@ pub mod broker;
 pub mod bruteforce;
 pub mod clock;
 pub mod config;
+pub mod directory;
 pub mod http;
 pub mod listener;
 pub mod native;

@@ -34,6 +34,12 @@ pub enum StoreError {
     AlreadyAssigned(String, String),
     #[error("user \"{0}\" is not assigned to workstation \"{1}\"")]
     NotAssigned(String, String),
+    #[error("\"{0}\" is a local account; a directory user of the same name cannot sign in")]
+    LocalNameTaken(String),
+    #[error("group \"{0}\" is already assigned to workstation \"{1}\"")]
+    GroupAlreadyAssigned(String, String),
+    #[error("group \"{0}\" is not assigned to workstation \"{1}\"")]
+    GroupNotAssigned(String, String),
     #[error("the database holds an invalid value: {0}")]
     Corrupt(String),
 }
@@ -55,6 +61,8 @@ pub struct User {
     pub id: i64,
     pub username: String,
     pub is_admin: bool,
+    /// Created by a directory sign-in (no local password; see [`crate::directory`]).
+    pub directory: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -139,6 +147,7 @@ fn user_from_row(row: &SqliteRow) -> Result<User> {
         id: row.try_get("id")?,
         username: row.try_get("username")?,
         is_admin: row.try_get::<i64, _>("is_admin")? != 0,
+        directory: row.try_get::<i64, _>("is_directory")? != 0,
     })
 }
 
@@ -159,6 +168,15 @@ fn workstation_from_row(row: &SqliteRow) -> Result<Workstation> {
 macro_rules! workstation_columns {
     () => {
         "w.id, w.name, w.host, w.port, w.domain, w.notes, w.cert_sha256"
+    };
+}
+
+/// Ids of the workstations user `$1` may reach: their own assignments and their directory groups'.
+macro_rules! assigned_ids {
+    () => {
+        "SELECT a.workstation_id FROM assignments a WHERE a.user_id = $1 \
+         UNION SELECT g.workstation_id FROM group_assignments g \
+         JOIN user_groups ug ON ug.group_name = g.group_name WHERE ug.user_id = $1"
     };
 }
 
@@ -214,10 +232,11 @@ impl Store {
 
     /// The user and their password hash, for a login attempt.
     pub async fn user_credentials(&self, username: &str) -> Result<Option<(User, String)>> {
-        let row = sqlx::query("SELECT id, username, is_admin, password_hash FROM users WHERE username = $1")
-            .bind(username)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row =
+            sqlx::query("SELECT id, username, is_admin, is_directory, password_hash FROM users WHERE username = $1")
+                .bind(username)
+                .fetch_optional(&self.pool)
+                .await?;
         match row {
             Some(row) => Ok(Some((user_from_row(&row)?, row.try_get("password_hash")?))),
             None => Ok(None),
@@ -225,7 +244,7 @@ impl Store {
     }
 
     pub async fn user_by_name(&self, username: &str) -> Result<User> {
-        let row = sqlx::query("SELECT id, username, is_admin FROM users WHERE username = $1")
+        let row = sqlx::query("SELECT id, username, is_admin, is_directory FROM users WHERE username = $1")
             .bind(username)
             .fetch_optional(&self.pool)
             .await?;
@@ -236,7 +255,7 @@ impl Store {
     }
 
     pub async fn user_by_id(&self, id: i64) -> Result<Option<User>> {
-        let row = sqlx::query("SELECT id, username, is_admin FROM users WHERE id = $1")
+        let row = sqlx::query("SELECT id, username, is_admin, is_directory FROM users WHERE id = $1")
             .bind(id)
             .fetch_optional(&self.pool)
             .await?;
@@ -245,7 +264,7 @@ impl Store {
 
     pub async fn list_users(&self) -> Result<Vec<UserSummary>> {
         let rows = sqlx::query(
-            "SELECT u.id, u.username, u.is_admin, w.name AS workstation FROM users u \
+            "SELECT u.id, u.username, u.is_admin, u.is_directory, w.name AS workstation FROM users u \
              LEFT JOIN assignments a ON a.user_id = u.id \
              LEFT JOIN workstations w ON w.id = a.workstation_id \
              ORDER BY u.username, w.name",
@@ -365,8 +384,9 @@ impl Store {
         let sql = concat!(
             "SELECT ",
             workstation_columns!(),
-            " FROM workstations w JOIN assignments a ON a.workstation_id = w.id",
-            " WHERE a.user_id = $1 ORDER BY w.name, w.id"
+            " FROM workstations w WHERE w.id IN (",
+            assigned_ids!(),
+            ") ORDER BY w.name, w.id"
         );
         let rows = sqlx::query(sql).bind(user_id).fetch_all(&self.pool).await?;
         rows.iter().map(workstation_from_row).collect()
@@ -377,8 +397,9 @@ impl Store {
         let sql = concat!(
             "SELECT ",
             workstation_columns!(),
-            " FROM workstations w JOIN assignments a ON a.workstation_id = w.id",
-            " WHERE a.user_id = $1 AND w.id = $2"
+            " FROM workstations w WHERE w.id = $2 AND w.id IN (",
+            assigned_ids!(),
+            ")"
         );
         let row = sqlx::query(sql).bind(user_id).bind(workstation_id).fetch_optional(&self.pool).await?;
         row.as_ref().map(workstation_from_row).transpose()
@@ -441,6 +462,105 @@ impl Store {
         Ok(())
     }
 
+    /// Lets every member of directory group `group` (normalised by the caller) reach `workstation`.
+    pub async fn assign_group(&self, group: &str, workstation: &str) -> Result<()> {
+        let ws = self.workstation_by_name(workstation).await?;
+        let result =
+            sqlx::query("INSERT INTO group_assignments (group_name, workstation_id, created_at) VALUES ($1, $2, $3)")
+                .bind(group)
+                .bind(ws.id)
+                .bind(unix_ms())
+                .execute(&self.pool)
+                .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(error) if is_unique_violation(&error) => {
+                Err(StoreError::GroupAlreadyAssigned(group.to_owned(), workstation.to_owned()))
+            }
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    pub async fn unassign_group(&self, group: &str, workstation: &str) -> Result<()> {
+        let ws = self.workstation_by_name(workstation).await?;
+        let done = sqlx::query("DELETE FROM group_assignments WHERE group_name = $1 AND workstation_id = $2")
+            .bind(group)
+            .bind(ws.id)
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::GroupNotAssigned(group.to_owned(), workstation.to_owned()));
+        }
+        Ok(())
+    }
+
+    /// (group, workstation name) pairs, sorted.
+    pub async fn group_assignments(&self) -> Result<Vec<(String, String)>> {
+        let rows = sqlx::query(
+            "SELECT g.group_name, w.name FROM group_assignments g JOIN workstations w ON w.id = g.workstation_id \
+             ORDER BY g.group_name, w.name",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|row| Ok((row.try_get("group_name")?, row.try_get("name")?))).collect()
+    }
+
+    // ------------------------------------------------------------ directory
+
+    /// Creates or refreshes the local row of a user who just signed in through the directory, with
+    /// their groups as of now. Refuses (`LocalNameTaken`) a name that belongs to a local account.
+    pub async fn upsert_directory_user(&self, username: &str, groups: &[String]) -> Result<User> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO users (username, password_hash, is_admin, is_directory, created_at) \
+             VALUES ($1, '', 0, 1, $2) ON CONFLICT (username) DO NOTHING",
+        )
+        .bind(username)
+        .bind(unix_ms())
+        .execute(&mut *tx)
+        .await?;
+        let row = sqlx::query("SELECT id, username, is_admin, is_directory FROM users WHERE username = $1")
+            .bind(username)
+            .fetch_one(&mut *tx)
+            .await?;
+        let user = user_from_row(&row)?;
+        if !user.directory {
+            return Err(StoreError::LocalNameTaken(username.to_owned()));
+        }
+        sqlx::query("DELETE FROM user_groups WHERE user_id = $1").bind(user.id).execute(&mut *tx).await?;
+        for group in groups {
+            sqlx::query("INSERT INTO user_groups (user_id, group_name) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+                .bind(user.id)
+                .bind(group)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(user)
+    }
+
+    /// The directory groups recorded at the user's latest sign-in.
+    pub async fn user_groups(&self, user_id: i64) -> Result<Vec<String>> {
+        Ok(sqlx::query_scalar("SELECT group_name FROM user_groups WHERE user_id = $1 ORDER BY group_name")
+            .bind(user_id)
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
+    /// One row of the settings table.
+    pub async fn setting(&self, name: &str) -> Result<Option<String>> {
+        Ok(sqlx::query_scalar("SELECT value FROM settings WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    /// Deletes one row of the settings table; true if it existed.
+    pub async fn delete_setting(&self, name: &str) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM settings WHERE name = $1").bind(name).execute(&self.pool).await?;
+        Ok(done.rows_affected() > 0)
+    }
+
     // ------------------------------------------------------------- sessions
 
     pub async fn create_session(&self, id_hash: &str, user_id: i64, csrf_token: &str, expires_at: i64) -> Result<()> {
@@ -460,7 +580,7 @@ impl Store {
     /// The unexpired session with this id hash.
     pub async fn session(&self, id_hash: &str, now: i64) -> Result<Option<SessionRecord>> {
         let row = sqlx::query(
-            "SELECT u.id, u.username, u.is_admin, s.csrf_token, s.expires_at FROM sessions s \
+            "SELECT u.id, u.username, u.is_admin, u.is_directory, s.csrf_token, s.expires_at FROM sessions s \
              JOIN users u ON u.id = s.user_id WHERE s.id_hash = $1 AND s.expires_at > $2",
         )
         .bind(id_hash)

@@ -5,6 +5,7 @@ mod api;
 mod cli;
 #[allow(dead_code)]
 mod common;
+mod directory;
 mod native;
 mod security;
 mod tickets;
