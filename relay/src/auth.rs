@@ -224,6 +224,7 @@ pub async fn authenticate(
     if !crate::directory::domain_matches(&directory, domain) {
         return Err(AuthError::InvalidCredentials);
     }
+    let username = crate::directory::strip_domain(&directory, username);
     let identity = match crate::directory::authenticate(&directory, username, password).await {
         Ok(identity) => identity,
         Err(crate::directory::DirectoryError::InvalidCredentials) => return Err(AuthError::InvalidCredentials),

@@ -307,7 +307,11 @@ async fn admin(store: &Store, command: Command) -> Result<()> {
             let rows: Vec<[String; 3]> = users
                 .into_iter()
                 .map(|u| {
-                    let role = if u.user.is_admin { "admin" } else { "user" };
+                    let role = match (u.user.is_admin, u.user.directory) {
+                        (true, _) => "admin",
+                        (false, true) => "directory user",
+                        (false, false) => "user",
+                    };
                     let workstations =
                         if u.workstations.is_empty() { "-".to_owned() } else { u.workstations.join(", ") };
                     [u.user.username, role.to_owned(), workstations]

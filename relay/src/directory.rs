@@ -289,6 +289,15 @@ pub fn domain_matches(config: &DirectoryConfig, typed: Option<&str>) -> bool {
     }
 }
 
+/// The name without a `DOMAIN\` prefix when DOMAIN is the directory's (people type `CORP\alice`).
+/// Any other backslash stays: it may be part of the name.
+pub fn strip_domain<'a>(config: &DirectoryConfig, typed: &'a str) -> &'a str {
+    match (config.domain.as_deref(), typed.split_once('\\')) {
+        (Some(domain), Some((prefix, name))) if prefix.eq_ignore_ascii_case(domain) && !name.is_empty() => name,
+        _ => typed,
+    }
+}
+
 fn sorted_groups(names: impl IntoIterator<Item = String>) -> Vec<String> {
     let mut groups: Vec<String> = names.into_iter().map(|n| normalize_group(&n)).filter(|n| !n.is_empty()).collect();
     groups.sort();
@@ -638,7 +647,13 @@ mod tests {
         assert!(domain_matches(&config, Some("")));
         assert!(domain_matches(&config, Some("example")));
         assert!(!domain_matches(&config, Some("OTHER")));
+        assert_eq!(strip_domain(&config, r"EXAMPLE\alice"), "alice");
+        assert_eq!(strip_domain(&config, r"example\alice"), "alice");
+        assert_eq!(strip_domain(&config, r"OTHER\alice"), r"OTHER\alice");
+        assert_eq!(strip_domain(&config, r"EXAMPLE\"), r"EXAMPLE\");
+        assert_eq!(strip_domain(&config, "alice"), "alice");
         let without = DirectoryConfig { domain: None, ..config };
+        assert_eq!(strip_domain(&without, r"EXAMPLE\alice"), r"EXAMPLE\alice");
         assert!(!domain_matches(&without, Some("EXAMPLE")));
     }
 

@@ -217,6 +217,10 @@ async fn wrong_passwords_and_unknown_users_look_the_same_and_count_as_failures()
     let other = login_with_domain(&relay, "alice", "alice-pass-1", "OTHER").await;
     assert_eq!((other.status, other.error()), (401, LOGIN_FAILED.to_owned()));
     assert_eq!(login_with_domain(&relay, "alice", "alice-pass-1", "homedesk").await.status, 200);
+    // DOMAIN\name in the name field is the same user (the stored name has no prefix).
+    let prefixed = relay.login_response(r"HOMEDESK\alice", "alice-pass-1").await;
+    assert_eq!(prefixed.status, 200, "{}", prefixed.text());
+    assert_eq!(prefixed.json()["username"], "alice");
     assert_eq!(store.ip_failures_since("127.0.0.1", 0).await.unwrap(), 3);
 }
 
@@ -254,7 +258,12 @@ async fn a_wrong_ca_is_refused_for_ldaps_and_starttls_and_the_local_admin_still_
         let admin = relay.login_response("admin", relay.admin_password.as_deref().unwrap()).await;
         assert_eq!(admin.status, 200, "local admin: {}", admin.text());
     }
-    assert!(logs().contains("directory unavailable"), "logged with detail");
+    let logged = logs();
+    for url in [slapd.get("HOMEDESK_LDAPS_URL"), slapd.get("HOMEDESK_LDAP_URL")] {
+        let line = format!("directory unavailable url={url} detail=cannot connect to {url}");
+        let found = logged.lines().find(|l| l.contains(&line)).unwrap_or_else(|| panic!("no log line {line}"));
+        assert!(found.contains("UnknownIssuer"), "the TLS refusal is in the log: {found}");
+    }
     // The right CA over LDAPS works (the same server, so only the CA differed).
     let relay = relay_with(&slapd.search_bind_config()).await;
     assert_eq!(relay.login_response("alice", "alice-pass-1").await.status, 200);
@@ -366,6 +375,9 @@ async fn cli_configures_tests_and_assigns_groups_without_printing_the_service_pa
     // The running relay uses what the CLI stored.
     let alice = relay.login_response("alice", "alice-pass-1").await;
     assert_eq!(workstation_names(&alice.json()), ["pc-staff"]);
+    let users = relay.cli(&["user", "list"]);
+    let listed = String::from_utf8_lossy(&users.stdout);
+    assert!(listed.lines().any(|l| l.starts_with("alice") && l.contains("directory user")), "{listed}");
     let unassign = relay.cli(&["unassign", "--group", "staff", "pc-staff"]);
     assert!(unassign.status.success());
     let alice = relay.login_response("alice", "alice-pass-1").await;
