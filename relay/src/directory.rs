@@ -298,6 +298,18 @@ pub fn strip_domain<'a>(config: &DirectoryConfig, typed: &'a str) -> &'a str {
     }
 }
 
+/// The name a directory user gets in Homedesk: the value of the user attribute that matched (the
+/// directory's spelling, so `ALICE` and `alice ` are one account), else its only value, else as typed.
+pub fn canonical_name(values: &[String], typed: &str) -> String {
+    let typed_trimmed = typed.trim();
+    values
+        .iter()
+        .find(|v| v.trim().eq_ignore_ascii_case(typed_trimmed))
+        .or(if values.len() == 1 { values.first() } else { None })
+        .cloned()
+        .unwrap_or_else(|| typed.to_owned())
+}
+
 fn sorted_groups(names: impl IntoIterator<Item = String>) -> Vec<String> {
     let mut groups: Vec<String> = names.into_iter().map(|n| normalize_group(&n)).filter(|n| !n.is_empty()).collect();
     groups.sort();
@@ -521,11 +533,7 @@ async fn authenticate_on(
         }
     };
     let (dn, username) = match &entry {
-        Some(entry) => {
-            let stored =
-                attribute_values(entry, &config.user_attribute).into_iter().find(|v| v.eq_ignore_ascii_case(name));
-            (entry.dn.clone(), stored.unwrap_or_else(|| name.to_owned()))
-        }
+        Some(entry) => (entry.dn.clone(), canonical_name(&attribute_values(entry, &config.user_attribute), name)),
         // Bound, but the entry cannot be read: signed in without groups.
         None => {
             tracing::warn!("directory sign-in: the user's entry could not be read; no groups");
@@ -638,6 +646,18 @@ mod tests {
         assert!(!acceptable_name("a\0b"));
         assert!(!acceptable_name("a\nb"));
         assert!(!acceptable_name(&"x".repeat(257)));
+    }
+
+    #[test]
+    fn canonical_names() {
+        let one = ["alice".to_owned()];
+        assert_eq!(canonical_name(&one, "ALICE"), "alice");
+        assert_eq!(canonical_name(&one, "alice "), "alice");
+        assert_eq!(canonical_name(&one, "Älice"), "alice", "only value: the server matched it");
+        let two = ["a.smith".to_owned(), "alice".to_owned()];
+        assert_eq!(canonical_name(&two, "Alice"), "alice");
+        assert_eq!(canonical_name(&two, "asmith"), "asmith");
+        assert_eq!(canonical_name(&[], "bob"), "bob");
     }
 
     #[test]

@@ -140,6 +140,10 @@ async fn dn_pattern_over_starttls_gives_group_and_own_workstations_and_a_working
     echo_roundtrip(&mut ws, b"directory user through the group's workstation").await;
     assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 1);
 
+    // The directory's spelling names the account: other case, same row.
+    let upper = relay.login_response("ALICE", "alice-pass-1").await;
+    assert_eq!(upper.status, 200, "{}", upper.text());
+    assert_eq!(upper.json()["username"], "alice");
     // Own assignments add to the group's; the next sign-in refreshes the same row.
     relay.assign("alice", "pc-alice").await;
     let again = relay.login_response("alice", "alice-pass-1").await;
