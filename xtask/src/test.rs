@@ -1,7 +1,8 @@
 //! `cargo xtask test` (≡ `ci`): every test, in the order that fails fastest.
 //!
 //! 1. toolchain and browser installed, client and relay built;
-//! 2. host unit and integration tests (client core, relay) — no external services;
+//! 2. host unit and integration tests (client core, relay) — the relay's directory tests start their own
+//!    throwaway slapd (scripts/slapd.sh), nothing else external;
 //! 3. the shared RDP testbed started (xrdp with TLS, freerdp-shadow with NLA);
 //! 4. the client core against the real servers, natively, and xfreerdp through the relay's port;
 //! 5. headless Chromium through WebDriver: portal login to desktop pixels, against both servers.
