@@ -500,6 +500,9 @@ async fn directory(store: &Store, command: DirectoryCommand) -> Result<()> {
             let config = directory_config(args)?;
             directory::save(store, &config).await?;
             println!("Directory configured.");
+            if config.url.starts_with("ldap://") && !config.starttls {
+                eprintln!("warning: without --starttls, passwords cross the network to the directory unencrypted");
+            }
             print_directory(&config);
         }
         DirectoryCommand::Show => match directory::load(store).await? {
