@@ -1,5 +1,6 @@
 //! The command line: `serve` and the administrative commands (users, workstations, assignments of users
-//! and directory groups, the directory under `directory`, brute-force defence under `security`).
+//! and directory groups, the directory under `directory`, brute-force defence under `security`, the HTTPS
+//! certificate under `certificate`).
 //!
 //! Administrative commands work directly on the SQLite database of `--data-dir` (safe while the
 //! server runs: WAL mode). They go through `homedesk_relay::broker` for validation, so the future
@@ -60,6 +61,43 @@ enum Command {
     /// Brute-force defence: limits, blocked IPs, whitelist.
     #[command(subcommand)]
     Security(SecurityCommand),
+    /// The portal's HTTPS certificate: free certificate (ACME), import, history.
+    #[command(subcommand)]
+    Certificate(CertificateCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CertificateCommand {
+    /// Get a free certificate from the ACME CA (the running relay answers the CA's HTTP-01 challenge
+    /// on its HTTP port, which must be reachable as port 80 of DOMAIN).
+    Request {
+        /// Contact address of the CA account (expiry notices).
+        #[arg(long)]
+        email: String,
+        /// The public name users type to reach the portal, e.g. desk.example.com.
+        #[arg(long)]
+        domain: String,
+        /// Accept the CA's terms of service (without it, their URL is shown and nothing is requested).
+        #[arg(long)]
+        accept_terms: bool,
+    },
+    /// Domain, issuer, expiry, last attempt and its result.
+    Status,
+    /// Renew the free certificate now (the relay also renews by itself).
+    Renew,
+    /// Reset Domain: serve the self-signed certificate again (kept certificates stay restorable).
+    Reset,
+    /// Every certificate served so far, with the date it was replaced.
+    History,
+    /// Serve a kept certificate again (ID from `history`).
+    Restore { id: i64 },
+    /// Serve your own certificate: a PEM chain (leaf first) and its PEM private key.
+    Import {
+        #[arg(long)]
+        cert: PathBuf,
+        #[arg(long)]
+        key: PathBuf,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -225,6 +263,12 @@ struct ServeArgs {
     /// Without it the TCP peer is the client and X-Forwarded-For is ignored.
     #[arg(long = "trusted-proxy")]
     trusted_proxies: Vec<Cidr>,
+    /// ACME directory URL of the CA that issues the free certificate.
+    #[arg(long, env = "HOMEDESK_ACME_DIRECTORY", default_value = homedesk_relay::acme::LETS_ENCRYPT_PRODUCTION)]
+    acme_directory: String,
+    /// An extra root certificate (PEM) to trust when talking to the ACME server, e.g. a test CA.
+    #[arg(long, env = "HOMEDESK_ACME_CA_ROOT")]
+    acme_ca_root: Option<PathBuf>,
 }
 
 fn parse_origin(value: &str) -> Result<String, String> {
@@ -285,14 +329,14 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Serve(args) => serve(cli.data_dir, args).await,
         command => {
             let store = open_store(&data_dir).await?;
-            let result = admin(&store, command).await;
+            let result = admin(&store, &data_dir, command).await;
             store.close().await;
             result
         }
     }
 }
 
-async fn admin(store: &Store, command: Command) -> Result<()> {
+async fn admin(store: &Store, data_dir: &DataDir, command: Command) -> Result<()> {
     match command {
         Command::Serve(_) => return unreachable_serve(),
         Command::User(UserCommand::Add { name, password_stdin }) => {
@@ -392,6 +436,7 @@ async fn admin(store: &Store, command: Command) -> Result<()> {
         }
         Command::Directory(command) => directory(store, command).await?,
         Command::Security(command) => security(store, command).await?,
+        Command::Certificate(command) => crate::cli_certificate::run(store, data_dir, command).await?,
     }
     Ok(())
 }
@@ -408,20 +453,8 @@ fn print_policy(policy: &Policy) {
     println!("account-max-delay       {} s", policy.account_max_delay.as_secs());
 }
 
-fn utc_time(unix_ms: i64) -> String {
-    // UTC, ISO 8601 without a date library: days since the epoch → civil date (H. Hinnant).
-    let secs = unix_ms.div_euclid(1000);
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC", rem / 3600, rem % 3600 / 60, rem % 60)
+pub fn utc_time(unix_ms: i64) -> String {
+    homedesk_relay::certificates::utc_time(unix_ms)
 }
 
 async fn security(store: &Store, command: SecurityCommand) -> Result<()> {
@@ -645,7 +678,7 @@ fn read_password() -> Result<String> {
     Ok(line)
 }
 
-fn print_table<const N: usize>(header: [&str; N], rows: &[[String; N]]) {
+pub fn print_table<const N: usize>(header: [&str; N], rows: &[[String; N]]) {
     if rows.is_empty() {
         println!("(none)");
         return;
@@ -682,6 +715,8 @@ async fn serve(data_dir: PathBuf, args: ServeArgs) -> Result<()> {
     config.public_origins = args.public_origins;
     config.connect_timeout = Duration::from_secs(args.connect_timeout_secs);
     config.trusted_proxies = args.trusted_proxies;
+    config.acme_directory = args.acme_directory;
+    config.acme_ca_root = args.acme_ca_root;
     if let Some(root) = &config.web_root {
         if !root.join("index.html").is_file() {
             tracing::warn!(web_root = %root.display(), "the web root has no index.html: the portal shows a 'client not built' page");

@@ -37,6 +37,12 @@ pub struct ServeConfig {
     pub clock: SharedClock,
     /// Cap on stored login-failure rows (see [`crate::bruteforce`]).
     pub max_failure_rows: i64,
+    /// ACME directory of the free certificate's CA (default: Let's Encrypt production).
+    pub acme_directory: String,
+    /// An extra root certificate (PEM file) trusted when talking to the ACME server (a test CA).
+    pub acme_ca_root: Option<PathBuf>,
+    /// How often the relay looks for certificate changes and ACME jobs in the database.
+    pub certificate_poll_interval: Duration,
 }
 
 impl ServeConfig {
@@ -57,6 +63,9 @@ impl ServeConfig {
             trusted_proxies: Vec::new(),
             clock: clock::system(),
             max_failure_rows: crate::bruteforce::DEFAULT_MAX_FAILURE_ROWS,
+            acme_directory: crate::acme::LETS_ENCRYPT_PRODUCTION.to_owned(),
+            acme_ca_root: None,
+            certificate_poll_interval: Duration::from_secs(1),
         }
     }
 }

@@ -54,6 +54,8 @@ pub struct AppInner {
     pub store: Store,
     pub guard: LoginGuard,
     pub passwords: auth::Passwords,
+    /// The certificate new TLS connections get (decides whether HSTS is sent).
+    pub certificate: Arc<crate::tls::CertificateSwitch>,
     pub config: ServeConfig,
     pub pipes: PipeRegistry,
     /// Cancelled when the relay shuts down; open pipes close themselves.
@@ -194,10 +196,17 @@ async fn require_same_origin(State(state): State<AppState>, request: Request, ne
     next.run(request).await
 }
 
+/// HSTS (one year) once a CA-issued certificate is served; never with the self-signed one, which
+/// browsers would then refuse without the option to continue.
+pub const STRICT_TRANSPORT_SECURITY: &str = "max-age=31536000";
+
 /// Adds the security headers to every response that does not set them itself.
-async fn security_headers(request: Request, next: Next) -> Response {
+async fn security_headers(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
+    if state.certificate.publicly_trusted() {
+        headers.insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static(STRICT_TRANSPORT_SECURITY));
+    }
     let defaults: [(HeaderName, &'static str); 5] = [
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         (header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY),
@@ -575,7 +584,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/{*rest}", any(api_not_found))
         .fallback(portal)
         .layer(middleware::from_fn_with_state(state.clone(), require_same_origin))
-        .layer(middleware::from_fn(security_headers))
+        .layer(middleware::from_fn_with_state(state.clone(), security_headers))
         .with_state(state)
 }
 

@@ -11,12 +11,17 @@
 //! sign-in and groups) and [`tickets`] hold the security decisions, with
 //! [`bruteforce`] (failed-login blocking, whitelist) on top of [`netaddr`] (CIDR, client IP behind
 //! trusted proxies) and [`clock`] (injectable time); [`broker`] is the validated admin API used by
-//! the CLI; [`tls`] makes and loads the self-signed certificate; [`totp`] is the sans-I/O one-time-code
-//! core that two-factor sign-in will use.
+//! the CLI; [`tls`] makes the self-signed certificate and serves whichever certificate is current;
+//! [`certificates`] (import, restore, reset, the watcher), [`acme`] (free-certificate policy, pure) and
+//! [`acme_client`] (the ACME conversation and the worker) manage the HTTPS certificate; [`totp`] is the
+//! sans-I/O one-time-code core that two-factor sign-in will use.
 
+pub mod acme;
+pub mod acme_client;
 pub mod auth;
 pub mod broker;
 pub mod bruteforce;
+pub mod certificates;
 pub mod clock;
 pub mod config;
 pub mod directory;

@@ -3,7 +3,8 @@
 //! Both listeners (HTTPS, the main port, and plain HTTP) peek at the first byte of each connection
 //! without consuming it ([`classify`]): 0x03 (a TPKT header: an RDP X.224 Connection Request) goes to
 //! [`crate::native`], 0x16 (a TLS handshake record) to HTTPS (TLS, then HTTP/1.1 with upgrades), and
-//! anything else to plain HTTP, which answers 308 to the same URL over HTTPS. So `mstsc` and
+//! anything else to plain HTTP, which answers 308 to the same URL over HTTPS, except ACME HTTP-01
+//! challenges (`/.well-known/acme-challenge/<token>`: the pending token's answer, else 404). So `mstsc` and
 //! `https://` share one port, and `http://` typed against the HTTPS port still lands on HTTPS. A
 //! client that sends nothing within [`SNIFF_TIMEOUT`] is dropped.
 //!
@@ -11,8 +12,10 @@
 //! the sniffing are under our control. Every connection is a task on the shared [`TaskTracker`];
 //! cancelling the token stops accepting and asks connections to finish.
 
+use crate::acme_client::{challenge_response, CHALLENGE_PREFIX};
 use crate::http::{https_redirect, AppState, PeerAddr};
 use crate::native;
+use crate::store::Store;
 use axum::body::Body;
 use axum::Router;
 use hyper::body::Incoming;
@@ -150,7 +153,9 @@ pub async fn serve(listener: TcpListener, services: Services) {
             match protocol {
                 Some(Protocol::Rdp) => native::handle(services.state, tcp, peer).await,
                 Some(Protocol::Tls) => serve_tls(acceptor, tcp, peer, services.router, shutdown).await,
-                Some(Protocol::Http) => serve_redirect(tcp, peer, services.https_port, shutdown).await,
+                Some(Protocol::Http) => {
+                    serve_redirect(tcp, peer, services.https_port, services.state.store.clone(), shutdown).await
+                }
                 None => tracing::debug!(%peer, "connection sent nothing"),
             }
         }
@@ -178,16 +183,24 @@ async fn serve_tls(
     }
 }
 
-/// Plain HTTP: every request gets a 308 to the same URL over HTTPS.
-async fn serve_redirect(tcp: TcpStream, peer: SocketAddr, https_port: u16, shutdown: CancellationToken) {
+/// Plain HTTP: every request gets a 308 to the same URL over HTTPS, except ACME challenges.
+async fn serve_redirect(tcp: TcpStream, peer: SocketAddr, https_port: u16, store: Store, shutdown: CancellationToken) {
     let fallback_host = match tcp.local_addr() {
         Ok(SocketAddr::V6(addr)) => format!("[{}]", addr.ip()),
         Ok(addr) => addr.ip().to_string(),
         Err(_) => "localhost".to_owned(),
     };
     let service = hyper::service::service_fn(move |request: Request<Incoming>| {
-        let response = https_redirect(request.headers(), request.uri(), https_port, &fallback_host);
-        async move { Ok::<_, Infallible>(response.map(Body::new)) }
+        let store = store.clone();
+        let fallback_host = fallback_host.clone();
+        async move {
+            let response = if request.uri().path().starts_with(CHALLENGE_PREFIX) {
+                acme_challenge(&store, request.uri().path()).await
+            } else {
+                https_redirect(request.headers(), request.uri(), https_port, &fallback_host)
+            };
+            Ok::<_, Infallible>(response.map(Body::new))
+        }
     });
     let builder = connection_builder();
     let connection = builder.serve_connection(TokioIo::new(tcp), service);
@@ -203,6 +216,20 @@ async fn serve_redirect(tcp: TcpStream, peer: SocketAddr, https_port: u16, shutd
             let _ = tokio::time::timeout(HTTP_DRAIN_TIMEOUT, connection.as_mut()).await;
         }
     }
+}
+
+/// The answer to an HTTP-01 challenge: only tokens being validated right now, else 404.
+async fn acme_challenge(store: &Store, path: &str) -> hyper::Response<Body> {
+    let (status, body) = match challenge_response(store, path).await {
+        Some(answer) => (hyper::StatusCode::OK, answer),
+        None => (hyper::StatusCode::NOT_FOUND, "Not found.\n".to_owned()),
+    };
+    let mut response = hyper::Response::new(Body::from(body));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(hyper::header::CONTENT_TYPE, hyper::header::HeaderValue::from_static("application/octet-stream"));
+    response
 }
 
 #[cfg(test)]

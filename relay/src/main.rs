@@ -2,6 +2,7 @@
 //! command from [`cli`]. Errors end as one line on stderr and a non-zero exit code.
 
 mod cli;
+mod cli_certificate;
 
 use clap::Parser;
 use std::process::ExitCode;

@@ -4,8 +4,10 @@
 //! Returned as a handle ([`RunningServer`]) so that the binary waits for a signal while tests bind
 //! port 0, read the real addresses, and stop the relay in-process.
 
+use crate::acme_client::{AcmeConfig, AcmeWorker};
 use crate::auth::{self, AuthError, Passwords};
 use crate::bruteforce::{LimiterConfig, LoginGuard};
+use crate::certificates::{self, CertificateError};
 use crate::config::{DataDir, ServeConfig};
 use crate::http::{self, AppInner, AppState};
 use crate::listener;
@@ -13,6 +15,7 @@ use crate::pipes::PipeRegistry;
 use crate::store::{self, Store, StoreError};
 use crate::tls::{self, TlsError};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -29,6 +32,8 @@ pub enum StartError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Tls(#[from] TlsError),
+    #[error("cannot load the HTTPS certificate: {0}")]
+    Certificate(#[from] CertificateError),
     #[error("cannot prepare password hashing: {0}")]
     Auth(#[from] AuthError),
     #[error("cannot listen on {addr}: {source}")]
@@ -101,7 +106,9 @@ pub async fn start(config: ServeConfig) -> Result<RunningServer, StartError> {
     let data_dir = DataDir::new(&config.data_dir);
     let store = open_store(&data_dir).await?;
     let created_certificate = tls::ensure_certificate(&data_dir)?;
-    let tls_config = tls::server_config(&data_dir)?;
+    let (served_certificate, certificate, publicly_trusted) = certificates::load_active(&store, &data_dir).await?;
+    let certificate_switch = Arc::new(tls::CertificateSwitch::new(certificate, publicly_trusted));
+    let tls_config = tls::server_config(certificate_switch.clone())?;
 
     let admin_password = bootstrap_admin(&store).await?;
     let passwords = tokio::task::spawn_blocking(Passwords::new).await.map_err(|e| AuthError::Task(e.to_string()))??;
@@ -119,10 +126,14 @@ pub async fn start(config: ServeConfig) -> Result<RunningServer, StartError> {
         store.clone(),
         LimiterConfig { clock: config.clock.clone(), max_failure_rows: config.max_failure_rows },
     );
+    let acme_config =
+        AcmeConfig { directory_url: config.acme_directory.clone(), extra_root: config.acme_ca_root.clone() };
+    let poll_interval = config.certificate_poll_interval;
     let state = AppState::new(AppInner {
         guard: guard.clone(),
         store: store.clone(),
         passwords,
+        certificate: certificate_switch.clone(),
         config,
         pipes: PipeRegistry::new(),
         shutdown: shutdown.clone(),
@@ -136,6 +147,15 @@ pub async fn start(config: ServeConfig) -> Result<RunningServer, StartError> {
     };
     tasks.spawn(listener::serve(https, services.clone()));
     tasks.spawn(listener::serve(http, services));
+    tasks.spawn(certificates::watch(
+        store.clone(),
+        data_dir,
+        certificate_switch,
+        served_certificate,
+        poll_interval,
+        shutdown.clone(),
+    ));
+    tasks.spawn(AcmeWorker::new(store.clone(), acme_config, poll_interval).run(shutdown.clone()));
     tasks.spawn(housekeeping(store, guard, shutdown));
     tracing::info!(%https_addr, %http_addr, "relay listening");
 

@@ -13,6 +13,11 @@ use sqlx::Row;
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+mod certificates;
+pub use certificates::{
+    AcmeJob, AcmeJobKind, AcmeSettings, CertificatePem, CertificateSource, NewCertificate, StoredCertificate,
+};
+
 /// Migrations embedded in the binary (`relay/migrations`).
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 

@@ -1,16 +1,24 @@
-//! The HTTPS certificate: a self-signed one made on first start, then loaded from the data dir.
+//! The HTTPS certificate: a self-signed one made on first start, and the switch that serves it or
+//! a publicly trusted one (free ACME certificate or imported, see [`crate::certificates`]).
 //!
 //! Homedesk must work out of the box on an office network without a CA, so the relay creates its
-//! own certificate (SANs: localhost, 127.0.0.1, ::1 and the machine's hostname). An operator can
-//! replace `tls/cert.pem` and `tls/key.pem` with a real certificate; they are loaded as they are.
+//! own certificate (SANs: localhost, 127.0.0.1, ::1 and the machine's hostname).
+//!
+//! The listeners keep one [`ServerConfig`] for their whole life; its certificate comes from a
+//! [`CertificateSwitch`] (a rustls `ResolvesServerCert`) whose certificate is swapped atomically.
+//! A new certificate therefore applies to the next TLS handshake, and connections that are open keep
+//! the session they negotiated: nothing is dropped by a renewal.
 
 use crate::config::{create_private_dir, DataDir};
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
 use rustls::ServerConfig;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, PoisonError, RwLock};
 
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
@@ -110,17 +118,66 @@ pub fn load(dir: &DataDir) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDe
     Ok((certs, key))
 }
 
-/// A rustls server configuration (ring provider, TLS 1.2 and 1.3, ALPN http/1.1).
+/// A certificate chain with its key, ready for rustls; refuses a key that does not match the leaf.
+pub fn certified_key(
+    chain: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+) -> Result<CertifiedKey, TlsError> {
+    Ok(CertifiedKey::from_der(chain, key, &rustls::crypto::ring::default_provider())?)
+}
+
+/// The self-signed certificate of the data dir, ready for rustls.
+pub fn self_signed(dir: &DataDir) -> Result<Arc<CertifiedKey>, TlsError> {
+    let (certs, key) = load(dir)?;
+    Ok(Arc::new(certified_key(certs, key)?))
+}
+
+/// The certificate new TLS connections get, swappable while the listeners run.
+#[derive(Debug)]
+pub struct CertificateSwitch {
+    current: RwLock<Arc<CertifiedKey>>,
+    publicly_trusted: AtomicBool,
+}
+
+impl CertificateSwitch {
+    pub fn new(certificate: Arc<CertifiedKey>, publicly_trusted: bool) -> Self {
+        CertificateSwitch { current: RwLock::new(certificate), publicly_trusted: AtomicBool::new(publicly_trusted) }
+    }
+
+    /// Serves `certificate` from the next handshake on; open connections are not touched.
+    pub fn install(&self, certificate: Arc<CertifiedKey>, publicly_trusted: bool) {
+        *self.current.write().unwrap_or_else(PoisonError::into_inner) = certificate;
+        self.publicly_trusted.store(publicly_trusted, Ordering::SeqCst);
+    }
+
+    pub fn current(&self) -> Arc<CertifiedKey> {
+        self.current.read().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    /// True while a CA-issued (ACME or imported) certificate is served: HSTS is sent only then,
+    /// so that browsers never pin HTTPS to a self-signed certificate they would have to click through.
+    pub fn publicly_trusted(&self) -> bool {
+        self.publicly_trusted.load(Ordering::SeqCst)
+    }
+}
+
+impl ResolvesServerCert for CertificateSwitch {
+    fn resolve(&self, _client_hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(self.current())
+    }
+}
+
+/// A rustls server configuration (ring provider, TLS 1.2 and 1.3, ALPN http/1.1) whose certificate
+/// comes from `switch`.
 ///
 /// HTTP/2 is not offered: hyper answers an early response (e.g. a 403 before the body was read)
 /// with RST_STREAM, which some clients report as a framing error instead of showing the response.
 /// The portal is a handful of files and the tunnel is HTTP/1.1 anyway.
-pub fn server_config(dir: &DataDir) -> Result<Arc<ServerConfig>, TlsError> {
-    let (certs, key) = load(dir)?;
+pub fn server_config(switch: Arc<CertificateSwitch>) -> Result<Arc<ServerConfig>, TlsError> {
     let mut config = ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
         .with_safe_default_protocol_versions()?
         .with_no_client_auth()
-        .with_single_cert(certs, key)?;
+        .with_cert_resolver(switch);
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))
 }
@@ -148,7 +205,8 @@ mod tests {
             let mode = std::fs::metadata(dir.private_key()).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o600);
         }
-        server_config(&dir).unwrap();
+        let switch = Arc::new(CertificateSwitch::new(self_signed(&dir).unwrap(), false));
+        server_config(switch).unwrap();
         let (certs, _) = load(&dir).unwrap();
         assert_eq!(fingerprint(&certs[0]).len(), 64);
     }
@@ -160,7 +218,7 @@ mod tests {
         std::fs::create_dir_all(dir.tls_dir()).unwrap();
         std::fs::write(dir.certificate(), "nope").unwrap();
         std::fs::write(dir.private_key(), "nope").unwrap();
-        let error = server_config(&dir).unwrap_err().to_string();
+        let error = self_signed(&dir).unwrap_err().to_string();
         assert!(error.contains("cert.pem"), "{error}");
     }
 }

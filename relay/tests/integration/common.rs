@@ -98,6 +98,10 @@ pub struct Options {
     pub trusted_proxies: Vec<homedesk_relay::netaddr::Cidr>,
     /// Time of the brute-force limiter; the real clock when `None`.
     pub clock: Option<homedesk_relay::clock::SharedClock>,
+    /// Plain-HTTP port (0: any free port).
+    pub http_port: u16,
+    /// ACME directory and the extra root to trust for it (a test ACME server).
+    pub acme: Option<(String, PathBuf)>,
 }
 
 impl Default for Options {
@@ -110,6 +114,8 @@ impl Default for Options {
             data_dir: None,
             trusted_proxies: Vec::new(),
             clock: None,
+            http_port: 0,
+            acme: None,
         }
     }
 }
@@ -134,8 +140,8 @@ impl std::io::Write for LogWriter {
 
 /// Captures the relay's logs (info and up) into [`logs`]; `HOMEDESK_TEST_LOG=1` also prints them.
 pub fn init_logs() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| "warn,homedesk_relay=info".into());
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn,homedesk_relay=info".into());
     let _ = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(false).with_writer(|| LogWriter).try_init();
 }
 
@@ -160,7 +166,12 @@ impl TestRelay {
         };
         let mut config = ServeConfig::new(&data_dir);
         config.https_port = 0;
-        config.http_port = 0;
+        config.http_port = options.http_port;
+        config.certificate_poll_interval = Duration::from_millis(200);
+        if let Some((directory, root)) = options.acme {
+            config.acme_directory = directory;
+            config.acme_ca_root = Some(root);
+        }
         config.ticket_ttl = options.ticket_ttl;
         config.connect_timeout = options.connect_timeout;
         config.web_root = options.web_root;
@@ -395,10 +406,24 @@ pub async fn https_request(
     headers: &[(&str, &str)],
     body: Option<&str>,
 ) -> HttpResponse {
+    https_request_named(addr, tls, "localhost", method, path, headers, body).await
+}
+
+/// One HTTP/1.1 request over TLS to `addr`, with `server_name` as SNI and Host.
+pub async fn https_request_named(
+    addr: SocketAddr,
+    tls: &Arc<ClientConfig>,
+    server_name: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&str>,
+) -> HttpResponse {
     let tcp = TcpStream::connect(addr).await.expect("connect relay");
     let connector = tokio_rustls::TlsConnector::from(tls.clone());
-    let stream = connector.connect(ServerName::try_from("localhost").unwrap(), tcp).await.expect("TLS handshake");
-    let host = format!("localhost:{}", addr.port());
+    let name = ServerName::try_from(server_name.to_owned()).expect("server name");
+    let stream = connector.connect(name, tcp).await.expect("TLS handshake");
+    let host = format!("{server_name}:{}", addr.port());
     http_exchange(stream, &host, method, path, headers, body).await
 }
 

@@ -1,6 +1,7 @@
 //! Integration tests of the relay: one test binary (one link step), one module per area.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod acme;
 mod api;
 mod cli;
 #[allow(dead_code)]

@@ -1,0 +1,497 @@
+//! The HTTPS certificate: a free certificate from a real ACME server (Debian's pebble, started through
+//! scripts/pebble.sh with pebble-challtestsrv as its DNS), renewal and reset while WebSocket tunnels
+//! keep passing bytes, history and restore, import of a PEM pair, refusals with their codes, and the
+//! HTTP-01 challenge path. Every served certificate is checked on a real TLS handshake.
+
+use crate::common::*;
+use homedesk_relay::certificates::certificate_info;
+use homedesk_relay::store::{self, AcmeJobKind, Store};
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{ClientConfig, DigitallySignedStruct, SignatureScheme};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use tokio::net::TcpStream;
+
+/// A public-looking name that pebble's DNS resolves to 127.0.0.1.
+const DOMAIN: &str = "desk.homedesk-ci.net";
+/// A public-looking name that does not resolve.
+const UNRESOLVED: &str = "nowhere.homedesk-ci.net";
+const TUNNELS: usize = 12;
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn pebble_script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/pebble.sh")
+}
+
+/// pebble + pebble-challtestsrv in a temp dir, validating HTTP-01 on `http_port`; stopped on drop.
+struct Pebble {
+    dir: tempfile::TempDir,
+    directory: String,
+    /// Root of pebble's own HTTPS listener (what the relay must trust to talk to it).
+    ca_root: PathBuf,
+    /// Root of the certificates pebble issues (what a browser would trust).
+    issuer_root: PathBuf,
+}
+
+impl Pebble {
+    fn start(http_port: u16) -> Pebble {
+        let dir = tempfile::tempdir().unwrap();
+        let output = Command::new("bash")
+            .arg(pebble_script())
+            .arg("start")
+            .env("PEBBLE_WORKDIR", dir.path())
+            .env("PEBBLE_HTTP_PORT", http_port.to_string())
+            .env("PEBBLE_HOSTS", DOMAIN)
+            .env("PEBBLE_PORT", free_port().to_string())
+            .env("PEBBLE_MGMT_PORT", free_port().to_string())
+            .env("PEBBLE_DNS_PORT", free_port().to_string())
+            .env("PEBBLE_DNS_MGMT_PORT", free_port().to_string())
+            .env("PEBBLE_TLS_PORT", free_port().to_string())
+            .output()
+            .expect("run scripts/pebble.sh");
+        assert!(output.status.success(), "pebble.sh start: {}", String::from_utf8_lossy(&output.stderr));
+        let env =
+            Command::new("bash").arg(pebble_script()).arg("env").env("PEBBLE_WORKDIR", dir.path()).output().unwrap();
+        let env = String::from_utf8_lossy(&env.stdout).into_owned();
+        let var = |name: &str| {
+            env.lines().find_map(|l| l.strip_prefix(&format!("{name}="))).unwrap_or_else(|| panic!("{name} in {env}"))
+        };
+        Pebble {
+            directory: var("PEBBLE_DIRECTORY").to_owned(),
+            ca_root: var("PEBBLE_CA_ROOT").into(),
+            issuer_root: var("PEBBLE_ISSUER_ROOT").into(),
+            dir,
+        }
+    }
+}
+
+impl Drop for Pebble {
+    fn drop(&mut self) {
+        let _ = Command::new("bash").arg(pebble_script()).arg("stop").env("PEBBLE_WORKDIR", self.dir.path()).output();
+    }
+}
+
+async fn relay_with_pebble() -> (TestRelay, Pebble) {
+    let http_port = free_port();
+    let pebble = Pebble::start(http_port);
+    let relay = TestRelay::start_with(Options {
+        http_port,
+        acme: Some((pebble.directory.clone(), pebble.ca_root.clone())),
+        ..Options::default()
+    })
+    .await;
+    (relay, pebble)
+}
+
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// Accepts any certificate (signatures still checked) and remembers the leaf: to look at what is served.
+#[derive(Debug)]
+struct Capture {
+    leaf: Mutex<Option<CertificateDer<'static>>>,
+    provider: Arc<rustls::crypto::CryptoProvider>,
+}
+
+impl ServerCertVerifier for Capture {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        *self.leaf.lock().unwrap() = Some(end_entity.clone().into_owned());
+        Ok(ServerCertVerified::assertion())
+    }
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+    }
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+    }
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// The leaf certificate a new TLS connection gets.
+async fn served_leaf(addr: SocketAddr, server_name: &str) -> CertificateDer<'static> {
+    let capture = Arc::new(Capture { leaf: Mutex::new(None), provider: provider() });
+    let config = ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .dangerous()
+        .with_custom_certificate_verifier(capture.clone())
+        .with_no_client_auth();
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    let name = ServerName::try_from(server_name.to_owned()).unwrap();
+    tokio_rustls::TlsConnector::from(Arc::new(config)).connect(name, tcp).await.expect("TLS handshake");
+    let leaf = capture.leaf.lock().unwrap().clone();
+    leaf.expect("a certificate")
+}
+
+/// Waits until new connections get `expected` (the relay polls the database every 200 ms).
+async fn wait_until_served(addr: SocketAddr, server_name: &str, expected: &CertificateDer<'_>) {
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    loop {
+        if served_leaf(addr, server_name).await.as_ref() == expected.as_ref() {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "the new certificate was not served in time");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// A client that trusts only `root_pem` (webpki verification, name checked).
+fn trusting(root_pem: &Path) -> Arc<ClientConfig> {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(root_pem).unwrap() {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    Arc::new(
+        ClientConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth(),
+    )
+}
+
+async fn leaf_of(store: &Store, id: i64) -> CertificateDer<'static> {
+    let pem = store.certificate_pem(id).await.unwrap().expect("kept certificate");
+    CertificateDer::pem_slice_iter(pem.chain_pem.as_bytes()).next().unwrap().unwrap()
+}
+
+async fn active_id(store: &Store) -> i64 {
+    store.active_certificate_id().await.unwrap().expect("an active certificate")
+}
+
+/// Runs the CLI without blocking the relay that runs in this process.
+async fn cli_async(relay: &TestRelay, args: &[&str]) -> std::process::Output {
+    let dir = relay.data_dir.clone();
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        run_cli(&dir, &args, None)
+    })
+    .await
+    .unwrap()
+}
+
+fn stdout(output: &std::process::Output) -> String {
+    assert!(output.status.success(), "CLI failed: {}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn failure(output: &std::process::Output, needles: &[&str]) {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "expected a failure: {}", String::from_utf8_lossy(&output.stdout));
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    for needle in needles {
+        assert!(stderr.contains(needle), "expected {needle:?} in {stderr}");
+    }
+}
+
+/// Tunnels that echo bytes in a loop until stopped, each counting its round trips.
+struct BusyTunnels {
+    counts: Vec<Arc<AtomicUsize>>,
+    stop: Arc<AtomicBool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl BusyTunnels {
+    async fn open(relay: &TestRelay, n: usize) -> BusyTunnels {
+        let (echo, _) = echo_peer().await;
+        relay.user_with_workstation("alice", "pc", echo).await;
+        let session = relay.login("alice").await;
+        let stop = Arc::new(AtomicBool::new(false));
+        let (mut counts, mut tasks) = (Vec::new(), Vec::new());
+        for index in 0..n {
+            let mut ws = relay.tunnel(&relay.ticket(&session, None).await).await;
+            let (count, stop) = (Arc::new(AtomicUsize::new(0)), stop.clone());
+            counts.push(count.clone());
+            tasks.push(tokio::spawn(async move {
+                let mut round = 0u32;
+                while !stop.load(Ordering::SeqCst) {
+                    let payload: Vec<u8> =
+                        (0..2048u32).map(|i| (i.wrapping_mul(31) ^ round ^ index as u32) as u8).collect();
+                    echo_roundtrip(&mut ws, &payload).await;
+                    count.fetch_add(1, Ordering::SeqCst);
+                    round += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                }
+                echo_roundtrip(&mut ws, b"still here").await;
+            }));
+        }
+        BusyTunnels { counts, stop, tasks }
+    }
+
+    fn counts(&self) -> Vec<usize> {
+        self.counts.iter().map(|c| c.load(Ordering::SeqCst)).collect()
+    }
+
+    /// Waits until every tunnel did more round trips than in `before`.
+    async fn all_progress_since(&self, before: &[usize]) {
+        wait_until("every tunnel passes bytes", || self.counts().iter().zip(before).all(|(now, then)| now > then))
+            .await;
+    }
+
+    async fn finish(self) {
+        self.stop.store(true, Ordering::SeqCst);
+        for task in self.tasks {
+            task.await.expect("a tunnel failed while certificates changed");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn free_certificate_renewal_reset_and_restore_keep_tunnels_up() {
+    let (mut relay, pebble) = relay_with_pebble().await;
+    let store = relay.server().store().clone();
+    let self_signed = served_leaf(relay.https_addr, DOMAIN).await;
+    let tunnels = BusyTunnels::open(&relay, TUNNELS).await;
+    tunnels.all_progress_since(&[0; TUNNELS]).await;
+
+    // Terms first: their URL comes from pebble's directory; nothing is requested without accepting.
+    let output =
+        cli_async(&relay, &["certificate", "request", "--email", "admin@homedesk-ci.net", "--domain", DOMAIN]).await;
+    failure(&output, &["--accept-terms", "(error 803)"]);
+    assert!(String::from_utf8_lossy(&output.stdout).contains("terms of service: data:text/plain,"), "{output:?}");
+    assert_eq!(store.list_certificates().await.unwrap().len(), 0);
+
+    let args = ["certificate", "request", "--email", "admin@homedesk-ci.net", "--domain", DOMAIN, "--accept-terms"];
+    let out = stdout(&cli_async(&relay, &args).await);
+    assert!(out.contains(&format!("Certificate for {DOMAIN} issued by CN=Pebble Intermediate CA")), "{out}");
+    let first = leaf_of(&store, active_id(&store).await).await;
+    wait_until_served(relay.https_addr, DOMAIN, &first).await;
+
+    // A browser that trusts pebble's root accepts the portal under the domain: issuer and SAN are right.
+    let browser = trusting(&pebble.issuer_root);
+    let response = https_request_named(relay.https_addr, &browser, DOMAIN, "GET", "/", &[], None).await;
+    assert_eq!(response.header("strict-transport-security"), Some("max-age=31536000"), "HSTS with a CA certificate");
+    let info = certificate_info(&served_leaf(relay.https_addr, DOMAIN).await).unwrap();
+    assert_eq!(info.names, [DOMAIN]);
+    assert!(info.issuer.contains("Pebble Intermediate CA"), "{}", info.issuer);
+
+    let status = stdout(&cli_async(&relay, &["certificate", "status"]).await);
+    for needle in [DOMAIN, "Pebble Intermediate CA", "free certificate (ACME)", ": success", "Expires", "Next check"] {
+        assert!(status.contains(needle), "{needle:?} in {status}");
+    }
+
+    // Forced renewal while every tunnel keeps echoing.
+    let before = tunnels.counts();
+    let out = stdout(&cli_async(&relay, &["certificate", "renew"]).await);
+    assert!(out.contains("issued by CN=Pebble Intermediate CA"), "{out}");
+    let second_id = active_id(&store).await;
+    let second = leaf_of(&store, second_id).await;
+    assert_ne!(second.as_ref(), first.as_ref(), "a new certificate");
+    wait_until_served(relay.https_addr, DOMAIN, &second).await;
+    https_request_named(relay.https_addr, &browser, DOMAIN, "GET", "/", &[], None).await;
+    tunnels.all_progress_since(&before).await;
+
+    let history = stdout(&cli_async(&relay, &["certificate", "history"]).await);
+    let lines: Vec<&str> = history.lines().skip(1).collect();
+    assert_eq!(lines.len(), 2, "{history}");
+    assert!(lines[0].starts_with(&second_id.to_string()) && lines[0].contains("active (served)"), "{history}");
+    assert!(lines[1].contains(DOMAIN) && lines[1].trim_end().ends_with("UTC"), "replaced date shown: {history}");
+
+    // Reset Domain: self-signed again, no HSTS; nothing is deleted.
+    let before = tunnels.counts();
+    stdout(&cli_async(&relay, &["certificate", "reset"]).await);
+    wait_until_served(relay.https_addr, DOMAIN, &self_signed).await;
+    let response = relay.request("GET", "/", &[], None).await;
+    assert_eq!(response.header("strict-transport-security"), None, "no HSTS with the self-signed certificate");
+    assert_eq!(store.list_certificates().await.unwrap().len(), 2);
+    assert!(stdout(&cli_async(&relay, &["certificate", "status"]).await).contains("self-signed"));
+
+    // Restore the first certificate from the history.
+    let first_id = store.list_certificates().await.unwrap().last().unwrap().id;
+    let out = stdout(&cli_async(&relay, &["certificate", "restore", &first_id.to_string()]).await);
+    assert!(out.contains("served again"), "{out}");
+    wait_until_served(relay.https_addr, DOMAIN, &first).await;
+    failure(&cli_async(&relay, &["certificate", "restore", "999"]).await, &["no kept certificate #999"]);
+    tunnels.all_progress_since(&before).await;
+
+    assert_eq!(relay.server().pipes().snapshot().len(), TUNNELS, "no tunnel was dropped");
+    tunnels.finish().await;
+    relay.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refusals_and_failed_validation_have_codes() {
+    let (mut relay, _pebble) = relay_with_pebble().await;
+    let store = relay.server().store().clone();
+    let email = "admin@homedesk-ci.net";
+
+    // Refused by the CLI before anything is queued.
+    for (domain, needle) in
+        [("192.168.1.20", "is an IP address"), ("desk.local", "internal name"), ("nas", "internal name")]
+    {
+        let output =
+            cli_async(&relay, &["certificate", "request", "--email", email, "--domain", domain, "--accept-terms"])
+                .await;
+        failure(&output, &[needle, "(error 804)"]);
+    }
+    failure(
+        &cli_async(&relay, &["certificate", "request", "--email", "nobody", "--domain", DOMAIN, "--accept-terms"])
+            .await,
+        &["not a valid email address", "(error 801)"],
+    );
+
+    // Refused by the relay too (what the future console's requests go through).
+    for (domain, needle) in [("10.0.0.5", "is an IP address"), ("pc.corp", "internal name")] {
+        let id = store
+            .insert_acme_job(AcmeJobKind::Request, Some(email), Some(domain), None, store::unix_ms())
+            .await
+            .unwrap();
+        let job = wait_for_job(&store, id).await;
+        assert_eq!(job.result_code, Some(804), "{job:?}");
+        assert!(job.result_message.unwrap().contains(needle));
+    }
+    // Terms that are not the CA's current ones.
+    let id = store
+        .insert_acme_job(AcmeJobKind::Request, Some(email), Some(DOMAIN), Some("https://old.terms/"), store::unix_ms())
+        .await
+        .unwrap();
+    assert_eq!(wait_for_job(&store, id).await.result_code, Some(803));
+
+    // A public-looking name the CA cannot resolve: validation fails with 804 and advice; CA detail in the log.
+    let args = ["certificate", "request", "--email", email, "--domain", UNRESOLVED, "--accept-terms"];
+    failure(&cli_async(&relay, &args).await, &["could not find", UNRESOLVED, "DNS", "(error 804)"]);
+    let status = stdout(&cli_async(&relay, &["certificate", "status"]).await);
+    assert!(status.contains("failed (error 804)"), "{status}");
+    assert!(logs().contains("detail="), "the CA's detail is logged");
+    assert!(store.list_certificates().await.unwrap().is_empty());
+    // Renewing without a free certificate is refused with the renewal code.
+    failure(&cli_async(&relay, &["certificate", "renew"]).await, &["(error 805)"]);
+    relay.stop().await;
+}
+
+async fn wait_for_job(store: &Store, id: i64) -> homedesk_relay::store::AcmeJob {
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    loop {
+        let job = store.acme_job(id).await.unwrap().unwrap();
+        if job.finished_at.is_some() {
+            return job;
+        }
+        assert!(std::time::Instant::now() < deadline, "job {id} not finished");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn challenge_path_answers_only_pending_tokens() {
+    let mut relay = TestRelay::start().await;
+    let store = relay.server().store().clone();
+    let now = store::unix_ms();
+    store.put_acme_challenge("pending_Token-1", "pending_Token-1.thumbprint", now + 60_000).await.unwrap();
+    store.put_acme_challenge("expired", "expired.thumbprint", now - 1).await.unwrap();
+    let host = "desk.example.com";
+
+    let answer = http_request(relay.http_addr, "/.well-known/acme-challenge/pending_Token-1", host).await;
+    assert_eq!((answer.status, answer.text().as_str()), (200, "pending_Token-1.thumbprint"));
+    for path in [
+        "/.well-known/acme-challenge/expired",
+        "/.well-known/acme-challenge/unknown",
+        "/.well-known/acme-challenge/",
+        "/.well-known/acme-challenge/../pending_Token-1",
+        "/.well-known/acme-challenge/pending_Token-1/x",
+    ] {
+        assert_eq!(http_request(relay.http_addr, path, host).await.status, 404, "{path}");
+    }
+    store.remove_acme_challenge("pending_Token-1").await.unwrap();
+    let gone = http_request(relay.http_addr, "/.well-known/acme-challenge/pending_Token-1", host).await;
+    assert_eq!(gone.status, 404);
+    // Everything else still redirects to HTTPS.
+    let redirect = http_request(relay.http_addr, "/portal?x=1", host).await;
+    assert_eq!(redirect.status, 308);
+    assert_eq!(
+        redirect.header("location"),
+        Some(format!("https://{host}:{}/portal?x=1", relay.https_addr.port()).as_str())
+    );
+    relay.stop().await;
+}
+
+/// A CA and a certificate it signed for `name`, valid from `not_before` to `not_after` days from now.
+fn ca_signed(name: &str, not_before: i64, not_after: i64) -> (String, String, String) {
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca_params.distinguished_name.push(rcgen::DnType::CommonName, "Homedesk Test Office CA");
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = rcgen::Issuer::new(ca_params, ca_key);
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(vec![name.to_owned()]).unwrap();
+    let day = time::Duration::days(1);
+    let now = time::OffsetDateTime::now_utc();
+    params.not_before = now + day * not_before as i32;
+    params.not_after = now + day * not_after as i32;
+    let cert = params.signed_by(&key, &issuer).unwrap();
+    (format!("{}{}", cert.pem(), ca.pem()), key.serialize_pem(), ca.pem())
+}
+
+#[tokio::test]
+async fn imported_certificate_is_served_and_bad_pairs_are_refused() {
+    let mut relay = TestRelay::start().await;
+    let self_signed = served_leaf(relay.https_addr, "portal.example.org").await;
+    let temp = tempfile::tempdir().unwrap();
+    let write = |name: &str, contents: &str| {
+        let path = temp.path().join(name);
+        std::fs::write(&path, contents).unwrap();
+        path.display().to_string()
+    };
+    let (chain, key, ca) = ca_signed("portal.example.org", -1, 60);
+    let (other_chain, other_key, _) = ca_signed("portal.example.org", -1, 60);
+    let (expired_chain, expired_key, _) = ca_signed("portal.example.org", -30, -1);
+    let (chain, key, ca) = (write("chain.pem", &chain), write("key.pem", &key), write("ca.pem", &ca));
+    let other_key = write("other-key.pem", &other_key);
+    let _ = other_chain;
+
+    let import = |cert: &str, key: &str| relay.cli(&["certificate", "import", "--cert", cert, "--key", key]);
+    let garbage = write("garbage.pem", "not a certificate");
+    failure(&import(&chain, &other_key), &["private key does not belong to the certificate"]);
+    failure(&import(&garbage, &key), &["no certificate found"]);
+    failure(&import(&chain, &garbage), &["no private key found"]);
+    failure(
+        &import(&write("expired.pem", &expired_chain), &write("expired-key.pem", &expired_key)),
+        &["certificate expired on"],
+    );
+    failure(&import(&format!("{chain}.missing"), &key), &["cannot read"]);
+    assert!(relay.server().store().list_certificates().await.unwrap().is_empty(), "nothing kept from bad imports");
+
+    let out = stdout(&import(&chain, &key));
+    assert!(out.contains("portal.example.org") && out.contains("Homedesk Test Office CA"), "{out}");
+    let store = relay.server().store().clone();
+    let imported = leaf_of(&store, active_id(&store).await).await;
+    wait_until_served(relay.https_addr, "portal.example.org", &imported).await;
+    let office = trusting(Path::new(&ca));
+    let response = https_request_named(relay.https_addr, &office, "portal.example.org", "GET", "/", &[], None).await;
+    assert_eq!(response.header("strict-transport-security"), Some("max-age=31536000"));
+    let history = relay.cli(&["certificate", "history"]);
+    assert!(stdout(&history).contains("imported"));
+
+    stdout(&relay.cli(&["certificate", "reset"]));
+    wait_until_served(relay.https_addr, "portal.example.org", &self_signed).await;
+    relay.stop().await;
+}
