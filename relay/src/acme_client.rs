@@ -32,6 +32,8 @@ use tokio_util::sync::CancellationToken;
 const CHALLENGE_LIFETIME: Duration = Duration::from_secs(600);
 /// Longest time one job (or renewal) may take, all network round trips included.
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(180);
+/// A job older than this when a relay sees it is dropped: whoever queued it has given up waiting.
+const JOB_MAX_AGE: Duration = Duration::from_secs(300);
 /// The path prefix the CA fetches over plain HTTP.
 pub const CHALLENGE_PREFIX: &str = "/.well-known/acme-challenge/";
 
@@ -159,6 +161,12 @@ impl AcmeWorker {
     }
 
     async fn run_job(&self, job: AcmeJob, shutdown: &CancellationToken) {
+        let now = store::unix_ms();
+        if now.saturating_sub(job.created_at) > JOB_MAX_AGE.as_millis() as i64 {
+            tracing::info!(job = job.id, kind = job.kind.as_str(), "dropping a stale ACME job");
+            let _ = self.store.finish_acme_job(job.id, now, -1, "expired before a relay took it").await;
+            return;
+        }
         tracing::info!(job = job.id, kind = job.kind.as_str(), "ACME job");
         let outcome = match job.kind {
             AcmeJobKind::Terms => self.with_timeout(shutdown, self.terms_of_service()).await,

@@ -78,12 +78,17 @@ pub fn ensure_certificate(dir: &DataDir) -> Result<bool, TlsError> {
     params.distinguished_name.push(rcgen::DnType::OrganizationName, "Homedesk");
     let key = rcgen::KeyPair::generate()?;
     let cert = params.self_signed(&key)?;
-    write_private(&key_path, key.serialize_pem().as_bytes())?;
-    std::fs::write(&cert_path, cert.pem()).map_err(io_error("write", &cert_path))?;
+    write_atomically(&key_path, key.serialize_pem().as_bytes())?;
+    write_atomically(&cert_path, cert.pem().as_bytes())?;
     Ok(true)
 }
 
-fn write_private(path: &Path, contents: &[u8]) -> Result<(), TlsError> {
+/// Writes `contents` to a temporary file (mode 0600) in the same directory, syncs it, then renames
+/// it over `path`: a crash or a full disk never leaves a half-written key or certificate behind.
+fn write_atomically(path: &Path, contents: &[u8]) -> Result<(), TlsError> {
+    let mut temp_name = path.file_name().unwrap_or_default().to_owned();
+    temp_name.push(".tmp");
+    let temp = path.with_file_name(temp_name);
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);
     #[cfg(unix)]
@@ -91,15 +96,22 @@ fn write_private(path: &Path, contents: &[u8]) -> Result<(), TlsError> {
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(0o600);
     }
-    let mut file = options.open(path).map_err(io_error("create", path))?;
-    file.write_all(contents).map_err(io_error("write", path))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        // The file may have existed with other permissions.
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(io_error("protect", path))?;
+    let written = (|| {
+        let mut file = options.open(&temp).map_err(io_error("create", &temp))?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            // A leftover temporary file may exist with other permissions.
+            file.set_permissions(std::fs::Permissions::from_mode(0o600)).map_err(io_error("protect", &temp))?;
+        }
+        file.write_all(contents).map_err(io_error("write", &temp))?;
+        file.sync_all().map_err(io_error("write", &temp))?;
+        std::fs::rename(&temp, path).map_err(io_error("rename", &temp))
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&temp);
     }
-    Ok(())
+    written
 }
 
 /// Loads the certificate chain and key from the data dir.

@@ -39,11 +39,14 @@ struct Pebble {
     ca_root: PathBuf,
     /// Root of the certificates pebble issues (what a browser would trust).
     issuer_root: PathBuf,
+    /// pebble-challtestsrv's management port (its DNS records).
+    dns_management_port: u16,
 }
 
 impl Pebble {
     fn start(http_port: u16) -> Pebble {
         let dir = tempfile::tempdir().unwrap();
+        let dns_management_port = free_port();
         let output = Command::new("bash")
             .arg(pebble_script())
             .arg("start")
@@ -53,7 +56,7 @@ impl Pebble {
             .env("PEBBLE_PORT", free_port().to_string())
             .env("PEBBLE_MGMT_PORT", free_port().to_string())
             .env("PEBBLE_DNS_PORT", free_port().to_string())
-            .env("PEBBLE_DNS_MGMT_PORT", free_port().to_string())
+            .env("PEBBLE_DNS_MGMT_PORT", dns_management_port.to_string())
             .env("PEBBLE_TLS_PORT", free_port().to_string())
             .output()
             .expect("run scripts/pebble.sh");
@@ -68,8 +71,17 @@ impl Pebble {
             directory: var("PEBBLE_DIRECTORY").to_owned(),
             ca_root: var("PEBBLE_CA_ROOT").into(),
             issuer_root: var("PEBBLE_ISSUER_ROOT").into(),
+            dns_management_port,
             dir,
         }
+    }
+
+    /// Makes `host` stop resolving (pebble-challtestsrv's management API).
+    fn forget_host(&self, host: &str) {
+        let url = format!("http://127.0.0.1:{}/clear-a", self.dns_management_port);
+        let body = format!("{{\"host\":\"{host}\"}}");
+        let output = Command::new("curl").args(["-fsS", "-X", "POST", &url, "-d", &body]).output().unwrap();
+        assert!(output.status.success(), "clear-a: {}", String::from_utf8_lossy(&output.stderr));
     }
 }
 
@@ -339,8 +351,8 @@ async fn free_certificate_renewal_reset_and_restore_keep_tunnels_up() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn refusals_and_failed_validation_have_codes() {
-    let (mut relay, _pebble) = relay_with_pebble().await;
+async fn refusals_and_failed_validations_have_codes() {
+    let (mut relay, pebble) = relay_with_pebble().await;
     let store = relay.server().store().clone();
     let email = "admin@homedesk-ci.net";
 
@@ -385,6 +397,20 @@ async fn refusals_and_failed_validation_have_codes() {
     assert!(store.list_certificates().await.unwrap().is_empty());
     // Renewing without a free certificate is refused with the renewal code.
     failure(&cli_async(&relay, &["certificate", "renew"]).await, &["(error 805)"]);
+
+    // A renewal whose validation fails (the name stopped resolving): 805, and the current certificate
+    // stays served.
+    stdout(
+        &cli_async(&relay, &["certificate", "request", "--email", email, "--domain", DOMAIN, "--accept-terms"]).await,
+    );
+    let issued = leaf_of(&store, active_id(&store).await).await;
+    wait_until_served(relay.https_addr, DOMAIN, &issued).await;
+    pebble.forget_host(DOMAIN);
+    failure(&cli_async(&relay, &["certificate", "renew"]).await, &["could not find", DOMAIN, "(error 805)"]);
+    let status = stdout(&cli_async(&relay, &["certificate", "status"]).await);
+    assert!(status.contains("failed (error 805)") && status.contains(DOMAIN), "{status}");
+    assert_eq!(store.list_certificates().await.unwrap().len(), 1);
+    assert_eq!(served_leaf(relay.https_addr, DOMAIN).await.as_ref(), issued.as_ref());
     relay.stop().await;
 }
 
