@@ -137,10 +137,14 @@ async fn status(store: &Store, data_dir: &DataDir) -> Result<()> {
         }
         None => {
             row("Certificate", "self-signed");
-            let (certs, _) = homedesk_relay::tls::load(data_dir)?;
-            if let Some(info) = certs.first().and_then(|der| certificates::certificate_info(der).ok()) {
-                row("Names", &info.names.join(", "));
-                row("Expires", &utc_time(info.not_after));
+            match homedesk_relay::tls::load(data_dir) {
+                Ok((certs, _)) => {
+                    if let Some(info) = certs.first().and_then(|der| certificates::certificate_info(der).ok()) {
+                        row("Names", &info.names.join(", "));
+                        row("Expires", &utc_time(info.not_after));
+                    }
+                }
+                Err(_) => row("Names", "(made on the relay's first start)"),
             }
         }
     }
