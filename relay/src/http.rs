@@ -124,7 +124,7 @@ impl From<SecurityError> for ApiError {
     }
 }
 
-type ApiResult<T> = Result<T, ApiError>;
+pub type ApiResult<T> = Result<T, ApiError>;
 
 /// The 429 of a refused sign-in, with `Retry-After` in seconds.
 fn too_many_attempts(refusal: &Refusal) -> Response {
@@ -269,7 +269,7 @@ impl FromRequestParts<AppState> for PeerAddr {
 }
 
 /// Parses a JSON body with a friendly 400 instead of axum's plain-text rejection.
-fn parse_json<T: serde::de::DeserializeOwned>(body: &Bytes) -> ApiResult<T> {
+pub fn parse_json<T: serde::de::DeserializeOwned>(body: &Bytes) -> ApiResult<T> {
     serde_json::from_slice(body)
         .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "The request body is not the expected JSON."))
 }
@@ -580,6 +580,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/ticket", post(ticket))
         .route("/api/workstations/{id}/certificate", post(report_certificate))
         .route("/api/tunnel", get(crate::tunnel::handler))
+        .merge(crate::certificate_api::routes())
         .route("/api", any(api_not_found))
         .route("/api/{*rest}", any(api_not_found))
         .fallback(portal)

@@ -21,6 +21,7 @@ pub mod acme_client;
 pub mod auth;
 pub mod broker;
 pub mod bruteforce;
+pub mod certificate_api;
 pub mod certificates;
 pub mod clock;
 pub mod config;

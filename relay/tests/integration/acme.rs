@@ -388,6 +388,19 @@ async fn refusals_and_failed_validations_have_codes() {
         .unwrap();
     assert_eq!(wait_for_job(&store, id).await.result_code, Some(803));
 
+    // The console's way to the terms: queue a job, poll it.
+    let admin = admin_session(&relay).await;
+    let queued = relay.post("/api/admin/certificate/jobs", Some(&admin), r#"{"kind": "terms"}"#).await;
+    assert_eq!(queued.status, 202, "{}", queued.text());
+    let path = format!("/api/admin/certificate/jobs/{}", queued.json()["job_id"]);
+    let mut polled = get_json(&relay, &path, &admin).await.json();
+    while polled["done"] != true {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        polled = get_json(&relay, &path, &admin).await.json();
+    }
+    assert_eq!(polled["code"], 0);
+    assert!(polled["message"].as_str().unwrap().starts_with("data:text/plain,"), "{polled}");
+
     // A public-looking name the CA cannot resolve: validation fails with 804 and advice; CA detail in the log.
     let args = ["certificate", "request", "--email", email, "--domain", UNRESOLVED, "--accept-terms"];
     failure(&cli_async(&relay, &args).await, &["could not find", UNRESOLVED, "DNS", "(error 804)"]);
@@ -520,4 +533,88 @@ async fn imported_certificate_is_served_and_bad_pairs_are_refused() {
     stdout(&relay.cli(&["certificate", "reset"]));
     wait_until_served(relay.https_addr, "portal.example.org", &self_signed).await;
     relay.stop().await;
+}
+
+async fn admin_session(relay: &TestRelay) -> Session {
+    let password = relay.admin_password.clone().expect("first start made the admin");
+    let response = relay.login_response("admin", &password).await;
+    assert_eq!(response.status, 200, "{}", response.text());
+    Session::from_login(&response)
+}
+
+async fn get_json(relay: &TestRelay, path: &str, session: &Session) -> HttpResponse {
+    let cookie = session.cookie_header();
+    relay.request("GET", path, &[("Cookie", cookie.as_str())], None).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_api_manages_the_certificate() {
+    let mut relay = TestRelay::start().await;
+    let admin = admin_session(&relay).await;
+    relay.add_user("bob").await;
+    let bob = relay.login("bob").await;
+
+    let status = get_json(&relay, "/api/admin/certificate", &admin).await;
+    assert_eq!(status.status, 200, "{}", status.text());
+    assert_eq!(status.json()["served"]["source"], "self-signed");
+    assert_eq!(status.json()["hsts"], false);
+    assert_eq!(get_json(&relay, "/api/admin/certificate", &bob).await.status, 403, "administrators only");
+    assert_eq!(relay.post("/api/admin/certificate/reset", Some(&bob), "").await.status, 403);
+    let no_csrf = relay.request("POST", "/api/admin/certificate/reset", &[("Origin", &relay.origin())], None).await;
+    assert_eq!(no_csrf.status, 401);
+
+    let (chain, key, _) = ca_signed("portal.example.org", -1, 60);
+    let (_, other_key, _) = ca_signed("portal.example.org", -1, 60);
+    let body = |chain: &str, key: &str| serde_json::json!({ "certificate_pem": chain, "key_pem": key }).to_string();
+    let mismatch = relay.post("/api/admin/certificate/import", Some(&admin), &body(&chain, &other_key)).await;
+    assert_eq!((mismatch.status, mismatch.error().contains("does not belong")), (400, true), "{}", mismatch.text());
+    let imported = relay.post("/api/admin/certificate/import", Some(&admin), &body(&chain, &key)).await;
+    assert_eq!(imported.status, 200, "{}", imported.text());
+    let served = &imported.json()["served"];
+    assert_eq!((served["source"].as_str(), served["domain"].as_str()), (Some("imported"), Some("portal.example.org")));
+    assert!(served["issuer"].as_str().unwrap().contains("Homedesk Test Office CA"));
+    let id = served["id"].as_i64().unwrap();
+
+    // From here the relay serves the imported certificate: talk to it as a client that accepts it.
+    let store = relay.server().store().clone();
+    let imported_leaf = leaf_of(&store, id).await;
+    wait_until_served(relay.https_addr, "localhost", &imported_leaf).await;
+    relay.tls = accepting_any();
+    let status = get_json(&relay, "/api/admin/certificate", &admin).await;
+    assert_eq!(status.json()["hsts"], true);
+    assert_eq!(status.json()["history"].as_array().unwrap().len(), 1);
+
+    let unknown = relay.post("/api/admin/certificate/restore", Some(&admin), r#"{"id": 999}"#).await;
+    assert_eq!(unknown.status, 404);
+    let reset = relay.post("/api/admin/certificate/reset", Some(&admin), "").await;
+    assert_eq!(reset.json()["served"]["source"], "self-signed");
+    let restored = relay.post("/api/admin/certificate/restore", Some(&admin), &format!(r#"{{"id": {id}}}"#)).await;
+    assert_eq!(restored.json()["served"]["id"], id);
+
+    let job = |body: serde_json::Value| {
+        let relay = &relay;
+        let admin = &admin;
+        async move { relay.post("/api/admin/certificate/jobs", Some(admin), &body.to_string()).await }
+    };
+    let ip = job(serde_json::json!({"kind": "request", "email": "a@example.com", "domain": "192.168.1.5"})).await;
+    assert_eq!(ip.status, 400);
+    assert!(ip.error().contains("IP address") && ip.error().ends_with("(error 804)"), "{}", ip.error());
+    let email = job(serde_json::json!({"kind": "request", "email": "a", "domain": "desk.example.com"})).await;
+    assert!(email.error().ends_with("(error 801)"), "{}", email.error());
+    assert_eq!(job(serde_json::json!({"kind": "explode"})).await.status, 400);
+    assert_eq!(get_json(&relay, "/api/admin/certificate/jobs/12345", &admin).await.status, 404);
+    relay.stop().await;
+}
+
+/// A client config that accepts whatever the relay serves (for API calls after a certificate change).
+fn accepting_any() -> Arc<ClientConfig> {
+    let capture = Arc::new(Capture { leaf: Mutex::new(None), provider: provider() });
+    Arc::new(
+        ClientConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .dangerous()
+            .with_custom_certificate_verifier(capture)
+            .with_no_client_auth(),
+    )
 }

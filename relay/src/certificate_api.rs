@@ -1,0 +1,209 @@
+//! JSON API of the HTTPS certificate for the admin console (administrators only): status and history,
+//! import, restore, reset, and ACME jobs (terms, request, renew) that the console queues and polls.
+//!
+//! The same operations as `relay certificate …` ([`crate::certificates`], `acme_jobs`), so the console
+//! and the CLI follow one set of rules. Requests go through the router's Origin check and the session's
+//! CSRF check like every other POST.
+
+use crate::acme::{self, Stage};
+use crate::certificates::{self, CertificateError};
+use crate::http::{parse_json, ApiError, ApiResult, AppState, CurrentSession};
+use crate::store::{self, AcmeJobKind, CertificateSource, StoredCertificate};
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+pub const ADMINS_ONLY: &str = "Only administrators can manage the portal's certificate.";
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/admin/certificate", get(status))
+        .route("/api/admin/certificate/import", post(import))
+        .route("/api/admin/certificate/restore", post(restore))
+        .route("/api/admin/certificate/reset", post(reset))
+        .route("/api/admin/certificate/jobs", post(queue_job))
+        .route("/api/admin/certificate/jobs/{id}", get(job))
+}
+
+fn require_admin(session: &CurrentSession) -> ApiResult<()> {
+    if session.user.is_admin {
+        Ok(())
+    } else {
+        Err(ApiError::new(StatusCode::FORBIDDEN, ADMINS_ONLY))
+    }
+}
+
+impl From<CertificateError> for ApiError {
+    fn from(error: CertificateError) -> Self {
+        match error {
+            CertificateError::Store(error) => error.into(),
+            CertificateError::UnknownId(_) => ApiError::new(StatusCode::NOT_FOUND, error.to_string()),
+            other => ApiError::new(StatusCode::BAD_REQUEST, other.to_string()),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct CertificateItem {
+    id: i64,
+    source: &'static str,
+    domain: String,
+    issuer: String,
+    not_before: i64,
+    not_after: i64,
+    installed_at: i64,
+    active: bool,
+    replaced_at: Option<i64>,
+}
+
+impl From<StoredCertificate> for CertificateItem {
+    fn from(c: StoredCertificate) -> Self {
+        CertificateItem {
+            id: c.id,
+            source: c.source.as_str(),
+            domain: c.domain,
+            issuer: c.issuer,
+            not_before: c.not_before,
+            not_after: c.not_after,
+            installed_at: c.created_at,
+            active: c.active,
+            replaced_at: c.replaced_at,
+        }
+    }
+}
+
+/// What the console's certificate page shows (timestamps in Unix ms).
+async fn status_body(state: &AppState) -> ApiResult<serde_json::Value> {
+    let history: Vec<CertificateItem> =
+        state.store.list_certificates().await?.into_iter().map(CertificateItem::from).collect();
+    let served = history.iter().find(|c| c.active);
+    let acme = state.store.acme_settings().await?.map(|s| {
+        json!({
+            "email": s.email,
+            "domain": s.domain,
+            "terms_url": s.terms_url,
+            "directory_url": s.directory_url,
+            "last_attempt_at": s.last_attempt_at,
+            "last_result_code": s.last_result_code,
+            "last_result_message": s.last_result_message,
+            "next_check_at": s.next_check_at,
+        })
+    });
+    Ok(json!({
+        "served": served.map_or_else(|| json!({ "source": "self-signed" }), |c| json!(c)),
+        "hsts": state.certificate.publicly_trusted(),
+        "acme": acme,
+        "history": history,
+    }))
+}
+
+async fn status(State(state): State<AppState>, session: CurrentSession) -> ApiResult<Response> {
+    require_admin(&session)?;
+    Ok(Json(status_body(&state).await?).into_response())
+}
+
+#[derive(Deserialize)]
+struct ImportRequest {
+    certificate_pem: String,
+    key_pem: String,
+}
+
+async fn import(State(state): State<AppState>, session: CurrentSession, body: Bytes) -> ApiResult<Response> {
+    require_admin(&session)?;
+    let request: ImportRequest = parse_json(&body)?;
+    let imported = certificates::install(
+        &state.store,
+        CertificateSource::Imported,
+        &request.certificate_pem,
+        &request.key_pem,
+        store::unix_ms(),
+    )
+    .await?;
+    tracing::info!(certificate = imported.id, admin = %session.user.username, "certificate imported");
+    Ok(Json(status_body(&state).await?).into_response())
+}
+
+#[derive(Deserialize)]
+struct RestoreRequest {
+    id: i64,
+}
+
+async fn restore(State(state): State<AppState>, session: CurrentSession, body: Bytes) -> ApiResult<Response> {
+    require_admin(&session)?;
+    let request: RestoreRequest = parse_json(&body)?;
+    certificates::restore(&state.store, request.id).await?;
+    Ok(Json(status_body(&state).await?).into_response())
+}
+
+async fn reset(State(state): State<AppState>, session: CurrentSession) -> ApiResult<Response> {
+    require_admin(&session)?;
+    certificates::reset(&state.store).await?;
+    Ok(Json(status_body(&state).await?).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum JobKind {
+    Terms,
+    Request,
+    Renew,
+}
+
+#[derive(Deserialize)]
+struct JobRequest {
+    kind: JobKind,
+    email: Option<String>,
+    domain: Option<String>,
+    /// The terms-of-service URL the administrator accepted (from a `terms` job).
+    terms_url: Option<String>,
+}
+
+/// Queues work for the serving relay; answers 202 with the job id to poll. A request for an IP
+/// address, an internal name or an invalid email is refused at once with its code.
+async fn queue_job(State(state): State<AppState>, session: CurrentSession, body: Bytes) -> ApiResult<Response> {
+    require_admin(&session)?;
+    let request: JobRequest = parse_json(&body)?;
+    let (kind, email, domain) = match request.kind {
+        JobKind::Terms => (AcmeJobKind::Terms, None, None),
+        JobKind::Renew => (AcmeJobKind::Renew, None, None),
+        JobKind::Request => {
+            let domain = acme::check_domain(request.domain.as_deref().unwrap_or_default()).map_err(|refusal| {
+                let failure = acme::AcmeFailure::new(Stage::Validation { renewal: false }, refusal.0, "");
+                ApiError::new(StatusCode::BAD_REQUEST, failure.to_string())
+            })?;
+            let email = acme::check_email(request.email.as_deref().unwrap_or_default())
+                .map_err(|failure| ApiError::new(StatusCode::BAD_REQUEST, failure.to_string()))?;
+            (AcmeJobKind::Request, Some(email), Some(domain))
+        }
+    };
+    let id = state
+        .store
+        .insert_acme_job(kind, email.as_deref(), domain.as_deref(), request.terms_url.as_deref(), store::unix_ms())
+        .await?;
+    Ok((StatusCode::ACCEPTED, Json(json!({ "job_id": id }))).into_response())
+}
+
+/// A job's progress: `done`, then `code` (0 = success, else 801–806) and `message` (for `terms`:
+/// the terms-of-service URL).
+async fn job(State(state): State<AppState>, session: CurrentSession, Path(id): Path<i64>) -> ApiResult<Response> {
+    require_admin(&session)?;
+    let job = state
+        .store
+        .acme_job(id)
+        .await?
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("There is no certificate job #{id}.")))?;
+    Ok(Json(json!({
+        "id": job.id,
+        "kind": job.kind.as_str(),
+        "started": job.started_at.is_some(),
+        "done": job.finished_at.is_some(),
+        "code": job.result_code,
+        "message": job.result_message,
+    }))
+    .into_response())
+}
