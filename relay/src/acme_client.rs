@@ -261,14 +261,15 @@ impl AcmeWorker {
             }
             return Ok("The served certificate is not a free certificate.".into());
         };
-        let account = self.account(settings).await?;
+        // Without the account (CA unreachable) the third-of-lifetime rule still decides.
+        let account = self.account(settings).await;
         let pem = self.store.certificate_pem(current.id).await.ok().flatten();
         let identifier = pem.as_ref().and_then(|pem| {
             let der = CertificateDer::pem_slice_iter(pem.chain_pem.as_bytes()).next()?.ok()?;
             CertificateIdentifier::try_from(&der).ok().map(CertificateIdentifier::into_owned)
         });
-        let ari_window = match &identifier {
-            Some(id) => match account.renewal_info(id).await {
+        let ari_window = match (&account, &identifier) {
+            (Ok(account), Some(id)) => match account.renewal_info(id).await {
                 Ok((info, _)) => Some((
                     (info.suggested_window.start.unix_timestamp_nanos() / 1_000_000) as i64,
                     (info.suggested_window.end.unix_timestamp_nanos() / 1_000_000) as i64,
@@ -278,7 +279,7 @@ impl AcmeWorker {
                     None
                 }
             },
-            None => None,
+            _ => None,
         };
         let renew_at = acme::renewal_time(current.not_before, current.not_after, ari_window, rand::random::<f64>());
         if !force && now < renew_at {
@@ -287,7 +288,10 @@ impl AcmeWorker {
             return Ok("Not due for renewal.".into());
         }
         let replaces = identifier.filter(|_| ari_window.is_some());
-        let result = self.issue_with(&account, &domain, true, replaces).await;
+        let result = match account {
+            Ok(account) => self.issue_with(&account, &domain, true, replaces).await,
+            Err(failure) => Err(failure),
+        };
         self.record(&result).await;
         result
     }

@@ -618,3 +618,49 @@ fn accepting_any() -> Arc<ClientConfig> {
             .with_no_client_auth(),
     )
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_certificate_with_a_third_of_its_lifetime_left_is_renewed_by_itself() {
+    let (mut relay, _pebble) = relay_with_pebble().await;
+    let store = relay.server().store().clone();
+    let args = ["certificate", "request", "--email", "admin@homedesk-ci.net", "--domain", DOMAIN, "--accept-terms"];
+    stdout(&cli_async(&relay, &args).await);
+    let first_id = active_id(&store).await;
+    let settings = store.acme_settings().await.unwrap().unwrap();
+    let day = 86_400_000;
+    assert!(settings.next_check_at.unwrap() <= store::unix_ms() + day, "checked again within a day");
+
+    // Not due: the daily check leaves it alone.
+    let pool =
+        sqlx::SqlitePool::connect(&format!("sqlite://{}", relay.data_dir.join("homedesk.db").display())).await.unwrap();
+    let now = store::unix_ms();
+    let age = |not_before: i64, not_after: i64, pool: sqlx::SqlitePool| async move {
+        sqlx::query("UPDATE certificates SET not_before = $1, not_after = $2 WHERE id = $3")
+            .bind(not_before)
+            .bind(not_after)
+            .bind(first_id)
+            .execute(&pool)
+            .await
+            .unwrap();
+        sqlx::query("UPDATE acme_settings SET next_check_at = $1").bind(store::unix_ms()).execute(&pool).await.unwrap();
+    };
+    let not_due = || logs().matches("certificate not due for renewal").count();
+    let checks_before = not_due();
+    age(now - 59 * day, now + 31 * day, pool.clone()).await;
+    wait_until("the daily check decided", || not_due() > checks_before).await;
+    assert_eq!(active_id(&store).await, first_id, "day 59 of 90: not renewed");
+
+    // Day 61 of 90: less than a third left, renewed at the next check without anyone asking.
+    age(now - 61 * day, now + 29 * day, pool.clone()).await;
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    while active_id(&store).await == first_id {
+        assert!(std::time::Instant::now() < deadline, "not renewed by itself");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let renewed = leaf_of(&store, active_id(&store).await).await;
+    wait_until_served(relay.https_addr, DOMAIN, &renewed).await;
+    let settings = store.acme_settings().await.unwrap().unwrap();
+    assert_eq!(settings.last_result_code, Some(0), "{settings:?}");
+    pool.close().await;
+    relay.stop().await;
+}
