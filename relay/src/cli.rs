@@ -2,9 +2,10 @@
 //! and directory groups, the directory under `directory`, brute-force defence under `security`, the HTTPS
 //! certificate under `certificate`).
 //!
-//! Administrative commands work directly on the SQLite database of `--data-dir` (safe while the
-//! server runs: WAL mode). They go through `homedesk_relay::broker` for validation, so the future
-//! admin console enforces the same rules.
+//! Administrative commands work directly on the database (`--database-url`, else the SQLite file of
+//! `--data-dir`), safe while relays serve: SQLite runs in WAL mode, PostgreSQL is shared by design, and
+//! every relay reads the database on each request, so a change here is seen at once everywhere.
+//! They go through `homedesk_relay::broker` for validation, so the admin console enforces the same rules.
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
@@ -30,6 +31,11 @@ pub struct Cli {
     /// Where the database, TLS certificate and key live.
     #[arg(long, global = true, env = "HOMEDESK_DATA_DIR", default_value = "./homedesk-data")]
     data_dir: PathBuf,
+
+    /// PostgreSQL database shared by several relays (postgres://user:password@host:port/db).
+    /// Without it the relay uses the SQLite file homedesk.db in the data directory.
+    #[arg(long, global = true, env = "HOMEDESK_DATABASE_URL", hide_env_values = true)]
+    database_url: Option<String>,
 
     #[command(subcommand)]
     command: Command,
@@ -326,9 +332,9 @@ enum WorkstationCommand {
 pub async fn run(cli: Cli) -> Result<()> {
     let data_dir = DataDir::new(&cli.data_dir);
     match cli.command {
-        Command::Serve(args) => serve(cli.data_dir, args).await,
+        Command::Serve(args) => serve(cli.data_dir, cli.database_url, args).await,
         command => {
-            let store = open_store(&data_dir).await?;
+            let store = open_store(&data_dir, cli.database_url.as_deref()).await?;
             let result = admin(&store, &data_dir, command).await;
             store.close().await;
             result
@@ -706,8 +712,9 @@ pub fn print_table<const N: usize>(header: [&str; N], rows: &[[String; N]]) {
     }
 }
 
-async fn serve(data_dir: PathBuf, args: ServeArgs) -> Result<()> {
+async fn serve(data_dir: PathBuf, database_url: Option<String>, args: ServeArgs) -> Result<()> {
     let mut config = ServeConfig::new(data_dir);
+    config.database_url = database_url;
     config.bind = args.bind;
     config.https_port = args.https_port;
     config.http_port = args.http_port;

@@ -16,6 +16,9 @@ pub const MAX_MESSAGE_SIZE: usize = 1 << 20;
 #[derive(Debug, Clone)]
 pub struct ServeConfig {
     pub data_dir: PathBuf,
+    /// `postgres://…` to share one PostgreSQL database between relays; `None` → the SQLite file in
+    /// the data directory.
+    pub database_url: Option<String>,
     pub bind: IpAddr,
     /// 0 picks a free port (tests); the bound port is reported by [`crate::RunningServer`].
     pub https_port: u16,
@@ -50,6 +53,7 @@ impl ServeConfig {
     pub fn new(data_dir: impl Into<PathBuf>) -> Self {
         ServeConfig {
             data_dir: data_dir.into(),
+            database_url: None,
             bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
             https_port: 8443,
             http_port: 8080,

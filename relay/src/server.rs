@@ -40,10 +40,14 @@ pub enum StartError {
     Bind { addr: SocketAddr, source: std::io::Error },
 }
 
-/// Opens (creating on first use) the database of a data directory. Used by `serve` and the CLI.
-pub async fn open_store(data_dir: &DataDir) -> Result<Store, StartError> {
+/// Opens the database: the one `database_url` names, else (creating on first use) the SQLite file
+/// of the data directory. Used by `serve` and the CLI.
+pub async fn open_store(data_dir: &DataDir, database_url: Option<&str>) -> Result<Store, StartError> {
     data_dir.create().map_err(|source| StartError::DataDir { path: data_dir.root().display().to_string(), source })?;
-    Ok(Store::open(&data_dir.database()).await?)
+    Ok(match database_url {
+        Some(url) => Store::open_url(url).await?,
+        None => Store::open(&data_dir.database()).await?,
+    })
 }
 
 /// A started relay.
@@ -104,7 +108,7 @@ impl RunningServer {
 /// Prepares the data directory and starts both listeners.
 pub async fn start(config: ServeConfig) -> Result<RunningServer, StartError> {
     let data_dir = DataDir::new(&config.data_dir);
-    let store = open_store(&data_dir).await?;
+    let store = open_store(&data_dir, config.database_url.as_deref()).await?;
     let created_certificate = tls::ensure_certificate(&data_dir)?;
     let (served_certificate, certificate, publicly_trusted) = certificates::load_active(&store, &data_dir).await?;
     let certificate_switch = Arc::new(tls::CertificateSwitch::new(certificate, publicly_trusted));

@@ -2,15 +2,25 @@
 //! brute-force defence's failures, blocks, whitelist and known account IPs.
 //!
 //! One module owns the database so that the rest of the code speaks in typed values and typed
-//! errors. The SQL is deliberately plain (numbered `$n` parameters, `ON CONFLICT`, no SQLite-only
-//! functions) so that a PostgreSQL backend can be added later by swapping the pool type and the
-//! migrations directory. Timestamps are Unix milliseconds.
+//! errors. Two backends, one code path: every query runs through `sqlx::Any`, and the URL picks
+//! the driver — SQLite (the embedded default: a file in the data directory, WAL mode) or PostgreSQL
+//! (`postgres://…`, shared by several relays for scale-out). We chose `Any` over an enum of two
+//! pools because an enum doubles every query or needs generic row decoding; `Any` costs nothing we
+//! need (our values are text and 64-bit integers) and keeps "same code, chosen by config" literal.
+//!
+//! Rules that keep the SQL portable: numbered `$n` parameters, BIGINT for every integer (Unix
+//! milliseconds, booleans as 0/1) so that both backends decode `i64`, `RETURNING` instead of
+//! last-insert ids, `ON CONFLICT`, no backend-only functions. Each backend has its own migrations
+//! (`migrations/` for SQLite, `migrations/postgres/` for PostgreSQL) with the same version numbers;
+//! a unit test keeps the two lists equal. Multi-statement changes run in one transaction, so a
+//! failing or vanished database never leaves half of an admin change behind.
 
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
-};
-use sqlx::Row;
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
+use sqlx::AnyPool;
+use sqlx::sqlite::SqliteConnectOptions;
+use sqlx::{ConnectOptions, Executor, Row};
 use std::path::Path;
+use std::str::FromStr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 mod certificates;
@@ -18,13 +28,60 @@ pub use certificates::{
     AcmeJob, AcmeJobKind, AcmeSettings, CertificatePem, CertificateSource, NewCertificate, StoredCertificate,
 };
 
-/// Migrations embedded in the binary (`relay/migrations`).
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+/// SQLite migrations embedded in the binary (`relay/migrations`).
+static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+/// PostgreSQL migrations embedded in the binary (`relay/migrations/postgres`), same versions.
+static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// How long a request waits for a free connection (or a PostgreSQL server) before it fails.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Which database server a [`Store`] talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    /// The backend a database URL names (`sqlite:` or `postgres:`/`postgresql:`).
+    pub fn of_url(url: &str) -> Option<Backend> {
+        let scheme = url.split_once(':')?.0.to_ascii_lowercase();
+        match scheme.as_str() {
+            "sqlite" => Some(Backend::Sqlite),
+            "postgres" | "postgresql" => Some(Backend::Postgres),
+            _ => None,
+        }
+    }
+
+    fn migrator(self) -> &'static sqlx::migrate::Migrator {
+        match self {
+            Backend::Sqlite => &SQLITE_MIGRATOR,
+            Backend::Postgres => &POSTGRES_MIGRATOR,
+        }
+    }
+}
+
+/// A database URL without its password (for messages and logs).
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        Ok(parsed) => parsed.to_string(),
+        Err(_) => "(unparseable URL)".to_owned(),
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    #[error("unsupported database URL {0}: expected postgres://… or sqlite:…")]
+    UnsupportedUrl(String),
+    #[error("cannot reach the database at {target}: {error}")]
+    Unreachable { target: String, error: sqlx::Error },
     #[error("cannot update the database schema: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("a user named \"{0}\" already exists")]
@@ -127,7 +184,7 @@ pub struct BlockedIp {
     pub failures: i64,
 }
 
-fn blocked_from_row(row: &SqliteRow) -> Result<BlockedIp> {
+fn blocked_from_row(row: &AnyRow) -> Result<BlockedIp> {
     Ok(BlockedIp {
         ip: row.try_get("ip")?,
         blocked_at: row.try_get("blocked_at")?,
@@ -137,17 +194,34 @@ fn blocked_from_row(row: &SqliteRow) -> Result<BlockedIp> {
     })
 }
 
+/// Creates a missing database file owner-only (it holds password hashes), so that SQLite gives its
+/// -wal and -shm files the same mode. An existing file keeps the mode its owner chose.
+fn create_private_file(path: &Path) -> Result<()> {
+    #[cfg(unix)]
+    if !path.exists() {
+        use std::os::unix::fs::OpenOptionsExt;
+        let created = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path);
+        if let Err(error) = created {
+            if error.kind() != std::io::ErrorKind::AlreadyExists {
+                return Err(StoreError::Database(sqlx::Error::Io(error)));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// The relay's database.
 #[derive(Debug, Clone)]
 pub struct Store {
-    pool: SqlitePool,
+    pool: AnyPool,
+    backend: Backend,
 }
 
 fn is_unique_violation(error: &sqlx::Error) -> bool {
     matches!(error, sqlx::Error::Database(db) if db.is_unique_violation())
 }
 
-fn user_from_row(row: &SqliteRow) -> Result<User> {
+fn user_from_row(row: &AnyRow) -> Result<User> {
     Ok(User {
         id: row.try_get("id")?,
         username: row.try_get("username")?,
@@ -156,7 +230,7 @@ fn user_from_row(row: &SqliteRow) -> Result<User> {
     })
 }
 
-fn workstation_from_row(row: &SqliteRow) -> Result<Workstation> {
+fn workstation_from_row(row: &AnyRow) -> Result<Workstation> {
     let port: i64 = row.try_get("port")?;
     Ok(Workstation {
         id: row.try_get("id")?,
@@ -186,30 +260,59 @@ macro_rules! assigned_ids {
 }
 
 impl Store {
-    /// Opens (creating if needed) the SQLite database in WAL mode and applies pending migrations.
+    /// Opens (creating if needed) the SQLite database file in WAL mode and applies pending migrations.
     pub async fn open(path: &Path) -> Result<Store> {
-        // The database holds password hashes: create it owner-only, so that SQLite gives its -wal
-        // and -shm files the same mode. An existing file keeps the mode its owner chose.
-        #[cfg(unix)]
-        if !path.exists() {
-            use std::os::unix::fs::OpenOptionsExt;
-            let created = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path);
-            if let Err(error) = created {
-                if error.kind() != std::io::ErrorKind::AlreadyExists {
-                    return Err(StoreError::Database(sqlx::Error::Io(error)));
-                }
+        create_private_file(path)?;
+        // sqlx's own encoder turns the path (spaces, `?`, `#`, …) into a URL the Any driver accepts.
+        let url = SqliteConnectOptions::new().filename(path).create_if_missing(true).to_url_lossy();
+        Self::connect(url.as_str(), Backend::Sqlite).await
+    }
+
+    /// Opens the database a URL names (`postgres://user:password@host/db`, `sqlite:/path/file.db`)
+    /// and applies pending migrations. Several relays may open the same PostgreSQL database at once:
+    /// migrations take an advisory lock and every statement is safe to run concurrently.
+    pub async fn open_url(url: &str) -> Result<Store> {
+        let backend = Backend::of_url(url).ok_or_else(|| StoreError::UnsupportedUrl(redact_url(url)))?;
+        if backend == Backend::Sqlite {
+            let options = SqliteConnectOptions::from_str(url).map_err(|_| StoreError::UnsupportedUrl(redact_url(url)))?;
+            let path = options.get_filename();
+            if !path.as_os_str().is_empty() && !path.as_os_str().as_encoded_bytes().starts_with(b"file:") {
+                create_private_file(path)?;
             }
         }
-        let options = SqliteConnectOptions::new()
-            .filename(path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(5));
-        let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await?;
-        MIGRATOR.run(&pool).await?;
-        Ok(Store { pool })
+        Self::connect(url, backend).await
+    }
+
+    async fn connect(url: &str, backend: Backend) -> Result<Store> {
+        sqlx::any::install_default_drivers();
+        let options = AnyConnectOptions::from_str(url).map_err(|_| StoreError::UnsupportedUrl(redact_url(url)))?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(match backend {
+                Backend::Sqlite => 4,
+                Backend::Postgres => 8,
+            })
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .after_connect(move |connection, _| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        // WAL lets the CLI write while a relay serves; NORMAL is durable against a
+                        // crashed (even kill -9'd) process, only an OS crash may lose the last commits.
+                        // Foreign keys and a 5 s busy timeout are sqlx's defaults for SQLite.
+                        connection.execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL").await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await
+            .map_err(|error| StoreError::Unreachable { target: redact_url(url), error })?;
+        backend.migrator().run(&pool).await?;
+        Ok(Store { pool, backend })
+    }
+
+    /// The database server behind this store.
+    pub fn backend(&self) -> Backend {
+        self.backend
     }
 
     /// Closes the pool, waiting for connections to finish (checkpoints the WAL).
@@ -220,16 +323,17 @@ impl Store {
     // ---------------------------------------------------------------- users
 
     pub async fn create_user(&self, username: &str, password_hash: &str, is_admin: bool) -> Result<i64> {
-        let result =
-            sqlx::query("INSERT INTO users (username, password_hash, is_admin, created_at) VALUES ($1, $2, $3, $4)")
-                .bind(username)
-                .bind(password_hash)
-                .bind(i64::from(is_admin))
-                .bind(unix_ms())
-                .execute(&self.pool)
-                .await;
+        let result = sqlx::query_scalar(
+            "INSERT INTO users (username, password_hash, is_admin, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
+        )
+        .bind(username)
+        .bind(password_hash)
+        .bind(i64::from(is_admin))
+        .bind(unix_ms())
+        .fetch_one(&self.pool)
+        .await;
         match result {
-            Ok(done) => Ok(done.last_insert_rowid()),
+            Ok(id) => Ok(id),
             Err(error) if is_unique_violation(&error) => Err(StoreError::UserExists(username.to_owned())),
             Err(error) => Err(error.into()),
         }
@@ -318,8 +422,9 @@ impl Store {
     // --------------------------------------------------------- workstations
 
     pub async fn create_workstation(&self, new: &NewWorkstation) -> Result<i64> {
-        let result = sqlx::query(
-            "INSERT INTO workstations (name, host, port, domain, notes, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        let result = sqlx::query_scalar(
+            "INSERT INTO workstations (name, host, port, domain, notes, created_at) VALUES ($1, $2, $3, $4, $5, $6) \
+             RETURNING id",
         )
         .bind(&new.name)
         .bind(&new.host)
@@ -327,10 +432,10 @@ impl Store {
         .bind(&new.domain)
         .bind(&new.notes)
         .bind(unix_ms())
-        .execute(&self.pool)
+        .fetch_one(&self.pool)
         .await;
         match result {
-            Ok(done) => Ok(done.last_insert_rowid()),
+            Ok(id) => Ok(id),
             Err(error) if is_unique_violation(&error) => Err(StoreError::WorkstationExists(new.name.clone())),
             Err(error) => Err(error.into()),
         }
@@ -632,18 +737,16 @@ impl Store {
     /// Marks the ticket used, atomically and at most once; returns (user id, workstation id) only
     /// to the one caller whose update changed the row.
     pub async fn consume_ticket(&self, hash: &str, now: i64) -> Result<Option<(i64, i64)>> {
-        let done = sqlx::query("UPDATE tickets SET used = 1 WHERE hash = $1 AND used = 0 AND expires_at > $2")
-            .bind(hash)
-            .bind(now)
-            .execute(&self.pool)
-            .await?;
-        if done.rows_affected() != 1 {
-            return Ok(None);
-        }
-        let row = sqlx::query("SELECT user_id, workstation_id FROM tickets WHERE hash = $1")
-            .bind(hash)
-            .fetch_optional(&self.pool)
-            .await?;
+        // One statement: concurrent redemptions (on any relay sharing the database) serialise on the
+        // row, and only the update that flipped `used` returns it.
+        let row = sqlx::query(
+            "UPDATE tickets SET used = 1 WHERE hash = $1 AND used = 0 AND expires_at > $2 \
+             RETURNING user_id, workstation_id",
+        )
+        .bind(hash)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?;
         match row {
             Some(row) => Ok(Some((row.try_get("user_id")?, row.try_get("workstation_id")?))),
             None => Ok(None),
@@ -705,8 +808,9 @@ impl Store {
 
     /// Every setting whose name starts with `prefix`.
     pub async fn settings_with_prefix(&self, prefix: &str) -> Result<Vec<(String, String)>> {
-        let rows = sqlx::query("SELECT name, value FROM settings WHERE substr(name, 1, $1) = $2 ORDER BY name")
-            .bind(i64::try_from(prefix.len()).unwrap_or(i64::MAX))
+        // `length` and `substr` count characters on both backends (LIKE would need escaping and is
+        // case-insensitive on SQLite).
+        let rows = sqlx::query("SELECT name, value FROM settings WHERE substr(name, 1, length($1)) = $1 ORDER BY name")
             .bind(prefix)
             .fetch_all(&self.pool)
             .await?;
@@ -718,13 +822,13 @@ impl Store {
     /// Records one failed sign-in, then deletes the oldest rows so that at most `keep_rows` remain
     /// (ids only grow, so this is one indexed range delete).
     pub async fn insert_login_failure(&self, ip: &str, account: Option<&str>, at: i64, keep_rows: i64) -> Result<()> {
-        let done = sqlx::query("INSERT INTO login_failures (ip, account, at) VALUES ($1, $2, $3)")
+        let id: i64 = sqlx::query_scalar("INSERT INTO login_failures (ip, account, at) VALUES ($1, $2, $3) RETURNING id")
             .bind(ip)
             .bind(account)
             .bind(at)
-            .execute(&self.pool)
+            .fetch_one(&self.pool)
             .await?;
-        let oldest_kept = done.last_insert_rowid().saturating_sub(keep_rows.max(1));
+        let oldest_kept = id.saturating_sub(keep_rows.max(1));
         if oldest_kept > 0 {
             sqlx::query("DELETE FROM login_failures WHERE id <= $1").bind(oldest_kept).execute(&self.pool).await?;
         }
@@ -862,5 +966,46 @@ impl Store {
             .execute(&self.pool)
             .await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every schema change exists for both backends, with the same version and description: a
+    /// migration added for one backend only fails here instead of in production.
+    #[test]
+    fn both_backends_have_the_same_migrations() {
+        let versions = |migrator: &sqlx::migrate::Migrator| {
+            migrator.iter().map(|m| (m.version, m.description.to_string())).collect::<Vec<_>>()
+        };
+        let sqlite = versions(&SQLITE_MIGRATOR);
+        assert!(sqlite.len() >= 2, "{sqlite:?}");
+        assert_eq!(sqlite, versions(&POSTGRES_MIGRATOR));
+    }
+
+    #[test]
+    fn urls_name_their_backend_and_lose_their_password() {
+        assert_eq!(Backend::of_url("postgres://u:p@h/db"), Some(Backend::Postgres));
+        assert_eq!(Backend::of_url("PostgreSQL://h/db"), Some(Backend::Postgres));
+        assert_eq!(Backend::of_url("sqlite:/tmp/x.db"), Some(Backend::Sqlite));
+        assert_eq!(Backend::of_url("mysql://h/db"), None);
+        assert_eq!(Backend::of_url("/tmp/x.db"), None);
+        let redacted = redact_url("postgres://homedesk:s3cret@db.example:5432/homedesk");
+        assert!(!redacted.contains("s3cret") && redacted.contains("db.example:5432/homedesk"), "{redacted}");
+    }
+
+    #[tokio::test]
+    async fn sqlite_paths_with_url_characters_open() {
+        let temp = tempfile::tempdir().unwrap();
+        let path = temp.path().join("odd name?#%.db");
+        let store = Store::open(&path).await.unwrap();
+        store.create_user("alice", "hash", false).await.unwrap();
+        store.close().await;
+        assert!(path.is_file());
+        let store = Store::open(&path).await.unwrap();
+        assert_eq!(store.user_by_name("alice").await.unwrap().username, "alice");
+        store.close().await;
     }
 }

@@ -6,7 +6,7 @@
 //! certificate (or none: the self-signed one) is active at any moment, never a half-written one.
 
 use super::{Result, Store, StoreError};
-use sqlx::sqlite::SqliteRow;
+use sqlx::any::AnyRow;
 use sqlx::Row;
 
 /// Where a kept certificate came from.
@@ -142,7 +142,7 @@ macro_rules! job_columns {
     };
 }
 
-fn certificate_from_row(row: &SqliteRow) -> Result<StoredCertificate> {
+fn certificate_from_row(row: &AnyRow) -> Result<StoredCertificate> {
     Ok(StoredCertificate {
         id: row.try_get("id")?,
         source: CertificateSource::parse(row.try_get("source")?)?,
@@ -156,7 +156,7 @@ fn certificate_from_row(row: &SqliteRow) -> Result<StoredCertificate> {
     })
 }
 
-fn job_from_row(row: &SqliteRow) -> Result<AcmeJob> {
+fn job_from_row(row: &AnyRow) -> Result<AcmeJob> {
     Ok(AcmeJob {
         id: row.try_get("id")?,
         kind: AcmeJobKind::parse(row.try_get("kind")?)?,

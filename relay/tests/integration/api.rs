@@ -275,8 +275,10 @@ async fn first_start_creates_admin_once_and_keeps_the_certificate() {
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(data_dir.join("tls/key.pem")).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600, "private key is owner-only");
-        let mode = std::fs::metadata(data_dir.join("homedesk.db")).unwrap().permissions().mode();
-        assert_eq!(mode & 0o777, 0o600, "the database (password hashes) is owner-only");
+        if first.database_url.is_none() {
+            let mode = std::fs::metadata(data_dir.join("homedesk.db")).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600, "the database (password hashes) is owner-only");
+        }
     }
     let cert = std::fs::read(data_dir.join("tls/cert.pem")).unwrap();
     first.stop().await;

@@ -85,6 +85,8 @@ pub struct TestRelay {
     pub http_addr: SocketAddr,
     pub tls: Arc<ClientConfig>,
     pub admin_password: Option<String>,
+    /// `None`: the SQLite file of `data_dir`.
+    pub database_url: Option<String>,
     _temp: Option<tempfile::TempDir>,
 }
 
@@ -102,11 +104,75 @@ pub struct Options {
     pub http_port: u16,
     /// ACME directory and the extra root to trust for it (a test ACME server).
     pub acme: Option<(String, PathBuf)>,
+    /// Another relay's database (scale-out tests); `None` → this test's own (see [`database_url_for`]).
+    pub database_url: Option<String>,
+}
+
+/// The PostgreSQL server the tests use, if they run against PostgreSQL: `HOMEDESK_TEST_POSTGRES_URL`,
+/// or with `HOMEDESK_TEST_DATABASE=postgres` the project's own throwaway cluster (started here if needed).
+/// A PostgreSQL run that has no server fails loudly instead of quietly testing SQLite.
+pub fn postgres_admin_url() -> Option<String> {
+    static URL: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    URL.get_or_init(|| {
+        if let Some(url) = std::env::var("HOMEDESK_TEST_POSTGRES_URL").ok().filter(|u| !u.is_empty()) {
+            return Some(url);
+        }
+        match std::env::var("HOMEDESK_TEST_DATABASE").as_deref() {
+            Ok("postgres") => {}
+            Ok("sqlite") | Ok("") | Err(_) => return None,
+            Ok(other) => panic!("HOMEDESK_TEST_DATABASE={other}: expected sqlite or postgres"),
+        }
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI asked for PostgreSQL but gave no HOMEDESK_TEST_POSTGRES_URL (cargo xtask test starts scripts/postgres.sh)"
+        );
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/postgres.sh");
+        let run = |action: &str| {
+            let out = std::process::Command::new("bash").arg(script).arg(action).output().expect("run postgres.sh");
+            assert!(out.status.success(), "postgres.sh {action} failed: {}", String::from_utf8_lossy(&out.stderr));
+            String::from_utf8_lossy(&out.stdout).trim().to_owned()
+        };
+        run("start");
+        Some(run("url"))
+    })
+    .clone()
+}
+
+/// The database of a test's data directory: under PostgreSQL a schema of its own, named after the
+/// directory (so a restarted relay and the CLI find the same one) and created on first use; under
+/// SQLite `None`, i.e. the directory's own file.
+pub fn database_url_for(data_dir: &std::path::Path) -> Option<String> {
+    use sha2::Digest;
+    let admin = postgres_admin_url()?;
+    let digest = sha2::Sha256::digest(data_dir.as_os_str().as_encoded_bytes());
+    let schema = format!("t_{}", hex::encode(&digest[..10]));
+    let out = std::process::Command::new("psql")
+        .args([admin.as_str(), "-qAtc", &format!("CREATE SCHEMA IF NOT EXISTS {schema}")])
+        .output()
+        .expect("run psql");
+    assert!(out.status.success(), "creating schema {schema}: {}", String::from_utf8_lossy(&out.stderr));
+    let separator = if admin.contains('?') { '&' } else { '?' };
+    Some(format!("{admin}{separator}options=-c%20search_path%3D{schema}"))
+}
+
+/// Opens a test data directory's database directly (as the relay and the CLI do).
+pub async fn open_test_store(data_dir: &std::path::Path) -> homedesk_relay::store::Store {
+    let url = database_url_for(data_dir);
+    homedesk_relay::server::open_store(&DataDir::new(data_dir), url.as_deref()).await.expect("open the test database")
+}
+
+/// The database a second relay must open to share `relay`'s: the same PostgreSQL schema, or the
+/// first relay's SQLite file (WAL lets two processes share it on one machine).
+pub fn shared_database_url(relay: &TestRelay) -> String {
+    relay.database_url.clone().unwrap_or_else(|| {
+        format!("sqlite://{}", DataDir::new(&relay.data_dir).database().display())
+    })
 }
 
 impl Default for Options {
     fn default() -> Self {
         Options {
+            database_url: None,
             ticket_ttl: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(3),
             web_root: None,
@@ -165,6 +231,8 @@ impl TestRelay {
             }
         };
         let mut config = ServeConfig::new(&data_dir);
+        config.database_url = options.database_url.or_else(|| database_url_for(&data_dir));
+        let database_url = config.database_url.clone();
         config.https_port = 0;
         config.http_port = options.http_port;
         config.certificate_poll_interval = Duration::from_millis(200);
@@ -195,6 +263,7 @@ impl TestRelay {
             http_addr: server.http_addr,
             admin_password: server.admin_password.clone(),
             server: Some(server),
+            database_url,
             data_dir,
             tls: Arc::new(tls),
             _temp: temp,
@@ -336,14 +405,28 @@ impl TestRelay {
 
     /// Runs the built `relay` binary against this relay's data directory.
     pub fn cli(&self, args: &[&str]) -> std::process::Output {
-        run_cli(&self.data_dir, args, None)
+        cli_on_database(&self.data_dir, self.database_url.as_deref(), args, None)
     }
 }
 
+/// Runs the built `relay` binary on a data directory (and that directory's test database).
 pub fn run_cli(data_dir: &std::path::Path, args: &[&str], stdin: Option<&str>) -> std::process::Output {
+    cli_on_database(data_dir, database_url_for(data_dir).as_deref(), args, stdin)
+}
+
+pub fn cli_on_database(
+    data_dir: &std::path::Path,
+    database_url: Option<&str>,
+    args: &[&str],
+    stdin: Option<&str>,
+) -> std::process::Output {
     use std::process::{Command, Stdio};
     let mut command = Command::new(env!("CARGO_BIN_EXE_relay"));
     command.arg("--data-dir").arg(data_dir).args(args).env_remove("RUST_LOG").env_remove("HOMEDESK_DATA_DIR");
+    match database_url {
+        Some(url) => command.env("HOMEDESK_DATABASE_URL", url),
+        None => command.env_remove("HOMEDESK_DATABASE_URL"),
+    };
     command.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut child = command.spawn().expect("run relay binary");
     if let Some(mut pipe) = child.stdin.take() {

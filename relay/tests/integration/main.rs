@@ -8,6 +8,7 @@ mod cli;
 mod common;
 mod directory;
 mod native;
+mod scale_out;
 mod security;
 mod tickets;
 mod tunnel;

@@ -314,7 +314,7 @@ fn security_cli_round_trip() {
     // Block an address through the library (real clock), as the relay would.
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
-        let store = Store::open(&dir.join("homedesk.db")).await.unwrap();
+        let store = open_test_store(&dir).await;
         let guard = LoginGuard::new(
             store.clone(),
             LimiterConfig { clock: homedesk_relay::clock::system(), max_failure_rows: 1_000 },

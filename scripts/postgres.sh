@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# A throwaway PostgreSQL server for the tests: its own cluster (initdb) on 127.0.0.1 and a free port,
+# trust authentication on loopback only, nothing shared with a system-wide PostgreSQL.
+#
+# Usage: postgres.sh start   start the cluster (idempotent; safe to call from parallel tests)
+#        postgres.sh url     print the admin URL (postgres://postgres@127.0.0.1:PORT/postgres)
+#        postgres.sh env     print `export HOMEDESK_TEST_POSTGRES_URL=…`
+#        postgres.sh stop    stop the cluster and delete it
+#
+# The cluster lives in $HOMEDESK_PG_DIR (default /var/tmp/homedesk-postgres-$UID): outside /root, so that
+# the `postgres` OS user can own it when we run as root (PostgreSQL refuses to run as root).
+# Installed by `scripts/install-toolchain.sh --for-tests` (Debian package `postgresql`).
+set -euo pipefail
+
+DIR="${HOMEDESK_PG_DIR:-/var/tmp/homedesk-postgres-$(id -u)}"
+DATA="$DIR/data"
+
+log() { printf '[postgres] %s\n' "$*" >&2; }
+
+bindir() {
+  local dir
+  dir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+  [[ -x "$dir/initdb" ]] || { log "PostgreSQL is not installed (apt-get install postgresql, or scripts/install-toolchain.sh --for-tests)"; exit 1; }
+  echo "$dir"
+}
+
+# PostgreSQL refuses to run as root: as root we run it as the `postgres` user Debian's package creates.
+as_owner() {
+  if [[ $(id -u) == 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+free_port() {
+  local port
+  for _ in $(seq 1 200); do
+    port=$((20000 + RANDOM % 40000))
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then echo "$port"; return 0; fi
+  done
+  log "no free port found"; exit 1
+}
+
+running() {
+  [[ -f "$DIR/port" ]] && as_owner "$(bindir)/pg_ctl" -D "$DATA" status >/dev/null 2>&1
+}
+
+start() {
+  local bin port
+  bin=$(bindir)
+  mkdir -p "$DIR"
+  if [[ $(id -u) == 0 ]]; then chown postgres: "$DIR"; fi
+  chmod 0700 "$DIR"
+  # One starter at a time (tests may call this in parallel).
+  exec 9>"$DIR.lock"
+  flock 9
+  if running; then return 0; fi
+  if [[ ! -f "$DATA/PG_VERSION" ]]; then
+    log "initdb $DATA"
+    as_owner "$bin/initdb" -D "$DATA" -U postgres --auth=trust --encoding=UTF8 --locale=C --no-sync >/dev/null
+  fi
+  port=$(free_port)
+  # Loopback TCP only, the socket inside our own directory; fsync off: a throwaway cluster for tests.
+  # The server must not inherit our lock (fd 9) or our output (callers wait for it to close).
+  as_owner "$bin/pg_ctl" -D "$DATA" -l "$DIR/server.log" -w -t 60 \
+    -o "-c listen_addresses=127.0.0.1 -p $port -c unix_socket_directories=$DIR -c fsync=off -c max_connections=300" \
+    start </dev/null >/dev/null 2>&1 9>&- || { log "PostgreSQL did not start; its log:"; tail -n 30 "$DIR/server.log" >&2; exit 1; }
+  echo "$port" >"$DIR/port"
+  log "listening on 127.0.0.1:$port ($DATA)"
+}
+
+url() {
+  running || { log "not running (postgres.sh start)"; exit 1; }
+  echo "postgres://postgres@127.0.0.1:$(cat "$DIR/port")/postgres"
+}
+
+stop() {
+  if [[ -f "$DATA/PG_VERSION" ]]; then
+    as_owner "$(bindir)/pg_ctl" -D "$DATA" -m fast -w stop >/dev/null 2>&1 || true
+  fi
+  rm -rf "$DIR" "$DIR.lock"
+}
+
+case "${1:-}" in
+  start) start ;;
+  url) url ;;
+  env) echo "export HOMEDESK_TEST_POSTGRES_URL=$(url)" ;;
+  stop) stop ;;
+  *) echo "usage: $0 start|url|env|stop" >&2; exit 2 ;;
+esac
