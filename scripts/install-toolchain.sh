@@ -8,7 +8,7 @@
 #
 # Tools go under $HOMEDESK_CACHE (default ~/.cache/homedesk), outside the clone, so later runs are fast.
 # Usage: install-toolchain.sh [--for-tests]   (also the tools the tests use: Chromium, chromedriver, oathtool, slapd,
-#        pebble + openssl + curl for scripts/pebble.sh)
+#        pebble + openssl + curl for scripts/pebble.sh, PostgreSQL for scripts/postgres.sh)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -44,7 +44,7 @@ apt_install() {
 }
 
 PKGS=(rustc-web cargo-web rust-web-src rust-web-llvm lld-22 clang-22 llvm-22 pkg-config)
-((FOR_TESTS)) && PKGS+=(chromium chromium-driver fonts-dejavu-core oathtool slapd ldap-utils pebble openssl curl)
+((FOR_TESTS)) && PKGS+=(chromium chromium-driver fonts-dejavu-core oathtool slapd ldap-utils pebble openssl curl postgresql)
 apt_install "${PKGS[@]}"
 
 mkdir -p "$TOOLS/bin"

@@ -55,3 +55,8 @@ pub fn testbed_script() -> PathBuf {
         .map(PathBuf::from)
         .unwrap_or_else(|| root().join("..").join("shared").join("testbed").join("rdp-testbed.sh"))
 }
+
+/// The project's throwaway PostgreSQL cluster for tests (`start|url|env|stop`).
+pub fn postgres_script() -> PathBuf {
+    root().join("scripts").join("postgres.sh")
+}

@@ -1,8 +1,9 @@
 //! `cargo xtask test` (≡ `ci`): every test, in the order that fails fastest.
 //!
 //! 1. toolchain and browser installed, client and relay built;
-//! 2. host unit and integration tests (client core, relay) — the relay's directory tests start their own
-//!    throwaway slapd (scripts/slapd.sh), nothing else external;
+//! 2. host unit and integration tests (client core, relay on SQLite) — the relay's directory tests start
+//!    their own throwaway slapd (scripts/slapd.sh); then the relay's integration tests again on a
+//!    throwaway PostgreSQL cluster (scripts/postgres.sh);
 //! 3. the shared RDP testbed started (xrdp with TLS, freerdp-shadow with NLA);
 //! 4. the client core against the real servers, natively, and xfreerdp through the relay's port;
 //! 5. headless Chromium through WebDriver: portal login to desktop pixels, against both servers.
@@ -22,6 +23,26 @@ pub fn test() -> Result<()> {
     let mut tally = Tally::default();
     step("unit and relay integration tests");
     tally.run(shell::host_cargo().args(["test", "--workspace", "--exclude", "homedesk-e2e"]))?;
+
+    step("relay integration tests on PostgreSQL");
+    // A cluster of this run's own (not the default one developers' test runs share), so that
+    // stopping it at the end disturbs nobody.
+    let postgres_dir = std::env::temp_dir().join(format!("homedesk-postgres-xtask-{}", std::process::id()));
+    let postgres = |action: &str| {
+        let mut command = Command::new("bash");
+        command.arg(paths::postgres_script()).arg(action).env("HOMEDESK_PG_DIR", &postgres_dir);
+        command
+    };
+    shell::run(&mut postgres("start")).context("the throwaway PostgreSQL cluster (scripts/postgres.sh) did not start")?;
+    let postgres_url = shell::output(&mut postgres("url"))?;
+    let postgres_run = tally.run(
+        shell::host_cargo()
+            .args(["test", "-p", "homedesk-relay", "--test", "integration"])
+            .env("HOMEDESK_TEST_POSTGRES_URL", postgres_url.trim()),
+    );
+    // The cluster is throwaway (one schema per test): drop it whatever the result.
+    let _ = shell::run(&mut postgres("stop"));
+    postgres_run?;
 
     step("RDP testbed");
     let testbed = paths::testbed_script();
