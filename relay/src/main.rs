@@ -20,17 +20,33 @@ fn main() -> ExitCode {
     match runtime.block_on(cli::run(args)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("error: {error:#}");
+            eprintln!("error: {}", one_line(&error));
             ExitCode::FAILURE
         }
     }
+}
+
+/// The error and its causes on one line, each cause only once: our errors often quote their source
+/// in their own message ("cannot open the database: …"), so `{:#}` would repeat it.
+fn one_line(error: &anyhow::Error) -> String {
+    let mut line = error.to_string();
+    for cause in error.chain().skip(1) {
+        let text = cause.to_string();
+        if !line.contains(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
+        }
+    }
+    line
 }
 
 /// Logs go to stderr (stdout carries only what a person or script must read). `RUST_LOG` overrides
 /// the default level: `info` for the server, `warn` for administrative commands.
 fn init_tracing(serve: bool) {
     use tracing_subscriber::EnvFilter;
-    let default = if serve { "info,sqlx=warn" } else { "warn" };
+    // sqlx warns about slow statements (e.g. waiting on a locked database): useful in a server's log, noise
+    // before a command's one-line error.
+    let default = if serve { "info,sqlx=warn" } else { "warn,sqlx=error" };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     use std::io::IsTerminal;
     let _ = tracing_subscriber::fmt()

@@ -18,7 +18,7 @@
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
 use sqlx::AnyPool;
 use sqlx::sqlite::SqliteConnectOptions;
-use sqlx::{ConnectOptions, Executor, Row};
+use sqlx::{ConnectOptions, Connection, Executor, Row};
 use std::path::Path;
 use std::str::FromStr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -286,6 +286,10 @@ impl Store {
     async fn connect(url: &str, backend: Backend) -> Result<Store> {
         sqlx::any::install_default_drivers();
         let options = AnyConnectOptions::from_str(url).map_err(|_| StoreError::UnsupportedUrl(redact_url(url)))?;
+        // One direct connection first: the pool would retry until its timeout and then report only
+        // "timed out", while this reports why (refused, unknown host, authentication failed, …).
+        let probe = options.connect().await.map_err(|error| StoreError::Unreachable { target: redact_url(url), error })?;
+        let _ = probe.close().await;
         let pool = AnyPoolOptions::new()
             .max_connections(match backend {
                 Backend::Sqlite => 4,

@@ -215,6 +215,19 @@ pub fn logs() -> String {
     String::from_utf8_lossy(&LOGS.lock().unwrap_or_else(|e| e.into_inner())).into_owned()
 }
 
+/// A TLS client that trusts exactly the certificate in a relay's data directory.
+pub fn relay_client_tls(data_dir: &std::path::Path) -> Arc<ClientConfig> {
+    let (certs, _) = homedesk_relay::tls::load(&DataDir::new(data_dir)).expect("certificate");
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let tls = ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(PinnedCert { expected: certs[0].clone(), provider }))
+        .with_no_client_auth();
+    Arc::new(tls)
+}
+
 impl TestRelay {
     pub async fn start() -> TestRelay {
         Self::start_with(Options::default()).await
@@ -250,14 +263,7 @@ impl TestRelay {
             config.clock = clock;
         }
         let server = homedesk_relay::start(config).await.expect("relay starts");
-        let (certs, _) = homedesk_relay::tls::load(&DataDir::new(&data_dir)).expect("certificate");
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let tls = ClientConfig::builder_with_provider(provider.clone())
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(PinnedCert { expected: certs[0].clone(), provider }))
-            .with_no_client_auth();
+        let tls = relay_client_tls(&data_dir);
         TestRelay {
             https_addr: server.https_addr,
             http_addr: server.http_addr,
@@ -265,7 +271,7 @@ impl TestRelay {
             server: Some(server),
             database_url,
             data_dir,
-            tls: Arc::new(tls),
+            tls,
             _temp: temp,
         }
     }

@@ -10,5 +10,6 @@ mod directory;
 mod native;
 mod scale_out;
 mod security;
+mod storage;
 mod tickets;
 mod tunnel;
