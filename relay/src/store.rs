@@ -16,8 +16,8 @@
 //! failing or vanished database never leaves half of an admin change behind.
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
-use sqlx::AnyPool;
 use sqlx::sqlite::SqliteConnectOptions;
+use sqlx::AnyPool;
 use sqlx::{ConnectOptions, Connection, Executor, Row};
 use std::path::Path;
 use std::str::FromStr;
@@ -274,7 +274,8 @@ impl Store {
     pub async fn open_url(url: &str) -> Result<Store> {
         let backend = Backend::of_url(url).ok_or_else(|| StoreError::UnsupportedUrl(redact_url(url)))?;
         if backend == Backend::Sqlite {
-            let options = SqliteConnectOptions::from_str(url).map_err(|_| StoreError::UnsupportedUrl(redact_url(url)))?;
+            let options =
+                SqliteConnectOptions::from_str(url).map_err(|_| StoreError::UnsupportedUrl(redact_url(url)))?;
             let path = options.get_filename();
             if !path.as_os_str().is_empty() && !path.as_os_str().as_encoded_bytes().starts_with(b"file:") {
                 create_private_file(path)?;
@@ -288,7 +289,8 @@ impl Store {
         let options = AnyConnectOptions::from_str(url).map_err(|_| StoreError::UnsupportedUrl(redact_url(url)))?;
         // One direct connection first: the pool would retry until its timeout and then report only
         // "timed out", while this reports why (refused, unknown host, authentication failed, …).
-        let probe = options.connect().await.map_err(|error| StoreError::Unreachable { target: redact_url(url), error })?;
+        let probe =
+            options.connect().await.map_err(|error| StoreError::Unreachable { target: redact_url(url), error })?;
         let _ = probe.close().await;
         let pool = AnyPoolOptions::new()
             .max_connections(match backend {
@@ -826,12 +828,13 @@ impl Store {
     /// Records one failed sign-in, then deletes the oldest rows so that at most `keep_rows` remain
     /// (ids only grow, so this is one indexed range delete).
     pub async fn insert_login_failure(&self, ip: &str, account: Option<&str>, at: i64, keep_rows: i64) -> Result<()> {
-        let id: i64 = sqlx::query_scalar("INSERT INTO login_failures (ip, account, at) VALUES ($1, $2, $3) RETURNING id")
-            .bind(ip)
-            .bind(account)
-            .bind(at)
-            .fetch_one(&self.pool)
-            .await?;
+        let id: i64 =
+            sqlx::query_scalar("INSERT INTO login_failures (ip, account, at) VALUES ($1, $2, $3) RETURNING id")
+                .bind(ip)
+                .bind(account)
+                .bind(at)
+                .fetch_one(&self.pool)
+                .await?;
         let oldest_kept = id.saturating_sub(keep_rows.max(1));
         if oldest_kept > 0 {
             sqlx::query("DELETE FROM login_failures WHERE id <= $1").bind(oldest_kept).execute(&self.pool).await?;

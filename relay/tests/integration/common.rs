@@ -164,9 +164,10 @@ pub async fn open_test_store(data_dir: &std::path::Path) -> homedesk_relay::stor
 /// The database a second relay must open to share `relay`'s: the same PostgreSQL schema, or the
 /// first relay's SQLite file (WAL lets two processes share it on one machine).
 pub fn shared_database_url(relay: &TestRelay) -> String {
-    relay.database_url.clone().unwrap_or_else(|| {
-        format!("sqlite://{}", DataDir::new(&relay.data_dir).database().display())
-    })
+    relay
+        .database_url
+        .clone()
+        .unwrap_or_else(|| format!("sqlite://{}", DataDir::new(&relay.data_dir).database().display()))
 }
 
 impl Default for Options {

@@ -105,12 +105,25 @@ async fn admin_changes_on_one_relay_are_seen_by_the_other() {
     a.user_with_workstation("alice", "pc-one", first).await;
     let session = b.login("alice").await;
     let names = |body: &serde_json::Value| -> Vec<String> {
-        body["workstations"].as_array().expect("workstations").iter().map(|w| w["name"].as_str().unwrap().into()).collect()
+        body["workstations"]
+            .as_array()
+            .expect("workstations")
+            .iter()
+            .map(|w| w["name"].as_str().unwrap().into())
+            .collect()
     };
     assert_eq!(names(&session.body), ["pc-one"]);
 
     // A second workstation assigned through A's CLI (its own process on the shared database).
-    let out = a.cli(&["workstation", "add", "pc-two", "--host", &second.ip().to_string(), "--port", &second.port().to_string()]);
+    let out = a.cli(&[
+        "workstation",
+        "add",
+        "pc-two",
+        "--host",
+        &second.ip().to_string(),
+        "--port",
+        &second.port().to_string(),
+    ]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let out = a.cli(&["assign", "alice", "pc-two"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
