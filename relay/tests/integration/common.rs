@@ -124,7 +124,8 @@ pub fn postgres_admin_url() -> Option<String> {
         }
         assert!(
             std::env::var("CI").as_deref() != Ok("true"),
-            "CI asked for PostgreSQL but gave no HOMEDESK_TEST_POSTGRES_URL (cargo xtask test starts scripts/postgres.sh)"
+            "CI asked for PostgreSQL but gave no HOMEDESK_TEST_POSTGRES_URL \
+             (cargo xtask test starts scripts/postgres.sh and passes it)"
         );
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/postgres.sh");
         let run = |action: &str| {
