@@ -631,10 +631,11 @@ async fn a_certificate_with_a_third_of_its_lifetime_left_is_renewed_by_itself() 
     assert!(settings.next_check_at.unwrap() <= store::unix_ms() + day, "checked again within a day");
 
     // Not due: the daily check leaves it alone.
-    let pool =
-        sqlx::SqlitePool::connect(&format!("sqlite://{}", relay.data_dir.join("homedesk.db").display())).await.unwrap();
+    // The relay's own database, whichever backend this run uses.
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&shared_database_url(&relay)).await.unwrap();
     let now = store::unix_ms();
-    let age = |not_before: i64, not_after: i64, pool: sqlx::SqlitePool| async move {
+    let age = |not_before: i64, not_after: i64, pool: sqlx::AnyPool| async move {
         sqlx::query("UPDATE certificates SET not_before = $1, not_after = $2 WHERE id = $3")
             .bind(not_before)
             .bind(not_after)
