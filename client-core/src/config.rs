@@ -3,7 +3,7 @@
 //! Security: TLS and NLA (CredSSP) offered, legacy Standard RDP Security never. Graphics: 32 bpp with
 //! the bitmap codecs IronRDP decodes on this path (RemoteFX, plus the always-available planar /
 //! interleaved bitmaps). Autologon so TLS-only servers such as xrdp sign in with the given
-//! credentials. No server pointer (the page shows the local cursor), no audio, no virtual channels.
+//! credentials. No server pointer (the page shows the local cursor), no audio. Channels: the shared clipboard (attached in `connection`).
 
 use crate::error::ClientError;
 use crate::ConnectParams;

@@ -5,6 +5,7 @@
 //! what it needs (connector, CredSSP sequence, session) and hands it to the next; an error ends the
 //! connection for good. Frames are cut by the current step's `PduHint` (see `framing`).
 
+use crate::clipboard::{self, Clipboard};
 use crate::config::{self, check_desktop_size};
 use crate::error::{self, ClientError};
 use crate::framing::FrameBuffer;
@@ -80,6 +81,8 @@ pub(crate) struct Connection {
     fingerprint: Option<String>,
     /// CredSSP messages sent; from the second one on, the server holds our NTLM response.
     credssp_messages_sent: u32,
+    /// The shared clipboard's state; outlives reactivations and may be set before the session.
+    clipboard: Clipboard,
 }
 
 /// Fast-path input is allowed only if the server advertised it ([MS-RDPBCGR] 2.2.8.1.2).
@@ -113,7 +116,8 @@ impl Connection {
     pub(crate) fn new(params: ConnectParams) -> Result<(Self, Vec<u8>), ClientError> {
         let pin = params.pinned_sha256.as_deref().map(normalize_pin).transpose()?;
         let config = config::connector_config(&params)?;
-        let mut connector = ClientConnector::new(config, SocketAddr::new(Ipv4Addr::UNSPECIFIED.into(), 0));
+        let mut connector = ClientConnector::new(config, SocketAddr::new(Ipv4Addr::UNSPECIFIED.into(), 0))
+            .with_static_channel(clipboard::channel());
         let mut buf = WriteBuf::new();
         let written = connector.step_no_input(&mut buf).map_err(|e| error::from_connector(&e))?;
         let request = written.size().map(|n| buf.filled()[..n].to_vec()).unwrap_or_default();
@@ -127,6 +131,7 @@ impl Connection {
             pin,
             fingerprint: None,
             credssp_messages_sent: 0,
+            clipboard: Clipboard::default(),
         };
         Ok((connection, request))
     }
@@ -472,6 +477,9 @@ impl Connection {
                 other => self.session_output(&session, other, events)?,
             }
         }
+        for frame in self.clipboard.drain(&mut session.stage, events)? {
+            self.send(&frame, events)?;
+        }
         if session.stage.take_bitmap_recovery_request() {
             let (width, height) = (session.image.width(), session.image.height());
             let frames = session
@@ -645,6 +653,28 @@ impl Connection {
             self.send(&bytes, events)?;
         }
         Ok(())
+    }
+
+    /// The page's clipboard text; announced now if the session is active, else once it is.
+    pub(crate) fn set_local_clipboard_text(&mut self, text: String) -> Result<Vec<Event>, ClientError> {
+        let mut events = Vec::new();
+        let stage = match &mut self.phase {
+            Phase::Ended => return Err(ClientError::Closed),
+            Phase::Active(session) => Some(&mut session.stage),
+            _ => None,
+        };
+        let result = match self.clipboard.set_local_text(stage, text, &mut events) {
+            Ok(Some(frame)) => self.send(&frame, &mut events),
+            Ok(None) => Ok(()),
+            Err(error) => Err(error),
+        };
+        match result {
+            Ok(()) => Ok(events),
+            Err(error) => {
+                self.end();
+                Err(error)
+            }
+        }
     }
 
     pub(crate) fn shutdown(&mut self) -> Result<Vec<Event>, ClientError> {

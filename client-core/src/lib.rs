@@ -11,13 +11,15 @@
 //! let (mut client, first) = RdpClient::new(params)?;   // send `first`
 //! on bytes:  for event in client.receive(&bytes)? { Send → write, Connected/Paint → draw, Terminated → end }
 //! on input:  client.input(Input::Key { code: "KeyA".into(), pressed: true })?  (events as above)
+//! clipboard: client.set_local_clipboard_text(text)?  (events as above); RemoteClipboardText → page clipboard
 //! on close:  client.transport_closed()  → Terminated, or the error explaining a close during sign-in
 //! ```
 //!
 //! Modules: `connection` (the state machine), `tls` (rustls with certificate pinning), `framing`
 //! (frames out of arbitrary chunks), `guard` (refuses updates IronRDP would panic on), `input` and
-//! `keymap` (page events → RDP input), `config` (connector settings), `error` (user-facing errors).
+//! `keymap` (page events → RDP input), `clipboard` (the shared clipboard), `config` (connector settings), `error` (user-facing errors).
 
+mod clipboard;
 mod config;
 mod connection;
 mod error;
@@ -130,6 +132,10 @@ pub enum Event {
     PointerHidden,
     /// A pointer image, RGBA premultiplied (only with server pointers, off for now).
     PointerBitmap { width: u16, height: u16, hotspot_x: u16, hotspot_y: u16, rgba: Vec<u8> },
+    /// The workstation's clipboard now holds this text (line ends as LF); put it on the page's clipboard.
+    RemoteClipboardText(String),
+    /// A clipboard transfer could not be done; a sentence for the user. The session goes on.
+    ClipboardError(String),
     /// The server ended the session; the reason is a sentence for the user. Nothing follows.
     Terminated(String),
 }
@@ -191,6 +197,14 @@ impl RdpClient {
     /// during a server-driven reactivation, after the end).
     pub fn input(&mut self, input: Input) -> Result<Vec<Event>, ClientError> {
         self.connection.input(input)
+    }
+
+    /// The page's clipboard holds `text` (e.g. read when the desktop gets focus, or pasted): the
+    /// workstation is told, and gets the text when something there pastes. Set before the session
+    /// is active, it is announced when the clipboard channel starts. Text the workstation itself
+    /// sent last is not announced back.
+    pub fn set_local_clipboard_text(&mut self, text: impl Into<String>) -> Result<Vec<Event>, ClientError> {
+        self.connection.set_local_clipboard_text(text.into())
     }
 
     /// Releases every pressed key and button (the page lost focus).

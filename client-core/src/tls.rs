@@ -15,6 +15,9 @@ use sha2::{Digest, Sha256};
 use std::io::{Read, Write};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+/// Plaintext encrypted per step in [`TlsSession::send`] (rustls' default buffer limit is 64 KiB).
+const SEND_PIECE: usize = 16 * 1024;
+
 /// SHA-256 of `bytes` as 64 lowercase hex characters (the fingerprint format of docs/contracts.md).
 pub fn sha256_hex(bytes: &[u8]) -> String {
     Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
@@ -184,11 +187,17 @@ impl TlsSession {
 
     /// Encrypts application data; returns the ciphertext to send.
     pub(crate) fn send(&mut self, plaintext: &[u8]) -> Result<Vec<u8>, ClientError> {
-        self.conn
-            .writer()
-            .write_all(plaintext)
-            .map_err(|e| ClientError::protocol(format!("TLS write error: {e}")))?;
-        self.drain_outgoing()
+        // rustls buffers a limited amount of unsent data: encrypt a big message (a large clipboard
+        // paste) piece by piece, taking the records out after each piece.
+        let mut out = Vec::new();
+        for piece in plaintext.chunks(SEND_PIECE) {
+            self.conn
+                .writer()
+                .write_all(piece)
+                .map_err(|e| ClientError::protocol(format!("TLS write error: {e}")))?;
+            out.extend(self.drain_outgoing()?);
+        }
+        Ok(out)
     }
 
     /// close_notify, for a clean end of the connection.

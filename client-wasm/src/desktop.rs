@@ -1,12 +1,22 @@
 //! The desktop page: the canvas showing the workstation, a slim menu bar, and the browser's
 //! keyboard and mouse events turned into `Input` for the session.
+//!
+//! Clipboard: when the canvas gets focus the browser's clipboard text is read (async Clipboard API,
+//! after the browser's permission prompt) and offered to the workstation; a paste gesture
+//! (Ctrl/Cmd+V) is held back until the page's `paste` event has delivered the text, so the
+//! workstation pastes what the user just copied. Text copied on the workstation is written to the
+//! browser's clipboard. The clipboard panel (menu "Clipboard") is the fallback where the API is
+//! missing or refused: it shows the workstation's text and sends pasted text.
 
 use crate::api;
 use crate::app::SharedCredentials;
-use crate::session::{Session, Status};
+use crate::clipboard;
+use crate::session::{ClipboardNotice, Session, Status};
 use homedesk_client_core::{Input, MouseButton};
+use std::cell::RefCell;
 use std::rc::Rc;
-use web_sys::HtmlCanvasElement;
+use wasm_bindgen::JsCast;
+use web_sys::{ClipboardEvent, HtmlCanvasElement, HtmlTextAreaElement};
 use yew::prelude::*;
 
 /// Why the desktop page closed, shown on the login page.
@@ -35,6 +45,11 @@ pub fn Desktop(props: &DesktopProps) -> Html {
     let generation = use_state(|| 0u32);
     let countdown = use_state(|| None::<u32>);
     let ticker = use_mut_ref(|| None::<gloo::timers::callback::Interval>);
+    let clip_open = use_state(|| false);
+    let clip_text = use_state(String::new);
+    let clip_notice = use_state(|| None::<String>);
+    // The key-down of a paste gesture, waiting for the `paste` event's text.
+    let held_paste_key = use_mut_ref(|| None::<String>);
 
     {
         let (canvas, session, status, countdown, ticker) =
@@ -43,6 +58,21 @@ pub fn Desktop(props: &DesktopProps) -> Html {
             (props.portal.clone(), props.ticket.clone(), props.credentials.clone(), props.on_end.clone());
         let next_generation = generation.clone();
         let stop_ticker = ticker.clone();
+        let on_clipboard = {
+            let (clip_text, clip_notice) = (clip_text.clone(), clip_notice.clone());
+            Callback::from(move |notice: ClipboardNotice| match notice {
+                ClipboardNotice::Remote { text, on_clipboard } => {
+                    let chars = text.chars().count();
+                    clip_notice.set(Some(if on_clipboard {
+                        format!("Copied on the workstation: {chars} characters, now on this computer's clipboard.")
+                    } else {
+                        format!("Copied on the workstation: {chars} characters. Copy them from the box below.")
+                    }));
+                    clip_text.set(text);
+                }
+                ClipboardNotice::Error(message) => clip_notice.set(Some(message)),
+            })
+        };
         use_effect_with(*generation, move |generation| {
             // a reconnection starts: the countdown that led here is over
             drop(stop_ticker.borrow_mut().take());
@@ -60,6 +90,7 @@ pub fn Desktop(props: &DesktopProps) -> Html {
             let ticket_portal = portal.clone();
             let start = {
                 let (canvas, session, on_status) = (canvas.clone(), session.clone(), on_status.clone());
+                let on_clipboard = on_clipboard.clone();
                 move |ticket: api::Ticket| {
                     let Some(element) = canvas.cast::<HtmlCanvasElement>() else { return };
                     let started = Session::start(
@@ -69,6 +100,7 @@ pub fn Desktop(props: &DesktopProps) -> Html {
                         element,
                         desktop_size(),
                         on_status.clone(),
+                        on_clipboard.clone(),
                     );
                     match started {
                         Ok(started) => *session.borrow_mut() = Some(started),
@@ -101,11 +133,39 @@ pub fn Desktop(props: &DesktopProps) -> Html {
         }
     };
     let key = |pressed: bool| {
-        let send = send.clone();
+        let (send, held_paste_key) = (send.clone(), held_paste_key.clone());
         Callback::from(move |event: KeyboardEvent| {
+            let code = event.code();
+            if pressed && code == "KeyV" && (event.ctrl_key() || event.meta_key()) && !event.repeat() {
+                // Let the browser run its paste (the `paste` event below), then send the key.
+                *held_paste_key.borrow_mut() = Some(code);
+                return;
+            }
             event.prevent_default();
-            send(Input::Key { code: event.code(), pressed });
+            if !pressed {
+                release_held_key(&held_paste_key, &send);
+            }
+            send(Input::Key { code, pressed });
         })
+    };
+    let onpaste = {
+        let (session, send, held_paste_key) = (session.clone(), send.clone(), held_paste_key.clone());
+        Callback::from(move |event: Event| {
+            event.prevent_default();
+            let text = event
+                .dyn_ref::<ClipboardEvent>()
+                .and_then(ClipboardEvent::clipboard_data)
+                .and_then(|data| data.get_data("text/plain").ok())
+                .filter(|text| !text.is_empty());
+            if let (Some(text), Some(session)) = (text, session.borrow().as_ref()) {
+                session.set_local_clipboard_text(text);
+            }
+            release_held_key(&held_paste_key, &send);
+        })
+    };
+    let onfocus = {
+        let session = session.clone();
+        Callback::from(move |_: FocusEvent| offer_browser_clipboard(session.clone()))
     };
     let button = |pressed: bool| {
         let (send, canvas) = (send.clone(), canvas.clone());
@@ -163,6 +223,32 @@ pub fn Desktop(props: &DesktopProps) -> Html {
         })
     };
 
+    let on_clip_toggle = {
+        let clip_open = clip_open.clone();
+        Callback::from(move |_: MouseEvent| clip_open.set(!*clip_open))
+    };
+    let on_clip_input = {
+        let clip_text = clip_text.clone();
+        Callback::from(move |event: InputEvent| {
+            if let Some(area) = event.target_dyn_into::<HtmlTextAreaElement>() {
+                clip_text.set(area.value());
+            }
+        })
+    };
+    let on_clip_send = {
+        let (session, clip_text, clip_notice, canvas) =
+            (session.clone(), clip_text.clone(), clip_notice.clone(), canvas.clone());
+        Callback::from(move |_: MouseEvent| {
+            if let Some(session) = session.borrow().as_ref() {
+                session.set_local_clipboard_text((*clip_text).clone());
+                let chars = clip_text.chars().count();
+                clip_notice.set(Some(format!("Sent {chars} characters: paste them on the workstation.")));
+            }
+            if let Some(element) = canvas.cast::<HtmlCanvasElement>() {
+                let _ = element.focus();
+            }
+        })
+    };
     let on_cancel = {
         let (ticker, on_end) = (ticker.clone(), props.on_end.clone());
         Callback::from(move |_: MouseEvent| {
@@ -189,13 +275,35 @@ pub fn Desktop(props: &DesktopProps) -> Html {
                 <span data-testid="session-workstation">{ &props.ticket.workstation.name }</span>
                 <span data-testid="session-status">{ state_text }</span>
                 <span class="hd-spacer"></span>
+                <button type="button" onclick={on_clip_toggle} data-testid="clipboard-toggle"
+                        aria-expanded={clip_open.to_string()}>{ "Clipboard" }</button>
                 <button type="button" onclick={on_logout} data-testid="logout">{ "Sign out" }</button>
             </nav>
+            if *clip_open {
+                <section class="hd-clip" data-testid="clipboard-panel" aria-label="Clipboard">
+                    <p>{ if clipboard::available() {
+                        "Copy and paste work directly with the desktop. You can also paste text here and send it."
+                    } else {
+                        "This browser does not share its clipboard with the page: paste text here and send it, \
+                         or copy what the workstation copied from here."
+                    } }</p>
+                    <textarea data-testid="clipboard-text" rows="4" value={(*clip_text).clone()}
+                              oninput={on_clip_input} aria-label="Clipboard text" />
+                    <div class="hd-clip-actions">
+                        <button type="button" onclick={on_clip_send} data-testid="clipboard-send">
+                            { "Send to workstation" }
+                        </button>
+                        if let Some(notice) = &*clip_notice {
+                            <span data-testid="clipboard-notice" role="status">{ notice }</span>
+                        }
+                    </div>
+                </section>
+            }
             <div class="hd-screen">
                 <canvas ref={canvas.clone()} tabindex="0" data-testid="desktop-canvas" width="1" height="1"
                         aria-label="Remote desktop"
                         onkeydown={key(true)} onkeyup={key(false)} onmousedown={button(true)} onmouseup={button(false)}
-                        {onmousemove} {onwheel} {onblur} {oncontextmenu} />
+                        {onmousemove} {onwheel} {onblur} {onfocus} {onpaste} {oncontextmenu} />
                 if let Some(text) = connecting {
                     <div class="hd-overlay" data-testid="session-connecting">
                         <div class="hd-card"><div class="hd-spinner"></div>{ text }</div>
@@ -240,6 +348,26 @@ fn start_countdown(countdown: UseStateHandle<Option<u32>>, generation: UseStateH
             countdown.set(Some(now));
         }
     })
+}
+
+/// Sends the held key-down of a paste gesture, if any.
+fn release_held_key(held: &Rc<RefCell<Option<String>>>, send: &impl Fn(Input)) {
+    if let Some(code) = held.borrow_mut().take() {
+        send(Input::Key { code, pressed: true });
+    }
+}
+
+/// Offers the browser's clipboard text to the workstation, if the browser lets the page read it.
+fn offer_browser_clipboard(session: Rc<RefCell<Option<Session>>>) {
+    wasm_bindgen_futures::spawn_local(async move {
+        let Some(text) = clipboard::read_text().await else { return };
+        if text.is_empty() {
+            return;
+        }
+        if let Some(session) = session.borrow().as_ref() {
+            session.set_local_clipboard_text(text);
+        }
+    });
 }
 
 fn mouse_button(button: i16) -> Option<MouseButton> {

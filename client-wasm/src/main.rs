@@ -5,6 +5,7 @@
 
 mod api;
 mod app;
+mod clipboard;
 mod desktop;
 mod session;
 

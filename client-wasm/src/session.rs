@@ -4,6 +4,7 @@
 //! tested natively; here bytes move between it and the WebSocket, and framebuffer regions are painted.
 
 use crate::api::{self, PortalSession, Ticket};
+use crate::clipboard;
 use homedesk_client_core::{ClientError, ConnectParams, Event, Input, RdpClient, Rect};
 use std::cell::RefCell;
 use std::rc::{Rc, Weak};
@@ -21,6 +22,15 @@ pub enum Status {
     /// the session, so the user finds it as they left it).
     Dropped,
     Ended { message: String, is_error: bool },
+}
+
+/// Clipboard news for the page (its clipboard panel).
+#[derive(Clone, Debug, PartialEq)]
+pub enum ClipboardNotice {
+    /// The workstation copied this text; `on_clipboard` says whether it is on the browser's clipboard.
+    Remote { text: String, on_clipboard: bool },
+    /// Sharing failed; a sentence for the user.
+    Error(String),
 }
 
 pub struct Credentials {
@@ -43,12 +53,16 @@ struct Inner {
     canvas: HtmlCanvasElement,
     context: CanvasRenderingContext2d,
     on_status: Callback<Status>,
+    on_clipboard: Callback<ClipboardNotice>,
     ticket: Ticket,
     portal: PortalSession,
     first_bytes: Option<Vec<u8>>,
     connected: bool,
     ended: bool,
 }
+
+/// Largest WebSocket message sent (the relay's limit is 1 MiB, docs/contracts.md).
+const MAX_MESSAGE: usize = 256 * 1024;
 
 /// How long the workstation has to show a desktop before the page gives up.
 const CONNECTION_TIMEOUT_MS: u32 = 45_000;
@@ -61,6 +75,7 @@ impl Session {
         canvas: HtmlCanvasElement,
         size: (u16, u16),
         on_status: Callback<Status>,
+        on_clipboard: Callback<ClipboardNotice>,
     ) -> Result<Session, String> {
         let workstation = &ticket.workstation;
         let params = ConnectParams {
@@ -90,6 +105,7 @@ impl Session {
             canvas,
             context,
             on_status,
+            on_clipboard,
             ticket,
             portal,
             first_bytes: Some(first_bytes),
@@ -139,6 +155,13 @@ impl Session {
     pub fn input(&self, input: Input) {
         let mut inner = self.inner.borrow_mut();
         let result = inner.client.input(input);
+        inner.handle(result);
+    }
+
+    /// The browser's clipboard holds `text` (read on focus, pasted, or sent from the clipboard panel).
+    pub fn set_local_clipboard_text(&self, text: String) {
+        let mut inner = self.inner.borrow_mut();
+        let result = inner.client.set_local_clipboard_text(text);
         inner.handle(result);
     }
 
@@ -193,8 +216,20 @@ impl Inner {
     }
 
     fn send(&self, bytes: &[u8]) {
+        // The relay takes WebSocket messages up to 1 MiB; a large paste is one big burst of TLS records.
         // A failed send means the socket is closing; its close event reports why.
-        let _ = self.ws.send_with_u8_array(bytes);
+        for chunk in bytes.chunks(MAX_MESSAGE) {
+            let _ = self.ws.send_with_u8_array(chunk);
+        }
+    }
+
+    /// Puts the workstation's text on the browser's clipboard (needs focus) and tells the page.
+    fn remote_clipboard(&self, text: String) {
+        let on_clipboard = self.on_clipboard.clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            let written = clipboard::write_text(&text).await;
+            on_clipboard.emit(ClipboardNotice::Remote { text, on_clipboard: written });
+        });
     }
 
     fn on_bytes(&mut self, bytes: &[u8]) {
@@ -233,6 +268,11 @@ impl Inner {
             }
             Event::Paint(rect) => self.paint(rect),
             Event::Terminated(reason) => self.end(reason, false),
+            Event::RemoteClipboardText(text) => self.remote_clipboard(text),
+            Event::ClipboardError(message) => {
+                let on_clipboard = self.on_clipboard.clone();
+                wasm_bindgen_futures::spawn_local(async move { on_clipboard.emit(ClipboardNotice::Error(message)) });
+            }
             _ => {}
         }
     }
