@@ -121,7 +121,8 @@ pub(crate) struct Clipboard {
     pending_pastes: VecDeque<ClipboardFormatId>,
 }
 
-const TOO_LARGE: &str = "The clipboard text is too large to be shared with the workstation (at most 8 million characters).";
+const TOO_LARGE: &str =
+    "The clipboard text is too large to be shared with the workstation (at most 8 million characters).";
 
 fn warn(what: &str, error: impl Display) {
     tracing::warn!(%error, "{what}");
@@ -133,7 +134,9 @@ fn cliprdr(stage: &mut ActiveStage) -> Option<&mut CliprdrClient> {
 }
 
 fn encode(stage: &ActiveStage, messages: CliprdrSvcMessages<ironrdp_cliprdr::Client>) -> Result<Vec<u8>, ClientError> {
-    stage.process_svc_processor_messages(messages).map_err(|e| error::from_session(&e))
+    stage
+        .process_svc_processor_messages(messages)
+        .map_err(|e| error::from_session(&e))
 }
 
 impl Clipboard {
@@ -159,7 +162,9 @@ impl Clipboard {
         self.last_remote_text = None;
         let formats = self.local_formats();
         let Some(stage) = stage else { return Ok(None) };
-        let Some(cliprdr) = cliprdr(stage).filter(|c| c.is_ready()) else { return Ok(None) };
+        let Some(cliprdr) = cliprdr(stage).filter(|c| c.is_ready()) else {
+            return Ok(None);
+        };
         match cliprdr.initiate_copy(&formats) {
             Ok(messages) => encode(stage, messages).map(Some),
             Err(e) => {
@@ -179,12 +184,22 @@ impl Clipboard {
     /// Acts on what the channel recorded during the last processing; returns frames to send and
     /// pushes events for the page. A clipboard step that fails is logged and skipped: the desktop
     /// matters more than one paste.
-    pub(crate) fn drain(&mut self, stage: &mut ActiveStage, events: &mut Vec<Event>) -> Result<Vec<Vec<u8>>, ClientError> {
+    pub(crate) fn drain(
+        &mut self,
+        stage: &mut ActiveStage,
+        events: &mut Vec<Event>,
+    ) -> Result<Vec<Vec<u8>>, ClientError> {
         let mut frames = Vec::new();
         loop {
-            let Some(cliprdr) = cliprdr(stage) else { return Ok(frames) };
-            let Some(backend) = cliprdr.downcast_backend_mut::<QueueBackend>() else { return Ok(frames) };
-            let Some(request) = backend.requests.pop_front() else { return Ok(frames) };
+            let Some(cliprdr) = cliprdr(stage) else {
+                return Ok(frames);
+            };
+            let Some(backend) = cliprdr.downcast_backend_mut::<QueueBackend>() else {
+                return Ok(frames);
+            };
+            let Some(request) = backend.requests.pop_front() else {
+                return Ok(frames);
+            };
             tracing::debug!(request = request.name(), "clipboard");
             let messages = match request {
                 Request::AnnounceLocal => cliprdr.initiate_copy(&self.local_formats()).map(Some),
@@ -225,7 +240,9 @@ impl Clipboard {
 
     fn local_data(&self, format: ClipboardFormatId) -> OwnedFormatDataResponse {
         match (&self.local_text, format) {
-            (Some(text), ClipboardFormatId::CF_UNICODETEXT) => OwnedFormatDataResponse::new_data(encode_unicode_text(text)),
+            (Some(text), ClipboardFormatId::CF_UNICODETEXT) => {
+                OwnedFormatDataResponse::new_data(encode_unicode_text(text))
+            }
             (Some(text), ClipboardFormatId::CF_TEXT) => {
                 OwnedFormatDataResponse::new_string(&to_crlf(text).replace(|c: char| !c.is_ascii(), "?"))
             }
@@ -271,7 +288,11 @@ fn to_crlf(text: &str) -> String {
 
 /// Page text → `CF_UNICODETEXT` bytes: UTF-16LE, CRLF, one terminating NUL.
 pub(crate) fn encode_unicode_text(text: &str) -> Vec<u8> {
-    to_crlf(text).encode_utf16().chain([0]).flat_map(u16::to_le_bytes).collect()
+    to_crlf(text)
+        .encode_utf16()
+        .chain([0])
+        .flat_map(u16::to_le_bytes)
+        .collect()
 }
 
 /// `CF_UNICODETEXT` bytes → page text: up to the first NUL, CRLF → LF, unpaired surrogates

@@ -38,7 +38,10 @@ fn a_megabyte_of_text_round_trips() {
     let line = "0123456789 abcdefghij ÄÖÜ 日本 🚀\n";
     let text: String = line.repeat(1024 * 1024 / line.len() + 1);
     assert!(text.len() > 1024 * 1024);
-    assert_eq!(decode_unicode_text(&encode_unicode_text(&text)).as_deref(), Some(text.as_str()));
+    assert_eq!(
+        decode_unicode_text(&encode_unicode_text(&text)).as_deref(),
+        Some(text.as_str())
+    );
 }
 
 #[test]
@@ -50,7 +53,10 @@ fn oversized_remote_text_is_refused() {
 
 #[test]
 fn ansi_text_is_served_and_read_with_crlf() {
-    let clipboard = Clipboard { local_text: Some("a\nb €".to_owned()), ..Clipboard::default() };
+    let clipboard = Clipboard {
+        local_text: Some("a\nb €".to_owned()),
+        ..Clipboard::default()
+    };
     let response = clipboard.local_data(ClipboardFormatId::CF_TEXT);
     assert!(!response.is_error());
     assert_eq!(response.data(), b"a\r\nb ?\0");
@@ -62,23 +68,34 @@ fn formats_we_do_not_hold_are_answered_with_an_error() {
     let empty = Clipboard::default();
     assert!(empty.local_data(ClipboardFormatId::CF_UNICODETEXT).is_error());
     assert!(empty.local_formats().is_empty());
-    let text = Clipboard { local_text: Some("x".to_owned()), ..Clipboard::default() };
+    let text = Clipboard {
+        local_text: Some("x".to_owned()),
+        ..Clipboard::default()
+    };
     assert!(text.local_data(ClipboardFormatId::CF_DIB).is_error());
-    assert_eq!(text.local_formats(), [ClipboardFormat::new(ClipboardFormatId::CF_UNICODETEXT)]);
+    assert_eq!(
+        text.local_formats(),
+        [ClipboardFormat::new(ClipboardFormatId::CF_UNICODETEXT)]
+    );
 }
 
 #[test]
 fn text_set_before_the_session_is_stored_and_remote_echoes_are_not_announced() {
     let mut clipboard = Clipboard::default();
     let mut events = Vec::new();
-    assert_eq!(clipboard.set_local_text(None, "early".to_owned(), &mut events).unwrap(), None);
+    assert_eq!(
+        clipboard.set_local_text(None, "early".to_owned(), &mut events).unwrap(),
+        None
+    );
     assert_eq!(clipboard.local_text.as_deref(), Some("early"));
 
     clipboard.pending_pastes.push_back(ClipboardFormatId::CF_UNICODETEXT);
     clipboard.remote_data(Some(encode_unicode_text("from the workstation")), &mut events);
     assert_eq!(events, [Event::RemoteClipboardText("from the workstation".to_owned())]);
     // The page writes it to its clipboard and reports it back: that is not a new copy.
-    clipboard.set_local_text(None, "from the workstation".to_owned(), &mut events).unwrap();
+    clipboard
+        .set_local_text(None, "from the workstation".to_owned(), &mut events)
+        .unwrap();
     assert_eq!(clipboard.last_remote_text.as_deref(), Some("from the workstation"));
 
     // An answer nobody asked for, or a failed answer, produces nothing.

@@ -55,6 +55,31 @@ impl Browser {
         Ok(Browser { client, driver, _profile: profile })
     }
 
+    /// Grants the page the clipboard permissions a user gives at Chromium's prompt (WebDriver
+    /// "Set Permission"; chromedriver applies it to the current origin, so call it after `goto`).
+    pub async fn grant_clipboard(&self) -> Result<()> {
+        for name in ["clipboard-read", "clipboard-write"] {
+            self.client
+                .issue_cmd(SetPermission { name })
+                .await
+                .with_context(|| format!("cannot grant {name}"))?;
+        }
+        Ok(())
+    }
+
+    /// Runs a script that returns a promise and waits for its value (e.g. the Clipboard API).
+    pub async fn run_async(&self, script: &str, args: Vec<Value>) -> Result<Value> {
+        let wrapped = format!(
+            "const done = arguments[arguments.length - 1];
+             (async () => {{ {script} }})(...arguments).then(v => done({{ ok: v }}), e => done({{ err: String(e) }}));"
+        );
+        let value = self.client.execute_async(&wrapped, args).await?;
+        match value.get("err") {
+            Some(error) => bail!("script failed: {error}"),
+            None => Ok(value.get("ok").cloned().unwrap_or(Value::Null)),
+        }
+    }
+
     pub async fn goto(&self, url: &str) -> Result<()> {
         self.client.goto(url).await.with_context(|| format!("cannot open {url}"))
     }
@@ -217,6 +242,23 @@ impl Browser {
 impl Drop for Browser {
     fn drop(&mut self) {
         let _ = self.driver.kill();
+    }
+}
+
+/// WebDriver "Set Permission" (W3C Permissions spec), which chromedriver implements.
+#[derive(Debug)]
+struct SetPermission {
+    name: &'static str,
+}
+
+impl fantoccini::wd::WebDriverCompatibleCommand for SetPermission {
+    fn endpoint(&self, base_url: &url::Url, session_id: Option<&str>) -> Result<url::Url, url::ParseError> {
+        base_url.join(&format!("session/{}/permissions", session_id.unwrap_or_default()))
+    }
+
+    fn method_and_body(&self, _request_url: &url::Url) -> (http::Method, Option<String>) {
+        let body = json!({ "descriptor": { "name": self.name }, "state": "granted" });
+        (http::Method::POST, Some(body.to_string()))
     }
 }
 

@@ -4,6 +4,7 @@
 
 pub mod browser;
 pub mod relay;
+pub mod session_x;
 
 use anyhow::{bail, Context, Result};
 use std::future::Future;
