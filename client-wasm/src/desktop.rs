@@ -50,6 +50,9 @@ pub fn Desktop(props: &DesktopProps) -> Html {
     let clip_notice = use_state(|| None::<String>);
     // The key-down of a paste gesture, waiting for the `paste` event's text.
     let held_paste_key = use_mut_ref(|| None::<String>);
+    // The browser's clipboard text when it was last read: only a change is offered again, so text
+    // sent from the panel is not replaced by an older browser clipboard on the next focus.
+    let last_browser_text = use_mut_ref(|| None::<String>);
 
     {
         let (canvas, session, status, countdown, ticker) =
@@ -164,8 +167,8 @@ pub fn Desktop(props: &DesktopProps) -> Html {
         })
     };
     let onfocus = {
-        let session = session.clone();
-        Callback::from(move |_: FocusEvent| offer_browser_clipboard(session.clone()))
+        let (session, last_browser_text) = (session.clone(), last_browser_text.clone());
+        Callback::from(move |_: FocusEvent| offer_browser_clipboard(session.clone(), last_browser_text.clone()))
     };
     let button = |pressed: bool| {
         let (send, canvas) = (send.clone(), canvas.clone());
@@ -357,13 +360,15 @@ fn release_held_key(held: &Rc<RefCell<Option<String>>>, send: &impl Fn(Input)) {
     }
 }
 
-/// Offers the browser's clipboard text to the workstation, if the browser lets the page read it.
-fn offer_browser_clipboard(session: Rc<RefCell<Option<Session>>>) {
+/// Offers the browser's clipboard text to the workstation if the browser lets the page read it and
+/// it changed since the last read.
+fn offer_browser_clipboard(session: Rc<RefCell<Option<Session>>>, last: Rc<RefCell<Option<String>>>) {
     wasm_bindgen_futures::spawn_local(async move {
         let Some(text) = clipboard::read_text().await else { return };
-        if text.is_empty() {
+        if text.is_empty() || last.borrow().as_deref() == Some(text.as_str()) {
             return;
         }
+        *last.borrow_mut() = Some(text.clone());
         if let Some(session) = session.borrow().as_ref() {
             session.set_local_clipboard_text(text);
         }

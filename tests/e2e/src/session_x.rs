@@ -82,7 +82,8 @@ pub async fn set_clipboard(user: &str, display: &str, text: &str) -> Result<()> 
     Ok(())
 }
 
-/// The session's clipboard text (CRLF line ends, as CF_UNICODETEXT carries them, turned into LF).
+/// The session's clipboard text (CRLF line ends, as CF_UNICODETEXT carries them, turned into LF; the
+/// terminating NUL that xrdp 0.9 passes on for large texts removed).
 pub async fn read_clipboard(user: &str, display: &str, timeout: Duration) -> Result<String> {
     let mut child = xclip(user, display, "-o")
         .stdout(Stdio::piped())
@@ -100,5 +101,5 @@ pub async fn read_clipboard(user: &str, display: &str, timeout: Duration) -> Res
         bail!("xclip -o failed: {status}");
     }
     let text = String::from_utf8(out).context("the session's clipboard is not UTF-8")?;
-    Ok(text.replace("\r\n", "\n"))
+    Ok(text.strip_suffix('\0').unwrap_or(&text).replace("\r\n", "\n"))
 }
