@@ -43,7 +43,7 @@ apt_install() {
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
-PKGS=(rustc-web cargo-web rust-web-src rust-web-llvm lld-22 clang-22 llvm-22 pkg-config)
+PKGS=(rustc-web cargo-web rust-web-src rust-web-llvm lld-22 clang-22 llvm-22 pkg-config brotli)
 ((FOR_TESTS)) && PKGS+=(chromium chromium-driver fonts-dejavu-core oathtool slapd ldap-utils pebble openssl curl postgresql)
 apt_install "${PKGS[@]}"
 

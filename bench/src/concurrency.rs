@@ -1,9 +1,11 @@
 //! Many concurrent tunnels through the relay, each carrying 200 kbit/s (1,250 bytes to the echo
 //! workstation every 50 ms, echoed back): the load is raised step by step while the p99 round trip
-//! stays within 5 ms of the direct one; the relay's RSS growth per session is read from /proc.
+//! stays within 5 ms of the direct one; the relay's RSS growth per session is read from /proc, and so is
+//! the CPU time the relay and this benchmark (the clients, their TLS, the echo workstation) used while
+//! measuring: both share the machine's cores, so the client side can be the limit, not the relay.
 
 use crate::link::Link;
-use crate::process::rss_kib;
+use crate::process::{cpu_seconds, rss_kib};
 use crate::relay::Relay;
 use crate::workstation::Kind;
 use anyhow::{Context, Result};
@@ -28,6 +30,10 @@ pub struct Level {
     /// Round trips completed over the ones scheduled (1.0 = every session kept its 200 kbit/s).
     pub delivered: f64,
     pub failed: u64,
+    /// Cores' worth of CPU the relay process used while measuring (CPU seconds / wall seconds).
+    pub relay_cores: f64,
+    /// The same for this benchmark process (bench clients with TLS, echo workstation).
+    pub bench_cores: f64,
 }
 
 #[derive(Default)]
@@ -67,8 +73,13 @@ pub async fn run(relay: &Relay, levels: &[usize], direct_p99_us: f64) -> Result<
             tokio::time::sleep(SETTLE).await;
             shared.samples.lock().unwrap_or_else(|e| e.into_inner()).clear();
             shared.recording.store(true, Ordering::SeqCst);
+            let (relay_cpu, bench_cpu, started) =
+                (cpu_seconds(relay.pid())?, cpu_seconds(std::process::id())?, Instant::now());
             tokio::time::sleep(MEASURE).await;
             shared.recording.store(false, Ordering::SeqCst);
+            let wall = started.elapsed().as_secs_f64();
+            let relay_cores = (cpu_seconds(relay.pid())? - relay_cpu) / wall;
+            let bench_cores = (cpu_seconds(std::process::id())? - bench_cpu) / wall;
             let mut samples = std::mem::take(&mut *shared.samples.lock().unwrap_or_else(|e| e.into_inner()));
             samples.sort_by(f64::total_cmp);
             let scheduled = level as f64 * MEASURE.as_secs_f64() / PERIOD.as_secs_f64();
@@ -78,13 +89,18 @@ pub async fn run(relay: &Relay, levels: &[usize], direct_p99_us: f64) -> Result<
                 rss_delta_kib: rss_kib(relay.pid())? as i64 - base_rss,
                 delivered: samples.len() as f64 / scheduled,
                 failed: shared.failed.load(Ordering::SeqCst),
+                relay_cores,
+                bench_cores,
             };
             eprintln!(
-                "bench:   {level} sessions: p99 {:.0} µs, {:.0}% of round trips delivered, relay RSS +{} KiB, {} failed",
+                "bench:   {level} sessions: p99 {:.0} µs, {:.0}% of round trips delivered, relay RSS +{} KiB, {} failed, \
+                 CPU: relay {:.2} cores, bench {:.2} cores",
                 result.p99_us,
                 result.delivered * 100.0,
                 result.rss_delta_kib,
-                result.failed
+                result.failed,
+                result.relay_cores,
+                result.bench_cores
             );
             let sustained = sustained(&result, direct_p99_us);
             results.push(result);

@@ -96,8 +96,12 @@ impl Link {
 
 /// TLS for the benchmark's own loopback servers (the relay's fresh self-signed certificate, also used by
 /// websockify): any certificate is accepted, handshake signatures are still checked.
+/// The cipher suites are offered in the order browsers (Chrome, Firefox) use, AES-128-GCM first; rustls
+/// alone would offer AES-256-GCM first, which the relay (honouring the client's order) would then pick.
 pub fn tls_config() -> Arc<ClientConfig> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut provider = rustls::crypto::ring::default_provider();
+    provider.cipher_suites.sort_by_key(|suite| suite.suite() != rustls::CipherSuite::TLS13_AES_128_GCM_SHA256);
+    let provider = Arc::new(provider);
     let config = ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .expect("ring supports the default TLS versions")

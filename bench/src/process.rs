@@ -82,3 +82,29 @@ pub fn rss_kib(pid: u32) -> Result<u64> {
         .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
         .context("no VmRSS in /proc status")
 }
+
+/// CPU time (user + system) a process has used so far, in seconds (`utime`, `stime` of /proc/PID/stat).
+pub fn cpu_seconds(pid: u32) -> Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // The command name (field 2) may hold spaces; the fields after its closing parenthesis start at 3.
+    let after_name = stat.rsplit_once(')').map(|(_, rest)| rest).context("malformed /proc stat")?;
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let ticks = |index: usize| -> Result<u64> {
+        fields.get(index).and_then(|field| field.parse().ok()).context("no utime/stime in /proc stat")
+    };
+    // utime and stime are fields 14 and 15, i.e. the 12th and 13th after the name.
+    Ok((ticks(11)? + ticks(12)?) as f64 / clock_ticks_per_second())
+}
+
+/// `getconf CLK_TCK` (the unit of /proc/PID/stat times), 100 when it cannot be asked.
+fn clock_ticks_per_second() -> f64 {
+    static TICKS: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+    *TICKS.get_or_init(|| {
+        Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|output| String::from_utf8_lossy(&output.stdout).trim().parse().ok())
+            .unwrap_or(100.0)
+    })
+}

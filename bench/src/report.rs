@@ -54,6 +54,8 @@ pub fn write(text: &str, file: &Path) -> Result<()> {
 fn figure(value: f64) -> String {
     if value.abs() >= 100.0 {
         format!("{value:.0}")
+    } else if value.abs() < 10.0 {
+        format!("{value:.2}")
     } else {
         format!("{value:.1}")
     }

@@ -556,7 +556,9 @@ async fn portal(State(state): State<AppState>, request: Request) -> Response {
         matches!(request.uri().path(), "/" | "/index.html") && matches!(*request.method(), Method::GET | Method::HEAD);
     match root {
         Some(root) if is_index => index_page(root).await,
-        Some(root) => match ServeDir::new(root).oneshot(request).await {
+        // `cargo xtask client` writes `.br` and `.gz` beside the wasm and js: browsers that accept them get
+        // the compressed file (a third of the size), others the plain one.
+        Some(root) => match ServeDir::new(root).precompressed_br().precompressed_gzip().oneshot(request).await {
             Ok(response) => response.into_response(),
             Err(never) => match never {},
         },

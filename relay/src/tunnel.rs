@@ -10,12 +10,12 @@ use crate::http::{origin_allowed, AppState, ClientIp, FOREIGN_ORIGIN};
 use crate::pipes::{PipeKind, PipeStats};
 use crate::store::Workstation;
 use crate::tickets;
-use axum::body::Bytes;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
+use bytes::{BufMut, BytesMut};
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
@@ -49,8 +49,15 @@ pub const TOO_BIG: &str = "A message was larger than the relay accepts (1 MiB)."
 pub const SHUTTING_DOWN: &str = "The relay is shutting down.";
 pub const INTERNAL: &str = "The relay had an internal error. Please try again later.";
 
-/// Size of the buffer for reads from the workstation (one WebSocket message per read).
-const READ_BUFFER: usize = 64 * 1024;
+/// Reads from the workstation (one WebSocket message per read) start this small: an idle desktop sends
+/// little, and thousands of idle pipes must stay cheap.
+const MIN_READ: usize = 4 * 1024;
+/// Reads grow up to this while they keep filling the buffer (screen updates, file copies): fewer, larger
+/// messages and TLS records per byte.
+const MAX_READ: usize = 64 * 1024;
+/// tungstenite's read buffer for browser messages (its default, 128 KiB, is zero-filled per connection).
+/// Browser messages are small input events; a larger message is read in several chunks.
+const WS_READ_BUFFER: usize = 4 * 1024;
 /// After one side has finished, how long the other gets to finish cleanly.
 const LINGER: Duration = Duration::from_secs(5);
 
@@ -88,6 +95,9 @@ pub async fn handler(
     upgrade
         .max_message_size(max)
         .max_frame_size(max)
+        .read_buffer_size(WS_READ_BUFFER)
+        // Every message is sent (and flushed) as soon as it is read: no batching in tungstenite.
+        .write_buffer_size(0)
         .on_upgrade(move |socket| tasks.track_future(run(state, socket, ticket, peer)))
 }
 
@@ -284,7 +294,27 @@ async fn send_close(ws_tx: &mut SplitSink<WebSocket, Message>, code: u16, reason
     let _ = ws_tx.send(Message::Close(Some(CloseFrame { code, reason: reason.into() }))).await;
 }
 
+/// The size of the next read from the workstation: doubles while reads fill it, halves when they use
+/// less than a quarter of it, within [`MIN_READ`, `MAX_READ`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct ReadSize(usize);
+
+impl ReadSize {
+    fn after_read(self, filled: usize) -> ReadSize {
+        if filled >= self.0 {
+            ReadSize((self.0 * 2).min(MAX_READ))
+        } else if filled < self.0 / 4 {
+            ReadSize((self.0 / 2).max(MIN_READ))
+        } else {
+            self
+        }
+    }
+}
+
 /// Workstation → browser, and the only writer of the WebSocket.
+///
+/// Each read lands directly in the buffer that is sent as the message (no copy); once tungstenite has
+/// framed it, the allocation is unique again and the next read reuses it.
 async fn pump_down(
     ws_tx: &mut SplitSink<WebSocket, Message>,
     tcp_rd: &mut OwnedReadHalf,
@@ -292,16 +322,27 @@ async fn pump_down(
     stats: &PipeStats,
     shutdown: CancellationToken,
 ) -> DownEnd {
-    let mut buf = vec![0u8; READ_BUFFER];
+    let mut buf = BytesMut::new();
+    let mut size = ReadSize(MIN_READ);
     let mut control_open = true;
+    // Created once: polling a fresh `cancelled()` per message would lock the shared token's waiter list.
+    let shutdown = shutdown.cancelled();
+    let close_requested = stats.close_requested();
+    tokio::pin!(shutdown, close_requested);
     loop {
+        if buf.capacity() > 2 * size.0 {
+            // Traffic calmed down: give the large buffer back.
+            buf = BytesMut::new();
+        }
+        buf.reserve(size.0);
+        let mut window = (&mut buf).limit(size.0);
         tokio::select! {
             biased;
-            _ = shutdown.cancelled() => {
+            _ = &mut shutdown => {
                 send_close(ws_tx, close_code::GOING_AWAY, SHUTTING_DOWN).await;
                 return DownEnd::Shutdown;
             }
-            (code, reason) = stats.close_requested() => {
+            (code, reason) = &mut close_requested => {
                 send_close(ws_tx, code, reason).await;
                 return DownEnd::Closed(code);
             }
@@ -312,14 +353,15 @@ async fn pump_down(
                 }
                 None => control_open = false,
             },
-            read = tcp_rd.read(&mut buf) => match read {
+            read = tcp_rd.read_buf(&mut window) => match read {
                 Ok(0) => {
                     // Everything read before has been sent: now say goodbye.
                     send_close(ws_tx, close_code::NORMAL, WORKSTATION_CLOSED).await;
                     return DownEnd::WorkstationClosed;
                 }
                 Ok(n) => {
-                    if ws_tx.send(Message::Binary(Bytes::copy_from_slice(&buf[..n]))).await.is_err() {
+                    size = size.after_read(n);
+                    if ws_tx.send(Message::Binary(buf.split().freeze())).await.is_err() {
                         return DownEnd::BrowserGone;
                     }
                     stats.add_down(n);
@@ -364,4 +406,23 @@ async fn pipe(socket: WebSocket, tcp: TcpStream, stats: &PipeStats, shutdown: Ca
     let _ = tokio::time::timeout(Duration::from_secs(1), ws_tx.close()).await;
     let _ = tcp_wr.shutdown().await;
     PipeEnd(up_end, down_end)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn read_size_grows_under_load_and_shrinks_when_idle() {
+        let mut size = ReadSize(MIN_READ);
+        for _ in 0..10 {
+            size = size.after_read(size.0);
+        }
+        assert_eq!(size, ReadSize(MAX_READ));
+        assert_eq!(size.after_read(MAX_READ / 2), size, "half-full reads keep the size");
+        for _ in 0..10 {
+            size = size.after_read(100);
+        }
+        assert_eq!(size, ReadSize(MIN_READ));
+    }
 }

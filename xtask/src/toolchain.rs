@@ -45,5 +45,20 @@ pub fn build_client() -> Result<PathBuf> {
         .env("AR_wasm32_unknown_unknown", "llvm-ar-22")
         .env("CARGO_TARGET_DIR", paths::wasm_target());
     shell::run(&mut trunk)?;
+    precompress(&dist)?;
     Ok(dist)
+}
+
+/// Writes `X.br` (brotli -q 11) and `X.gz` (gzip -9) beside the client's wasm, js and css, which the
+/// relay serves to browsers that accept them: the wasm shrinks to about a third.
+fn precompress(dist: &std::path::Path) -> Result<()> {
+    for entry in std::fs::read_dir(dist)? {
+        let path = entry?.path();
+        if !path.extension().is_some_and(|ext| ext == "wasm" || ext == "js" || ext == "css") {
+            continue;
+        }
+        shell::run(Command::new("gzip").args(["-9", "--keep", "--force"]).arg(&path))?;
+        shell::run(Command::new("brotli").args(["-q", "11", "--keep", "--force"]).arg(&path))?;
+    }
+    Ok(())
 }

@@ -241,6 +241,18 @@ async fn portal_files_are_served_with_security_headers() {
     assert_eq!(wasm.body, b"\0asm\x01\0\0\0");
     assert!(relay.request("GET", "/client.js", &[], None).await.header("content-type").unwrap().contains("javascript"));
     assert_eq!(relay.request("GET", "/missing.js", &[], None).await.status, 404);
+
+    // Precompressed files (written by `cargo xtask client`) go to browsers that accept them.
+    std::fs::write(web.path().join("client_bg.wasm.br"), b"brotli bytes").unwrap();
+    std::fs::write(web.path().join("client_bg.wasm.gz"), b"gzip bytes").unwrap();
+    let br = relay.request("GET", "/client_bg.wasm", &[("accept-encoding", "gzip, deflate, br")], None).await;
+    assert_eq!((br.status, br.header("content-encoding")), (200, Some("br")));
+    assert_eq!(br.header("content-type"), Some("application/wasm"));
+    assert_eq!(br.body, b"brotli bytes");
+    let gz = relay.request("GET", "/client_bg.wasm", &[("accept-encoding", "gzip")], None).await;
+    assert_eq!((gz.header("content-encoding"), gz.body.as_slice()), (Some("gzip"), b"gzip bytes".as_slice()));
+    let plain = relay.request("GET", "/client_bg.wasm", &[], None).await;
+    assert_eq!((plain.header("content-encoding"), plain.body.as_slice()), (None, b"\0asm\x01\0\0\0".as_slice()));
     assert_eq!(relay.request("GET", "/../../etc/passwd", &[], None).await.status / 100, 4);
     let api = relay.request("GET", "/api/nothing-here", &[], None).await;
     assert_eq!(api.status, 404);
