@@ -8,7 +8,8 @@
 #
 # Tools go under $HOMEDESK_CACHE (default ~/.cache/homedesk), outside the clone, so later runs are fast.
 # Usage: install-toolchain.sh [--for-tests]   (also the tools the tests use: Chromium, chromedriver, oathtool, slapd,
-#        pebble + openssl + curl for scripts/pebble.sh, PostgreSQL for scripts/postgres.sh)
+#        pebble + openssl + curl for scripts/pebble.sh, PostgreSQL for scripts/postgres.sh, aiosmtpd for the SMTP
+#        test server)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -44,7 +45,7 @@ apt_install() {
 }
 
 PKGS=(rustc-web cargo-web rust-web-src rust-web-llvm lld-22 clang-22 llvm-22 pkg-config brotli)
-((FOR_TESTS)) && PKGS+=(chromium chromium-driver fonts-dejavu-core oathtool slapd ldap-utils pebble openssl curl postgresql)
+((FOR_TESTS)) && PKGS+=(chromium chromium-driver fonts-dejavu-core oathtool slapd ldap-utils pebble openssl curl postgresql python3-aiosmtpd)
 apt_install "${PKGS[@]}"
 
 mkdir -p "$TOOLS/bin"

@@ -19,6 +19,48 @@ pub struct PortalSession {
     pub workstations: Vec<WorkstationSummary>,
 }
 
+/// The second sign-in step the relay asks for after a correct password.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(tag = "step", rename_all = "snake_case")]
+pub enum SecondFactor {
+    /// First sign-in after being added: scan the QR code, then enter one code.
+    Enrol { qr_svg: String, secret: String, otpauth_uri: String, digits: u8 },
+    /// Enter a code; `method` is `app`, `sms` or `email`.
+    Code { method: String, digits: u8 },
+}
+
+/// A session that passed the password and waits for its second factor.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PendingLogin {
+    pub username: String,
+    pub csrf_token: String,
+    pub second_factor: SecondFactor,
+}
+
+/// What a login answers: a full session, or a second step to do first.
+#[derive(Clone, Debug, PartialEq)]
+pub enum LoginAnswer {
+    SignedIn(PortalSession),
+    SecondFactor(PendingLogin),
+}
+
+#[derive(Deserialize)]
+struct LoginReply {
+    username: String,
+    csrf_token: String,
+    #[serde(default)]
+    workstations: Vec<WorkstationSummary>,
+    #[serde(default)]
+    second_factor: Option<SecondFactor>,
+}
+
+/// What the login page needs before anyone signs in.
+#[derive(Clone, Debug, PartialEq, Default, Deserialize)]
+pub struct PortalSettings {
+    #[serde(default)]
+    pub show_domain: bool,
+}
+
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 pub struct TicketWorkstation {
     pub id: i64,
@@ -44,6 +86,13 @@ struct ErrorBody {
 struct LoginBody<'a> {
     username: &'a str,
     password: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    domain: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct CodeBody<'a> {
+    code: &'a str,
 }
 
 #[derive(Serialize)]
@@ -58,9 +107,53 @@ struct CertificateBody<'a> {
 
 const UNREACHABLE: &str = "The portal cannot be reached. Check your network connection and try again.";
 
-pub async fn login(username: &str, password: &str) -> Result<PortalSession, String> {
-    let request = Request::post("/api/login").json(&LoginBody { username, password }).map_err(|e| e.to_string())?;
+pub async fn login(username: &str, password: &str, domain: Option<&str>) -> Result<LoginAnswer, String> {
+    let request =
+        Request::post("/api/login").json(&LoginBody { username, password, domain }).map_err(|e| e.to_string())?;
+    let reply: LoginReply = json_or_error(request.send().await).await?;
+    Ok(match reply.second_factor {
+        Some(second_factor) => LoginAnswer::SecondFactor(PendingLogin {
+            username: reply.username,
+            csrf_token: reply.csrf_token,
+            second_factor,
+        }),
+        None => LoginAnswer::SignedIn(PortalSession {
+            username: reply.username,
+            csrf_token: reply.csrf_token,
+            workstations: reply.workstations,
+        }),
+    })
+}
+
+/// The second step: a correct code turns the pending session into a full one (new cookie and token).
+pub async fn verify_code(pending: &PendingLogin, code: &str) -> Result<PortalSession, String> {
+    let request = Request::post("/api/2fa/verify")
+        .header("X-CSRF-Token", &pending.csrf_token)
+        .json(&CodeBody { code })
+        .map_err(|e| e.to_string())?;
     json_or_error(request.send().await).await
+}
+
+/// Asks the relay to send a new code by SMS or email.
+pub async fn resend_code(pending: &PendingLogin) -> Result<(), String> {
+    let response = Request::post("/api/2fa/resend")
+        .header("X-CSRF-Token", &pending.csrf_token)
+        .send()
+        .await
+        .map_err(|_| UNREACHABLE.to_owned())?;
+    if response.ok() {
+        Ok(())
+    } else {
+        Err(error_message(response).await)
+    }
+}
+
+/// The login page's options; defaults when the relay cannot be asked.
+pub async fn portal_settings() -> PortalSettings {
+    match Request::get("/api/portal").send().await {
+        Ok(response) if response.ok() => response.json().await.unwrap_or_default(),
+        _ => PortalSettings::default(),
+    }
 }
 
 pub async fn ticket(session: &PortalSession, workstation_id: Option<i64>) -> Result<Ticket, String> {

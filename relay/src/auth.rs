@@ -246,20 +246,33 @@ pub async fn authenticate(
     }
 }
 
-/// Checks the credentials and creates a new session (a fresh id at every login).
-pub async fn login(
+/// Creates a new session (a fresh id at every login). A `pending_factor` session only allows the
+/// second sign-in step (see [`crate::twofa`]).
+pub async fn new_session(
     store: &Store,
-    passwords: &Passwords,
-    credentials: Credentials<'_>,
+    user: User,
     idle_timeout: Duration,
+    pending_factor: bool,
 ) -> Result<NewSession, AuthError> {
-    let user = authenticate(store, passwords, credentials).await?;
     let session_id = random_token();
     let csrf_token = random_token();
-    store
-        .create_session(&sha256_hex(session_id.as_bytes()), user.id, &csrf_token, store::unix_ms_after(idle_timeout))
-        .await?;
+    let expires_at = store::unix_ms_after(idle_timeout);
+    store.create_session(&sha256_hex(session_id.as_bytes()), user.id, &csrf_token, expires_at, pending_factor).await?;
     Ok(NewSession { session_id, user, csrf_token })
+}
+
+/// Completes the second factor: the pending session behind `old_hash` becomes a full session under
+/// a new id and CSRF token (the old cookie stops working). `None` if it was not pending any more.
+pub async fn promote_session(
+    store: &Store,
+    old_hash: &str,
+    user: User,
+    now: i64,
+) -> Result<Option<NewSession>, AuthError> {
+    let session_id = random_token();
+    let csrf_token = random_token();
+    let promoted = store.promote_session(old_hash, &sha256_hex(session_id.as_bytes()), &csrf_token, now).await?;
+    Ok(promoted.then_some(NewSession { session_id, user, csrf_token }))
 }
 
 /// The live session for a cookie value, sliding its idle expiry forward.

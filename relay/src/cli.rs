@@ -1,6 +1,6 @@
 //! The command line: `serve` and the administrative commands (users, workstations, assignments of users
 //! and directory groups, the directory under `directory`, brute-force defence under `security`, the HTTPS
-//! certificate under `certificate`).
+//! certificate under `certificate`, two-factor sign-in under `2fa`, portal options).
 //!
 //! Administrative commands work directly on the database (`--database-url`, else the SQLite file of
 //! `--data-dir`), safe while relays serve: SQLite runs in WAL mode, PostgreSQL is shared by design, and
@@ -12,10 +12,12 @@ use clap::{Args, Parser, Subcommand};
 use homedesk_relay::broker;
 use homedesk_relay::bruteforce::{LimiterConfig, LoginGuard, Policy, DEFAULT_MAX_FAILURE_ROWS};
 use homedesk_relay::config::{normalize_origin, DataDir, ServeConfig};
+use homedesk_relay::delivery;
 use homedesk_relay::directory::{self, BindMode, DirectoryConfig, GroupMode};
 use homedesk_relay::netaddr::Cidr;
 use homedesk_relay::server::open_store;
 use homedesk_relay::store::Store;
+use homedesk_relay::twofa::{self, MemberKind, Method};
 use std::io::{Read, Write};
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -67,6 +69,12 @@ enum Command {
     /// Brute-force defence: limits, blocked IPs, whitelist.
     #[command(subcommand)]
     Security(SecurityCommand),
+    /// Two-factor sign-in: on/off, who must use it, delivery methods, resets, settings.
+    #[command(name = "2fa", subcommand)]
+    TwoFa(TwoFaCommand),
+    /// Options of the portal's login page.
+    #[command(subcommand)]
+    Portal(PortalCommand),
     /// The portal's HTTPS certificate: free certificate (ACME), import, history.
     #[command(subcommand)]
     Certificate(CertificateCommand),
@@ -103,6 +111,116 @@ pub enum CertificateCommand {
         cert: PathBuf,
         #[arg(long)]
         key: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum TwoFaCommand {
+    /// Require a second factor from the listed users and groups.
+    Enable,
+    /// Stop asking anyone for a second factor (lists and secrets are kept).
+    Disable,
+    /// Whether 2FA is on, and who must use it.
+    List,
+    /// Require 2FA from a user (or, with --group, from every member of a directory group).
+    Add {
+        name: String,
+        #[arg(long)]
+        group: bool,
+    },
+    /// Stop requiring 2FA from a user (or group).
+    Remove {
+        name: String,
+        #[arg(long)]
+        group: bool,
+    },
+    /// Set how a user receives codes: app (authenticator), sms (--phone +E.164) or email (--email).
+    Method {
+        name: String,
+        method: String,
+        #[arg(long)]
+        phone: Option<String>,
+        #[arg(long)]
+        email: Option<String>,
+    },
+    /// Revoke a user's secret and end their sessions; the next sign-in shows a new QR code.
+    Reset { name: String },
+    /// Codes and sessions: show or change the settings.
+    #[command(subcommand)]
+    Settings(TwoFaSettingsCommand),
+    /// SMS through Twilio: account SID, sender number; the auth token is read from standard input.
+    Sms {
+        #[arg(long)]
+        account_sid: String,
+        /// Sender number in international form (+…).
+        #[arg(long)]
+        from: String,
+        /// API base URL (for a proxy or a test server).
+        #[arg(long, default_value = homedesk_relay::delivery::TWILIO_BASE_URL)]
+        base_url: String,
+    },
+    /// Email through SMTP (STARTTLS or TLS); with --username the password is read from standard input.
+    Smtp {
+        #[arg(long)]
+        host: String,
+        /// Default: 587 with starttls, 465 with tls.
+        #[arg(long)]
+        port: Option<u16>,
+        #[arg(long, default_value = "starttls", value_parser = ["starttls", "tls"])]
+        security: String,
+        #[arg(long)]
+        username: Option<String>,
+        /// The From address.
+        #[arg(long)]
+        from: String,
+        /// An extra CA certificate (PEM) to trust, for a server with a private certificate.
+        #[arg(long)]
+        ca_file: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum TwoFaSettingsCommand {
+    /// Show the settings in force.
+    Show,
+    /// Change settings.
+    Set(TwoFaSettingsArgs),
+}
+
+#[derive(Debug, Args)]
+struct TwoFaSettingsArgs {
+    /// 30-second steps accepted before and after the current one (0-480; above 10 is discouraged).
+    #[arg(long)]
+    discrepancy: Option<u32>,
+    /// Name shown in authenticator apps (empty: "<server name> Homedesk").
+    #[arg(long)]
+    issuer: Option<String>,
+    /// Minutes after the first session in which further sessions need no new code.
+    #[arg(long)]
+    validity_after_minutes: Option<u64>,
+    /// Seconds allowed between a validated code and the first session.
+    #[arg(long)]
+    validity_before_secs: Option<u64>,
+    /// Digits of a code (4-12; fewer than 6 is discouraged).
+    #[arg(long)]
+    digits: Option<u32>,
+    /// Text of SMS codes; must contain %CODE%, may contain %ISSUER%.
+    #[arg(long)]
+    sms_template: Option<String>,
+    /// Seconds a code sent by SMS or email stays valid.
+    #[arg(long)]
+    code_lifetime_secs: Option<u64>,
+    /// Codes sent to one user per hour (SMS and email).
+    #[arg(long)]
+    send_limit: Option<u32>,
+}
+
+#[derive(Debug, Subcommand)]
+enum PortalCommand {
+    /// Show or hide the optional Domain field of the login form.
+    ShowDomain {
+        #[arg(value_parser = ["on", "off"])]
+        state: String,
     },
 }
 
@@ -275,6 +393,10 @@ struct ServeArgs {
     /// An extra root certificate (PEM) to trust when talking to the ACME server, e.g. a test CA.
     #[arg(long, env = "HOMEDESK_ACME_CA_ROOT")]
     acme_ca_root: Option<PathBuf>,
+    /// The 32-byte key that encrypts two-factor secrets (created 0600 if missing). Default:
+    /// twofa.key in the data directory.
+    #[arg(long, env = "HOMEDESK_2FA_KEY_FILE")]
+    twofa_key_file: Option<PathBuf>,
 }
 
 fn parse_origin(value: &str) -> Result<String, String> {
@@ -443,6 +565,145 @@ async fn admin(store: &Store, data_dir: &DataDir, command: Command) -> Result<()
         Command::Directory(command) => directory(store, command).await?,
         Command::Security(command) => security(store, command).await?,
         Command::Certificate(command) => crate::cli_certificate::run(store, data_dir, command).await?,
+        Command::TwoFa(command) => two_factor(store, command).await?,
+        Command::Portal(PortalCommand::ShowDomain { state }) => {
+            twofa::set_show_domain(store, state == "on").await?;
+            println!("The login form {} the Domain field.", if state == "on" { "shows" } else { "hides" });
+        }
+    }
+    Ok(())
+}
+
+fn print_twofa_settings(settings: &twofa::Settings) {
+    println!("enabled                 {}", if settings.enabled { "yes" } else { "no" });
+    println!("discrepancy             {} steps of 30 s", settings.discrepancy);
+    println!("issuer                  {}", settings.issuer_or_default());
+    println!("validity-after          {} min", settings.validity_after.as_secs() / 60);
+    println!("validity-before         {} s", settings.validity_before.as_secs());
+    println!("digits                  {}", settings.digits.get());
+    println!("sms-template            {}", settings.sms_template);
+    println!("code-lifetime           {} s", settings.code_lifetime.as_secs());
+    println!("send-limit              {} per hour", settings.send_limit_per_hour);
+}
+
+async fn two_factor(store: &Store, command: TwoFaCommand) -> Result<()> {
+    let kind = |group: bool| {
+        if group {
+            MemberKind::Group
+        } else {
+            MemberKind::User
+        }
+    };
+    match command {
+        TwoFaCommand::Enable | TwoFaCommand::Disable => {
+            let mut settings = twofa::settings_load(store).await?;
+            settings.enabled = matches!(command, TwoFaCommand::Enable);
+            twofa::settings_store(store, &settings).await?;
+            println!("Two-factor sign-in {}.", if settings.enabled { "enabled" } else { "disabled" });
+        }
+        TwoFaCommand::List => {
+            let settings = twofa::settings_load(store).await?;
+            println!("Two-factor sign-in is {}.", if settings.enabled { "enabled" } else { "disabled" });
+            let rows: Vec<[String; 5]> = twofa::members(store)
+                .await?
+                .into_iter()
+                .map(|m| {
+                    let enrolled = match m.enrolled {
+                        Some(true) => "yes",
+                        Some(false) => "no",
+                        None => "-",
+                    };
+                    [
+                        m.kind,
+                        m.name,
+                        m.method.unwrap_or_else(|| "-".into()),
+                        enrolled.into(),
+                        m.address.unwrap_or_default(),
+                    ]
+                })
+                .collect();
+            print_table(["KIND", "NAME", "METHOD", "ENROLLED", "ADDRESS"], &rows);
+        }
+        TwoFaCommand::Add { name, group } => {
+            if group {
+                twofa::add_member(store, kind(group), &name).await?;
+            } else {
+                // A user must exist; directory groups are resolved at sign-in.
+                store.user_by_name(&name).await?;
+                twofa::add_member(store, kind(group), &name).await?;
+            }
+            println!("{} {name} must use two-factor sign-in.", kind(group).as_str());
+        }
+        TwoFaCommand::Remove { name, group } => {
+            if !twofa::remove_member(store, kind(group), &name).await? {
+                bail!("{} {name} is not on the two-factor list", kind(group).as_str());
+            }
+            println!("{} {name} no longer needs two-factor sign-in.", kind(group).as_str());
+        }
+        TwoFaCommand::Method { name, method, phone, email } => {
+            let method = Method::parse(&method)?;
+            twofa::set_method(store, &name, method, phone.as_deref(), email.as_deref()).await?;
+            println!("{name} receives codes by {}.", method.as_str());
+        }
+        TwoFaCommand::Reset { name } => {
+            twofa::reset(store, &name).await?;
+            println!("Second factor of {name} reset: the next sign-in shows a new QR code.");
+        }
+        TwoFaCommand::Sms { account_sid, from, base_url } => {
+            let auth_token = read_password().context("the Twilio auth token is read from standard input")?;
+            let config = delivery::TwilioConfig { base_url, account_sid, auth_token, from };
+            delivery::set_twilio_config(store, &config).await?;
+            println!("SMS codes are sent through {} from {}.", config.base_url, config.from);
+        }
+        TwoFaCommand::Smtp { host, port, security, username, from, ca_file } => {
+            let security = delivery::SmtpSecurity::parse(&security)?;
+            let password = match username {
+                Some(_) => Some(read_password().context("the SMTP password is read from standard input")?),
+                None => None,
+            };
+            let port = port.unwrap_or(if security == delivery::SmtpSecurity::Tls { 465 } else { 587 });
+            let config = delivery::SmtpConfig { host, port, security, username, password, from, ca_file };
+            delivery::set_smtp_config(store, &config).await?;
+            println!(
+                "Email codes are sent through {}:{} ({}) from {}.",
+                config.host,
+                config.port,
+                security.as_str(),
+                config.from
+            );
+        }
+        TwoFaCommand::Settings(TwoFaSettingsCommand::Show) => print_twofa_settings(&twofa::settings_load(store).await?),
+        TwoFaCommand::Settings(TwoFaSettingsCommand::Set(args)) => {
+            let mut settings = twofa::settings_load(store).await?;
+            if let Some(n) = args.discrepancy {
+                settings.discrepancy = n;
+            }
+            if let Some(issuer) = args.issuer {
+                settings.issuer = issuer;
+            }
+            if let Some(m) = args.validity_after_minutes {
+                settings.validity_after = Duration::from_secs(m.saturating_mul(60));
+            }
+            if let Some(s) = args.validity_before_secs {
+                settings.validity_before = Duration::from_secs(s);
+            }
+            if let Some(n) = args.digits {
+                settings.digits = homedesk_relay::totp::Digits::new(n)?;
+            }
+            if let Some(template) = args.sms_template {
+                settings.sms_template = template;
+            }
+            if let Some(secs) = args.code_lifetime_secs {
+                settings.code_lifetime = Duration::from_secs(secs);
+            }
+            if let Some(n) = args.send_limit {
+                settings.send_limit_per_hour = n;
+            }
+            for warning in twofa::settings_store(store, &settings).await? {
+                eprintln!("warning: {warning}");
+            }
+            print_twofa_settings(&settings);
+        }
     }
     Ok(())
 }
@@ -724,6 +985,7 @@ async fn serve(data_dir: PathBuf, database_url: Option<String>, args: ServeArgs)
     config.trusted_proxies = args.trusted_proxies;
     config.acme_directory = args.acme_directory;
     config.acme_ca_root = args.acme_ca_root;
+    config.twofa_key_file = args.twofa_key_file;
     if let Some(root) = &config.web_root {
         if !root.join("index.html").is_file() {
             tracing::warn!(web_root = %root.display(), "the web root has no index.html: the portal shows a 'client not built' page");

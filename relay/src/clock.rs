@@ -1,7 +1,8 @@
-//! Injectable wall-clock time for the security decisions that depend on it (the brute-force limiter).
+//! Injectable wall-clock time for the security decisions that depend on it (the brute-force limiter,
+//! two-factor codes and their windows).
 //!
-//! Block windows and expiry are tested by moving a [`ManualClock`] instead of sleeping. Only the
-//! limiter reads this clock today; sessions and tickets still use [`crate::store::unix_ms`].
+//! Block windows, code steps and expiry are tested by moving a [`ManualClock`] instead of sleeping. The
+//! limiter and [`crate::twofa`] read this clock; sessions and tickets still use [`crate::store::unix_ms`].
 
 use std::fmt::Debug;
 use std::sync::atomic::{AtomicI64, Ordering};

@@ -46,6 +46,8 @@ pub struct ServeConfig {
     pub acme_ca_root: Option<PathBuf>,
     /// How often the relay looks for certificate changes and ACME jobs in the database.
     pub certificate_poll_interval: Duration,
+    /// Key file that seals two-factor secrets; `None` → `twofa.key` in the data directory.
+    pub twofa_key_file: Option<PathBuf>,
 }
 
 impl ServeConfig {
@@ -70,6 +72,7 @@ impl ServeConfig {
             acme_directory: crate::acme::LETS_ENCRYPT_PRODUCTION.to_owned(),
             acme_ca_root: None,
             certificate_poll_interval: Duration::from_secs(1),
+            twofa_key_file: None,
         }
     }
 }
@@ -98,6 +101,10 @@ impl DataDir {
     }
     pub fn private_key(&self) -> PathBuf {
         self.tls_dir().join("key.pem")
+    }
+    /// The key that seals two-factor secrets (created on first start, 0600).
+    pub fn twofa_key(&self) -> PathBuf {
+        self.root.join(crate::twofa::KEY_FILE)
     }
 
     /// Creates the directory (owner-only on Unix) if it does not exist yet.

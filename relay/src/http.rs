@@ -12,6 +12,7 @@ use crate::config::{normalize_origin, ServeConfig};
 use crate::pipes::PipeRegistry;
 use crate::store::{PinOutcome, SessionRecord, Store, StoreError, User, Workstation};
 use crate::tickets;
+use crate::twofa::{self, SecondStep, TwoFactor, TwoFactorError};
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::PathRejection;
 use axum::extract::{FromRequestParts, Path, Request, State};
@@ -37,6 +38,10 @@ pub const NOT_ASSIGNED: &str = "This workstation is not assigned to your account
 pub const FOREIGN_ORIGIN: &str = "The request was refused because it did not come from this portal.";
 pub const BAD_CSRF: &str = "The request was refused (missing or wrong security token). Reload the page and try again.";
 pub const INTERNAL: &str = "The relay had an internal error. Please try again later.";
+pub const SECOND_FACTOR_NEEDED: &str = "Enter your verification code first.";
+pub const CODE_NOT_SENT: &str =
+    "The verification code could not be sent. Try again later or contact your administrator.";
+pub const FACTOR_EXPIRED: &str = "Your verification has expired. Sign in again.";
 
 /// Content-Security-Policy of every HTTPS response: no inline script or style, wasm allowed,
 /// WebSockets only to ourselves (`wss:` for browsers that do not count wss as 'self').
@@ -56,6 +61,7 @@ pub struct AppInner {
     pub passwords: auth::Passwords,
     /// The certificate new TLS connections get (decides whether HSTS is sent).
     pub certificate: Arc<crate::tls::CertificateSwitch>,
+    pub twofa: TwoFactor,
     pub config: ServeConfig,
     pub pipes: PipeRegistry,
     /// Cancelled when the relay shuts down; open pipes close themselves.
@@ -116,6 +122,35 @@ impl From<AuthError> for ApiError {
             other => ApiError::internal(other),
         }
     }
+}
+
+impl From<TwoFactorError> for ApiError {
+    fn from(error: TwoFactorError) -> Self {
+        match error {
+            TwoFactorError::Code(code @ crate::totp::TotpError::Malformed { .. }) => {
+                ApiError::new(StatusCode::BAD_REQUEST, capitalize(&code.to_string()))
+            }
+            TwoFactorError::Code(code) => ApiError::new(StatusCode::UNAUTHORIZED, capitalize(&code.to_string())),
+            TwoFactorError::NotStarted => ApiError::new(StatusCode::UNAUTHORIZED, capitalize(&error.to_string())),
+            TwoFactorError::SendLimit => ApiError::new(StatusCode::TOO_MANY_REQUESTS, capitalize(&error.to_string())),
+            TwoFactorError::Delivery(error) => {
+                tracing::error!(%error, "verification code not sent");
+                ApiError::new(StatusCode::BAD_GATEWAY, CODE_NOT_SENT)
+            }
+            other => ApiError::internal(other),
+        }
+    }
+}
+
+/// "the code…" → "The code…." for messages shown as sentences.
+fn capitalize(message: &str) -> String {
+    let mut chars = message.chars();
+    let mut out: String = chars.next().map(|c| c.to_uppercase().collect()).unwrap_or_default();
+    out.push_str(chars.as_str());
+    if !out.ends_with('.') {
+        out.push('.');
+    }
+    out
 }
 
 impl From<SecurityError> for ApiError {
@@ -233,30 +268,56 @@ pub fn session_cookie(headers: &HeaderMap) -> Option<String> {
         .filter(|value| !value.is_empty())
 }
 
-/// A logged-in user. For unsafe methods, extraction also checks the `X-CSRF-Token` header.
+/// A logged-in user who completed every sign-in step. For unsafe methods, extraction also checks
+/// the `X-CSRF-Token` header. A session still waiting for its second factor is refused (401).
 pub struct CurrentSession {
     pub user: User,
     pub csrf_token: String,
+    pub record: SessionRecord,
+}
+
+/// The session behind the request's cookie, with the CSRF check for unsafe methods.
+async fn any_session(parts: &Parts, state: &AppState) -> Result<SessionRecord, ApiError> {
+    let session = match session_cookie(&parts.headers) {
+        Some(id) => auth::session_for(&state.store, &id, state.config.session_idle_timeout).await?,
+        None => None,
+    };
+    let Some(session) = session else {
+        return Err(ApiError::new(StatusCode::UNAUTHORIZED, NOT_LOGGED_IN));
+    };
+    if !is_safe_method(&parts.method) {
+        let sent = parts.headers.get("x-csrf-token").and_then(|v| v.to_str().ok()).unwrap_or("");
+        if !auth::secrets_equal(sent, &session.csrf_token) {
+            return Err(ApiError::new(StatusCode::FORBIDDEN, BAD_CSRF));
+        }
+    }
+    Ok(session)
 }
 
 impl FromRequestParts<AppState> for CurrentSession {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let session = match session_cookie(&parts.headers) {
-            Some(id) => auth::session_for(&state.store, &id, state.config.session_idle_timeout).await?,
-            None => None,
-        };
-        let Some(SessionRecord { user, csrf_token, .. }) = session else {
-            return Err(ApiError::new(StatusCode::UNAUTHORIZED, NOT_LOGGED_IN));
-        };
-        if !is_safe_method(&parts.method) {
-            let sent = parts.headers.get("x-csrf-token").and_then(|v| v.to_str().ok()).unwrap_or("");
-            if !auth::secrets_equal(sent, &csrf_token) {
-                return Err(ApiError::new(StatusCode::FORBIDDEN, BAD_CSRF));
-            }
+        let record = any_session(parts, state).await?;
+        if record.pending_factor {
+            return Err(ApiError::new(StatusCode::UNAUTHORIZED, SECOND_FACTOR_NEEDED));
         }
-        Ok(CurrentSession { user, csrf_token })
+        Ok(CurrentSession { user: record.user.clone(), csrf_token: record.csrf_token.clone(), record })
+    }
+}
+
+/// A session that passed the password and waits for its second factor (CSRF checked).
+pub struct PendingSession(pub SessionRecord);
+
+impl FromRequestParts<AppState> for PendingSession {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let record = any_session(parts, state).await?;
+        if !record.pending_factor {
+            return Err(ApiError::new(StatusCode::CONFLICT, "No verification code is expected for this session."));
+        }
+        Ok(PendingSession(record))
     }
 }
 
@@ -281,6 +342,26 @@ struct LoginRequest {
     /// Windows domain typed on the login form (directory sign-in; optional).
     #[serde(default)]
     domain: Option<String>,
+}
+
+/// The second step announced by a login answer (see docs/contracts.md).
+#[derive(Serialize)]
+#[serde(tag = "step", rename_all = "snake_case")]
+enum SecondFactorBody {
+    Enrol { qr_svg: String, secret: String, otpauth_uri: String, digits: u8 },
+    Code { method: &'static str, digits: u8 },
+}
+
+#[derive(Serialize)]
+struct PendingBody {
+    username: String,
+    csrf_token: String,
+    second_factor: SecondFactorBody,
+}
+
+#[derive(Deserialize)]
+struct CodeRequest {
+    code: String,
 }
 
 #[derive(Serialize)]
@@ -335,25 +416,119 @@ async fn login(
         password: &request.password,
         domain: request.domain.as_deref(),
     };
-    let result = auth::login(&state.store, &state.passwords, credentials, state.config.session_idle_timeout).await;
-    let session = match result {
-        Ok(session) => session,
+    let result = auth::authenticate(&state.store, &state.passwords, credentials).await;
+    let user = match result {
+        Ok(user) => user,
         Err(AuthError::InvalidCredentials) => {
             // Not the username: people type passwords into the wrong field.
             tracing::info!(%ip, "login failed");
-            if let Some(block) = state.guard.record_failure(ip, Some(&request.username)).await? {
-                let left = block.blocked_until.saturating_sub(block.blocked_at);
-                close_blocked_tunnels(&state, ip, std::time::Duration::from_millis(u64::try_from(left).unwrap_or(0)));
-            }
+            record_failure(&state, ip, &request.username).await?;
             return Err(AuthError::InvalidCredentials.into());
         }
         Err(error) => return Err(error.into()),
     };
     state.guard.record_success(ip, &request.username).await?;
-    tracing::info!(user = %session.user.username, %ip, "login");
+    let idle = state.config.session_idle_timeout;
+    let second_factor = match state.twofa.second_step(&user, ip).await? {
+        SecondStep::None => None,
+        SecondStep::Enrol(enrolment) => Some(SecondFactorBody::Enrol {
+            qr_svg: enrolment.qr_svg,
+            secret: enrolment.secret_base32,
+            otpauth_uri: enrolment.otpauth_uri,
+            digits: enrolment.digits,
+        }),
+        SecondStep::Code { method, digits } => {
+            if method != twofa::Method::App {
+                match state.twofa.deliver_code(&user).await {
+                    // Codes sent earlier this hour are still valid: let the user type one.
+                    Err(TwoFactorError::SendLimit) => {
+                        tracing::warn!(user = %user.username, %ip, "code send limit reached at sign-in")
+                    }
+                    other => other?,
+                }
+            }
+            Some(SecondFactorBody::Code { method: method.as_str(), digits })
+        }
+    };
+    let Some(second_factor) = second_factor else {
+        let session = auth::new_session(&state.store, user, idle, false).await?;
+        tracing::info!(user = %session.user.username, %ip, "login");
+        let body = session_body(&state.store, &session.user, session.csrf_token.clone()).await?;
+        let cookie = auth::session_cookie(&session.session_id);
+        return Ok(([(header::SET_COOKIE, cookie)], no_store(), Json(body)).into_response());
+    };
+    let session = auth::new_session(&state.store, user, idle, true).await?;
+    let step = match second_factor {
+        SecondFactorBody::Enrol { .. } => "enrol",
+        SecondFactorBody::Code { .. } => "code",
+    };
+    tracing::info!(user = %session.user.username, %ip, step, "password accepted, second factor required");
+    let body = PendingBody { username: session.user.username.clone(), csrf_token: session.csrf_token, second_factor };
+    let cookie = auth::session_cookie(&session.session_id);
+    Ok(([(header::SET_COOKIE, cookie)], no_store(), Json(body)).into_response())
+}
+
+/// Counts a failed sign-in step (password or code) and closes the tunnels of an IP it blocks.
+async fn record_failure(state: &AppState, ip: IpAddr, account: &str) -> ApiResult<()> {
+    if let Some(block) = state.guard.record_failure(ip, Some(account)).await? {
+        let left = block.blocked_until.saturating_sub(block.blocked_at);
+        close_blocked_tunnels(state, ip, std::time::Duration::from_millis(u64::try_from(left).unwrap_or(0)));
+    }
+    Ok(())
+}
+
+/// `POST /api/2fa/verify`: the second sign-in step. A correct code promotes the pending session
+/// under a new id (new cookie, new CSRF token); every refused code counts as a failed sign-in.
+async fn verify_code(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    PendingSession(pending): PendingSession,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let request: CodeRequest = parse_json(&body)?;
+    let user = pending.user.clone();
+    if let Some(refusal) = state.guard.check_login(ip, &user.username).await? {
+        tracing::info!(%ip, user = %user.username, "verification code refused before checking (limiter)");
+        return Ok(too_many_attempts(&refusal));
+    }
+    if let Err(error) = state.twofa.verify(&user, &request.code).await {
+        if matches!(error, TwoFactorError::Code(_) | TwoFactorError::NotStarted) {
+            tracing::info!(%ip, user = %user.username, %error, "verification code refused");
+            record_failure(&state, ip, &user.username).await?;
+        }
+        return Err(error.into());
+    }
+    let now = state.config.clock.now_ms();
+    let Some(session) = auth::promote_session(&state.store, &pending.id_hash, user, now).await? else {
+        return Err(ApiError::new(StatusCode::UNAUTHORIZED, NOT_LOGGED_IN));
+    };
+    tracing::info!(user = %session.user.username, %ip, "login (second factor accepted)");
     let body = session_body(&state.store, &session.user, session.csrf_token.clone()).await?;
     let cookie = auth::session_cookie(&session.session_id);
     Ok(([(header::SET_COOKIE, cookie)], no_store(), Json(body)).into_response())
+}
+
+/// `POST /api/2fa/resend`: a new code by SMS or email (within the hourly send limit).
+async fn resend_code(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    PendingSession(pending): PendingSession,
+) -> ApiResult<Response> {
+    if let Some(refusal) = state.guard.check_login(ip, &pending.user.username).await? {
+        return Ok(too_many_attempts(&refusal));
+    }
+    let row = state.store.twofa_user(pending.user.id).await?.unwrap_or_default();
+    if !matches!(twofa::Method::parse(&row.method), Ok(twofa::Method::Sms | twofa::Method::Email)) {
+        return Err(ApiError::new(StatusCode::CONFLICT, "Your codes come from your authenticator app."));
+    }
+    state.twofa.deliver_code(&pending.user).await?;
+    Ok((StatusCode::NO_CONTENT, no_store()).into_response())
+}
+
+/// `GET /api/portal`: what the login page needs to know before anyone signs in.
+async fn portal_settings(State(state): State<AppState>) -> ApiResult<Response> {
+    let show_domain = twofa::show_domain(&state.store).await?;
+    Ok((no_store(), Json(json!({ "show_domain": show_domain }))).into_response())
 }
 
 async fn current_session(State(state): State<AppState>, session: CurrentSession) -> ApiResult<Response> {
@@ -398,9 +573,15 @@ struct TicketResponse {
     workstation: TicketWorkstation,
 }
 
-async fn ticket(State(state): State<AppState>, session: CurrentSession, body: Bytes) -> ApiResult<Response> {
+async fn ticket(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    session: CurrentSession,
+    body: Bytes,
+) -> ApiResult<Response> {
     let request: TicketRequest =
         if body.iter().all(u8::is_ascii_whitespace) { TicketRequest::default() } else { parse_json(&body)? };
+    first_session_after_code(&state, &session, ip).await?;
     let assigned = state.store.assigned_workstations(session.user.id).await?;
     if assigned.is_empty() {
         return Err(ApiError::new(StatusCode::FORBIDDEN, NO_WORKSTATION));
@@ -433,6 +614,26 @@ async fn ticket(State(state): State<AppState>, session: CurrentSession, body: By
         },
     };
     Ok((no_store(), Json(body)).into_response())
+}
+
+/// "Validity before first session": after a code, the first ticket must come within the limit; it
+/// then starts the "validity after first session" window.
+async fn first_session_after_code(state: &AppState, session: &CurrentSession, ip: IpAddr) -> ApiResult<()> {
+    let (Some(factor_at), None) = (session.record.factor_at, session.record.first_ticket_at) else {
+        return Ok(());
+    };
+    let settings = state.twofa.settings().await?;
+    let now = state.config.clock.now_ms();
+    let limit = i64::try_from(settings.validity_before.as_millis()).unwrap_or(i64::MAX);
+    if now.saturating_sub(factor_at) > limit {
+        state.store.delete_session(&session.record.id_hash).await?;
+        tracing::info!(user = %session.user.username, %ip, "verification expired before the first session");
+        return Err(ApiError::new(StatusCode::UNAUTHORIZED, FACTOR_EXPIRED));
+    }
+    if state.store.mark_first_ticket(&session.record.id_hash, now).await? {
+        state.twofa.record_first_session(&session.user, ip).await?;
+    }
+    Ok(())
 }
 
 #[derive(Deserialize)]
@@ -579,6 +780,9 @@ pub fn router(state: AppState) -> Router {
         .route("/api/login", post(login))
         .route("/api/session", get(current_session))
         .route("/api/logout", post(logout))
+        .route("/api/2fa/verify", post(verify_code))
+        .route("/api/2fa/resend", post(resend_code))
+        .route("/api/portal", get(portal_settings))
         .route("/api/ticket", post(ticket))
         .route("/api/workstations/{id}/certificate", post(report_certificate))
         .route("/api/tunnel", get(crate::tunnel::handler))

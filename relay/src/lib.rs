@@ -14,7 +14,8 @@
 //! the CLI; [`tls`] makes the self-signed certificate and serves whichever certificate is current;
 //! [`certificates`] (import, restore, reset, the watcher), [`acme`] (free-certificate policy, pure) and
 //! [`acme_client`] (the ACME conversation and the worker) manage the HTTPS certificate; [`totp`] is the
-//! sans-I/O one-time-code core that two-factor sign-in will use.
+//! sans-I/O one-time-code core under [`twofa`] (two-factor sign-in), which sends SMS and email codes
+//! through [`delivery`].
 
 pub mod acme;
 pub mod acme_client;
@@ -25,6 +26,7 @@ pub mod certificate_api;
 pub mod certificates;
 pub mod clock;
 pub mod config;
+pub mod delivery;
 pub mod directory;
 pub mod http;
 pub mod listener;
@@ -37,6 +39,7 @@ pub mod tickets;
 pub mod tls;
 pub mod totp;
 pub mod tunnel;
+pub mod twofa;
 
 pub use config::ServeConfig;
 pub use server::{start, RunningServer, StartError};

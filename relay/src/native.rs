@@ -16,9 +16,8 @@
 //! is registered in [`crate::pipes`] with kind `native` (so blocking its IP closes it) and logged
 //! like the WebSocket tunnels (user, workstation, client IP, duration, bytes).
 //!
-//! Two-factor authentication: when it exists, users with a second factor must be refused here
-//! unless their client IP is whitelisted, because native RDP has no way to ask for the second factor
-//! (the check belongs right after the user lookup in [`handle`]).
+//! Two-factor authentication: users who must pass a second factor ([`crate::twofa`]) are refused here
+//! unless their client IP is whitelisted, because native RDP has no way to ask for the second factor.
 
 use crate::http::AppState;
 use crate::pipes::{PipeKind, PipeStats};
@@ -148,6 +147,18 @@ pub async fn handle(state: AppState, mut client: TcpStream, peer: SocketAddr) {
         }
         Err(error) => return tracing::error!(%error, "user lookup failed"),
     };
+    // Native clients cannot be asked for a second factor: 2FA users only from whitelisted networks.
+    match state.twofa.required(&user).await {
+        Ok(false) => {}
+        Ok(true) => match state.guard.is_whitelisted(ip).await {
+            Ok(true) => {}
+            Ok(false) => {
+                return tracing::info!(%ip, user = %user.username, "native RDP refused: two-factor user, IP not whitelisted")
+            }
+            Err(error) => return tracing::error!(%error, "whitelist check failed"),
+        },
+        Err(error) => return tracing::error!(%error, "two-factor check failed"),
+    }
     let workstation = match state.store.assigned_workstations(user.id).await {
         Ok(list) => match list.into_iter().next() {
             Some(workstation) => workstation,

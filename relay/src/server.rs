@@ -14,6 +14,7 @@ use crate::listener;
 use crate::pipes::PipeRegistry;
 use crate::store::{self, Store, StoreError};
 use crate::tls::{self, TlsError};
+use crate::twofa::{SecretBox, TwoFactor, TwoFactorError};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -36,6 +37,8 @@ pub enum StartError {
     Certificate(#[from] CertificateError),
     #[error("cannot prepare password hashing: {0}")]
     Auth(#[from] AuthError),
+    #[error("cannot prepare two-factor sign-in: {0}")]
+    TwoFactor(#[from] TwoFactorError),
     #[error("cannot listen on {addr}: {source}")]
     Bind { addr: SocketAddr, source: std::io::Error },
 }
@@ -82,6 +85,11 @@ impl RunningServer {
         &self.state.guard
     }
 
+    /// The second factor's service.
+    pub fn twofa(&self) -> &TwoFactor {
+        &self.state.twofa
+    }
+
     /// Asks everything to stop: listeners stop accepting, open pipes close with 1001.
     pub fn trigger_shutdown(&self) {
         self.state.shutdown.cancel();
@@ -115,6 +123,8 @@ pub async fn start(config: ServeConfig) -> Result<RunningServer, StartError> {
     let tls_config = tls::server_config(certificate_switch.clone())?;
 
     let admin_password = bootstrap_admin(&store).await?;
+    let key_file = config.twofa_key_file.clone().unwrap_or_else(|| data_dir.twofa_key());
+    let twofa = TwoFactor::new(store.clone(), config.clock.clone(), SecretBox::load_or_create(&key_file)?);
     let passwords = tokio::task::spawn_blocking(Passwords::new).await.map_err(|e| AuthError::Task(e.to_string()))??;
 
     let https_addr = SocketAddr::new(config.bind, config.https_port);
@@ -138,6 +148,7 @@ pub async fn start(config: ServeConfig) -> Result<RunningServer, StartError> {
         store: store.clone(),
         passwords,
         certificate: certificate_switch.clone(),
+        twofa,
         config,
         pipes: PipeRegistry::new(),
         shutdown: shutdown.clone(),

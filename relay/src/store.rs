@@ -1,5 +1,6 @@
-//! All SQL of the relay: users, workstations, assignments, sessions, tickets, settings, and the
-//! brute-force defence's failures, blocks, whitelist and known account IPs.
+//! All SQL of the relay: users, workstations, assignments, sessions, tickets, settings, the
+//! brute-force defence's failures, blocks, whitelist and known account IPs, and the second factor's
+//! members and per-user state.
 //!
 //! One module owns the database so that the rest of the code speaks in typed values and typed
 //! errors. Two backends, one code path: every query runs through `sqlx::Any`, and the URL picks
@@ -158,9 +159,29 @@ pub struct NewWorkstation {
 /// A live login session (looked up by the hash of its id).
 #[derive(Debug, Clone)]
 pub struct SessionRecord {
+    pub id_hash: String,
     pub user: User,
     pub csrf_token: String,
     pub expires_at: i64,
+    /// Password accepted, second factor not yet: no ticket, no tunnel.
+    pub pending_factor: bool,
+    /// When the second factor was completed (`None` when none was asked).
+    pub factor_at: Option<i64>,
+    /// When the session's first ticket was issued.
+    pub first_ticket_at: Option<i64>,
+}
+
+/// Second-factor state of one user (`twofa_users`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TwoFactorRow {
+    pub method: String,
+    pub phone: Option<String>,
+    pub email: Option<String>,
+    pub secret_enc: Option<String>,
+    pub enrolled: bool,
+    pub last_step: Option<i64>,
+    pub session_at: Option<i64>,
+    pub session_ip: Option<String>,
 }
 
 /// What a trust-on-first-use report did.
@@ -679,15 +700,25 @@ impl Store {
 
     // ------------------------------------------------------------- sessions
 
-    pub async fn create_session(&self, id_hash: &str, user_id: i64, csrf_token: &str, expires_at: i64) -> Result<()> {
+    /// A new session; `pending_factor` sessions wait for the second factor.
+    pub async fn create_session(
+        &self,
+        id_hash: &str,
+        user_id: i64,
+        csrf_token: &str,
+        expires_at: i64,
+        pending_factor: bool,
+    ) -> Result<()> {
         sqlx::query(
-            "INSERT INTO sessions (id_hash, user_id, csrf_token, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO sessions (id_hash, user_id, csrf_token, created_at, expires_at, pending_factor) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(id_hash)
         .bind(user_id)
         .bind(csrf_token)
         .bind(unix_ms())
         .bind(expires_at)
+        .bind(i64::from(pending_factor))
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -696,7 +727,8 @@ impl Store {
     /// The unexpired session with this id hash.
     pub async fn session(&self, id_hash: &str, now: i64) -> Result<Option<SessionRecord>> {
         let row = sqlx::query(
-            "SELECT u.id, u.username, u.is_admin, u.is_directory, s.csrf_token, s.expires_at FROM sessions s \
+            "SELECT u.id, u.username, u.is_admin, u.is_directory, s.id_hash, s.csrf_token, s.expires_at, \
+             s.pending_factor, s.factor_at, s.first_ticket_at FROM sessions s \
              JOIN users u ON u.id = s.user_id WHERE s.id_hash = $1 AND s.expires_at > $2",
         )
         .bind(id_hash)
@@ -705,12 +737,49 @@ impl Store {
         .await?;
         match row {
             Some(row) => Ok(Some(SessionRecord {
+                id_hash: row.try_get("id_hash")?,
                 user: user_from_row(&row)?,
                 csrf_token: row.try_get("csrf_token")?,
                 expires_at: row.try_get("expires_at")?,
+                pending_factor: row.try_get::<i64, _>("pending_factor")? != 0,
+                factor_at: row.try_get("factor_at")?,
+                first_ticket_at: row.try_get("first_ticket_at")?,
             })),
             None => Ok(None),
         }
+    }
+
+    /// Turns a pending session into a full one under a new id and CSRF token, atomically: only one
+    /// caller can promote a given pending session. Returns whether this call did.
+    pub async fn promote_session(&self, old_hash: &str, new_hash: &str, csrf_token: &str, now: i64) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE sessions SET id_hash = $1, csrf_token = $2, pending_factor = 0, factor_at = $3 \
+             WHERE id_hash = $4 AND pending_factor = 1",
+        )
+        .bind(new_hash)
+        .bind(csrf_token)
+        .bind(now)
+        .bind(old_hash)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Records the first ticket of a session; true only for the call that set it.
+    pub async fn mark_first_ticket(&self, id_hash: &str, now: i64) -> Result<bool> {
+        let done =
+            sqlx::query("UPDATE sessions SET first_ticket_at = $1 WHERE id_hash = $2 AND first_ticket_at IS NULL")
+                .bind(now)
+                .bind(id_hash)
+                .execute(&self.pool)
+                .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Ends every session of a user (password change, second-factor reset).
+    pub async fn delete_user_sessions(&self, user_id: i64) -> Result<()> {
+        sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(user_id).execute(&self.pool).await?;
+        Ok(())
     }
 
     pub async fn extend_session(&self, id_hash: &str, expires_at: i64) -> Result<()> {
@@ -763,7 +832,222 @@ impl Store {
     pub async fn purge_expired(&self, now: i64) -> Result<()> {
         sqlx::query("DELETE FROM tickets WHERE expires_at <= $1").bind(now).execute(&self.pool).await?;
         sqlx::query("DELETE FROM sessions WHERE expires_at <= $1").bind(now).execute(&self.pool).await?;
+        // Sent codes are kept an hour for the per-hour send limit.
+        sqlx::query("DELETE FROM twofa_codes WHERE expires_at <= $1 AND sent_at <= $2")
+            .bind(now)
+            .bind(now.saturating_sub(3_600_000))
+            .execute(&self.pool)
+            .await?;
         Ok(())
+    }
+
+    // -------------------------------------------------------- second factor
+
+    /// Adds a member (`kind` 'user' or 'group'); false if it was already listed.
+    pub async fn twofa_member_add(&self, kind: &str, name: &str, at: i64) -> Result<bool> {
+        let done = sqlx::query(
+            "INSERT INTO twofa_members (kind, name, created_at) VALUES ($1, $2, $3) ON CONFLICT (kind, name) DO NOTHING",
+        )
+        .bind(kind)
+        .bind(name)
+        .bind(at)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Removes a member; false if it was not listed.
+    pub async fn twofa_member_remove(&self, kind: &str, name: &str) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM twofa_members WHERE kind = $1 AND name = $2")
+            .bind(kind)
+            .bind(name)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Every member as (kind, name), sorted.
+    pub async fn twofa_members(&self) -> Result<Vec<(String, String)>> {
+        let rows =
+            sqlx::query("SELECT kind, name FROM twofa_members ORDER BY kind DESC, name").fetch_all(&self.pool).await?;
+        rows.iter().map(|row| Ok((row.try_get("kind")?, row.try_get("name")?))).collect()
+    }
+
+    /// True if the user, or one of `groups`, is a member.
+    pub async fn twofa_is_member(&self, username: &str, groups: &[String]) -> Result<bool> {
+        let user: Option<i64> = sqlx::query_scalar("SELECT 1 FROM twofa_members WHERE kind = 'user' AND name = $1")
+            .bind(username)
+            .fetch_optional(&self.pool)
+            .await?;
+        if user.is_some() {
+            return Ok(true);
+        }
+        for group in groups {
+            let found: Option<i64> =
+                sqlx::query_scalar("SELECT 1 FROM twofa_members WHERE kind = 'group' AND name = $1")
+                    .bind(group)
+                    .fetch_optional(&self.pool)
+                    .await?;
+            if found.is_some() {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// The user's second-factor row, if any.
+    pub async fn twofa_user(&self, user_id: i64) -> Result<Option<TwoFactorRow>> {
+        let row = sqlx::query(
+            "SELECT method, phone, email, secret_enc, enrolled, last_step, session_at, session_ip \
+             FROM twofa_users WHERE user_id = $1",
+        )
+        .bind(user_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        Ok(Some(TwoFactorRow {
+            method: row.try_get("method")?,
+            phone: row.try_get("phone")?,
+            email: row.try_get("email")?,
+            secret_enc: row.try_get("secret_enc")?,
+            enrolled: row.try_get::<i64, _>("enrolled")? != 0,
+            last_step: row.try_get("last_step")?,
+            session_at: row.try_get("session_at")?,
+            session_ip: row.try_get("session_ip")?,
+        }))
+    }
+
+    /// Stores a new (not yet confirmed) secret: enrolment starts over, no step is spent.
+    pub async fn twofa_set_secret(&self, user_id: i64, secret_enc: &str, at: i64) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO twofa_users (user_id, secret_enc, enrolled, last_step, updated_at) VALUES ($1, $2, 0, NULL, $3) \
+             ON CONFLICT (user_id) DO UPDATE SET secret_enc = $2, enrolled = 0, last_step = NULL, session_at = NULL, \
+             session_ip = NULL, updated_at = $3",
+        )
+        .bind(user_id)
+        .bind(secret_enc)
+        .bind(at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Spends TOTP time step `step` of the secret `secret_enc` (and marks the user enrolled) in one
+    /// conditional UPDATE: it changes the row only if that secret is still current and no step at or
+    /// after `step` was accepted, so of two requests racing with one code exactly one gets `true` —
+    /// also across relays sharing the database.
+    pub async fn twofa_accept_step(&self, user_id: i64, secret_enc: &str, step: i64, at: i64) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE twofa_users SET last_step = $1, enrolled = 1, updated_at = $2 \
+             WHERE user_id = $3 AND secret_enc = $4 AND (last_step IS NULL OR last_step < $1)",
+        )
+        .bind(step)
+        .bind(at)
+        .bind(user_id)
+        .bind(secret_enc)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Sets the delivery method and its address (the secret and enrolment are kept).
+    pub async fn twofa_set_method(
+        &self,
+        user_id: i64,
+        method: &str,
+        phone: Option<&str>,
+        email: Option<&str>,
+        at: i64,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO twofa_users (user_id, method, phone, email, updated_at) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (user_id) DO UPDATE SET method = $2, phone = $3, email = $4, updated_at = $5",
+        )
+        .bind(user_id)
+        .bind(method)
+        .bind(phone)
+        .bind(email)
+        .bind(at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Revokes the secret, forgets enrolment and the validity window, and ends the user's sessions.
+    pub async fn twofa_reset(&self, user_id: i64, at: i64) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "UPDATE twofa_users SET secret_enc = NULL, enrolled = 0, last_step = NULL, session_at = NULL, \
+             session_ip = NULL, updated_at = $1 WHERE user_id = $2",
+        )
+        .bind(at)
+        .bind(user_id)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(user_id).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Starts the "validity after first session" window of a user.
+    pub async fn twofa_record_session(&self, user_id: i64, at: i64, ip: &str) -> Result<()> {
+        sqlx::query("UPDATE twofa_users SET session_at = $1, session_ip = $2 WHERE user_id = $3")
+            .bind(at)
+            .bind(ip)
+            .bind(user_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Stores a sent code's MAC; returns its row id.
+    pub async fn twofa_code_insert(&self, user_id: i64, code_mac: &str, sent_at: i64, expires_at: i64) -> Result<i64> {
+        let done = sqlx::query(
+            "INSERT INTO twofa_codes (user_id, code_mac, sent_at, expires_at, used) VALUES ($1, $2, $3, $4, 0)",
+        )
+        .bind(user_id)
+        .bind(code_mac)
+        .bind(sent_at)
+        .bind(expires_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.last_insert_rowid())
+    }
+
+    /// Forgets a code that could not be delivered (it does not count against the send limit).
+    pub async fn twofa_code_delete(&self, id: i64) -> Result<()> {
+        sqlx::query("DELETE FROM twofa_codes WHERE id = $1").bind(id).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Codes sent to a user after `since`.
+    pub async fn twofa_codes_sent_since(&self, user_id: i64, since: i64) -> Result<i64> {
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM twofa_codes WHERE user_id = $1 AND sent_at > $2")
+            .bind(user_id)
+            .bind(since)
+            .fetch_one(&self.pool)
+            .await?)
+    }
+
+    /// Spends a sent code: one conditional UPDATE, so of racing requests exactly one succeeds. A
+    /// success also voids the user's other outstanding codes.
+    pub async fn twofa_code_consume(&self, user_id: i64, code_mac: &str, now: i64) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE twofa_codes SET used = 1 WHERE user_id = $1 AND code_mac = $2 AND used = 0 AND expires_at > $3",
+        )
+        .bind(user_id)
+        .bind(code_mac)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        sqlx::query("UPDATE twofa_codes SET used = 1 WHERE user_id = $1 AND used = 0")
+            .bind(user_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(true)
     }
 
     // ------------------------------------------------------------- settings

@@ -13,3 +13,5 @@ mod security;
 mod storage;
 mod tickets;
 mod tunnel;
+mod twofa;
+mod twofa_delivery;

@@ -32,7 +32,7 @@ fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
 }
 
 /// Reads until EOF (or an error such as a reset); panics if the relay keeps the connection open.
-async fn expect_closed(stream: &mut TcpStream) -> Vec<u8> {
+pub async fn expect_closed(stream: &mut TcpStream) -> Vec<u8> {
     let mut got = Vec::new();
     tokio::time::timeout(TIMEOUT, async {
         let mut buf = [0u8; 4096];

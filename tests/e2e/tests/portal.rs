@@ -320,3 +320,79 @@ async fn onboarding_page_offers_the_remote_desktop_script() -> Result<()> {
     browser.close().await?;
     result
 }
+
+/// The current TOTP code of a base32 secret, from `oathtool` (installed by the toolchain script).
+fn oathtool_code(secret: &str) -> Result<String> {
+    let output = std::process::Command::new("oathtool")
+        .args(["--totp", "--base32", secret])
+        .output()
+        .context("cannot run oathtool (cargo xtask setup installs it)")?;
+    anyhow::ensure!(output.status.success(), "oathtool failed: {}", String::from_utf8_lossy(&output.stderr));
+    Ok(String::from_utf8(output.stdout)?.trim().to_owned())
+}
+
+/// A code that is surely not the current one: the right code with its first digit changed.
+fn wrong_code(right: &str) -> String {
+    let mut digits: Vec<u8> = right.bytes().collect();
+    digits[0] = b'0' + (digits[0] - b'0' + 5) % 10;
+    String::from_utf8(digits).unwrap_or_default()
+}
+
+#[tokio::test]
+async fn two_factor_user_enrols_with_the_qr_code_and_reaches_the_desktop() -> Result<()> {
+    let mut relay = Relay::new()?;
+    relay.add_user("rdpuser1", PASSWORD)?;
+    relay.add_workstation("Office PC", &xrdp_addr()?)?;
+    relay.assign("rdpuser1", "Office PC")?;
+    relay.cli(&["2fa", "enable"], None)?;
+    relay.cli(&["2fa", "add", "rdpuser1"], None)?;
+    relay.serve().await?;
+    let browser = Browser::start(1280, 1000).await?;
+    let result = async {
+        browser.login(&relay.url(), "rdpuser1", PASSWORD).await?;
+        // The enrolment page: the QR code (decoded by the browser under the portal's CSP) and the key.
+        browser.wait_testid("twofa-qr", MESSAGE_TIMEOUT).await?;
+        let qr_width = homedesk_e2e::wait_for("the QR code image to load", Duration::from_secs(10), || async {
+            let width = browser
+                .client
+                .execute("return document.querySelector('[data-testid=\"twofa-qr\"]').naturalWidth;", vec![])
+                .await?;
+            Ok(width.as_u64().filter(|w| *w > 0))
+        })
+        .await?;
+        assert!(qr_width >= 200, "QR code is {qr_width} px wide");
+        let secret: String =
+            browser.text_of("twofa-secret", MESSAGE_TIMEOUT).await?.chars().filter(|c| !c.is_whitespace()).collect();
+        assert!(secret.len() >= 32, "a 160-bit key is 32 base32 characters, got {secret:?}");
+        let code_field = browser.wait_testid("twofa-code", MESSAGE_TIMEOUT).await?;
+        assert_eq!(code_field.attr("autocomplete").await?.as_deref(), Some("one-time-code"));
+        assert_eq!(code_field.attr("inputmode").await?.as_deref(), Some("numeric"));
+        browser.screenshot("twofa-enrol").await?;
+
+        // A wrong code: a clear message, still on the code page.
+        browser.type_into("twofa-code", &wrong_code(&oathtool_code(&secret)?)).await?;
+        browser.click("twofa-submit").await?;
+        let error = browser.text_of("twofa-error", MESSAGE_TIMEOUT).await?;
+        assert_eq!(error, "The code is wrong or has expired.");
+        browser.screenshot("twofa-wrong-code").await?;
+
+        // The right code (typed with a space, as people do) leads to the desktop.
+        let code = oathtool_code(&secret)?;
+        browser.type_into("twofa-code", &format!("{} {}", &code[..3], &code[3..])).await?;
+        browser.click("twofa-submit").await?;
+        browser.wait_testid("desktop-canvas", Duration::from_secs(20)).await?;
+        browser
+            .wait_for_picture(&known_picture(Rgb::from_hex("#1e6fd9")), TOLERANCE, DESKTOP_TIMEOUT)
+            .await
+            .context("the canvas never showed the workstation's known picture")?;
+        browser.screenshot("twofa-desktop").await?;
+        Ok(())
+    }
+    .await;
+    if result.is_err() {
+        let _ = browser.screenshot("twofa-failure").await;
+        eprintln!("relay log:\n{}", relay.log());
+    }
+    browser.close().await?;
+    result
+}
