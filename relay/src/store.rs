@@ -1002,16 +1002,17 @@ impl Store {
 
     /// Stores a sent code's MAC; returns its row id.
     pub async fn twofa_code_insert(&self, user_id: i64, code_mac: &str, sent_at: i64, expires_at: i64) -> Result<i64> {
-        let done = sqlx::query(
-            "INSERT INTO twofa_codes (user_id, code_mac, sent_at, expires_at, used) VALUES ($1, $2, $3, $4, 0)",
+        let id = sqlx::query_scalar(
+            "INSERT INTO twofa_codes (user_id, code_mac, sent_at, expires_at, used) VALUES ($1, $2, $3, $4, 0) \
+             RETURNING id",
         )
         .bind(user_id)
         .bind(code_mac)
         .bind(sent_at)
         .bind(expires_at)
-        .execute(&self.pool)
+        .fetch_one(&self.pool)
         .await?;
-        Ok(done.last_insert_rowid())
+        Ok(id)
     }
 
     /// Forgets a code that could not be delivered (it does not count against the send limit).
