@@ -6,15 +6,14 @@
 use crate::common::*;
 use homedesk_relay::certificates::certificate_info;
 use homedesk_relay::store::{self, AcmeJobKind, Store};
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{ClientConfig, DigitallySignedStruct, SignatureScheme};
+use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::ClientConfig;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use tokio::net::TcpStream;
 
 /// A public-looking name that pebble's DNS resolves to 127.0.0.1.
@@ -107,60 +106,14 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
-/// Accepts any certificate (signatures still checked) and remembers the leaf: to look at what is served.
-#[derive(Debug)]
-struct Capture {
-    leaf: Mutex<Option<CertificateDer<'static>>>,
-    provider: Arc<rustls::crypto::CryptoProvider>,
-}
-
-impl ServerCertVerifier for Capture {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        *self.leaf.lock().unwrap() = Some(end_entity.clone().into_owned());
-        Ok(ServerCertVerified::assertion())
-    }
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
-    }
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
-    }
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider.signature_verification_algorithms.supported_schemes()
-    }
-}
-
 /// The leaf certificate a new TLS connection gets.
 async fn served_leaf(addr: SocketAddr, server_name: &str) -> CertificateDer<'static> {
-    let capture = Arc::new(Capture { leaf: Mutex::new(None), provider: provider() });
-    let config = ClientConfig::builder_with_provider(provider())
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .dangerous()
-        .with_custom_certificate_verifier(capture.clone())
-        .with_no_client_auth();
+    let verifier = LeafVerifier::accepting_any();
+    let config = verifier.client_config();
     let tcp = TcpStream::connect(addr).await.unwrap();
     let name = ServerName::try_from(server_name.to_owned()).unwrap();
-    tokio_rustls::TlsConnector::from(Arc::new(config)).connect(name, tcp).await.expect("TLS handshake");
-    let leaf = capture.leaf.lock().unwrap().clone();
-    leaf.expect("a certificate")
+    tokio_rustls::TlsConnector::from(config).connect(name, tcp).await.expect("TLS handshake");
+    verifier.last_leaf().expect("a certificate")
 }
 
 /// Waits until new connections get `expected` (the relay polls the database every 200 ms).
@@ -608,15 +561,7 @@ async fn console_api_manages_the_certificate() {
 
 /// A client config that accepts whatever the relay serves (for API calls after a certificate change).
 fn accepting_any() -> Arc<ClientConfig> {
-    let capture = Arc::new(Capture { leaf: Mutex::new(None), provider: provider() });
-    Arc::new(
-        ClientConfig::builder_with_provider(provider())
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .dangerous()
-            .with_custom_certificate_verifier(capture)
-            .with_no_client_auth(),
-    )
+    LeafVerifier::accepting_any().client_config()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -35,14 +35,45 @@ pub async fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
     }
 }
 
-/// Accepts only the relay's own certificate (compared byte for byte): a self-signed cert pin.
+/// The test side's certificate check: pinned to one certificate (compared byte for byte), or accepting
+/// any; handshake signatures are always checked. Remembers the last leaf, to look at what is served.
 #[derive(Debug)]
-struct PinnedCert {
-    expected: CertificateDer<'static>,
+pub struct LeafVerifier {
+    expected: Option<CertificateDer<'static>>,
+    last_leaf: std::sync::Mutex<Option<CertificateDer<'static>>>,
     provider: Arc<rustls::crypto::CryptoProvider>,
 }
 
-impl ServerCertVerifier for PinnedCert {
+impl LeafVerifier {
+    pub fn pinned(expected: CertificateDer<'static>) -> Arc<LeafVerifier> {
+        Self::new(Some(expected))
+    }
+
+    pub fn accepting_any() -> Arc<LeafVerifier> {
+        Self::new(None)
+    }
+
+    fn new(expected: Option<CertificateDer<'static>>) -> Arc<LeafVerifier> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        Arc::new(LeafVerifier { expected, last_leaf: std::sync::Mutex::new(None), provider })
+    }
+
+    pub fn client_config(self: &Arc<Self>) -> Arc<ClientConfig> {
+        let tls = ClientConfig::builder_with_provider(self.provider.clone())
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .dangerous()
+            .with_custom_certificate_verifier(self.clone())
+            .with_no_client_auth();
+        Arc::new(tls)
+    }
+
+    pub fn last_leaf(&self) -> Option<CertificateDer<'static>> {
+        self.last_leaf.lock().unwrap().clone()
+    }
+}
+
+impl ServerCertVerifier for LeafVerifier {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -51,10 +82,12 @@ impl ServerCertVerifier for PinnedCert {
         _ocsp_response: &[u8],
         _now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        if end_entity.as_ref() == self.expected.as_ref() {
-            Ok(ServerCertVerified::assertion())
-        } else {
-            Err(rustls::Error::General("not the relay's certificate".into()))
+        *self.last_leaf.lock().unwrap() = Some(end_entity.clone().into_owned());
+        match &self.expected {
+            Some(expected) if expected.as_ref() != end_entity.as_ref() => {
+                Err(rustls::Error::General("not the relay's certificate".into()))
+            }
+            _ => Ok(ServerCertVerified::assertion()),
         }
     }
     fn verify_tls12_signature(
@@ -220,14 +253,7 @@ pub fn logs() -> String {
 /// A TLS client that trusts exactly the certificate in a relay's data directory.
 pub fn relay_client_tls(data_dir: &std::path::Path) -> Arc<ClientConfig> {
     let (certs, _) = homedesk_relay::tls::load(&DataDir::new(data_dir)).expect("certificate");
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let tls = ClientConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .dangerous()
-        .with_custom_certificate_verifier(Arc::new(PinnedCert { expected: certs[0].clone(), provider }))
-        .with_no_client_auth();
-    Arc::new(tls)
+    LeafVerifier::pinned(certs[0].clone()).client_config()
 }
 
 impl TestRelay {
