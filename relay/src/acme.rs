@@ -54,13 +54,22 @@ pub struct AcmeFailure {
 
 impl AcmeFailure {
     pub fn new(stage: Stage, message: impl Into<String>, detail: impl Into<String>) -> Self {
-        AcmeFailure { code: stage.code(), message: message.into(), detail: detail.into() }
+        AcmeFailure {
+            code: stage.code(),
+            message: message.into(),
+            detail: detail.into(),
+        }
     }
 }
 
 /// Turns what went wrong (the ACME problem type, if the CA sent one, and its detail) into a failure
 /// with a message that says what to do.
-pub fn failure(stage: Stage, domain: &str, problem_type: Option<&str>, detail: &str) -> AcmeFailure {
+pub fn failure(
+    stage: Stage,
+    domain: &str,
+    problem_type: Option<&str>,
+    detail: &str,
+) -> AcmeFailure {
     let mut kind = problem_type.map(|t| t.strip_prefix("urn:ietf:params:acme:error:").unwrap_or(t));
     if kind == Some("connection") && names_a_dns_failure(detail) {
         // Some CAs (pebble) report a name that does not resolve as a connection problem.
@@ -113,9 +122,15 @@ pub fn failure(stage: Stage, domain: &str, problem_type: Option<&str>, detail: &
 
 fn names_a_dns_failure(detail: &str) -> bool {
     let detail = detail.to_ascii_lowercase();
-    ["could not resolve", "nxdomain", "no valid a records", "no such host", "servfail"]
-        .iter()
-        .any(|s| detail.contains(s))
+    [
+        "could not resolve",
+        "nxdomain",
+        "no valid a records",
+        "no such host",
+        "servfail",
+    ]
+    .iter()
+    .any(|s| detail.contains(s))
 }
 
 /// Why a name cannot get a free certificate.
@@ -147,7 +162,9 @@ const INTERNAL_SUFFIXES: &[&str] = &[
 pub fn check_domain(input: &str) -> Result<String, DomainRefusal> {
     let name = input.trim().trim_end_matches('.').to_ascii_lowercase();
     if name.is_empty() {
-        return Err(DomainRefusal("Enter the domain name users type to reach the portal.".into()));
+        return Err(DomainRefusal(
+            "Enter the domain name users type to reach the portal.".into(),
+        ));
     }
     let unbracketed = name.trim_start_matches('[').trim_end_matches(']');
     if unbracketed.parse::<IpAddr>().is_ok() {
@@ -171,8 +188,15 @@ pub fn check_domain(input: &str) -> Result<String, DomainRefusal> {
     }
     let labels: Vec<&str> = name.split('.').collect();
     for label in &labels {
-        let valid_chars = label.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-        if label.is_empty() || label.len() > 63 || !valid_chars || label.starts_with('-') || label.ends_with('-') {
+        let valid_chars = label
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if label.is_empty()
+            || label.len() > 63
+            || !valid_chars
+            || label.starts_with('-')
+            || label.ends_with('-')
+        {
             return Err(invalid());
         }
     }
@@ -182,10 +206,16 @@ pub fn check_domain(input: &str) -> Result<String, DomainRefusal> {
              that points to this server."
         )));
     }
-    if labels.last().is_some_and(|tld| tld.bytes().all(|b| b.is_ascii_digit())) {
+    if labels
+        .last()
+        .is_some_and(|tld| tld.bytes().all(|b| b.is_ascii_digit()))
+    {
         return Err(invalid());
     }
-    if let Some(suffix) = INTERNAL_SUFFIXES.iter().find(|s| name.ends_with(&format!(".{s}"))) {
+    if let Some(suffix) = INTERNAL_SUFFIXES
+        .iter()
+        .find(|s| name.ends_with(&format!(".{s}")))
+    {
         return Err(DomainRefusal(format!(
             "{name} is an internal name (.{suffix}): public certificate authorities only certify names of the \
              public DNS."
@@ -198,9 +228,14 @@ pub fn check_domain(input: &str) -> Result<String, DomainRefusal> {
 pub fn check_email(input: &str) -> Result<String, AcmeFailure> {
     let email = input.trim();
     let plausible = email.split_once('@').is_some_and(|(local, domain)| {
-        !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.')
+        !local.is_empty()
+            && domain.contains('.')
+            && !domain.starts_with('.')
+            && !domain.ends_with('.')
     }) && email.matches('@').count() == 1
-        && !email.chars().any(|c| c.is_whitespace() || c.is_control() || matches!(c, '<' | '>' | ',' | ';'));
+        && !email
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '<' | '>' | ',' | ';'));
     if plausible {
         Ok(email.to_owned())
     } else {
@@ -222,7 +257,12 @@ pub fn third_left(not_before: i64, not_after: i64) -> i64 {
 /// The renewal time: inside the CA's ARI window when it offers one (`fraction` in 0..=1 picks the
 /// point, random per RFC 9773 so that clients spread out), else [`third_left`]. A window that ends
 /// before it starts is ignored.
-pub fn renewal_time(not_before: i64, not_after: i64, ari_window: Option<(i64, i64)>, fraction: f64) -> i64 {
+pub fn renewal_time(
+    not_before: i64,
+    not_after: i64,
+    ari_window: Option<(i64, i64)>,
+    fraction: f64,
+) -> i64 {
     match ari_window {
         Some((start, end)) if end >= start => {
             let span = (end - start) as f64;
@@ -263,64 +303,151 @@ mod tests {
     #[test]
     fn problems_become_advice() {
         let v = Stage::Validation { renewal: false };
-        let connection = failure(v, "desk.example.com", Some("urn:ietf:params:acme:error:connection"), "timeout");
+        let connection = failure(
+            v,
+            "desk.example.com",
+            Some("urn:ietf:params:acme:error:connection"),
+            "timeout",
+        );
         assert_eq!(connection.code, 804);
-        assert!(connection.message.contains("port 80"), "{}", connection.message);
+        assert!(
+            connection.message.contains("port 80"),
+            "{}",
+            connection.message
+        );
         assert_eq!(connection.detail, "timeout");
-        let renewal = failure(Stage::Validation { renewal: true }, "d.example.com", Some("dns"), "NXDOMAIN");
+        let renewal = failure(
+            Stage::Validation { renewal: true },
+            "d.example.com",
+            Some("dns"),
+            "NXDOMAIN",
+        );
         assert_eq!(renewal.code, 805);
         assert!(renewal.message.contains("DNS"), "{}", renewal.message);
-        let unresolved = failure(v, "d.example.com", Some("connection"), "Get \"http://d/\": could not resolve URL");
+        let unresolved = failure(
+            v,
+            "d.example.com",
+            Some("connection"),
+            "Get \"http://d/\": could not resolve URL",
+        );
         assert!(unresolved.message.contains("DNS"), "{}", unresolved.message);
-        let wrong = failure(v, "d.example.com", Some("urn:ietf:params:acme:error:unauthorized"), "");
+        let wrong = failure(
+            v,
+            "d.example.com",
+            Some("urn:ietf:params:acme:error:unauthorized"),
+            "",
+        );
         assert!(wrong.message.contains("wrong answer"));
-        let contact = failure(Stage::Account, "", Some("urn:ietf:params:acme:error:invalidContact"), "");
+        let contact = failure(
+            Stage::Account,
+            "",
+            Some("urn:ietf:params:acme:error:invalidContact"),
+            "",
+        );
         assert_eq!(contact.code, 801);
         assert!(contact.message.contains("email"));
-        let limited = failure(Stage::Issuance, "d.example.com", Some("urn:ietf:params:acme:error:rateLimited"), "");
+        let limited = failure(
+            Stage::Issuance,
+            "d.example.com",
+            Some("urn:ietf:params:acme:error:rateLimited"),
+            "",
+        );
         assert_eq!(limited.code, 806);
         assert!(limited.message.contains("rate limit"));
         assert_eq!(failure(Stage::TermsUrl, "", None, "refused").code, 802);
         assert_eq!(failure(Stage::TermsAgreement, "", None, "").code, 803);
         assert_eq!(
-            failure(Stage::Validation { renewal: false }, "x.example.com", Some("rejectedIdentifier"), "").code,
+            failure(
+                Stage::Validation { renewal: false },
+                "x.example.com",
+                Some("rejectedIdentifier"),
+                ""
+            )
+            .code,
             804
         );
-        assert!(failure(Stage::Issuance, "x.example.com", None, "").to_string().ends_with(" (error 806)"));
+        assert!(failure(Stage::Issuance, "x.example.com", None, "")
+            .to_string()
+            .ends_with(" (error 806)"));
     }
 
     #[test]
     fn public_names_pass_normalised() {
-        assert_eq!(check_domain(" Desk.Example.COM. ").unwrap(), "desk.example.com");
-        assert_eq!(check_domain("xn--bcher-kva.example.org").unwrap(), "xn--bcher-kva.example.org");
-        assert_eq!(check_domain("a-b.c.homedesk-ci.net").unwrap(), "a-b.c.homedesk-ci.net");
+        assert_eq!(
+            check_domain(" Desk.Example.COM. ").unwrap(),
+            "desk.example.com"
+        );
+        assert_eq!(
+            check_domain("xn--bcher-kva.example.org").unwrap(),
+            "xn--bcher-kva.example.org"
+        );
+        assert_eq!(
+            check_domain("a-b.c.homedesk-ci.net").unwrap(),
+            "a-b.c.homedesk-ci.net"
+        );
     }
 
     #[test]
     fn addresses_and_internal_names_are_refused() {
-        for ip in ["192.168.1.10", "10.0.0.1", "::1", "[2001:db8::1]", "127.0.0.1"] {
+        for ip in [
+            "192.168.1.10",
+            "10.0.0.1",
+            "::1",
+            "[2001:db8::1]",
+            "127.0.0.1",
+        ] {
             let refusal = check_domain(ip).unwrap_err().0;
             assert!(refusal.contains("IP address"), "{ip}: {refusal}");
         }
-        for internal in ["server", "localhost", "desk.local", "nas.home.arpa", "pc.corp", "app.internal", "x.lan"] {
+        for internal in [
+            "server",
+            "localhost",
+            "desk.local",
+            "nas.home.arpa",
+            "pc.corp",
+            "app.internal",
+            "x.lan",
+        ] {
             let refusal = check_domain(internal).unwrap_err().0;
             assert!(refusal.contains("internal name"), "{internal}: {refusal}");
         }
-        for invalid in ["desk..example.com", "-desk.example.com", "desk_1.example.com", "a.b.123", "dé.example.com"] {
+        for invalid in [
+            "desk..example.com",
+            "-desk.example.com",
+            "desk_1.example.com",
+            "a.b.123",
+            "dé.example.com",
+        ] {
             let refusal = check_domain(invalid).unwrap_err().0;
-            assert!(refusal.contains("not a valid domain name"), "{invalid}: {refusal}");
+            assert!(
+                refusal.contains("not a valid domain name"),
+                "{invalid}: {refusal}"
+            );
         }
-        assert!(check_domain("*.example.com").unwrap_err().0.contains("wildcard"));
+        assert!(check_domain("*.example.com")
+            .unwrap_err()
+            .0
+            .contains("wildcard"));
         assert!(check_domain("").is_err());
         assert!(check_domain(&format!("{}.com", "a.".repeat(130))).is_err());
     }
 
     #[test]
     fn emails_are_checked_loosely() {
-        assert_eq!(check_email(" admin@example.com ").unwrap(), "admin@example.com");
-        for bad in
-            ["", "admin", "admin@", "@example.com", "a@b", "a b@example.com", "a@@example.com", "a@b.com,c@d.com"]
-        {
+        assert_eq!(
+            check_email(" admin@example.com ").unwrap(),
+            "admin@example.com"
+        );
+        for bad in [
+            "",
+            "admin",
+            "admin@",
+            "@example.com",
+            "a@b",
+            "a b@example.com",
+            "a@@example.com",
+            "a@b.com,c@d.com",
+        ] {
             assert_eq!(check_email(bad).unwrap_err().code, 801, "{bad}");
         }
     }
@@ -328,21 +455,45 @@ mod tests {
     #[test]
     fn renewal_at_a_third_of_the_lifetime() {
         for (days, renew_day) in [(90, 60), (45, 30)] {
-            assert_eq!(third_left(0, days * DAY), renew_day * DAY, "{days}-day certificate");
+            assert_eq!(
+                third_left(0, days * DAY),
+                renew_day * DAY,
+                "{days}-day certificate"
+            );
         }
         let at = third_left(0, 64 * DAY);
-        assert!(at > 42 * DAY && at < 43 * DAY, "64-day certificate renews on day ~42.7");
+        assert!(
+            at > 42 * DAY && at < 43 * DAY,
+            "64-day certificate renews on day ~42.7"
+        );
         assert_eq!(third_left(10, 10), 10, "degenerate validity");
     }
 
     #[test]
     fn ari_window_wins_when_offered() {
         let (nb, na) = (0, 90 * DAY);
-        assert_eq!(renewal_time(nb, na, Some((50 * DAY, 52 * DAY)), 0.0), 50 * DAY);
-        assert_eq!(renewal_time(nb, na, Some((50 * DAY, 52 * DAY)), 1.0), 52 * DAY);
-        assert_eq!(renewal_time(nb, na, Some((50 * DAY, 52 * DAY)), 0.5), 51 * DAY);
-        assert_eq!(renewal_time(nb, na, Some((50 * DAY, 52 * DAY)), 7.0), 52 * DAY, "fraction clamped");
-        assert_eq!(renewal_time(nb, na, Some((52 * DAY, 50 * DAY)), 0.5), 60 * DAY, "reversed window ignored");
+        assert_eq!(
+            renewal_time(nb, na, Some((50 * DAY, 52 * DAY)), 0.0),
+            50 * DAY
+        );
+        assert_eq!(
+            renewal_time(nb, na, Some((50 * DAY, 52 * DAY)), 1.0),
+            52 * DAY
+        );
+        assert_eq!(
+            renewal_time(nb, na, Some((50 * DAY, 52 * DAY)), 0.5),
+            51 * DAY
+        );
+        assert_eq!(
+            renewal_time(nb, na, Some((50 * DAY, 52 * DAY)), 7.0),
+            52 * DAY,
+            "fraction clamped"
+        );
+        assert_eq!(
+            renewal_time(nb, na, Some((52 * DAY, 50 * DAY)), 0.5),
+            60 * DAY,
+            "reversed window ignored"
+        );
         assert_eq!(renewal_time(nb, na, None, 0.5), 60 * DAY);
     }
 

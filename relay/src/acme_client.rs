@@ -18,8 +18,8 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use instant_acme::{
-    Account, AccountCredentials, AuthorizationStatus, BodyWrapper, CertificateIdentifier, ChallengeType, HttpClient,
-    Identifier, NewAccount, NewOrder, Order, OrderStatus, RetryPolicy,
+    Account, AccountCredentials, AuthorizationStatus, BodyWrapper, CertificateIdentifier,
+    ChallengeType, HttpClient, Identifier, NewAccount, NewOrder, Order, OrderStatus, RetryPolicy,
 };
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::CertificateDer;
@@ -49,7 +49,9 @@ type Http = Client<hyper_rustls::HttpsConnector<HttpConnector>, BodyWrapper<Byte
 
 /// An HTTPS client trusting the Mozilla roots plus the configured extra root.
 fn http_client(extra_root: Option<&Path>) -> Result<Http, String> {
-    let mut roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
+    let mut roots = rustls::RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    };
     if let Some(path) = extra_root {
         let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
             .and_then(|certs| certs.collect::<Result<_, _>>())
@@ -58,15 +60,23 @@ fn http_client(extra_root: Option<&Path>) -> Result<Http, String> {
             return Err(format!("{} holds no PEM certificate", path.display()));
         }
         for cert in certs {
-            roots.add(cert).map_err(|e| format!("unusable CA root in {}: {e}", path.display()))?;
+            roots
+                .add(cert)
+                .map_err(|e| format!("unusable CA root in {}: {e}", path.display()))?;
         }
     }
-    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    let connector = hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(tls).https_only().enable_http1().build();
+    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| e.to_string())?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_only()
+        .enable_http1()
+        .build();
     Ok(Client::builder(TokioExecutor::new()).build(connector))
 }
 
@@ -86,7 +96,11 @@ fn fail(stage: Stage, domain: &str, error: &instant_acme::Error) -> AcmeFailure 
 /// The answer to `GET /.well-known/acme-challenge/<token>`: the key authorization of a pending token.
 pub async fn challenge_response(store: &Store, path: &str) -> Option<String> {
     let token = path.strip_prefix(CHALLENGE_PREFIX)?;
-    if token.is_empty() || !token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+    if token.is_empty()
+        || !token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
         return None;
     }
     match store.acme_challenge(token, store::unix_ms()).await {
@@ -113,7 +127,12 @@ impl AcmeWorker {
         if let Err(error) = &http {
             tracing::error!(%error, "the ACME client cannot be set up; free certificates will fail");
         }
-        AcmeWorker { store, config, http, poll_interval }
+        AcmeWorker {
+            store,
+            config,
+            http,
+            poll_interval,
+        }
     }
 
     /// Until shutdown: jobs as they come, the renewal check at start and when it is due.
@@ -127,11 +146,20 @@ impl AcmeWorker {
                 Err(error) => tracing::warn!(%error, "cannot read ACME jobs"),
             }
             if let Ok(settings) = self.store.acme_settings().await {
-                let due = settings.as_ref().is_some_and(|s| s.next_check_at.is_none_or(|at| at <= now));
-                if let Some(settings) = settings.filter(|s| s.domain.is_some() && (due || !renewal_checked)) {
+                let due = settings
+                    .as_ref()
+                    .is_some_and(|s| s.next_check_at.is_none_or(|at| at <= now));
+                if let Some(settings) =
+                    settings.filter(|s| s.domain.is_some() && (due || !renewal_checked))
+                {
                     // Scheduled first, so that an attempt that fails early is not retried every poll.
-                    let _ = self.store.set_acme_next_check(acme::next_check(now, i64::MAX)).await;
-                    let outcome = self.with_timeout(&shutdown, self.renew(&settings, false)).await;
+                    let _ = self
+                        .store
+                        .set_acme_next_check(acme::next_check(now, i64::MAX))
+                        .await;
+                    let outcome = self
+                        .with_timeout(&shutdown, self.renew(&settings, false))
+                        .await;
                     if let Some(Err(failure)) = outcome {
                         tracing::warn!(code = failure.code, reason = %failure.message, "renewal failed");
                     }
@@ -163,8 +191,15 @@ impl AcmeWorker {
     async fn run_job(&self, job: AcmeJob, shutdown: &CancellationToken) {
         let now = store::unix_ms();
         if now.saturating_sub(job.created_at) > JOB_MAX_AGE.as_millis() as i64 {
-            tracing::info!(job = job.id, kind = job.kind.as_str(), "dropping a stale ACME job");
-            let _ = self.store.finish_acme_job(job.id, now, -1, "expired before a relay took it").await;
+            tracing::info!(
+                job = job.id,
+                kind = job.kind.as_str(),
+                "dropping a stale ACME job"
+            );
+            let _ = self
+                .store
+                .finish_acme_job(job.id, now, -1, "expired before a relay took it")
+                .await;
             return;
         }
         tracing::info!(job = job.id, kind = job.kind.as_str(), "ACME job");
@@ -173,14 +208,19 @@ impl AcmeWorker {
             AcmeJobKind::Request => self.with_timeout(shutdown, self.request(&job)).await,
             AcmeJobKind::Renew => match self.store.acme_settings().await {
                 Ok(Some(settings)) if settings.domain.is_some() => {
-                    self.with_timeout(shutdown, self.renew(&settings, true)).await
+                    self.with_timeout(shutdown, self.renew(&settings, true))
+                        .await
                 }
                 Ok(_) => Some(Err(AcmeFailure::new(
                     Stage::Validation { renewal: true },
                     "No free certificate to renew: request one first.",
                     "",
                 ))),
-                Err(error) => Some(Err(AcmeFailure::new(Stage::Issuance, "Database error.", error.to_string()))),
+                Err(error) => Some(Err(AcmeFailure::new(
+                    Stage::Issuance,
+                    "Database error.",
+                    error.to_string(),
+                ))),
             },
         };
         let Some(outcome) = outcome else { return };
@@ -192,31 +232,48 @@ impl AcmeWorker {
                 (i64::from(failure.code), failure.message)
             }
         };
-        if let Err(error) = self.store.finish_acme_job(job.id, store::unix_ms(), code, &message).await {
+        if let Err(error) = self
+            .store
+            .finish_acme_job(job.id, store::unix_ms(), code, &message)
+            .await
+        {
             tracing::warn!(%error, job = job.id, "cannot record the outcome of an ACME job");
         }
     }
 
     fn http(&self) -> Result<Http, AcmeFailure> {
-        self.http.clone().map_err(|e| AcmeFailure::new(Stage::TermsUrl, e.clone(), e))
+        self.http
+            .clone()
+            .map_err(|e| AcmeFailure::new(Stage::TermsUrl, e.clone(), e))
     }
 
     /// The terms-of-service URL of the CA's directory (empty if it names none).
     async fn terms_of_service(&self) -> Result<String, AcmeFailure> {
         let url = &self.config.directory_url;
-        let failed = |detail: String| acme::failure(Stage::TermsUrl, "", None, &format!("{url}: {detail}"));
+        let failed =
+            |detail: String| acme::failure(Stage::TermsUrl, "", None, &format!("{url}: {detail}"));
         let request = Request::builder()
             .method(Method::GET)
             .uri(url)
             .body(BodyWrapper::default())
             .map_err(|e| failed(e.to_string()))?;
-        let mut response = HttpClient::request(&self.http()?, request).await.map_err(|e| failed(e.to_string()))?;
+        let mut response = HttpClient::request(&self.http()?, request)
+            .await
+            .map_err(|e| failed(e.to_string()))?;
         if !response.parts.status.is_success() {
             return Err(failed(format!("HTTP {}", response.parts.status)));
         }
-        let body = response.body.into_bytes().await.map_err(|e| failed(e.to_string()))?;
-        let directory: serde_json::Value = serde_json::from_slice(&body).map_err(|e| failed(e.to_string()))?;
-        Ok(directory["meta"]["termsOfService"].as_str().unwrap_or_default().to_owned())
+        let body = response
+            .body
+            .into_bytes()
+            .await
+            .map_err(|e| failed(e.to_string()))?;
+        let directory: serde_json::Value =
+            serde_json::from_slice(&body).map_err(|e| failed(e.to_string()))?;
+        Ok(directory["meta"]["termsOfService"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned())
     }
 
     /// A new certificate for the job's domain: check, terms, account, order, install.
@@ -246,12 +303,17 @@ impl AcmeWorker {
 
     /// Renews when due (or `force`d); otherwise only schedules the next check.
     async fn renew(&self, settings: &AcmeSettings, force: bool) -> Result<String, AcmeFailure> {
-        let Some(domain) = settings.domain.clone() else { return Ok("Nothing to renew.".into()) };
+        let Some(domain) = settings.domain.clone() else {
+            return Ok("Nothing to renew.".into());
+        };
         let now = store::unix_ms();
         let active = self.store.active_certificate().await.ok().flatten();
         let current = active.filter(|c| c.source == CertificateSource::Acme && c.domain == domain);
         let Some(current) = current else {
-            let _ = self.store.set_acme_next_check(acme::next_check(now, i64::MAX)).await;
+            let _ = self
+                .store
+                .set_acme_next_check(acme::next_check(now, i64::MAX))
+                .await;
             if force {
                 return Err(AcmeFailure::new(
                     Stage::Validation { renewal: true },
@@ -265,8 +327,12 @@ impl AcmeWorker {
         let account = self.account(settings).await;
         let pem = self.store.certificate_pem(current.id).await.ok().flatten();
         let identifier = pem.as_ref().and_then(|pem| {
-            let der = CertificateDer::pem_slice_iter(pem.chain_pem.as_bytes()).next()?.ok()?;
-            CertificateIdentifier::try_from(&der).ok().map(CertificateIdentifier::into_owned)
+            let der = CertificateDer::pem_slice_iter(pem.chain_pem.as_bytes())
+                .next()?
+                .ok()?;
+            CertificateIdentifier::try_from(&der)
+                .ok()
+                .map(CertificateIdentifier::into_owned)
         });
         let ari_window = match (&account, &identifier) {
             (Ok(account), Some(id)) => match account.renewal_info(id).await {
@@ -281,9 +347,17 @@ impl AcmeWorker {
             },
             _ => None,
         };
-        let renew_at = acme::renewal_time(current.not_before, current.not_after, ari_window, rand::random::<f64>());
+        let renew_at = acme::renewal_time(
+            current.not_before,
+            current.not_after,
+            ari_window,
+            rand::random::<f64>(),
+        );
         if !force && now < renew_at {
-            let _ = self.store.set_acme_next_check(acme::next_check(now, renew_at)).await;
+            let _ = self
+                .store
+                .set_acme_next_check(acme::next_check(now, renew_at))
+                .await;
             tracing::info!(renew_at = %certificates::utc_time(renew_at), "certificate not due for renewal");
             return Ok("Not due for renewal.".into());
         }
@@ -299,8 +373,16 @@ impl AcmeWorker {
     async fn settings(&self) -> Result<AcmeSettings, AcmeFailure> {
         match self.store.acme_settings().await {
             Ok(Some(settings)) => Ok(settings),
-            Ok(None) => Err(AcmeFailure::new(Stage::Account, "No free-certificate settings.", "")),
-            Err(error) => Err(AcmeFailure::new(Stage::Account, "Database error.", error.to_string())),
+            Ok(None) => Err(AcmeFailure::new(
+                Stage::Account,
+                "No free-certificate settings.",
+                "",
+            )),
+            Err(error) => Err(AcmeFailure::new(
+                Stage::Account,
+                "Database error.",
+                error.to_string(),
+            )),
         }
     }
 
@@ -317,38 +399,54 @@ impl AcmeWorker {
             }
             _ => acme::next_check(now, i64::MAX),
         };
-        if let Err(error) = self.store.record_acme_attempt(now, code, &message, Some(next)).await {
+        if let Err(error) = self
+            .store
+            .record_acme_attempt(now, code, &message, Some(next))
+            .await
+        {
             tracing::warn!(%error, "cannot record the ACME attempt");
         }
     }
 
     /// The stored account, or a new one registered with the settings' email.
     async fn account(&self, settings: &AcmeSettings) -> Result<Account, AcmeFailure> {
-        let http = self.http().map_err(|f| AcmeFailure::new(Stage::Account, f.message, f.detail))?;
+        let http = self
+            .http()
+            .map_err(|f| AcmeFailure::new(Stage::Account, f.message, f.detail))?;
         if let Some(json) = &settings.account_credentials {
             match serde_json::from_str::<AccountCredentials>(json) {
                 Ok(credentials) => {
-                    match Account::builder_with_http(Box::new(http.clone())).from_credentials(credentials).await {
+                    match Account::builder_with_http(Box::new(http.clone()))
+                        .from_credentials(credentials)
+                        .await
+                    {
                         Ok(account) => return Ok(account),
-                        Err(error) => tracing::warn!(%error, "stored ACME account unusable; registering a new one"),
+                        Err(error) => {
+                            tracing::warn!(%error, "stored ACME account unusable; registering a new one")
+                        }
                     }
                 }
-                Err(error) => tracing::warn!(%error, "stored ACME account unreadable; registering a new one"),
+                Err(error) => {
+                    tracing::warn!(%error, "stored ACME account unreadable; registering a new one")
+                }
             }
         }
         let contact = format!("mailto:{}", settings.email);
-        let new_account =
-            NewAccount { contact: &[contact.as_str()], terms_of_service_agreed: true, only_return_existing: false };
+        let new_account = NewAccount {
+            contact: &[contact.as_str()],
+            terms_of_service_agreed: true,
+            only_return_existing: false,
+        };
         let (account, credentials) = Account::builder_with_http(Box::new(http))
             .create(&new_account, settings.directory_url.clone(), None)
             .await
             .map_err(|e| fail(Stage::Account, "", &e))?;
-        let json = serde_json::to_string(&credentials)
-            .map_err(|e| AcmeFailure::new(Stage::Account, "Cannot store the account.", e.to_string()))?;
-        self.store
-            .save_acme_account(&json)
-            .await
-            .map_err(|e| AcmeFailure::new(Stage::Account, "Cannot store the account.", e.to_string()))?;
+        let json = serde_json::to_string(&credentials).map_err(|e| {
+            AcmeFailure::new(Stage::Account, "Cannot store the account.", e.to_string())
+        })?;
+        self.store.save_acme_account(&json).await.map_err(|e| {
+            AcmeFailure::new(Stage::Account, "Cannot store the account.", e.to_string())
+        })?;
         tracing::info!(account = account.id(), "ACME account registered");
         Ok(account)
     }
@@ -378,9 +476,14 @@ impl AcmeWorker {
         if let Some(replaces) = replaces {
             new_order = new_order.replaces(replaces);
         }
-        let mut order = account.new_order(&new_order).await.map_err(|e| fail(validation, domain, &e))?;
+        let mut order = account
+            .new_order(&new_order)
+            .await
+            .map_err(|e| fail(validation, domain, &e))?;
         let mut tokens = Vec::new();
-        let validated = self.validate(&mut order, domain, validation, &mut tokens).await;
+        let validated = self
+            .validate(&mut order, domain, validation, &mut tokens)
+            .await;
         for token in &tokens {
             let _ = self.store.remove_acme_challenge(token).await;
         }
@@ -391,14 +494,29 @@ impl AcmeWorker {
         let csr = rcgen::CertificateParams::new(vec![domain.to_owned()])
             .and_then(|params| params.serialize_request(&key))
             .map_err(|e| issuance(e.to_string()))?;
-        order.finalize_csr(csr.der()).await.map_err(|e| fail(Stage::Issuance, domain, &e))?;
-        let chain = order.poll_certificate(&retry_policy()).await.map_err(|e| fail(Stage::Issuance, domain, &e))?;
-        let installed =
-            certificates::install(&self.store, CertificateSource::Acme, &chain, &key.serialize_pem(), store::unix_ms())
-                .await
-                .map_err(|e| {
-                    AcmeFailure::new(Stage::Issuance, "The issued certificate could not be installed.", e.to_string())
-                })?;
+        order
+            .finalize_csr(csr.der())
+            .await
+            .map_err(|e| fail(Stage::Issuance, domain, &e))?;
+        let chain = order
+            .poll_certificate(&retry_policy())
+            .await
+            .map_err(|e| fail(Stage::Issuance, domain, &e))?;
+        let installed = certificates::install(
+            &self.store,
+            CertificateSource::Acme,
+            &chain,
+            &key.serialize_pem(),
+            store::unix_ms(),
+        )
+        .await
+        .map_err(|e| {
+            AcmeFailure::new(
+                Stage::Issuance,
+                "The issued certificate could not be installed.",
+                e.to_string(),
+            )
+        })?;
         tracing::info!(domain, issuer = %installed.issuer, certificate = installed.id, renewal, "certificate installed");
         Ok(format!(
             "Certificate for {domain} issued by {}, valid until {}.",
@@ -422,12 +540,20 @@ impl AcmeWorker {
                 AuthorizationStatus::Pending => {}
                 AuthorizationStatus::Valid => continue,
                 other => {
-                    return Err(acme::failure(stage, domain, None, &format!("authorization is {other:?}")));
+                    return Err(acme::failure(
+                        stage,
+                        domain,
+                        None,
+                        &format!("authorization is {other:?}"),
+                    ));
                 }
             }
-            let mut challenge = authorization
-                .challenge(ChallengeType::Http01)
-                .ok_or_else(|| acme::failure(stage, domain, None, "the CA offers no HTTP-01 challenge"))?;
+            let mut challenge =
+                authorization
+                    .challenge(ChallengeType::Http01)
+                    .ok_or_else(|| {
+                        acme::failure(stage, domain, None, "the CA offers no HTTP-01 challenge")
+                    })?;
             let answer = challenge.key_authorization();
             let expires = store::unix_ms().saturating_add(CHALLENGE_LIFETIME.as_millis() as i64);
             self.store
@@ -435,21 +561,38 @@ impl AcmeWorker {
                 .await
                 .map_err(|e| AcmeFailure::new(stage, "Database error.", e.to_string()))?;
             tokens.push(challenge.token.clone());
-            challenge.set_ready().await.map_err(|e| fail(stage, domain, &e))?;
+            challenge
+                .set_ready()
+                .await
+                .map_err(|e| fail(stage, domain, &e))?;
         }
         let status = order.poll_ready(&retry_policy()).await;
         match status {
             Ok(OrderStatus::Ready) => Ok(()),
-            Ok(other) => Err(self.validation_failure(order, domain, stage, &format!("order is {other:?}")).await),
-            Err(error) => Err(self.validation_failure(order, domain, stage, &problem(&error).1).await),
+            Ok(other) => Err(self
+                .validation_failure(order, domain, stage, &format!("order is {other:?}"))
+                .await),
+            Err(error) => Err(self
+                .validation_failure(order, domain, stage, &problem(&error).1)
+                .await),
         }
     }
 
     /// The challenge's own error (what the CA saw) is more telling than the order's.
-    async fn validation_failure(&self, order: &mut Order, domain: &str, stage: Stage, fallback: &str) -> AcmeFailure {
+    async fn validation_failure(
+        &self,
+        order: &mut Order,
+        domain: &str,
+        stage: Stage,
+        fallback: &str,
+    ) -> AcmeFailure {
         let mut authorizations = order.authorizations();
         while let Some(Ok(authorization)) = authorizations.next().await {
-            if let Some(error) = authorization.challenges.iter().find_map(|c| c.error.as_ref()) {
+            if let Some(error) = authorization
+                .challenges
+                .iter()
+                .find_map(|c| c.error.as_ref())
+            {
                 return acme::failure(stage, domain, error.r#type.as_deref(), &error.to_string());
             }
         }
@@ -458,5 +601,8 @@ impl AcmeWorker {
 }
 
 fn retry_policy() -> RetryPolicy {
-    RetryPolicy::new().initial_delay(Duration::from_millis(250)).backoff(1.5).timeout(Duration::from_secs(90))
+    RetryPolicy::new()
+        .initial_delay(Duration::from_millis(250))
+        .backoff(1.5)
+        .timeout(Duration::from_secs(90))
 }

@@ -80,8 +80,13 @@ pub fn validate_username(name: &str) -> Result<(), String> {
     if name.is_empty() || name.chars().count() > 64 {
         return Err("a username must have 1 to 64 characters".into());
     }
-    if !name.chars().all(|c| c.is_alphanumeric() || matches!(c, '.' | '_' | '-' | '@')) {
-        return Err(format!("invalid username \"{name}\": use letters, digits and . _ - @ only"));
+    if !name
+        .chars()
+        .all(|c| c.is_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'))
+    {
+        return Err(format!(
+            "invalid username \"{name}\": use letters, digits and . _ - @ only"
+        ));
     }
     Ok(())
 }
@@ -90,10 +95,14 @@ pub fn validate_username(name: &str) -> Result<(), String> {
 pub fn validate_new_password(password: &str) -> Result<(), String> {
     let len = password.chars().count();
     if len < MIN_PASSWORD_LEN {
-        return Err(format!("the password is too short (at least {MIN_PASSWORD_LEN} characters)"));
+        return Err(format!(
+            "the password is too short (at least {MIN_PASSWORD_LEN} characters)"
+        ));
     }
     if password.len() > MAX_PASSWORD_LEN {
-        return Err(format!("the password is too long (at most {MAX_PASSWORD_LEN} bytes)"));
+        return Err(format!(
+            "the password is too long (at most {MAX_PASSWORD_LEN} bytes)"
+        ));
     }
     Ok(())
 }
@@ -111,7 +120,9 @@ pub fn hash_password(password: &str) -> Result<String, AuthError> {
 
 fn verify_blocking(hash: &str, password: &str) -> bool {
     match PasswordHash::new(hash) {
-        Ok(parsed) => Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok(),
+        Ok(parsed) => Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok(),
         Err(_) => false,
     }
 }
@@ -135,7 +146,9 @@ impl std::fmt::Debug for Passwords {
 impl Passwords {
     pub fn new() -> Result<Self, AuthError> {
         let dummy_hash = hash_password(&random_token())?;
-        let parallel = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        let parallel = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2);
         Ok(Passwords {
             dummy_hash: dummy_hash.into(),
             limiter: Arc::new(Semaphore::new(parallel)),
@@ -145,20 +158,26 @@ impl Passwords {
 
     /// The number of argon2 verifications run so far.
     pub fn verifications(&self) -> u64 {
-        self.verifications.load(std::sync::atomic::Ordering::Relaxed)
+        self.verifications
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// True iff `password` matches `hash`. `None` (unknown user) checks against the dummy hash and
     /// returns false, taking the same time.
     pub async fn verify(&self, hash: Option<String>, password: &str) -> Result<bool, AuthError> {
-        let _permit = self.limiter.acquire().await.map_err(|e| AuthError::Task(e.to_string()))?;
+        let _permit = self
+            .limiter
+            .acquire()
+            .await
+            .map_err(|e| AuthError::Task(e.to_string()))?;
         let known = hash.is_some();
         let hash = hash.unwrap_or_else(|| self.dummy_hash.to_string());
         let password = password.to_owned();
         let matched = tokio::task::spawn_blocking(move || verify_blocking(&hash, &password))
             .await
             .map_err(|e| AuthError::Task(e.to_string()))?;
-        self.verifications.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.verifications
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Ok(known && matched)
     }
 }
@@ -172,7 +191,9 @@ pub struct NewSession {
 
 impl std::fmt::Debug for NewSession {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("NewSession").field("user", &self.user).finish_non_exhaustive()
+        f.debug_struct("NewSession")
+            .field("user", &self.user)
+            .finish_non_exhaustive()
     }
 }
 
@@ -186,7 +207,9 @@ pub struct Credentials<'a> {
 
 impl std::fmt::Debug for Credentials<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Credentials").field("username", &self.username).finish_non_exhaustive()
+        f.debug_struct("Credentials")
+            .field("username", &self.username)
+            .finish_non_exhaustive()
     }
 }
 
@@ -200,10 +223,18 @@ pub async fn authenticate(
     passwords: &Passwords,
     credentials: Credentials<'_>,
 ) -> Result<User, AuthError> {
-    let Credentials { username, password, domain } = credentials;
+    let Credentials {
+        username,
+        password,
+        domain,
+    } = credentials;
     // Oversized input is refused only after the same work as a wrong password.
     let sane = password.len() <= MAX_PASSWORD_LEN && username.len() <= 256;
-    let local = if sane { store.user_credentials(username).await? } else { None };
+    let local = if sane {
+        store.user_credentials(username).await?
+    } else {
+        None
+    };
     let directory = match &local {
         Some((user, _)) if !user.directory => None,
         _ if sane => crate::directory::load(store).await?,
@@ -214,7 +245,11 @@ pub async fn authenticate(
             Some((user, hash)) if !user.directory => (Some(user), Some(hash)),
             _ => (None, None),
         };
-        let password = if password.len() <= MAX_PASSWORD_LEN { password } else { "" };
+        let password = if password.len() <= MAX_PASSWORD_LEN {
+            password
+        } else {
+            ""
+        };
         let ok = passwords.verify(hash, password).await?;
         return match (ok, user) {
             (true, Some(user)) => Ok(user),
@@ -227,13 +262,18 @@ pub async fn authenticate(
     let username = crate::directory::strip_domain(&directory, username);
     let identity = match crate::directory::authenticate(&directory, username, password).await {
         Ok(identity) => identity,
-        Err(crate::directory::DirectoryError::InvalidCredentials) => return Err(AuthError::InvalidCredentials),
+        Err(crate::directory::DirectoryError::InvalidCredentials) => {
+            return Err(AuthError::InvalidCredentials)
+        }
         Err(crate::directory::DirectoryError::Unavailable(detail)) => {
             tracing::error!(url = %directory.url, %detail, "directory unavailable");
             return Err(AuthError::DirectoryUnavailable);
         }
     };
-    match store.upsert_directory_user(&identity.username, &identity.groups).await {
+    match store
+        .upsert_directory_user(&identity.username, &identity.groups)
+        .await
+    {
         Ok(user) => {
             tracing::info!(user = %user.username, dn = %identity.dn, groups = ?identity.groups, "directory sign-in");
             Ok(user)
@@ -257,8 +297,20 @@ pub async fn new_session(
     let session_id = random_token();
     let csrf_token = random_token();
     let expires_at = store::unix_ms_after(idle_timeout);
-    store.create_session(&sha256_hex(session_id.as_bytes()), user.id, &csrf_token, expires_at, pending_factor).await?;
-    Ok(NewSession { session_id, user, csrf_token })
+    store
+        .create_session(
+            &sha256_hex(session_id.as_bytes()),
+            user.id,
+            &csrf_token,
+            expires_at,
+            pending_factor,
+        )
+        .await?;
+    Ok(NewSession {
+        session_id,
+        user,
+        csrf_token,
+    })
 }
 
 /// Completes the second factor: the pending session behind `old_hash` becomes a full session under
@@ -271,8 +323,19 @@ pub async fn promote_session(
 ) -> Result<Option<NewSession>, AuthError> {
     let session_id = random_token();
     let csrf_token = random_token();
-    let promoted = store.promote_session(old_hash, &sha256_hex(session_id.as_bytes()), &csrf_token, now).await?;
-    Ok(promoted.then_some(NewSession { session_id, user, csrf_token }))
+    let promoted = store
+        .promote_session(
+            old_hash,
+            &sha256_hex(session_id.as_bytes()),
+            &csrf_token,
+            now,
+        )
+        .await?;
+    Ok(promoted.then_some(NewSession {
+        session_id,
+        user,
+        csrf_token,
+    }))
 }
 
 /// The live session for a cookie value, sliding its idle expiry forward.
@@ -299,7 +362,9 @@ pub async fn session_for(
 
 /// Deletes the session behind a cookie value.
 pub async fn logout(store: &Store, session_id: &str) -> Result<(), StoreError> {
-    store.delete_session(&sha256_hex(session_id.as_bytes())).await
+    store
+        .delete_session(&sha256_hex(session_id.as_bytes()))
+        .await
 }
 
 /// `Set-Cookie` value that installs a session.
@@ -363,7 +428,10 @@ mod tests {
         let passwords = Passwords::new().unwrap();
         assert!(!passwords.verify(None, "anything").await.unwrap());
         let hash = hash_password("secret-pw").unwrap();
-        assert!(passwords.verify(Some(hash.clone()), "secret-pw").await.unwrap());
+        assert!(passwords
+            .verify(Some(hash.clone()), "secret-pw")
+            .await
+            .unwrap());
         assert!(!passwords.verify(Some(hash), "secret-px").await.unwrap());
     }
 }

@@ -24,18 +24,27 @@ pub type Result<T> = std::result::Result<T, BrokerError>;
 /// IPv6 address are removed. Returns the canonical form to store.
 pub fn validate_host(host: &str) -> Result<String> {
     let trimmed = host.trim();
-    let unbracketed = trimmed.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(trimmed);
+    let unbracketed = trimmed
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(trimmed);
     if let Ok(ip) = unbracketed.parse::<IpAddr>() {
         return Ok(ip.to_string());
     }
-    let invalid = || BrokerError::Invalid(format!("invalid host \"{host}\": expected a DNS name or an IP address"));
+    let invalid = || {
+        BrokerError::Invalid(format!(
+            "invalid host \"{host}\": expected a DNS name or an IP address"
+        ))
+    };
     let name = trimmed.strip_suffix('.').unwrap_or(trimmed);
     if name.is_empty() || name.len() > 253 {
         return Err(invalid());
     }
     for label in name.split('.') {
         let ok = (1..=63).contains(&label.len())
-            && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && label
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
             && !label.starts_with('-')
             && !label.ends_with('-');
         if !ok {
@@ -43,7 +52,10 @@ pub fn validate_host(host: &str) -> Result<String> {
         }
     }
     // An all-numeric dotted name that is not a valid IPv4 address (e.g. 300.1.1.1) is a typo.
-    if name.split('.').all(|label| label.bytes().all(|b| b.is_ascii_digit())) {
+    if name
+        .split('.')
+        .all(|label| label.bytes().all(|b| b.is_ascii_digit()))
+    {
         return Err(invalid());
     }
     Ok(name.to_ascii_lowercase())
@@ -52,7 +64,8 @@ pub fn validate_host(host: &str) -> Result<String> {
 /// Workstation names are shown to users: 1–100 characters, no control characters.
 pub fn validate_workstation_name(name: &str) -> Result<String> {
     let trimmed = name.trim();
-    if trimmed.is_empty() || trimmed.chars().count() > 100 || trimmed.chars().any(char::is_control) {
+    if trimmed.is_empty() || trimmed.chars().count() > 100 || trimmed.chars().any(char::is_control)
+    {
         return Err(BrokerError::Invalid(format!(
             "invalid workstation name \"{name}\": use 1 to 100 printable characters"
         )));
@@ -65,14 +78,20 @@ fn optional_text(value: Option<String>, what: &str, max: usize) -> Result<Option
         None => Ok(None),
         Some(v) if v.is_empty() => Ok(None),
         Some(v) if v.chars().count() > max || v.chars().any(|c| c.is_control() && c != '\n') => {
-            Err(BrokerError::Invalid(format!("invalid {what}: at most {max} printable characters")))
+            Err(BrokerError::Invalid(format!(
+                "invalid {what}: at most {max} printable characters"
+            )))
         }
         Some(v) => Ok(Some(v)),
     }
 }
 
 /// Adds a user; with `password: None` one is generated and returned.
-pub async fn add_user(store: &Store, username: &str, password: Option<String>) -> Result<Option<String>> {
+pub async fn add_user(
+    store: &Store,
+    username: &str,
+    password: Option<String>,
+) -> Result<Option<String>> {
     auth::validate_username(username).map_err(BrokerError::Invalid)?;
     let (password, generated) = match password {
         Some(password) => (password, false),
@@ -114,7 +133,9 @@ pub async fn add_workstation(
     notes: Option<String>,
 ) -> Result<Workstation> {
     if port == 0 {
-        return Err(BrokerError::Invalid("invalid port 0: expected 1 to 65535".into()));
+        return Err(BrokerError::Invalid(
+            "invalid port 0: expected 1 to 65535".into(),
+        ));
     }
     let new = NewWorkstation {
         name: validate_workstation_name(name)?,
@@ -125,6 +146,77 @@ pub async fn add_workstation(
     };
     store.create_workstation(&new).await?;
     Ok(store.workstation_by_name(&new.name).await?)
+}
+
+/// Changes to a workstation; `None` keeps a field. `domain`/`notes`: `Some(None)` clears them.
+#[derive(Debug, Default, Clone)]
+pub struct WorkstationEdit {
+    pub name: Option<String>,
+    pub host: Option<String>,
+    pub port: Option<u16>,
+    pub domain: Option<Option<String>>,
+    pub notes: Option<Option<String>>,
+}
+
+/// The result of an edit: the workstation as stored now, and whether its pinned certificate was
+/// forgotten (host or port changed while a certificate was pinned).
+#[derive(Debug)]
+pub struct Edited {
+    pub workstation: Workstation,
+    pub pin_cleared: bool,
+}
+
+/// Applies `edit` to `current` with the same validation as `add_workstation`. Pure, so that the
+/// rules (what is refused, when the pin goes) are tested without a database.
+pub fn apply_edit(current: &Workstation, edit: WorkstationEdit) -> Result<(NewWorkstation, bool)> {
+    if edit.port == Some(0) {
+        return Err(BrokerError::Invalid(
+            "invalid port 0: expected 1 to 65535".into(),
+        ));
+    }
+    let fields = NewWorkstation {
+        name: edit
+            .name
+            .as_deref()
+            .map(validate_workstation_name)
+            .transpose()?
+            .unwrap_or_else(|| current.name.clone()),
+        host: edit
+            .host
+            .as_deref()
+            .map(validate_host)
+            .transpose()?
+            .unwrap_or_else(|| current.host.clone()),
+        port: edit.port.unwrap_or(current.port),
+        domain: match edit.domain {
+            Some(domain) => optional_text(domain, "domain", 255)?,
+            None => current.domain.clone(),
+        },
+        notes: match edit.notes {
+            Some(notes) => optional_text(notes, "notes", 1000)?,
+            None => current.notes.clone(),
+        },
+    };
+    let moved = fields.host != current.host || fields.port != current.port;
+    Ok((fields, moved && current.cert_sha256.is_some()))
+}
+
+/// Edits workstation `name` in one UPDATE: on any error (bad value, name taken) nothing changes.
+pub async fn edit_workstation(store: &Store, name: &str, edit: WorkstationEdit) -> Result<Edited> {
+    let current = store.workstation_by_name(name).await?;
+    let (fields, pin_cleared) = apply_edit(&current, edit)?;
+    store
+        .update_workstation(current.id, &fields, pin_cleared)
+        .await?;
+    Ok(Edited {
+        workstation: store.workstation_by_name(&fields.name).await?,
+        pin_cleared,
+    })
+}
+
+/// Enables or disables a workstation; open pipes are not cut.
+pub async fn set_workstation_enabled(store: &Store, name: &str, enabled: bool) -> Result<()> {
+    Ok(store.set_workstation_enabled(name, enabled).await?)
 }
 
 pub async fn list_workstations(store: &Store) -> Result<Vec<Workstation>> {
@@ -142,8 +234,11 @@ pub async fn repin_workstation(store: &Store, name: &str) -> Result<()> {
 /// Normalises a SHA-256 fingerprint typed by an administrator (any case, optional `:` or spaces)
 /// to the contract's form: 64 lowercase hex characters.
 pub fn normalize_fingerprint(input: &str) -> Result<String> {
-    let hex: String =
-        input.chars().filter(|c| *c != ':' && !c.is_whitespace()).collect::<String>().to_ascii_lowercase();
+    let hex: String = input
+        .chars()
+        .filter(|c| *c != ':' && !c.is_whitespace())
+        .collect::<String>()
+        .to_ascii_lowercase();
     if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(BrokerError::Invalid(format!(
             "invalid fingerprint \"{input}\": expected the certificate's SHA-256 as 64 hexadecimal characters"
@@ -172,7 +267,9 @@ pub async fn unassign(store: &Store, username: &str, workstation: &str) -> Resul
 fn validate_group(group: &str) -> Result<String> {
     let group = crate::directory::normalize_group(group);
     if group.is_empty() || group.chars().count() > 256 || group.chars().any(char::is_control) {
-        return Err(BrokerError::Invalid(format!("invalid group name \"{group}\"")));
+        return Err(BrokerError::Invalid(format!(
+            "invalid group name \"{group}\""
+        )));
     }
     Ok(group)
 }
@@ -196,13 +293,25 @@ mod tests {
 
     #[test]
     fn hosts() {
-        assert_eq!(validate_host("Desk-01.Corp.Example").unwrap(), "desk-01.corp.example");
+        assert_eq!(
+            validate_host("Desk-01.Corp.Example").unwrap(),
+            "desk-01.corp.example"
+        );
         assert_eq!(validate_host("10.0.0.5").unwrap(), "10.0.0.5");
         assert_eq!(validate_host("[::1]").unwrap(), "::1");
         assert_eq!(validate_host("fe80::1").unwrap(), "fe80::1");
         assert_eq!(validate_host("localhost").unwrap(), "localhost");
-        for bad in ["", "bad host", "-lead.example", "trail-.example", "a..b", "300.1.1.1", "host:3389", "x/y", "ünï"]
-        {
+        for bad in [
+            "",
+            "bad host",
+            "-lead.example",
+            "trail-.example",
+            "a..b",
+            "300.1.1.1",
+            "host:3389",
+            "x/y",
+            "ünï",
+        ] {
             assert!(validate_host(bad).is_err(), "{bad:?} should be refused");
         }
         assert!(validate_host(&format!("{}.example", "a".repeat(64))).is_err());
@@ -216,9 +325,124 @@ mod tests {
         assert!(normalize_fingerprint(&"zz".repeat(32)).is_err());
     }
 
+    fn office_pc() -> Workstation {
+        Workstation {
+            id: 1,
+            name: "Office PC".into(),
+            host: "desk.example".into(),
+            port: 3389,
+            domain: Some("CORP".into()),
+            notes: Some("2nd floor".into()),
+            cert_sha256: Some("ab".repeat(32)),
+            enabled: true,
+        }
+    }
+
+    #[test]
+    fn edit_keeps_unchanged_fields_and_the_pin() {
+        let current = office_pc();
+        let edit = WorkstationEdit {
+            name: Some(" Desk 2 ".into()),
+            notes: Some(None),
+            ..Default::default()
+        };
+        let (fields, pin_cleared) = apply_edit(&current, edit).unwrap();
+        assert_eq!(fields.name, "Desk 2");
+        assert_eq!(
+            (fields.host.as_str(), fields.port, fields.domain.as_deref()),
+            ("desk.example", 3389, Some("CORP"))
+        );
+        assert_eq!(fields.notes, None);
+        assert!(!pin_cleared);
+    }
+
+    #[test]
+    fn edit_clears_the_pin_when_the_address_changes() {
+        let current = office_pc();
+        let same_host = WorkstationEdit {
+            host: Some("DESK.example".into()),
+            ..Default::default()
+        };
+        assert!(
+            !apply_edit(&current, same_host).unwrap().1,
+            "same host in another case is no move"
+        );
+        assert!(
+            apply_edit(
+                &current,
+                WorkstationEdit {
+                    port: Some(3390),
+                    ..Default::default()
+                }
+            )
+            .unwrap()
+            .1
+        );
+        assert!(
+            apply_edit(
+                &current,
+                WorkstationEdit {
+                    host: Some("10.0.0.9".into()),
+                    ..Default::default()
+                }
+            )
+            .unwrap()
+            .1
+        );
+        let unpinned = Workstation {
+            cert_sha256: None,
+            ..office_pc()
+        };
+        assert!(
+            !apply_edit(
+                &unpinned,
+                WorkstationEdit {
+                    port: Some(3390),
+                    ..Default::default()
+                }
+            )
+            .unwrap()
+            .1
+        );
+    }
+
+    #[test]
+    fn edit_refuses_bad_values() {
+        let current = office_pc();
+        for edit in [
+            WorkstationEdit {
+                host: Some("bad host".into()),
+                ..Default::default()
+            },
+            WorkstationEdit {
+                port: Some(0),
+                ..Default::default()
+            },
+            WorkstationEdit {
+                name: Some("  ".into()),
+                ..Default::default()
+            },
+            WorkstationEdit {
+                domain: Some(Some("x".repeat(256))),
+                ..Default::default()
+            },
+        ] {
+            assert!(
+                matches!(
+                    apply_edit(&current, edit.clone()),
+                    Err(BrokerError::Invalid(_))
+                ),
+                "{edit:?}"
+            );
+        }
+    }
+
     #[test]
     fn names() {
-        assert_eq!(validate_workstation_name("  Office PC ").unwrap(), "Office PC");
+        assert_eq!(
+            validate_workstation_name("  Office PC ").unwrap(),
+            "Office PC"
+        );
         assert!(validate_workstation_name("   ").is_err());
         assert!(validate_workstation_name("a\u{7}b").is_err());
     }

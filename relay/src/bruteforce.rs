@@ -98,7 +98,9 @@ fn check_range((name, min, max): (&str, u64, u64), value: u64) -> Result<u64> {
     if (min..=max).contains(&value) {
         Ok(value)
     } else {
-        Err(SecurityError::Invalid(format!("{name} must be between {min} and {max}, not {value}")))
+        Err(SecurityError::Invalid(format!(
+            "{name} must be between {min} and {max}, not {value}"
+        )))
     }
 }
 
@@ -127,10 +129,24 @@ impl Policy {
     fn from_settings(rows: &[(String, String)]) -> Policy {
         let mut policy = Policy::default();
         for (name, value) in rows {
-            let Some(key) = name.strip_prefix(SETTING_PREFIX) else { continue };
-            let limits = [MAX_FAILURES, WINDOW_SECS, BLOCK_SECS, ACCOUNT_THRESHOLD, ACCOUNT_MAX_DELAY_SECS];
-            let Some(limit) = limits.into_iter().find(|l| l.0 == key) else { continue };
-            let Some(parsed) = value.parse::<u64>().ok().and_then(|v| check_range(limit, v).ok()) else {
+            let Some(key) = name.strip_prefix(SETTING_PREFIX) else {
+                continue;
+            };
+            let limits = [
+                MAX_FAILURES,
+                WINDOW_SECS,
+                BLOCK_SECS,
+                ACCOUNT_THRESHOLD,
+                ACCOUNT_MAX_DELAY_SECS,
+            ];
+            let Some(limit) = limits.into_iter().find(|l| l.0 == key) else {
+                continue;
+            };
+            let Some(parsed) = value
+                .parse::<u64>()
+                .ok()
+                .and_then(|v| check_range(limit, v).ok())
+            else {
                 tracing::warn!(setting = %name, %value, "invalid security setting ignored; using the default");
                 continue;
             };
@@ -148,9 +164,15 @@ impl Policy {
 
     /// Delay imposed on unknown IPs after the account's latest failure, given its failure count.
     pub fn account_delay(&self, failures: i64) -> Option<Duration> {
-        let excess = failures.checked_sub(i64::from(self.account_threshold)).filter(|e| *e >= 0)?;
+        let excess = failures
+            .checked_sub(i64::from(self.account_threshold))
+            .filter(|e| *e >= 0)?;
         let doublings = u32::try_from(excess.min(20)).unwrap_or(20);
-        Some(ACCOUNT_BASE_DELAY.saturating_mul(1u32 << doublings).min(self.account_max_delay))
+        Some(
+            ACCOUNT_BASE_DELAY
+                .saturating_mul(1u32 << doublings)
+                .min(self.account_max_delay),
+        )
     }
 }
 
@@ -183,18 +205,26 @@ fn minutes(duration: Duration) -> String {
 
 /// The 429 message (and WebSocket 4429 reason) for a blocked IP.
 pub fn ip_blocked_message(retry_after: Duration) -> String {
-    format!("Too many failed sign-in attempts from your network. Try again in {}.", minutes(retry_after))
+    format!(
+        "Too many failed sign-in attempts from your network. Try again in {}.",
+        minutes(retry_after)
+    )
 }
 
 /// The 429 message of the per-account slow-down (the same whether or not the account exists).
 pub fn account_throttled_message(retry_after: Duration) -> String {
-    format!("Too many failed sign-in attempts for this account. Try again in {}.", minutes(retry_after))
+    format!(
+        "Too many failed sign-in attempts for this account. Try again in {}.",
+        minutes(retry_after)
+    )
 }
 
 impl Refusal {
     pub fn retry_after(&self) -> Duration {
         match self {
-            Refusal::IpBlocked { retry_after } | Refusal::AccountThrottled { retry_after } => *retry_after,
+            Refusal::IpBlocked { retry_after } | Refusal::AccountThrottled { retry_after } => {
+                *retry_after
+            }
         }
     }
     pub fn message(&self) -> String {
@@ -247,7 +277,9 @@ impl LoginGuard {
     pub async fn set_policy(&self, policy: &Policy) -> Result<()> {
         policy.validate()?;
         for (name, value) in policy.as_settings() {
-            self.store.set_setting(&format!("{SETTING_PREFIX}{name}"), &value.to_string()).await?;
+            self.store
+                .set_setting(&format!("{SETTING_PREFIX}{name}"), &value.to_string())
+                .await?;
         }
         Ok(())
     }
@@ -272,7 +304,10 @@ impl LoginGuard {
 
     /// Adds an address or range; false if it was already listed.
     pub async fn whitelist_add(&self, cidr: &Cidr) -> Result<bool> {
-        let added = self.store.whitelist_add(&cidr.to_string(), self.now()).await?;
+        let added = self
+            .store
+            .whitelist_add(&cidr.to_string(), self.now())
+            .await?;
         if added {
             tracing::info!(%cidr, "whitelisted");
         }
@@ -308,7 +343,9 @@ impl LoginGuard {
         let ip = ip_key(ip);
         if let Some(block) = self.store.ip_block(&ip).await? {
             if block.blocked_until > now {
-                return Ok(Some(Refusal::IpBlocked { retry_after: remaining(block.blocked_until, now) }));
+                return Ok(Some(Refusal::IpBlocked {
+                    retry_after: remaining(block.blocked_until, now),
+                }));
             }
         }
         let policy = self.policy().await?;
@@ -323,19 +360,31 @@ impl LoginGuard {
             return Ok(None);
         }
         let known_since = now.saturating_sub(ms(KNOWN_IP_LIFETIME));
-        if self.store.account_ip_known(&account, &ip, known_since).await? {
+        if self
+            .store
+            .account_ip_known(&account, &ip, known_since)
+            .await?
+        {
             return Ok(None);
         }
-        Ok(Some(Refusal::AccountThrottled { retry_after: remaining(until, now) }))
+        Ok(Some(Refusal::AccountThrottled {
+            retry_after: remaining(until, now),
+        }))
     }
 
     /// Counts one failed sign-in (a wrong password today; a wrong second factor later). Returns the
     /// new block if this failure blocked the IP; the caller closes that IP's live tunnels.
-    pub async fn record_failure(&self, ip: IpAddr, account: Option<&str>) -> Result<Option<BlockedIp>> {
+    pub async fn record_failure(
+        &self,
+        ip: IpAddr,
+        account: Option<&str>,
+    ) -> Result<Option<BlockedIp>> {
         let now = self.now();
         let key = ip_key(ip);
         let account = account.map(account_key);
-        self.store.insert_login_failure(&key, account.as_deref(), now, self.config.max_failure_rows).await?;
+        self.store
+            .insert_login_failure(&key, account.as_deref(), now, self.config.max_failure_rows)
+            .await?;
         if self.is_whitelisted(ip).await? {
             return Ok(None);
         }
@@ -356,7 +405,10 @@ impl LoginGuard {
             ip: key,
             blocked_at: now,
             blocked_until: now.saturating_add(ms(policy.block)),
-            reason: format!("{failures} failed sign-ins within {}", minutes(policy.window)),
+            reason: format!(
+                "{failures} failed sign-ins within {}",
+                minutes(policy.window)
+            ),
             failures,
         };
         self.store.block_ip(&block).await?;
@@ -367,7 +419,9 @@ impl LoginGuard {
     /// Remembers that `account` signed in from `ip` (exempts the IP from the account's slow-down).
     /// It does not reset the IP's failure count.
     pub async fn record_success(&self, ip: IpAddr, account: &str) -> Result<()> {
-        self.store.remember_account_ip(&account_key(account), &ip_key(ip), self.now()).await?;
+        self.store
+            .remember_account_ip(&account_key(account), &ip_key(ip), self.now())
+            .await?;
         Ok(())
     }
 
@@ -380,7 +434,11 @@ impl LoginGuard {
     pub async fn unblock(&self, ip: IpAddr) -> Result<bool> {
         let now = self.now();
         let key = ip_key(ip);
-        let was_active = self.store.ip_block(&key).await?.is_some_and(|b| b.blocked_until > now);
+        let was_active = self
+            .store
+            .ip_block(&key)
+            .await?
+            .is_some_and(|b| b.blocked_until > now);
         self.store.unblock_ip(&key).await?;
         if was_active {
             tracing::info!(ip = %key, "IP unblocked by an administrator");
@@ -394,7 +452,9 @@ impl LoginGuard {
         let now = self.now();
         let window = ms(self.policy().await?.window);
         let before = now.saturating_sub(window);
-        self.store.purge_security(before, before, now.saturating_sub(ms(KNOWN_IP_LIFETIME))).await?;
+        self.store
+            .purge_security(before, before, now.saturating_sub(ms(KNOWN_IP_LIFETIME)))
+            .await?;
         Ok(())
     }
 }
@@ -411,7 +471,10 @@ mod tests {
         assert_eq!(policy.account_delay(21), Some(Duration::from_secs(60)));
         assert_eq!(policy.account_delay(23), Some(Duration::from_secs(240)));
         assert_eq!(policy.account_delay(24), Some(Duration::from_secs(300)));
-        assert_eq!(policy.account_delay(i64::MAX), Some(Duration::from_secs(300)));
+        assert_eq!(
+            policy.account_delay(i64::MAX),
+            Some(Duration::from_secs(300))
+        );
     }
 
     #[test]
@@ -438,10 +501,18 @@ mod tests {
         assert_eq!(policy.window, Policy::default().window);
         assert_eq!(policy.block, Policy::default().block);
         assert_eq!(policy.account_threshold, 7);
-        let round_trip: Vec<(String, String)> =
-            policy.as_settings().iter().map(|(n, v)| (format!("security.{n}"), v.to_string())).collect();
+        let round_trip: Vec<(String, String)> = policy
+            .as_settings()
+            .iter()
+            .map(|(n, v)| (format!("security.{n}"), v.to_string()))
+            .collect();
         assert_eq!(Policy::from_settings(&round_trip), policy);
-        assert!(Policy { max_failures: 0, ..Policy::default() }.validate().is_err());
+        assert!(Policy {
+            max_failures: 0,
+            ..Policy::default()
+        }
+        .validate()
+        .is_err());
         assert!(Policy::default().validate().is_ok());
     }
 }

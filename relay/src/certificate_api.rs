@@ -42,7 +42,9 @@ impl From<CertificateError> for ApiError {
     fn from(error: CertificateError) -> Self {
         match error {
             CertificateError::Store(error) => error.into(),
-            CertificateError::UnknownId(_) => ApiError::new(StatusCode::NOT_FOUND, error.to_string()),
+            CertificateError::UnknownId(_) => {
+                ApiError::new(StatusCode::NOT_FOUND, error.to_string())
+            }
             other => ApiError::new(StatusCode::BAD_REQUEST, other.to_string()),
         }
     }
@@ -79,8 +81,13 @@ impl From<StoredCertificate> for CertificateItem {
 
 /// What the console's certificate page shows (timestamps in Unix ms).
 async fn status_body(state: &AppState) -> ApiResult<serde_json::Value> {
-    let history: Vec<CertificateItem> =
-        state.store.list_certificates().await?.into_iter().map(CertificateItem::from).collect();
+    let history: Vec<CertificateItem> = state
+        .store
+        .list_certificates()
+        .await?
+        .into_iter()
+        .map(CertificateItem::from)
+        .collect();
     let served = history.iter().find(|c| c.active);
     let acme = state.store.acme_settings().await?.map(|s| {
         json!({
@@ -113,7 +120,11 @@ struct ImportRequest {
     key_pem: String,
 }
 
-async fn import(State(state): State<AppState>, session: CurrentSession, body: Bytes) -> ApiResult<Response> {
+async fn import(
+    State(state): State<AppState>,
+    session: CurrentSession,
+    body: Bytes,
+) -> ApiResult<Response> {
     require_admin(&session)?;
     let request: ImportRequest = parse_json(&body)?;
     let imported = certificates::install(
@@ -133,7 +144,11 @@ struct RestoreRequest {
     id: i64,
 }
 
-async fn restore(State(state): State<AppState>, session: CurrentSession, body: Bytes) -> ApiResult<Response> {
+async fn restore(
+    State(state): State<AppState>,
+    session: CurrentSession,
+    body: Bytes,
+) -> ApiResult<Response> {
     require_admin(&session)?;
     let request: RestoreRequest = parse_json(&body)?;
     certificates::restore(&state.store, request.id).await?;
@@ -165,17 +180,23 @@ struct JobRequest {
 
 /// Queues work for the serving relay; answers 202 with the job id to poll. A request for an IP
 /// address, an internal name or an invalid email is refused at once with its code.
-async fn queue_job(State(state): State<AppState>, session: CurrentSession, body: Bytes) -> ApiResult<Response> {
+async fn queue_job(
+    State(state): State<AppState>,
+    session: CurrentSession,
+    body: Bytes,
+) -> ApiResult<Response> {
     require_admin(&session)?;
     let request: JobRequest = parse_json(&body)?;
     let (kind, email, domain) = match request.kind {
         JobKind::Terms => (AcmeJobKind::Terms, None, None),
         JobKind::Renew => (AcmeJobKind::Renew, None, None),
         JobKind::Request => {
-            let domain = acme::check_domain(request.domain.as_deref().unwrap_or_default()).map_err(|refusal| {
-                let failure = acme::AcmeFailure::new(Stage::Validation { renewal: false }, refusal.0, "");
-                ApiError::new(StatusCode::BAD_REQUEST, failure.to_string())
-            })?;
+            let domain = acme::check_domain(request.domain.as_deref().unwrap_or_default())
+                .map_err(|refusal| {
+                    let failure =
+                        acme::AcmeFailure::new(Stage::Validation { renewal: false }, refusal.0, "");
+                    ApiError::new(StatusCode::BAD_REQUEST, failure.to_string())
+                })?;
             let email = acme::check_email(request.email.as_deref().unwrap_or_default())
                 .map_err(|failure| ApiError::new(StatusCode::BAD_REQUEST, failure.to_string()))?;
             (AcmeJobKind::Request, Some(email), Some(domain))
@@ -183,20 +204,31 @@ async fn queue_job(State(state): State<AppState>, session: CurrentSession, body:
     };
     let id = state
         .store
-        .insert_acme_job(kind, email.as_deref(), domain.as_deref(), request.terms_url.as_deref(), store::unix_ms())
+        .insert_acme_job(
+            kind,
+            email.as_deref(),
+            domain.as_deref(),
+            request.terms_url.as_deref(),
+            store::unix_ms(),
+        )
         .await?;
     Ok((StatusCode::ACCEPTED, Json(json!({ "job_id": id }))).into_response())
 }
 
 /// A job's progress: `done`, then `code` (0 = success, else 801–806) and `message` (for `terms`:
 /// the terms-of-service URL).
-async fn job(State(state): State<AppState>, session: CurrentSession, Path(id): Path<i64>) -> ApiResult<Response> {
+async fn job(
+    State(state): State<AppState>,
+    session: CurrentSession,
+    Path(id): Path<i64>,
+) -> ApiResult<Response> {
     require_admin(&session)?;
-    let job = state
-        .store
-        .acme_job(id)
-        .await?
-        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("There is no certificate job #{id}.")))?;
+    let job = state.store.acme_job(id).await?.ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("There is no certificate job #{id}."),
+        )
+    })?;
     Ok(Json(json!({
         "id": job.id,
         "kind": job.kind.as_str(),

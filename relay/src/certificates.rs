@@ -8,7 +8,9 @@
 //! and no open connection is touched.
 
 use crate::config::DataDir;
-use crate::store::{self, CertificatePem, CertificateSource, NewCertificate, Store, StoreError, StoredCertificate};
+use crate::store::{
+    self, CertificatePem, CertificateSource, NewCertificate, Store, StoreError, StoredCertificate,
+};
 use crate::tls::{self, CertificateSwitch, TlsError};
 use rustls::sign::CertifiedKey;
 use rustls_pki_types::pem::PemObject;
@@ -25,7 +27,9 @@ const MAX_PEM_BYTES: u64 = 1 << 20;
 pub enum CertificateError {
     #[error("no certificate found (a PEM file with -----BEGIN CERTIFICATE----- is expected)")]
     NoCertificate,
-    #[error("no private key found (a PEM file with -----BEGIN PRIVATE KEY----- or similar is expected)")]
+    #[error(
+        "no private key found (a PEM file with -----BEGIN PRIVATE KEY----- or similar is expected)"
+    )]
     NoKey,
     #[error("the private key does not belong to the certificate")]
     KeyMismatch,
@@ -40,7 +44,10 @@ pub enum CertificateError {
     #[error("there is no kept certificate #{0} (see `relay certificate history`)")]
     UnknownId(i64),
     #[error("cannot read {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path} is larger than 1 MiB: not a PEM certificate or key")]
     TooLarge { path: PathBuf },
     #[error(transparent)]
@@ -70,7 +77,8 @@ impl CertificateInfo {
 /// Reads validity, issuer and names of a DER certificate.
 pub fn certificate_info(der: &CertificateDer<'_>) -> Result<CertificateInfo, CertificateError> {
     use x509_parser::prelude::{FromDer, GeneralName, X509Certificate};
-    let (_, cert) = X509Certificate::from_der(der.as_ref()).map_err(|e| CertificateError::Parse(e.to_string()))?;
+    let (_, cert) = X509Certificate::from_der(der.as_ref())
+        .map_err(|e| CertificateError::Parse(e.to_string()))?;
     let mut names: Vec<String> = match cert.subject_alternative_name() {
         Ok(Some(san)) => san
             .value
@@ -85,7 +93,12 @@ pub fn certificate_info(der: &CertificateDer<'_>) -> Result<CertificateInfo, Cer
         Err(error) => return Err(CertificateError::Parse(error.to_string())),
     };
     if names.is_empty() {
-        if let Some(cn) = cert.subject().iter_common_name().next().and_then(|cn| cn.as_str().ok()) {
+        if let Some(cn) = cert
+            .subject()
+            .iter_common_name()
+            .next()
+            .and_then(|cn| cn.as_str().ok())
+        {
             names.push(cn.to_ascii_lowercase());
         }
     }
@@ -107,26 +120,42 @@ pub struct ParsedCertificate {
 }
 
 /// Parses a PEM chain (leaf first) and a PEM private key, and checks that they belong together.
-pub fn parse_pem_pair(chain_pem: &str, key_pem: &str) -> Result<ParsedCertificate, CertificateError> {
+pub fn parse_pem_pair(
+    chain_pem: &str,
+    key_pem: &str,
+) -> Result<ParsedCertificate, CertificateError> {
     let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(chain_pem.as_bytes())
         .collect::<Result<_, _>>()
         .map_err(|e| CertificateError::Parse(e.to_string()))?;
-    let leaf = chain.first().cloned().ok_or(CertificateError::NoCertificate)?;
-    let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).map_err(|_| CertificateError::NoKey)?;
+    let leaf = chain
+        .first()
+        .cloned()
+        .ok_or(CertificateError::NoCertificate)?;
+    let key =
+        PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).map_err(|_| CertificateError::NoKey)?;
     let info = certificate_info(&leaf)?;
     let certified = tls::certified_key(chain, key).map_err(|error| match error {
         TlsError::Rustls(rustls::Error::InconsistentKeys(_)) => CertificateError::KeyMismatch,
         TlsError::Rustls(other) => CertificateError::Unusable(other.to_string()),
         other => CertificateError::Tls(other),
     })?;
-    Ok(ParsedCertificate { info, leaf, certified: Arc::new(certified) })
+    Ok(ParsedCertificate {
+        info,
+        leaf,
+        certified: Arc::new(certified),
+    })
 }
 
 fn read_pem(path: &Path) -> Result<String, CertificateError> {
-    let read_error = |source| CertificateError::Read { path: path.to_owned(), source };
+    let read_error = |source| CertificateError::Read {
+        path: path.to_owned(),
+        source,
+    };
     let size = std::fs::metadata(path).map_err(read_error)?.len();
     if size > MAX_PEM_BYTES {
-        return Err(CertificateError::TooLarge { path: path.to_owned() });
+        return Err(CertificateError::TooLarge {
+            path: path.to_owned(),
+        });
     }
     std::fs::read_to_string(path).map_err(read_error)
 }
@@ -148,7 +177,11 @@ pub async fn install(
 ) -> Result<StoredCertificate, CertificateError> {
     let parsed = parse_pem_pair(chain_pem, key_pem)?;
     refuse_expired(&parsed.info, now)?;
-    let domain = parsed.info.domain().ok_or(CertificateError::NoName)?.to_owned();
+    let domain = parsed
+        .info
+        .domain()
+        .ok_or(CertificateError::NoName)?
+        .to_owned();
     let new = NewCertificate {
         source,
         domain,
@@ -159,23 +192,43 @@ pub async fn install(
         key_pem: key_pem.to_owned(),
     };
     let id = store.install_certificate(&new, now).await?;
-    store.certificate(id).await?.ok_or(CertificateError::UnknownId(id))
+    store
+        .certificate(id)
+        .await?
+        .ok_or(CertificateError::UnknownId(id))
 }
 
 /// Imports the administrator's own PEM certificate (chain) and key files.
-pub async fn import(store: &Store, chain: &Path, key: &Path) -> Result<StoredCertificate, CertificateError> {
+pub async fn import(
+    store: &Store,
+    chain: &Path,
+    key: &Path,
+) -> Result<StoredCertificate, CertificateError> {
     let (chain_pem, key_pem) = (read_pem(chain)?, read_pem(key)?);
-    install(store, CertificateSource::Imported, &chain_pem, &key_pem, store::unix_ms()).await
+    install(
+        store,
+        CertificateSource::Imported,
+        &chain_pem,
+        &key_pem,
+        store::unix_ms(),
+    )
+    .await
 }
 
 /// Serves kept certificate `id` again (it must still be usable and not expired).
 pub async fn restore(store: &Store, id: i64) -> Result<StoredCertificate, CertificateError> {
-    let pem = store.certificate_pem(id).await?.ok_or(CertificateError::UnknownId(id))?;
+    let pem = store
+        .certificate_pem(id)
+        .await?
+        .ok_or(CertificateError::UnknownId(id))?;
     let now = store::unix_ms();
     let parsed = parse_pem_pair(&pem.chain_pem, &pem.key_pem)?;
     refuse_expired(&parsed.info, now)?;
     store.activate_certificate(id, now).await?;
-    let restored = store.certificate(id).await?.ok_or(CertificateError::UnknownId(id))?;
+    let restored = store
+        .certificate(id)
+        .await?
+        .ok_or(CertificateError::UnknownId(id))?;
     if restored.source == CertificateSource::Acme {
         // A restored free certificate is renewed again, as if it had just been issued.
         store.set_acme_domain(&restored.domain).await?;
@@ -199,10 +252,17 @@ pub async fn load_active(
 ) -> Result<(Option<i64>, Arc<CertifiedKey>, bool), CertificateError> {
     match store.active_certificate_id().await? {
         Some(id) => {
-            let pem = store.certificate_pem(id).await?.ok_or(CertificateError::UnknownId(id))?;
+            let pem = store
+                .certificate_pem(id)
+                .await?
+                .ok_or(CertificateError::UnknownId(id))?;
             Ok((Some(id), parse_stored(&pem)?, true))
         }
-        None => Ok((None, tls::self_signed(data_dir).map_err(CertificateError::Tls)?, false)),
+        None => Ok((
+            None,
+            tls::self_signed(data_dir).map_err(CertificateError::Tls)?,
+            false,
+        )),
     }
 }
 
@@ -240,7 +300,10 @@ pub async fn watch(
                 switch.install(certificate, trusted);
                 served = id;
                 match id {
-                    Some(id) => tracing::info!(certificate = id, "new TLS connections use the kept certificate"),
+                    Some(id) => tracing::info!(
+                        certificate = id,
+                        "new TLS connections use the kept certificate"
+                    ),
                     None => tracing::info!("new TLS connections use the self-signed certificate"),
                 }
             }
@@ -265,7 +328,12 @@ pub fn utc_time(unix_ms: i64) -> String {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC", rem / 3600, rem % 3600 / 60, rem % 60)
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 #[cfg(test)]
@@ -274,7 +342,9 @@ mod tests {
 
     fn pair(names: &[&str]) -> (String, String) {
         let key = rcgen::KeyPair::generate().unwrap();
-        let params = rcgen::CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>()).unwrap();
+        let params =
+            rcgen::CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
+                .unwrap();
         (params.self_signed(&key).unwrap().pem(), key.serialize_pem())
     }
 
@@ -291,15 +361,27 @@ mod tests {
     fn a_foreign_key_is_refused() {
         let (chain, _) = pair(&["desk.example.com"]);
         let (_, other_key) = pair(&["desk.example.com"]);
-        assert!(matches!(parse_pem_pair(&chain, &other_key), Err(CertificateError::KeyMismatch)));
+        assert!(matches!(
+            parse_pem_pair(&chain, &other_key),
+            Err(CertificateError::KeyMismatch)
+        ));
     }
 
     #[test]
     fn garbage_is_refused_clearly() {
         let (chain, key) = pair(&["desk.example.com"]);
-        assert!(matches!(parse_pem_pair("nothing here", &key), Err(CertificateError::NoCertificate)));
-        assert!(matches!(parse_pem_pair(&chain, "nothing"), Err(CertificateError::NoKey)));
-        assert!(matches!(parse_pem_pair(&key, &chain), Err(CertificateError::NoCertificate | CertificateError::NoKey)));
+        assert!(matches!(
+            parse_pem_pair("nothing here", &key),
+            Err(CertificateError::NoCertificate)
+        ));
+        assert!(matches!(
+            parse_pem_pair(&chain, "nothing"),
+            Err(CertificateError::NoKey)
+        ));
+        assert!(matches!(
+            parse_pem_pair(&key, &chain),
+            Err(CertificateError::NoCertificate | CertificateError::NoKey)
+        ));
     }
 
     #[test]

@@ -31,12 +31,22 @@ use std::time::Duration;
 )]
 pub struct Cli {
     /// Where the database, TLS certificate and key live.
-    #[arg(long, global = true, env = "HOMEDESK_DATA_DIR", default_value = "./homedesk-data")]
+    #[arg(
+        long,
+        global = true,
+        env = "HOMEDESK_DATA_DIR",
+        default_value = "./homedesk-data"
+    )]
     data_dir: PathBuf,
 
     /// PostgreSQL database shared by several relays (postgres://user:password@host:port/db).
     /// Without it the relay uses the SQLite file homedesk.db in the data directory.
-    #[arg(long, global = true, env = "HOMEDESK_DATABASE_URL", hide_env_values = true)]
+    #[arg(
+        long,
+        global = true,
+        env = "HOMEDESK_DATABASE_URL",
+        hide_env_values = true
+    )]
     database_url: Option<String>,
 
     #[command(subcommand)]
@@ -291,7 +301,11 @@ struct DirectorySetArgs {
     ca_file: Option<PathBuf>,
     /// Bind as the user: a DN such as uid={user},ou=people,dc=example,dc=org or a UPN such as
     /// {user}@example.org.
-    #[arg(long, conflicts_with = "service_dn", required_unless_present = "service_dn")]
+    #[arg(
+        long,
+        conflicts_with = "service_dn",
+        required_unless_present = "service_dn"
+    )]
     user_pattern: Option<String>,
     /// Search then bind: the service account's DN (its password is read from standard input).
     #[arg(long)]
@@ -441,7 +455,33 @@ enum WorkstationCommand {
         #[arg(long)]
         notes: Option<String>,
     },
-    /// List workstations with their pinned certificate fingerprints.
+    /// Change a workstation's fields; a new host or port forgets the pinned certificate.
+    Edit {
+        name: String,
+        /// New friendly name (must be unique).
+        #[arg(long = "name", value_name = "NEW")]
+        new_name: Option<String>,
+        /// DNS name or IP address, as seen from the relay.
+        #[arg(long)]
+        host: Option<String>,
+        #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+        port: Option<u16>,
+        #[arg(long, conflicts_with = "no_domain")]
+        domain: Option<String>,
+        /// Remove the domain.
+        #[arg(long)]
+        no_domain: bool,
+        #[arg(long, conflicts_with = "no_notes")]
+        notes: Option<String>,
+        /// Remove the notes.
+        #[arg(long)]
+        no_notes: bool,
+    },
+    /// Stop offering a workstation to its users (connections already open are not cut).
+    Disable { name: String },
+    /// Offer a disabled workstation again.
+    Enable { name: String },
+    /// List workstations with their state, pinned certificate fingerprints and notes.
     List,
     /// Delete a workstation (its assignments go with it).
     Remove { name: String },
@@ -467,8 +507,15 @@ pub async fn run(cli: Cli) -> Result<()> {
 async fn admin(store: &Store, data_dir: &DataDir, command: Command) -> Result<()> {
     match command {
         Command::Serve(_) => return unreachable_serve(),
-        Command::User(UserCommand::Add { name, password_stdin }) => {
-            let password = if password_stdin { Some(read_password()?) } else { None };
+        Command::User(UserCommand::Add {
+            name,
+            password_stdin,
+        }) => {
+            let password = if password_stdin {
+                Some(read_password()?)
+            } else {
+                None
+            };
             match broker::add_user(store, &name, password).await? {
                 Some(generated) => println!("User {name} created. Password: {generated}"),
                 None => println!("User {name} created."),
@@ -484,8 +531,11 @@ async fn admin(store: &Store, data_dir: &DataDir, command: Command) -> Result<()
                         (false, true) => "directory user",
                         (false, false) => "user",
                     };
-                    let workstations =
-                        if u.workstations.is_empty() { "-".to_owned() } else { u.workstations.join(", ") };
+                    let workstations = if u.workstations.is_empty() {
+                        "-".to_owned()
+                    } else {
+                        u.workstations.join(", ")
+                    };
                     [u.user.username, role.to_owned(), workstations]
                 })
                 .collect();
@@ -495,7 +545,10 @@ async fn admin(store: &Store, data_dir: &DataDir, command: Command) -> Result<()
             broker::remove_user(store, &name).await?;
             println!("User {name} removed.");
         }
-        Command::User(UserCommand::Passwd { name, password_stdin }) => {
+        Command::User(UserCommand::Passwd {
+            name,
+            password_stdin,
+        }) => {
             let (password, generated) = if password_stdin {
                 (read_password()?, false)
             } else {
@@ -508,25 +561,85 @@ async fn admin(store: &Store, data_dir: &DataDir, command: Command) -> Result<()
                 println!("Password of {name} changed.");
             }
         }
-        Command::Workstation(WorkstationCommand::Add { name, host, port, domain, notes }) => {
+        Command::Workstation(WorkstationCommand::Add {
+            name,
+            host,
+            port,
+            domain,
+            notes,
+        }) => {
             let ws = broker::add_workstation(store, &name, &host, port, domain, notes).await?;
-            println!("Workstation {} added ({}).", ws.name, address(&ws.host, ws.port));
+            println!(
+                "Workstation {} added ({}).",
+                ws.name,
+                address(&ws.host, ws.port)
+            );
+        }
+        Command::Workstation(WorkstationCommand::Edit {
+            name,
+            new_name,
+            host,
+            port,
+            domain,
+            no_domain,
+            notes,
+            no_notes,
+        }) => {
+            let edit = broker::WorkstationEdit {
+                name: new_name,
+                host,
+                port,
+                domain: if no_domain {
+                    Some(None)
+                } else {
+                    domain.map(Some)
+                },
+                notes: if no_notes {
+                    Some(None)
+                } else {
+                    notes.map(Some)
+                },
+            };
+            let edited = broker::edit_workstation(store, &name, edit).await?;
+            let ws = edited.workstation;
+            println!(
+                "Workstation {} updated ({}).",
+                ws.name,
+                address(&ws.host, ws.port)
+            );
+            if edited.pin_cleared {
+                println!("Address changed: certificate pin cleared, the next connection records the certificate it sees.");
+            }
+        }
+        Command::Workstation(WorkstationCommand::Disable { name }) => {
+            broker::set_workstation_enabled(store, &name, false).await?;
+            println!("Workstation {name} disabled: no new connections (open ones are not cut).");
+        }
+        Command::Workstation(WorkstationCommand::Enable { name }) => {
+            broker::set_workstation_enabled(store, &name, true).await?;
+            println!("Workstation {name} enabled.");
         }
         Command::Workstation(WorkstationCommand::List) => {
-            let rows: Vec<[String; 5]> = broker::list_workstations(store)
+            let rows: Vec<[String; 6]> = broker::list_workstations(store)
                 .await?
                 .into_iter()
                 .map(|w| {
                     [
                         w.name,
                         address(&w.host, w.port),
+                        if w.enabled { "enabled" } else { "disabled" }.into(),
                         w.domain.unwrap_or_else(|| "-".into()),
-                        w.cert_sha256.map(|fp| format!("sha256:{fp}")).unwrap_or_else(|| "not pinned yet".into()),
+                        w.cert_sha256
+                            .map(|fp| format!("sha256:{fp}"))
+                            .unwrap_or_else(|| "not pinned yet".into()),
                         w.notes.unwrap_or_default(),
                     ]
                 })
                 .collect();
-            print_table(["NAME", "ADDRESS", "DOMAIN", "CERTIFICATE", "NOTES"], &rows);
+            print_table(
+                ["NAME", "ADDRESS", "STATE", "DOMAIN", "CERTIFICATE", "NOTES"],
+                &rows,
+            );
         }
         Command::Workstation(WorkstationCommand::Remove { name }) => {
             broker::remove_workstation(store, &name).await?;
@@ -550,40 +663,61 @@ async fn admin(store: &Store, data_dir: &DataDir, command: Command) -> Result<()
                 println!("Members of directory group {group} can now reach {workstation}.");
             }
         },
-        Command::Unassign(args) => {
-            match args.split()? {
-                (Assignee::User(user), workstation) => {
-                    broker::unassign(store, &user, &workstation).await?;
-                    println!("{user} can no longer reach {workstation}.");
-                }
-                (Assignee::Group(group), workstation) => {
-                    let group = broker::unassign_group(store, &group, &workstation).await?;
-                    println!("Members of directory group {group} can no longer reach {workstation} (unless assigned otherwise).");
-                }
+        Command::Unassign(args) => match args.split()? {
+            (Assignee::User(user), workstation) => {
+                broker::unassign(store, &user, &workstation).await?;
+                println!("{user} can no longer reach {workstation}.");
             }
-        }
+            (Assignee::Group(group), workstation) => {
+                let group = broker::unassign_group(store, &group, &workstation).await?;
+                println!("Members of directory group {group} can no longer reach {workstation} (unless assigned otherwise).");
+            }
+        },
         Command::Directory(command) => directory(store, command).await?,
         Command::Security(command) => security(store, command).await?,
-        Command::Certificate(command) => crate::cli_certificate::run(store, data_dir, command).await?,
+        Command::Certificate(command) => {
+            crate::cli_certificate::run(store, data_dir, command).await?
+        }
         Command::TwoFa(command) => two_factor(store, command).await?,
         Command::Portal(PortalCommand::ShowDomain { state }) => {
             twofa::set_show_domain(store, state == "on").await?;
-            println!("The login form {} the Domain field.", if state == "on" { "shows" } else { "hides" });
+            println!(
+                "The login form {} the Domain field.",
+                if state == "on" { "shows" } else { "hides" }
+            );
         }
     }
     Ok(())
 }
 
 fn print_twofa_settings(settings: &twofa::Settings) {
-    println!("enabled                 {}", if settings.enabled { "yes" } else { "no" });
-    println!("discrepancy             {} steps of 30 s", settings.discrepancy);
+    println!(
+        "enabled                 {}",
+        if settings.enabled { "yes" } else { "no" }
+    );
+    println!(
+        "discrepancy             {} steps of 30 s",
+        settings.discrepancy
+    );
     println!("issuer                  {}", settings.issuer_or_default());
-    println!("validity-after          {} min", settings.validity_after.as_secs() / 60);
-    println!("validity-before         {} s", settings.validity_before.as_secs());
+    println!(
+        "validity-after          {} min",
+        settings.validity_after.as_secs() / 60
+    );
+    println!(
+        "validity-before         {} s",
+        settings.validity_before.as_secs()
+    );
     println!("digits                  {}", settings.digits.get());
     println!("sms-template            {}", settings.sms_template);
-    println!("code-lifetime           {} s", settings.code_lifetime.as_secs());
-    println!("send-limit              {} per hour", settings.send_limit_per_hour);
+    println!(
+        "code-lifetime           {} s",
+        settings.code_lifetime.as_secs()
+    );
+    println!(
+        "send-limit              {} per hour",
+        settings.send_limit_per_hour
+    );
 }
 
 async fn two_factor(store: &Store, command: TwoFaCommand) -> Result<()> {
@@ -599,11 +733,25 @@ async fn two_factor(store: &Store, command: TwoFaCommand) -> Result<()> {
             let mut settings = twofa::settings_load(store).await?;
             settings.enabled = matches!(command, TwoFaCommand::Enable);
             twofa::settings_store(store, &settings).await?;
-            println!("Two-factor sign-in {}.", if settings.enabled { "enabled" } else { "disabled" });
+            println!(
+                "Two-factor sign-in {}.",
+                if settings.enabled {
+                    "enabled"
+                } else {
+                    "disabled"
+                }
+            );
         }
         TwoFaCommand::List => {
             let settings = twofa::settings_load(store).await?;
-            println!("Two-factor sign-in is {}.", if settings.enabled { "enabled" } else { "disabled" });
+            println!(
+                "Two-factor sign-in is {}.",
+                if settings.enabled {
+                    "enabled"
+                } else {
+                    "disabled"
+                }
+            );
             let rows: Vec<[String; 5]> = twofa::members(store)
                 .await?
                 .into_iter()
@@ -632,15 +780,29 @@ async fn two_factor(store: &Store, command: TwoFaCommand) -> Result<()> {
                 store.user_by_name(&name).await?;
                 twofa::add_member(store, kind(group), &name).await?;
             }
-            println!("{} {name} must use two-factor sign-in.", kind(group).as_str());
+            println!(
+                "{} {name} must use two-factor sign-in.",
+                kind(group).as_str()
+            );
         }
         TwoFaCommand::Remove { name, group } => {
             if !twofa::remove_member(store, kind(group), &name).await? {
-                bail!("{} {name} is not on the two-factor list", kind(group).as_str());
+                bail!(
+                    "{} {name} is not on the two-factor list",
+                    kind(group).as_str()
+                );
             }
-            println!("{} {name} no longer needs two-factor sign-in.", kind(group).as_str());
+            println!(
+                "{} {name} no longer needs two-factor sign-in.",
+                kind(group).as_str()
+            );
         }
-        TwoFaCommand::Method { name, method, phone, email } => {
+        TwoFaCommand::Method {
+            name,
+            method,
+            phone,
+            email,
+        } => {
             let method = Method::parse(&method)?;
             twofa::set_method(store, &name, method, phone.as_deref(), email.as_deref()).await?;
             println!("{name} receives codes by {}.", method.as_str());
@@ -649,20 +811,54 @@ async fn two_factor(store: &Store, command: TwoFaCommand) -> Result<()> {
             twofa::reset(store, &name).await?;
             println!("Second factor of {name} reset: the next sign-in shows a new QR code.");
         }
-        TwoFaCommand::Sms { account_sid, from, base_url } => {
-            let auth_token = read_password().context("the Twilio auth token is read from standard input")?;
-            let config = delivery::TwilioConfig { base_url, account_sid, auth_token, from };
+        TwoFaCommand::Sms {
+            account_sid,
+            from,
+            base_url,
+        } => {
+            let auth_token =
+                read_password().context("the Twilio auth token is read from standard input")?;
+            let config = delivery::TwilioConfig {
+                base_url,
+                account_sid,
+                auth_token,
+                from,
+            };
             delivery::set_twilio_config(store, &config).await?;
-            println!("SMS codes are sent through {} from {}.", config.base_url, config.from);
+            println!(
+                "SMS codes are sent through {} from {}.",
+                config.base_url, config.from
+            );
         }
-        TwoFaCommand::Smtp { host, port, security, username, from, ca_file } => {
+        TwoFaCommand::Smtp {
+            host,
+            port,
+            security,
+            username,
+            from,
+            ca_file,
+        } => {
             let security = delivery::SmtpSecurity::parse(&security)?;
             let password = match username {
-                Some(_) => Some(read_password().context("the SMTP password is read from standard input")?),
+                Some(_) => {
+                    Some(read_password().context("the SMTP password is read from standard input")?)
+                }
                 None => None,
             };
-            let port = port.unwrap_or(if security == delivery::SmtpSecurity::Tls { 465 } else { 587 });
-            let config = delivery::SmtpConfig { host, port, security, username, password, from, ca_file };
+            let port = port.unwrap_or(if security == delivery::SmtpSecurity::Tls {
+                465
+            } else {
+                587
+            });
+            let config = delivery::SmtpConfig {
+                host,
+                port,
+                security,
+                username,
+                password,
+                from,
+                ca_file,
+            };
             delivery::set_smtp_config(store, &config).await?;
             println!(
                 "Email codes are sent through {}:{} ({}) from {}.",
@@ -672,7 +868,9 @@ async fn two_factor(store: &Store, command: TwoFaCommand) -> Result<()> {
                 config.from
             );
         }
-        TwoFaCommand::Settings(TwoFaSettingsCommand::Show) => print_twofa_settings(&twofa::settings_load(store).await?),
+        TwoFaCommand::Settings(TwoFaSettingsCommand::Show) => {
+            print_twofa_settings(&twofa::settings_load(store).await?)
+        }
         TwoFaCommand::Settings(TwoFaSettingsCommand::Set(args)) => {
             let mut settings = twofa::settings_load(store).await?;
             if let Some(n) = args.discrepancy {
@@ -717,7 +915,10 @@ fn print_policy(policy: &Policy) {
     println!("window                  {}", minutes(policy.window));
     println!("block                   {}", minutes(policy.block));
     println!("account-threshold       {}", policy.account_threshold);
-    println!("account-max-delay       {} s", policy.account_max_delay.as_secs());
+    println!(
+        "account-max-delay       {} s",
+        policy.account_max_delay.as_secs()
+    );
 }
 
 pub fn utc_time(unix_ms: i64) -> String {
@@ -727,7 +928,10 @@ pub fn utc_time(unix_ms: i64) -> String {
 async fn security(store: &Store, command: SecurityCommand) -> Result<()> {
     let guard = LoginGuard::new(
         store.clone(),
-        LimiterConfig { clock: homedesk_relay::clock::system(), max_failure_rows: DEFAULT_MAX_FAILURE_ROWS },
+        LimiterConfig {
+            clock: homedesk_relay::clock::system(),
+            max_failure_rows: DEFAULT_MAX_FAILURE_ROWS,
+        },
     );
     match command {
         SecurityCommand::Show => print_policy(&guard.policy().await?),
@@ -757,7 +961,15 @@ async fn security(store: &Store, command: SecurityCommand) -> Result<()> {
                 .blocked()
                 .await?
                 .into_iter()
-                .map(|b| [b.ip, utc_time(b.blocked_at), utc_time(b.blocked_until), b.failures.to_string(), b.reason])
+                .map(|b| {
+                    [
+                        b.ip,
+                        utc_time(b.blocked_at),
+                        utc_time(b.blocked_until),
+                        b.failures.to_string(),
+                        b.reason,
+                    ]
+                })
                 .collect();
             print_table(["IP", "BLOCKED AT", "UNTIL", "FAILURES", "REASON"], &rows);
         }
@@ -810,13 +1022,20 @@ async fn directory(store: &Store, command: DirectoryCommand) -> Result<()> {
             None => println!("No directory configured: only local accounts can sign in."),
         },
         DirectoryCommand::Test { user } => {
-            let Some(config) = directory::load(store).await? else { bail!("no directory is configured") };
-            let report =
-                directory::check(&config).await.map_err(|e| anyhow::anyhow!("the directory cannot be used: {e}"))?;
+            let Some(config) = directory::load(store).await? else {
+                bail!("no directory is configured")
+            };
+            let report = directory::check(&config)
+                .await
+                .map_err(|e| anyhow::anyhow!("the directory cannot be used: {e}"))?;
             if report.service_bind == Some(false) {
                 bail!("the directory refused the service account's DN or password");
             }
-            println!("Connected to {}{}.", config.url, if config.starttls { " (StartTLS)" } else { "" });
+            println!(
+                "Connected to {}{}.",
+                config.url,
+                if config.starttls { " (StartTLS)" } else { "" }
+            );
             if report.service_bind == Some(true) {
                 println!("Service account bind: OK.");
             }
@@ -832,9 +1051,15 @@ async fn directory(store: &Store, command: DirectoryCommand) -> Result<()> {
                 let password = read_password()?;
                 match directory::authenticate(&config, &user, &password).await {
                     Ok(identity) => {
-                        let groups =
-                            if identity.groups.is_empty() { "-".to_owned() } else { identity.groups.join(", ") };
-                        println!("User {} signed in: {}; groups: {groups}.", identity.username, identity.dn);
+                        let groups = if identity.groups.is_empty() {
+                            "-".to_owned()
+                        } else {
+                            identity.groups.join(", ")
+                        };
+                        println!(
+                            "User {} signed in: {}; groups: {groups}.",
+                            identity.username, identity.dn
+                        );
                     }
                     Err(directory::DirectoryError::InvalidCredentials) => {
                         bail!("{user}: invalid username or password")
@@ -851,8 +1076,12 @@ async fn directory(store: &Store, command: DirectoryCommand) -> Result<()> {
             }
         }
         DirectoryCommand::Groups => {
-            let rows: Vec<[String; 2]> =
-                store.group_assignments().await?.into_iter().map(|(group, ws)| [group, ws]).collect();
+            let rows: Vec<[String; 2]> = store
+                .group_assignments()
+                .await?
+                .into_iter()
+                .map(|(group, ws)| [group, ws])
+                .collect();
             print_table(["GROUP", "WORKSTATION"], &rows);
         }
     }
@@ -861,23 +1090,27 @@ async fn directory(store: &Store, command: DirectoryCommand) -> Result<()> {
 
 fn directory_config(args: DirectorySetArgs) -> Result<DirectoryConfig> {
     let ca_pem = match &args.ca_file {
-        Some(path) => {
-            Some(std::fs::read_to_string(path).with_context(|| format!("cannot read the CA file {}", path.display()))?)
-        }
+        Some(path) => Some(
+            std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read the CA file {}", path.display()))?,
+        ),
         None => None,
     };
     let bind = match (args.user_pattern, args.service_dn) {
         (Some(pattern), None) => BindMode::UserPattern { pattern },
-        (None, Some(service_dn)) => BindMode::SearchBind { service_dn, service_password: read_password()? },
+        (None, Some(service_dn)) => BindMode::SearchBind {
+            service_dn,
+            service_password: read_password()?,
+        },
         _ => bail!("give either --user-pattern or --service-dn"),
     };
     let groups = match args.groups {
-        GroupSource::Memberof => {
-            GroupMode::MemberOf { attribute: args.group_attribute.unwrap_or_else(|| "memberOf".into()) }
-        }
-        GroupSource::Groupofnames => {
-            GroupMode::GroupOfNames { member_attribute: args.group_attribute.unwrap_or_else(|| "member".into()) }
-        }
+        GroupSource::Memberof => GroupMode::MemberOf {
+            attribute: args.group_attribute.unwrap_or_else(|| "memberOf".into()),
+        },
+        GroupSource::Groupofnames => GroupMode::GroupOfNames {
+            member_attribute: args.group_attribute.unwrap_or_else(|| "member".into()),
+        },
     };
     Ok(DirectoryConfig {
         url: args.url,
@@ -894,10 +1127,17 @@ fn directory_config(args: DirectorySetArgs) -> Result<DirectoryConfig> {
 
 fn print_directory(config: &DirectoryConfig) {
     println!("url              {}", config.url);
-    println!("starttls         {}", if config.starttls { "on" } else { "off" });
+    println!(
+        "starttls         {}",
+        if config.starttls { "on" } else { "off" }
+    );
     println!(
         "ca               {}",
-        if config.ca_pem.is_some() { "from --ca-file (stored)" } else { "system trust store" }
+        if config.ca_pem.is_some() {
+            "from --ca-file (stored)"
+        } else {
+            "system trust store"
+        }
     );
     match &config.bind {
         BindMode::UserPattern { pattern } => println!("bind             as the user: {pattern}"),
@@ -915,7 +1155,10 @@ fn print_directory(config: &DirectoryConfig) {
             println!("groups           group entries' {member_attribute} attribute")
         }
     }
-    println!("domain           {}", config.domain.as_deref().unwrap_or("-"));
+    println!(
+        "domain           {}",
+        config.domain.as_deref().unwrap_or("-")
+    );
     println!("timeout          {} s", config.timeout_secs);
 }
 
@@ -1002,7 +1245,12 @@ async fn serve(data_dir: PathBuf, database_url: Option<String>, args: ServeArgs)
     }
     writeln!(out, "Homedesk portal: {portal_url}")?;
     if args.print_ready {
-        writeln!(out, "HOMEDESK_READY https_port={} http_port={}", server.https_addr.port(), server.http_addr.port())?;
+        writeln!(
+            out,
+            "HOMEDESK_READY https_port={} http_port={}",
+            server.https_addr.port(),
+            server.http_addr.port()
+        )?;
     }
     out.flush()?;
     drop(out);
@@ -1015,7 +1263,11 @@ async fn serve(data_dir: PathBuf, database_url: Option<String>, args: ServeArgs)
 
 /// The URL to print: the first public origin if one was given.
 fn portal_url(config: &ServeConfig, _port: u16) -> Option<String> {
-    config.public_origins.iter().find(|o| o.starts_with("https://")).map(|o| format!("{o}/"))
+    config
+        .public_origins
+        .iter()
+        .find(|o| o.starts_with("https://"))
+        .map(|o| format!("{o}/"))
 }
 
 fn default_portal_url(addr: std::net::SocketAddr) -> String {

@@ -20,9 +20,11 @@ const RUN_TIMEOUT: Duration = Duration::from_secs(240);
 
 pub async fn run(store: &Store, data_dir: &DataDir, command: CertificateCommand) -> Result<()> {
     match command {
-        CertificateCommand::Request { email, domain, accept_terms } => {
-            request(store, &email, &domain, accept_terms).await
-        }
+        CertificateCommand::Request {
+            email,
+            domain,
+            accept_terms,
+        } => request(store, &email, &domain, accept_terms).await,
         CertificateCommand::Status => status(store, data_dir).await,
         CertificateCommand::Renew => {
             let job = wait_for(store, AcmeJobKind::Renew, None, None, None).await?;
@@ -61,8 +63,9 @@ pub async fn run(store: &Store, data_dir: &DataDir, command: CertificateCommand)
 }
 
 async fn request(store: &Store, email: &str, domain: &str, accept_terms: bool) -> Result<()> {
-    let domain = acme::check_domain(domain)
-        .map_err(|refusal| acme::AcmeFailure::new(Stage::Validation { renewal: false }, refusal.0, ""))?;
+    let domain = acme::check_domain(domain).map_err(|refusal| {
+        acme::AcmeFailure::new(Stage::Validation { renewal: false }, refusal.0, "")
+    })?;
     let email = acme::check_email(email)?;
     let terms = outcome(&wait_for(store, AcmeJobKind::Terms, None, None, None).await?)?;
     if !terms.is_empty() {
@@ -76,7 +79,14 @@ async fn request(store: &Store, email: &str, domain: &str, accept_terms: bool) -
         ));
     }
     println!("Requesting a certificate for {domain} (the CA connects to http://{domain}/ to validate it)…");
-    let job = wait_for(store, AcmeJobKind::Request, Some(&email), Some(&domain), Some(&terms)).await?;
+    let job = wait_for(
+        store,
+        AcmeJobKind::Request,
+        Some(&email),
+        Some(&domain),
+        Some(&terms),
+    )
+    .await?;
     println!("{}", outcome(&job)?);
     Ok(())
 }
@@ -99,11 +109,16 @@ async fn wait_for(
     domain: Option<&str>,
     terms: Option<&str>,
 ) -> Result<AcmeJob> {
-    let id = store.insert_acme_job(kind, email, domain, terms, store::unix_ms()).await?;
+    let id = store
+        .insert_acme_job(kind, email, domain, terms, store::unix_ms())
+        .await?;
     let queued = Instant::now();
     loop {
         tokio::time::sleep(Duration::from_millis(200)).await;
-        let job = store.acme_job(id).await?.context("the queued job disappeared")?;
+        let job = store
+            .acme_job(id)
+            .await?
+            .context("the queued job disappeared")?;
         if job.finished_at.is_some() {
             return Ok(job);
         }
@@ -139,7 +154,10 @@ async fn status(store: &Store, data_dir: &DataDir) -> Result<()> {
             row("Certificate", "self-signed");
             match homedesk_relay::tls::load(data_dir) {
                 Ok((certs, _)) => {
-                    if let Some(info) = certs.first().and_then(|der| certificates::certificate_info(der).ok()) {
+                    if let Some(info) = certs
+                        .first()
+                        .and_then(|der| certificates::certificate_info(der).ok())
+                    {
                         row("Names", &info.names.join(", "));
                         row("Expires", &utc_time(info.not_after));
                     }
@@ -152,19 +170,34 @@ async fn status(store: &Store, data_dir: &DataDir) -> Result<()> {
         row("Free certificate", "never requested");
         return Ok(());
     };
-    row("Requested for", settings.domain.as_deref().unwrap_or("- (domain reset)"));
+    row(
+        "Requested for",
+        settings.domain.as_deref().unwrap_or("- (domain reset)"),
+    );
     row("Email", &settings.email);
     row("CA directory", &settings.directory_url);
-    row("Terms accepted", settings.terms_url.as_deref().unwrap_or("-"));
+    row(
+        "Terms accepted",
+        settings.terms_url.as_deref().unwrap_or("-"),
+    );
     let last = match (settings.last_attempt_at, settings.last_result_code) {
         (Some(at), Some(0)) => format!("{}: success", utc_time(at)),
         (Some(at), Some(code)) => format!("{}: failed (error {code})", utc_time(at)),
         _ => "-".to_owned(),
     };
     row("Last attempt", &last);
-    row("Result", settings.last_result_message.as_deref().unwrap_or("-"));
+    row(
+        "Result",
+        settings.last_result_message.as_deref().unwrap_or("-"),
+    );
     if settings.domain.is_some() {
-        row("Next check", &settings.next_check_at.map(utc_time).unwrap_or_else(|| "at the relay's next start".into()));
+        row(
+            "Next check",
+            &settings
+                .next_check_at
+                .map(utc_time)
+                .unwrap_or_else(|| "at the relay's next start".into()),
+        );
     }
     Ok(())
 }
@@ -182,10 +215,25 @@ async fn history(store: &Store) -> Result<()> {
                 c.issuer,
                 utc_time(c.not_after),
                 utc_time(c.created_at),
-                if c.active { "active (served)".to_owned() } else { c.replaced_at.map(utc_time).unwrap_or("-".into()) },
+                if c.active {
+                    "active (served)".to_owned()
+                } else {
+                    c.replaced_at.map(utc_time).unwrap_or("-".into())
+                },
             ]
         })
         .collect();
-    print_table(["ID", "SOURCE", "DOMAIN", "ISSUER", "EXPIRES", "INSTALLED", "REPLACED"], &rows);
+    print_table(
+        [
+            "ID",
+            "SOURCE",
+            "DOMAIN",
+            "ISSUER",
+            "EXPIRES",
+            "INSTALLED",
+            "REPLACED",
+        ],
+        &rows,
+    );
     Ok(())
 }

@@ -32,10 +32,15 @@ pub struct ManualClock {
 
 impl ManualClock {
     pub fn new(start_ms: i64) -> Self {
-        ManualClock { now: Arc::new(AtomicI64::new(start_ms)) }
+        ManualClock {
+            now: Arc::new(AtomicI64::new(start_ms)),
+        }
     }
     pub fn advance(&self, by: Duration) {
-        self.now.fetch_add(i64::try_from(by.as_millis()).unwrap_or(i64::MAX), Ordering::SeqCst);
+        self.now.fetch_add(
+            i64::try_from(by.as_millis()).unwrap_or(i64::MAX),
+            Ordering::SeqCst,
+        );
     }
     pub fn set(&self, ms: i64) {
         self.now.store(ms, Ordering::SeqCst);

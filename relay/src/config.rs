@@ -129,14 +129,18 @@ pub fn create_private_dir(path: &Path) -> std::io::Result<()> {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("invalid origin {origin:?}: expected scheme://host[:port] such as https://desk.example.com")]
+#[error(
+    "invalid origin {origin:?}: expected scheme://host[:port] such as https://desk.example.com"
+)]
 pub struct InvalidOrigin {
     pub origin: String,
 }
 
 /// Normalises an origin as browsers send it: lowercase, no trailing slash, default port removed.
 pub fn normalize_origin(origin: &str) -> Result<String, InvalidOrigin> {
-    let invalid = || InvalidOrigin { origin: origin.to_owned() };
+    let invalid = || InvalidOrigin {
+        origin: origin.to_owned(),
+    };
     let lower = origin.trim().trim_end_matches('/').to_ascii_lowercase();
     let (scheme, authority) = lower.split_once("://").ok_or_else(invalid)?;
     let default_port = match scheme {
@@ -157,9 +161,18 @@ mod tests {
 
     #[test]
     fn origins_are_normalised() {
-        assert_eq!(normalize_origin("HTTPS://Desk.Example.com/").unwrap(), "https://desk.example.com");
-        assert_eq!(normalize_origin("https://desk:443").unwrap(), "https://desk");
-        assert_eq!(normalize_origin("https://desk:8443").unwrap(), "https://desk:8443");
+        assert_eq!(
+            normalize_origin("HTTPS://Desk.Example.com/").unwrap(),
+            "https://desk.example.com"
+        );
+        assert_eq!(
+            normalize_origin("https://desk:443").unwrap(),
+            "https://desk"
+        );
+        assert_eq!(
+            normalize_origin("https://desk:8443").unwrap(),
+            "https://desk:8443"
+        );
         assert_eq!(normalize_origin("http://desk:80").unwrap(), "http://desk");
         assert!(normalize_origin("desk.example.com").is_err());
         assert!(normalize_origin("ftp://desk").is_err());

@@ -76,7 +76,9 @@ impl SmtpSecurity {
         match text {
             "starttls" => Ok(SmtpSecurity::Starttls),
             "tls" => Ok(SmtpSecurity::Tls),
-            other => Err(DeliveryError::Invalid(format!("SMTP security \"{other}\": use starttls or tls"))),
+            other => Err(DeliveryError::Invalid(format!(
+                "SMTP security \"{other}\": use starttls or tls"
+            ))),
         }
     }
     pub fn as_str(self) -> &'static str {
@@ -115,7 +117,10 @@ impl std::fmt::Debug for SmtpConfig {
 }
 
 async fn setting(store: &Store, name: &str) -> Result<Option<String>> {
-    Ok(store.setting(&format!("{PREFIX}{name}")).await?.filter(|v| !v.is_empty()))
+    Ok(store
+        .setting(&format!("{PREFIX}{name}"))
+        .await?
+        .filter(|v| !v.is_empty()))
 }
 
 async fn set(store: &Store, name: &str, value: &str) -> Result<()> {
@@ -131,36 +136,75 @@ pub async fn twilio_config(store: &Store) -> Result<Option<TwilioConfig>> {
     ) else {
         return Ok(None);
     };
-    let base_url = setting(store, "twilio_base_url").await?.unwrap_or_else(|| TWILIO_BASE_URL.to_owned());
-    Ok(Some(TwilioConfig { base_url, account_sid, auth_token, from }))
+    let base_url = setting(store, "twilio_base_url")
+        .await?
+        .unwrap_or_else(|| TWILIO_BASE_URL.to_owned());
+    Ok(Some(TwilioConfig {
+        base_url,
+        account_sid,
+        auth_token,
+        from,
+    }))
 }
 
 /// Validates and stores the Twilio settings.
 pub async fn set_twilio_config(store: &Store, config: &TwilioConfig) -> Result<()> {
-    let sid_ok = !config.account_sid.is_empty() && config.account_sid.bytes().all(|b| b.is_ascii_alphanumeric());
+    let sid_ok = !config.account_sid.is_empty()
+        && config
+            .account_sid
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric());
     if !sid_ok {
-        return Err(DeliveryError::Invalid("the account SID must be letters and digits (AC…)".into()));
+        return Err(DeliveryError::Invalid(
+            "the account SID must be letters and digits (AC…)".into(),
+        ));
     }
-    if config.auth_token.is_empty() || config.auth_token.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(DeliveryError::Invalid("the auth token must not be empty or contain spaces".into()));
+    if config.auth_token.is_empty()
+        || config
+            .auth_token
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err(DeliveryError::Invalid(
+            "the auth token must not be empty or contain spaces".into(),
+        ));
     }
-    crate::twofa::validate_phone(&config.from).map_err(|e| DeliveryError::Invalid(e.to_string()))?;
+    crate::twofa::validate_phone(&config.from)
+        .map_err(|e| DeliveryError::Invalid(e.to_string()))?;
     parse_base_url(&config.base_url)?;
     set(store, "twilio_sid", &config.account_sid).await?;
     set(store, "twilio_token", &config.auth_token).await?;
     set(store, "twilio_from", &config.from).await?;
-    set(store, "twilio_base_url", config.base_url.trim_end_matches('/')).await
+    set(
+        store,
+        "twilio_base_url",
+        config.base_url.trim_end_matches('/'),
+    )
+    .await
 }
 
 /// The SMTP settings, if a server is configured.
 pub async fn smtp_config(store: &Store) -> Result<Option<SmtpConfig>> {
-    let (Some(host), Some(from)) = (setting(store, "smtp_host").await?, setting(store, "smtp_from").await?) else {
+    let (Some(host), Some(from)) = (
+        setting(store, "smtp_host").await?,
+        setting(store, "smtp_from").await?,
+    ) else {
         return Ok(None);
     };
-    let security = SmtpSecurity::parse(&setting(store, "smtp_security").await?.unwrap_or_else(|| "starttls".into()))?;
-    let default_port = if security == SmtpSecurity::Tls { 465 } else { 587 };
+    let security = SmtpSecurity::parse(
+        &setting(store, "smtp_security")
+            .await?
+            .unwrap_or_else(|| "starttls".into()),
+    )?;
+    let default_port = if security == SmtpSecurity::Tls {
+        465
+    } else {
+        587
+    };
     let port = match setting(store, "smtp_port").await? {
-        Some(port) => port.parse().map_err(|_| DeliveryError::Invalid(format!("SMTP port {port}")))?,
+        Some(port) => port
+            .parse()
+            .map_err(|_| DeliveryError::Invalid(format!("SMTP port {port}")))?,
         None => default_port,
     };
     Ok(Some(SmtpConfig {
@@ -176,21 +220,40 @@ pub async fn smtp_config(store: &Store) -> Result<Option<SmtpConfig>> {
 
 /// Validates and stores the SMTP settings.
 pub async fn set_smtp_config(store: &Store, config: &SmtpConfig) -> Result<()> {
-    crate::broker::validate_host(&config.host).map_err(|e| DeliveryError::Invalid(e.to_string()))?;
-    crate::twofa::validate_email(&config.from).map_err(|e| DeliveryError::Invalid(e.to_string()))?;
+    crate::broker::validate_host(&config.host)
+        .map_err(|e| DeliveryError::Invalid(e.to_string()))?;
+    crate::twofa::validate_email(&config.from)
+        .map_err(|e| DeliveryError::Invalid(e.to_string()))?;
     if config.port == 0 {
-        return Err(DeliveryError::Invalid("the SMTP port must be 1-65535".into()));
+        return Err(DeliveryError::Invalid(
+            "the SMTP port must be 1-65535".into(),
+        ));
     }
     if let Some(ca) = &config.ca_file {
-        std::fs::read(ca).map_err(|e| DeliveryError::Invalid(format!("cannot read {}: {e}", ca.display())))?;
+        std::fs::read(ca)
+            .map_err(|e| DeliveryError::Invalid(format!("cannot read {}: {e}", ca.display())))?;
     }
     set(store, "smtp_host", &config.host).await?;
     set(store, "smtp_port", &config.port.to_string()).await?;
     set(store, "smtp_security", config.security.as_str()).await?;
-    set(store, "smtp_username", config.username.as_deref().unwrap_or("")).await?;
-    set(store, "smtp_password", config.password.as_deref().unwrap_or("")).await?;
+    set(
+        store,
+        "smtp_username",
+        config.username.as_deref().unwrap_or(""),
+    )
+    .await?;
+    set(
+        store,
+        "smtp_password",
+        config.password.as_deref().unwrap_or(""),
+    )
+    .await?;
     set(store, "smtp_from", &config.from).await?;
-    let ca = config.ca_file.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
+    let ca = config
+        .ca_file
+        .as_ref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
     set(store, "smtp_ca_file", &ca).await
 }
 
@@ -203,7 +266,12 @@ fn parse_base_url(url: &str) -> Result<(bool, String, u16, String)> {
         Some("http") => false,
         _ => return Err(invalid()),
     };
-    let host = uri.host().filter(|h| !h.is_empty()).ok_or_else(invalid)?.trim_matches(['[', ']']).to_owned();
+    let host = uri
+        .host()
+        .filter(|h| !h.is_empty())
+        .ok_or_else(invalid)?
+        .trim_matches(['[', ']'])
+        .to_owned();
     let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
     if uri.query().is_some() {
         return Err(invalid());
@@ -216,7 +284,9 @@ fn form_encode(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
     for &b in value.as_bytes() {
         match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'*' => out.push(char::from(b)),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'*' => {
+                out.push(char::from(b))
+            }
             b' ' => out.push('+'),
             _ => out.push_str(&format!("%{b:02X}")),
         }
@@ -227,19 +297,36 @@ fn form_encode(value: &str) -> String {
 /// Sends one SMS: `POST {base}/2010-04-01/Accounts/{SID}/Messages.json` with the form fields `To`,
 /// `From`, `Body` and HTTP basic auth `SID:token`. Success is any 2xx answer.
 pub async fn send_sms(config: &TwilioConfig, to: &str, body: &str) -> Result<()> {
-    tokio::time::timeout(SEND_TIMEOUT, send_sms_inner(config, to, body)).await.map_err(|_| DeliveryError::Timeout)?
+    tokio::time::timeout(SEND_TIMEOUT, send_sms_inner(config, to, body))
+        .await
+        .map_err(|_| DeliveryError::Timeout)?
 }
 
 async fn send_sms_inner(config: &TwilioConfig, to: &str, body: &str) -> Result<()> {
     let (tls, host, port, prefix) = parse_base_url(&config.base_url)?;
-    let path = format!("{prefix}/2010-04-01/Accounts/{}/Messages.json", config.account_sid);
-    let form = format!("To={}&From={}&Body={}", form_encode(to), form_encode(&config.from), form_encode(body));
+    let path = format!(
+        "{prefix}/2010-04-01/Accounts/{}/Messages.json",
+        config.account_sid
+    );
+    let form = format!(
+        "To={}&From={}&Body={}",
+        form_encode(to),
+        form_encode(&config.from),
+        form_encode(body)
+    );
     let auth = STANDARD.encode(format!("{}:{}", config.account_sid, config.auth_token));
-    let authority = if (tls && port == 443) || (!tls && port == 80) { host.clone() } else { format!("{host}:{port}") };
+    let authority = if (tls && port == 443) || (!tls && port == 80) {
+        host.clone()
+    } else {
+        format!("{host}:{port}")
+    };
     let request = hyper::Request::post(path)
         .header(hyper::header::HOST, authority)
         .header(hyper::header::AUTHORIZATION, format!("Basic {auth}"))
-        .header(hyper::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .header(
+            hyper::header::CONTENT_TYPE,
+            "application/x-www-form-urlencoded",
+        )
         .header(hyper::header::ACCEPT, "application/json")
         .body(Full::new(Bytes::from(form)))
         .map_err(|e| DeliveryError::Invalid(e.to_string()))?;
@@ -249,8 +336,10 @@ async fn send_sms_inner(config: &TwilioConfig, to: &str, body: &str) -> Result<(
     let status = if tls {
         let server_name = rustls_pki_types::ServerName::try_from(host.clone())
             .map_err(|_| DeliveryError::Invalid(format!("host {host}")))?;
-        let stream =
-            tls_connector().connect(server_name, tcp).await.map_err(|e| DeliveryError::Connect(e.to_string()))?;
+        let stream = tls_connector()
+            .connect(server_name, tcp)
+            .await
+            .map_err(|e| DeliveryError::Connect(e.to_string()))?;
         exchange(stream, request).await?
     } else {
         exchange(tcp, request).await?
@@ -267,12 +356,16 @@ where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let io = hyper_util::rt::TokioIo::new(stream);
-    let (mut sender, connection) =
-        hyper::client::conn::http1::handshake(io).await.map_err(|e| DeliveryError::Connect(e.to_string()))?;
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(io)
+        .await
+        .map_err(|e| DeliveryError::Connect(e.to_string()))?;
     tokio::spawn(async move {
         let _ = connection.await;
     });
-    let response = sender.send_request(request).await.map_err(|e| DeliveryError::Connect(e.to_string()))?;
+    let response = sender
+        .send_request(request)
+        .await
+        .map_err(|e| DeliveryError::Connect(e.to_string()))?;
     let status = response.status().as_u16();
     let _ = response.into_body().collect().await;
     Ok(status)
@@ -280,7 +373,9 @@ where
 
 /// rustls with the public web roots (Twilio's certificate chains to one of them).
 fn tls_connector() -> tokio_rustls::TlsConnector {
-    let roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
+    let roots = rustls::RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    };
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
@@ -313,7 +408,8 @@ pub async fn send_email(config: &SmtpConfig, to: &str, subject: &str, body: &str
         .map_err(|e| smtp(&e))?;
     let mut tls = TlsParameters::builder(config.host.clone());
     if let Some(ca) = &config.ca_file {
-        let pem = std::fs::read(ca).map_err(|e| DeliveryError::Smtp(format!("cannot read {}: {e}", ca.display())))?;
+        let pem = std::fs::read(ca)
+            .map_err(|e| DeliveryError::Smtp(format!("cannot read {}: {e}", ca.display())))?;
         tls = tls.add_root_certificate(Certificate::from_pem(&pem).map_err(|e| smtp(&e))?);
     }
     let tls = tls.build_rustls().map_err(|e| smtp(&e))?;
@@ -342,8 +438,14 @@ mod tests {
 
     #[test]
     fn base_urls() {
-        assert_eq!(parse_base_url("https://api.twilio.com").unwrap(), (true, "api.twilio.com".into(), 443, "".into()));
-        assert_eq!(parse_base_url("http://127.0.0.1:9000/x/").unwrap(), (false, "127.0.0.1".into(), 9000, "/x".into()));
+        assert_eq!(
+            parse_base_url("https://api.twilio.com").unwrap(),
+            (true, "api.twilio.com".into(), 443, "".into())
+        );
+        assert_eq!(
+            parse_base_url("http://127.0.0.1:9000/x/").unwrap(),
+            (false, "127.0.0.1".into(), 9000, "/x".into())
+        );
         assert!(parse_base_url("ftp://x").is_err());
         assert!(parse_base_url("api.twilio.com").is_err());
         assert!(parse_base_url("https://x/?a=b").is_err());

@@ -16,7 +16,9 @@
 //! never logged (it is skipped by `Debug`). The configuration rules, filter and DN building are pure
 //! functions tested below; [`authenticate`] and [`check`] are the only I/O.
 
-use ldap3::{dn_escape, ldap_escape, LdapConnAsync, LdapConnSettings, LdapError, Scope, SearchEntry};
+use ldap3::{
+    dn_escape, ldap_escape, LdapConnAsync, LdapConnSettings, LdapError, Scope, SearchEntry,
+};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::CertificateDer;
 use serde::{Deserialize, Serialize};
@@ -76,16 +78,23 @@ pub enum BindMode {
     /// Bind directly as the user: `pattern` with `{user}` replaced.
     UserPattern { pattern: String },
     /// Bind as a service account, search the user, bind as the entry found.
-    SearchBind { service_dn: String, service_password: String },
+    SearchBind {
+        service_dn: String,
+        service_password: String,
+    },
 }
 
 impl std::fmt::Debug for BindMode {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            BindMode::UserPattern { pattern } => f.debug_struct("UserPattern").field("pattern", pattern).finish(),
-            BindMode::SearchBind { service_dn, .. } => {
-                f.debug_struct("SearchBind").field("service_dn", service_dn).finish_non_exhaustive()
-            }
+            BindMode::UserPattern { pattern } => f
+                .debug_struct("UserPattern")
+                .field("pattern", pattern)
+                .finish(),
+            BindMode::SearchBind { service_dn, .. } => f
+                .debug_struct("SearchBind")
+                .field("service_dn", service_dn)
+                .finish_non_exhaustive(),
         }
     }
 }
@@ -162,7 +171,10 @@ pub fn validate(config: &DirectoryConfig) -> Result<(), ConfigError> {
         .or_else(|| config.url.strip_prefix("ldaps://"))
         .ok_or_else(|| ConfigError::Url(config.url.clone()))?;
     let host = rest.split('/').next().unwrap_or("");
-    if host.is_empty() || host.starts_with(':') || rest.chars().any(|c| c.is_whitespace() || c.is_control()) {
+    if host.is_empty()
+        || host.starts_with(':')
+        || rest.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
         return Err(ConfigError::Url(config.url.clone()));
     }
     if config.starttls && config.url.starts_with("ldaps://") {
@@ -170,11 +182,16 @@ pub fn validate(config: &DirectoryConfig) -> Result<(), ConfigError> {
     }
     match &config.bind {
         BindMode::UserPattern { pattern } => {
-            if pattern.matches(USER_PLACEHOLDER).count() != 1 || pattern.chars().any(char::is_control) {
+            if pattern.matches(USER_PLACEHOLDER).count() != 1
+                || pattern.chars().any(char::is_control)
+            {
                 return Err(ConfigError::Pattern);
             }
         }
-        BindMode::SearchBind { service_dn, service_password } => {
+        BindMode::SearchBind {
+            service_dn,
+            service_password,
+        } => {
             if !looks_like_dn(service_dn) {
                 return Err(ConfigError::Dn(service_dn.clone()));
             }
@@ -204,7 +221,9 @@ pub fn validate(config: &DirectoryConfig) -> Result<(), ConfigError> {
     if let Some(domain) = &config.domain {
         let valid = !domain.is_empty()
             && domain.len() <= 255
-            && domain.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'));
+            && domain
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'));
         if !valid {
             return Err(ConfigError::Domain(domain.clone()));
         }
@@ -213,8 +232,9 @@ pub fn validate(config: &DirectoryConfig) -> Result<(), ConfigError> {
 }
 
 fn parse_ca(pem: &str) -> Result<Vec<CertificateDer<'static>>, ConfigError> {
-    let certs: Vec<_> =
-        CertificateDer::pem_slice_iter(pem.as_bytes()).collect::<Result<_, _>>().map_err(|_| ConfigError::Ca)?;
+    let certs: Vec<_> = CertificateDer::pem_slice_iter(pem.as_bytes())
+        .collect::<Result<_, _>>()
+        .map_err(|_| ConfigError::Ca)?;
     if certs.is_empty() {
         return Err(ConfigError::Ca);
     }
@@ -245,7 +265,9 @@ pub fn bind_name(pattern: &str, name: &str) -> String {
 
 /// Whether the pattern binds with a DN (then the user entry is that DN).
 fn pattern_is_dn(pattern: &str) -> bool {
-    pattern.find(USER_PLACEHOLDER).is_some_and(|at| pattern[..at].contains('='))
+    pattern
+        .find(USER_PLACEHOLDER)
+        .is_some_and(|at| pattern[..at].contains('='))
 }
 
 /// The value of a DN's first RDN (`cn=Staff\, Paris,ou=groups,…` → `Staff, Paris`), unescaping
@@ -285,7 +307,10 @@ pub fn normalize_group(name: &str) -> String {
 pub fn domain_matches(config: &DirectoryConfig, typed: Option<&str>) -> bool {
     match typed.map(str::trim).filter(|d| !d.is_empty()) {
         None => true,
-        Some(typed) => config.domain.as_deref().is_some_and(|d| d.eq_ignore_ascii_case(typed)),
+        Some(typed) => config
+            .domain
+            .as_deref()
+            .is_some_and(|d| d.eq_ignore_ascii_case(typed)),
     }
 }
 
@@ -293,7 +318,11 @@ pub fn domain_matches(config: &DirectoryConfig, typed: Option<&str>) -> bool {
 /// Any other backslash stays: it may be part of the name.
 pub fn strip_domain<'a>(config: &DirectoryConfig, typed: &'a str) -> &'a str {
     match (config.domain.as_deref(), typed.split_once('\\')) {
-        (Some(domain), Some((prefix, name))) if prefix.eq_ignore_ascii_case(domain) && !name.is_empty() => name,
+        (Some(domain), Some((prefix, name)))
+            if prefix.eq_ignore_ascii_case(domain) && !name.is_empty() =>
+        {
+            name
+        }
         _ => typed,
     }
 }
@@ -305,13 +334,21 @@ pub fn canonical_name(values: &[String], typed: &str) -> String {
     values
         .iter()
         .find(|v| v.trim().eq_ignore_ascii_case(typed_trimmed))
-        .or(if values.len() == 1 { values.first() } else { None })
+        .or(if values.len() == 1 {
+            values.first()
+        } else {
+            None
+        })
         .cloned()
         .unwrap_or_else(|| typed.to_owned())
 }
 
 fn sorted_groups(names: impl IntoIterator<Item = String>) -> Vec<String> {
-    let mut groups: Vec<String> = names.into_iter().map(|n| normalize_group(&n)).filter(|n| !n.is_empty()).collect();
+    let mut groups: Vec<String> = names
+        .into_iter()
+        .map(|n| normalize_group(&n))
+        .filter(|n| !n.is_empty())
+        .collect();
     groups.sort();
     groups.dedup();
     groups
@@ -323,7 +360,9 @@ fn sorted_groups(names: impl IntoIterator<Item = String>) -> Vec<String> {
 const SETTING: &str = "directory";
 
 /// The stored configuration; `None` when no directory is configured.
-pub async fn load(store: &crate::store::Store) -> Result<Option<DirectoryConfig>, crate::store::StoreError> {
+pub async fn load(
+    store: &crate::store::Store,
+) -> Result<Option<DirectoryConfig>, crate::store::StoreError> {
     match store.setting(SETTING).await? {
         None => Ok(None),
         Some(json) => serde_json::from_str(&json)
@@ -364,7 +403,9 @@ fn tls_config(config: &DirectoryConfig) -> Result<Arc<rustls::ClientConfig>, Dir
     match &config.ca_pem {
         Some(pem) => {
             for cert in parse_ca(pem).map_err(|e| unavailable("CA certificate", e))? {
-                roots.add(cert).map_err(|e| unavailable("CA certificate", e))?;
+                roots
+                    .add(cert)
+                    .map_err(|e| unavailable("CA certificate", e))?;
             }
         }
         None => {
@@ -411,7 +452,12 @@ impl Connection {
             // Never an unauthenticated bind: the server might call it a success.
             return Ok(false);
         }
-        match self.ldap.with_timeout(self.timeout).simple_bind(dn, password).await {
+        match self
+            .ldap
+            .with_timeout(self.timeout)
+            .simple_bind(dn, password)
+            .await
+        {
             Ok(result) if result.rc == 0 => Ok(true),
             Ok(result) => {
                 tracing::debug!(rc = result.rc, text = %result.text, "directory bind refused");
@@ -430,7 +476,8 @@ impl Connection {
         attributes: &[&str],
         limit: usize,
     ) -> Result<Option<Vec<SearchEntry>>, DirectoryError> {
-        let options = ldap3::SearchOptions::new().sizelimit(i32::try_from(limit + 1).unwrap_or(i32::MAX));
+        let options =
+            ldap3::SearchOptions::new().sizelimit(i32::try_from(limit + 1).unwrap_or(i32::MAX));
         let result = self
             .ldap
             .with_timeout(self.timeout)
@@ -444,7 +491,12 @@ impl Connection {
             4 => return Ok(None),
             // noSuchObject: the base (or the bound DN) does not exist.
             32 => return Ok(Some(Vec::new())),
-            rc => return Err(unavailable("search", format!("result code {rc}: {}", outcome.text))),
+            rc => {
+                return Err(unavailable(
+                    "search",
+                    format!("result code {rc}: {}", outcome.text),
+                ))
+            }
         }
         if raw.len() > limit {
             return Ok(None);
@@ -452,8 +504,12 @@ impl Connection {
         let mut entries = Vec::with_capacity(raw.len());
         for entry in raw {
             // ldap3 panics on malformed BER from the server: keep that a typed error.
-            let parsed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| SearchEntry::construct(entry)));
-            entries.push(parsed.map_err(|_| unavailable("search", "malformed entry from the server"))?);
+            let parsed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                SearchEntry::construct(entry)
+            }));
+            entries.push(
+                parsed.map_err(|_| unavailable("search", "malformed entry from the server"))?,
+            );
         }
         Ok(Some(entries))
     }
@@ -479,12 +535,24 @@ fn entry_attributes(config: &DirectoryConfig) -> Vec<&str> {
 }
 
 fn attribute_values(entry: &SearchEntry, name: &str) -> Vec<String> {
-    entry.attrs.iter().find(|(key, _)| key.eq_ignore_ascii_case(name)).map(|(_, v)| v.clone()).unwrap_or_default()
+    entry
+        .attrs
+        .iter()
+        .find(|(key, _)| key.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default()
 }
 
 /// Checks `name`/`password` against the directory and reads the user's groups.
-pub async fn authenticate(config: &DirectoryConfig, name: &str, password: &str) -> Result<Identity, DirectoryError> {
-    if password.is_empty() || password.len() > crate::auth::MAX_PASSWORD_LEN || !acceptable_name(name) {
+pub async fn authenticate(
+    config: &DirectoryConfig,
+    name: &str,
+    password: &str,
+) -> Result<Identity, DirectoryError> {
+    if password.is_empty()
+        || password.len() > crate::auth::MAX_PASSWORD_LEN
+        || !acceptable_name(name)
+    {
         return Err(DirectoryError::InvalidCredentials);
     }
     let mut connection = Connection::open(config).await?;
@@ -502,11 +570,19 @@ async fn authenticate_on(
     let filter = user_filter(&config.user_attribute, name);
     let attributes = entry_attributes(config);
     let entry = match &config.bind {
-        BindMode::SearchBind { service_dn, service_password } => {
+        BindMode::SearchBind {
+            service_dn,
+            service_password,
+        } => {
             if !connection.bind(service_dn, service_password).await? {
-                return Err(DirectoryError::Unavailable(format!("the service account {service_dn} was refused")));
+                return Err(DirectoryError::Unavailable(format!(
+                    "the service account {service_dn} was refused"
+                )));
             }
-            let entry = match connection.search(&config.base_dn, Scope::Subtree, &filter, &attributes, 1).await? {
+            let entry = match connection
+                .search(&config.base_dn, Scope::Subtree, &filter, &attributes, 1)
+                .await?
+            {
                 Some(mut entries) if entries.len() == 1 => entries.remove(0),
                 Some(_) => return Err(DirectoryError::InvalidCredentials),
                 None => {
@@ -525,15 +601,22 @@ async fn authenticate_on(
                 return Err(DirectoryError::InvalidCredentials);
             }
             let found = if pattern_is_dn(pattern) {
-                connection.search(&bind_as, Scope::Base, "(objectClass=*)", &attributes, 1).await?
+                connection
+                    .search(&bind_as, Scope::Base, "(objectClass=*)", &attributes, 1)
+                    .await?
             } else {
-                connection.search(&config.base_dn, Scope::Subtree, &filter, &attributes, 1).await?
+                connection
+                    .search(&config.base_dn, Scope::Subtree, &filter, &attributes, 1)
+                    .await?
             };
             found.and_then(|mut entries| (entries.len() == 1).then(|| entries.remove(0)))
         }
     };
     let (dn, username) = match &entry {
-        Some(entry) => (entry.dn.clone(), canonical_name(&attribute_values(entry, &config.user_attribute), name)),
+        Some(entry) => (
+            entry.dn.clone(),
+            canonical_name(&attribute_values(entry, &config.user_attribute), name),
+        ),
         // Bound, but the entry cannot be read: signed in without groups.
         None => {
             tracing::warn!("directory sign-in: the user's entry could not be read; no groups");
@@ -542,21 +625,30 @@ async fn authenticate_on(
     };
     let groups = match (&config.groups, &entry) {
         (_, None) => Vec::new(),
-        (GroupMode::MemberOf { attribute }, Some(entry)) => {
-            sorted_groups(attribute_values(entry, attribute).iter().filter_map(|dn| first_rdn_value(dn)))
-        }
+        (GroupMode::MemberOf { attribute }, Some(entry)) => sorted_groups(
+            attribute_values(entry, attribute)
+                .iter()
+                .filter_map(|dn| first_rdn_value(dn)),
+        ),
         (GroupMode::GroupOfNames { member_attribute }, Some(entry)) => {
             let filter = format!("(&(|(objectClass=groupOfNames)(objectClass=groupOfUniqueNames)(objectClass=group))({member_attribute}={}))", ldap_escape(&entry.dn));
-            let groups =
-                connection.search(&config.base_dn, Scope::Subtree, &filter, &["cn"], 1000).await?.unwrap_or_default();
-            sorted_groups(
-                groups
-                    .iter()
-                    .filter_map(|g| attribute_values(g, "cn").into_iter().next().or_else(|| first_rdn_value(&g.dn))),
-            )
+            let groups = connection
+                .search(&config.base_dn, Scope::Subtree, &filter, &["cn"], 1000)
+                .await?
+                .unwrap_or_default();
+            sorted_groups(groups.iter().filter_map(|g| {
+                attribute_values(g, "cn")
+                    .into_iter()
+                    .next()
+                    .or_else(|| first_rdn_value(&g.dn))
+            }))
         }
     };
-    Ok(Identity { username, dn, groups })
+    Ok(Identity {
+        username,
+        dn,
+        groups,
+    })
 }
 
 /// What `relay directory test` found.
@@ -571,8 +663,15 @@ pub struct CheckReport {
 /// Connects (with TLS as configured), binds the service account if any, and reads the base DN.
 pub async fn check(config: &DirectoryConfig) -> Result<CheckReport, DirectoryError> {
     let mut connection = Connection::open(config).await?;
-    let mut report = CheckReport { service_bind: None, base_readable: false };
-    if let BindMode::SearchBind { service_dn, service_password } = &config.bind {
+    let mut report = CheckReport {
+        service_bind: None,
+        base_readable: false,
+    };
+    if let BindMode::SearchBind {
+        service_dn,
+        service_password,
+    } = &config.bind
+    {
         let bound = connection.bind(service_dn, service_password).await?;
         report.service_bind = Some(bound);
         if !bound {
@@ -597,10 +696,14 @@ mod tests {
             url: "ldap://dc.example.org".into(),
             starttls: true,
             ca_pem: None,
-            bind: BindMode::UserPattern { pattern: "uid={user},ou=people,dc=example,dc=org".into() },
+            bind: BindMode::UserPattern {
+                pattern: "uid={user},ou=people,dc=example,dc=org".into(),
+            },
             base_dn: "dc=example,dc=org".into(),
             user_attribute: "uid".into(),
-            groups: GroupMode::MemberOf { attribute: "memberOf".into() },
+            groups: GroupMode::MemberOf {
+                attribute: "memberOf".into(),
+            },
             domain: Some("EXAMPLE".into()),
             timeout_secs: 5,
         }
@@ -610,18 +713,36 @@ mod tests {
     fn filter_values_are_escaped() {
         assert_eq!(user_filter("uid", "alice"), "(uid=alice)");
         assert_eq!(user_filter("uid", "*)(uid=*"), r"(uid=\2a\29\28uid=\2a)");
-        assert_eq!(user_filter("sAMAccountName", "admin*"), r"(sAMAccountName=admin\2a)");
+        assert_eq!(
+            user_filter("sAMAccountName", "admin*"),
+            r"(sAMAccountName=admin\2a)"
+        );
         assert_eq!(user_filter("uid", "a\\b\0"), r"(uid=a\5cb\00)");
     }
 
     #[test]
     fn dn_patterns_escape_and_upn_patterns_do_not() {
         let dn = "uid={user},ou=people,dc=example,dc=org";
-        assert_eq!(bind_name(dn, "alice"), "uid=alice,ou=people,dc=example,dc=org");
-        assert_eq!(bind_name(dn, "x,ou=admins"), r"uid=x\2cou\3dadmins,ou=people,dc=example,dc=org");
-        assert_eq!(bind_name(dn, " lead "), r"uid=\20lead\20,ou=people,dc=example,dc=org");
-        assert_eq!(bind_name(dn, "#lead"), r"uid=\23lead,ou=people,dc=example,dc=org");
-        assert_eq!(bind_name("{user}@example.org", "alice"), "alice@example.org");
+        assert_eq!(
+            bind_name(dn, "alice"),
+            "uid=alice,ou=people,dc=example,dc=org"
+        );
+        assert_eq!(
+            bind_name(dn, "x,ou=admins"),
+            r"uid=x\2cou\3dadmins,ou=people,dc=example,dc=org"
+        );
+        assert_eq!(
+            bind_name(dn, " lead "),
+            r"uid=\20lead\20,ou=people,dc=example,dc=org"
+        );
+        assert_eq!(
+            bind_name(dn, "#lead"),
+            r"uid=\23lead,ou=people,dc=example,dc=org"
+        );
+        assert_eq!(
+            bind_name("{user}@example.org", "alice"),
+            "alice@example.org"
+        );
         assert_eq!(bind_name(r"EXAMPLE\{user}", "alice"), r"EXAMPLE\alice");
         assert!(pattern_is_dn(dn));
         assert!(!pattern_is_dn("{user}@example.org"));
@@ -629,12 +750,24 @@ mod tests {
 
     #[test]
     fn group_names_come_from_the_first_rdn() {
-        assert_eq!(first_rdn_value("cn=Staff,ou=groups,dc=x").as_deref(), Some("Staff"));
-        assert_eq!(first_rdn_value(r"CN=Sales\, Paris,OU=Groups,DC=corp").as_deref(), Some("Sales, Paris"));
-        assert_eq!(first_rdn_value(r"cn=a\2cb+ou=x,dc=y").as_deref(), Some("a,b"));
+        assert_eq!(
+            first_rdn_value("cn=Staff,ou=groups,dc=x").as_deref(),
+            Some("Staff")
+        );
+        assert_eq!(
+            first_rdn_value(r"CN=Sales\, Paris,OU=Groups,DC=corp").as_deref(),
+            Some("Sales, Paris")
+        );
+        assert_eq!(
+            first_rdn_value(r"cn=a\2cb+ou=x,dc=y").as_deref(),
+            Some("a,b")
+        );
         assert_eq!(first_rdn_value("no rdn"), None);
         assert_eq!(first_rdn_value("cn=,dc=x"), None);
-        assert_eq!(sorted_groups(["Staff".to_owned(), " staff ".into(), "Ops".into()]), ["ops", "staff"]);
+        assert_eq!(
+            sorted_groups(["Staff".to_owned(), " staff ".into(), "Ops".into()]),
+            ["ops", "staff"]
+        );
     }
 
     #[test]
@@ -653,7 +786,11 @@ mod tests {
         let one = ["alice".to_owned()];
         assert_eq!(canonical_name(&one, "ALICE"), "alice");
         assert_eq!(canonical_name(&one, "alice "), "alice");
-        assert_eq!(canonical_name(&one, "Älice"), "alice", "only value: the server matched it");
+        assert_eq!(
+            canonical_name(&one, "Älice"),
+            "alice",
+            "only value: the server matched it"
+        );
         let two = ["a.smith".to_owned(), "alice".to_owned()];
         assert_eq!(canonical_name(&two, "Alice"), "alice");
         assert_eq!(canonical_name(&two, "asmith"), "asmith");
@@ -672,7 +809,10 @@ mod tests {
         assert_eq!(strip_domain(&config, r"OTHER\alice"), r"OTHER\alice");
         assert_eq!(strip_domain(&config, r"EXAMPLE\"), r"EXAMPLE\");
         assert_eq!(strip_domain(&config, "alice"), "alice");
-        let without = DirectoryConfig { domain: None, ..config };
+        let without = DirectoryConfig {
+            domain: None,
+            ..config
+        };
         assert_eq!(strip_domain(&without, r"EXAMPLE\alice"), r"EXAMPLE\alice");
         assert!(!domain_matches(&without, Some("EXAMPLE")));
     }
@@ -685,30 +825,66 @@ mod tests {
             change(&mut c);
             validate(&c).unwrap_err()
         };
-        assert!(matches!(bad(|c| c.url = "http://x".into()), ConfigError::Url(_)));
-        assert!(matches!(bad(|c| c.url = "ldap://".into()), ConfigError::Url(_)));
-        assert_eq!(bad(|c| c.url = "ldaps://x:636".into()), ConfigError::StartTlsOnLdaps);
-        assert_eq!(bad(|c| c.bind = BindMode::UserPattern { pattern: "uid=x".into() }), ConfigError::Pattern);
-        assert_eq!(bad(|c| c.bind = BindMode::UserPattern { pattern: "{user}{user}".into() }), ConfigError::Pattern);
+        assert!(matches!(
+            bad(|c| c.url = "http://x".into()),
+            ConfigError::Url(_)
+        ));
+        assert!(matches!(
+            bad(|c| c.url = "ldap://".into()),
+            ConfigError::Url(_)
+        ));
         assert_eq!(
-            bad(|c| c.bind = BindMode::SearchBind { service_dn: "cn=s,dc=x".into(), service_password: String::new() }),
+            bad(|c| c.url = "ldaps://x:636".into()),
+            ConfigError::StartTlsOnLdaps
+        );
+        assert_eq!(
+            bad(|c| c.bind = BindMode::UserPattern {
+                pattern: "uid=x".into()
+            }),
+            ConfigError::Pattern
+        );
+        assert_eq!(
+            bad(|c| c.bind = BindMode::UserPattern {
+                pattern: "{user}{user}".into()
+            }),
+            ConfigError::Pattern
+        );
+        assert_eq!(
+            bad(|c| c.bind = BindMode::SearchBind {
+                service_dn: "cn=s,dc=x".into(),
+                service_password: String::new()
+            }),
             ConfigError::Empty("service account password")
         );
-        assert!(matches!(bad(|c| c.base_dn = "example.org".into()), ConfigError::Dn(_)));
-        assert!(matches!(bad(|c| c.user_attribute = "uid)(x".into()), ConfigError::Attribute(_)));
         assert!(matches!(
-            bad(|c| c.groups = GroupMode::MemberOf { attribute: "1x".into() }),
+            bad(|c| c.base_dn = "example.org".into()),
+            ConfigError::Dn(_)
+        ));
+        assert!(matches!(
+            bad(|c| c.user_attribute = "uid)(x".into()),
+            ConfigError::Attribute(_)
+        ));
+        assert!(matches!(
+            bad(|c| c.groups = GroupMode::MemberOf {
+                attribute: "1x".into()
+            }),
             ConfigError::Attribute(_)
         ));
         assert_eq!(bad(|c| c.ca_pem = Some("not pem".into())), ConfigError::Ca);
         assert_eq!(bad(|c| c.timeout_secs = 0), ConfigError::Timeout);
-        assert!(matches!(bad(|c| c.domain = Some("EX AMPLE".into())), ConfigError::Domain(_)));
+        assert!(matches!(
+            bad(|c| c.domain = Some("EX AMPLE".into())),
+            ConfigError::Domain(_)
+        ));
     }
 
     #[test]
     fn the_service_password_is_not_in_debug_output() {
         let c = DirectoryConfig {
-            bind: BindMode::SearchBind { service_dn: "cn=svc,dc=x".into(), service_password: "s3cret-pw".into() },
+            bind: BindMode::SearchBind {
+                service_dn: "cn=svc,dc=x".into(),
+                service_password: "s3cret-pw".into(),
+            },
             ..config()
         };
         let shown = format!("{c:?}");
@@ -719,9 +895,22 @@ mod tests {
     #[tokio::test]
     async fn an_empty_password_never_reaches_the_server() {
         // Nothing listens on this address: reaching the network would be `Unavailable`.
-        let c = DirectoryConfig { url: "ldap://127.0.0.1:1".into(), starttls: false, ..config() };
-        assert!(matches!(authenticate(&c, "alice", "").await, Err(DirectoryError::InvalidCredentials)));
-        assert!(matches!(authenticate(&c, "", "pw").await, Err(DirectoryError::InvalidCredentials)));
-        assert!(matches!(authenticate(&c, "alice", "pw").await, Err(DirectoryError::Unavailable(_))));
+        let c = DirectoryConfig {
+            url: "ldap://127.0.0.1:1".into(),
+            starttls: false,
+            ..config()
+        };
+        assert!(matches!(
+            authenticate(&c, "alice", "").await,
+            Err(DirectoryError::InvalidCredentials)
+        ));
+        assert!(matches!(
+            authenticate(&c, "", "pw").await,
+            Err(DirectoryError::InvalidCredentials)
+        ));
+        assert!(matches!(
+            authenticate(&c, "alice", "pw").await,
+            Err(DirectoryError::Unavailable(_))
+        ));
     }
 }

@@ -33,10 +33,14 @@ use tower::ServiceExt;
 use tower_http::services::ServeDir;
 
 pub const NOT_LOGGED_IN: &str = "You are not logged in.";
-pub const NO_WORKSTATION: &str = "No workstation is assigned to your account. Contact your administrator.";
+pub const NO_WORKSTATION: &str =
+    "No workstation is assigned to your account. Contact your administrator.";
 pub const NOT_ASSIGNED: &str = "This workstation is not assigned to your account.";
-pub const FOREIGN_ORIGIN: &str = "The request was refused because it did not come from this portal.";
-pub const BAD_CSRF: &str = "The request was refused (missing or wrong security token). Reload the page and try again.";
+pub const DISABLED: &str = "This workstation is disabled by the administrator.";
+pub const FOREIGN_ORIGIN: &str =
+    "The request was refused because it did not come from this portal.";
+pub const BAD_CSRF: &str =
+    "The request was refused (missing or wrong security token). Reload the page and try again.";
 pub const INTERNAL: &str = "The relay had an internal error. Please try again later.";
 pub const SECOND_FACTOR_NEEDED: &str = "Enter your verification code first.";
 pub const CODE_NOT_SENT: &str =
@@ -79,7 +83,9 @@ impl std::ops::Deref for AppState {
 
 impl AppState {
     pub fn new(inner: AppInner) -> Self {
-        AppState { inner: Arc::new(inner) }
+        AppState {
+            inner: Arc::new(inner),
+        }
     }
 }
 
@@ -92,7 +98,10 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
-        ApiError { status, message: message.into() }
+        ApiError {
+            status,
+            message: message.into(),
+        }
     }
     fn internal(error: impl std::fmt::Display) -> Self {
         tracing::error!(%error, "request failed");
@@ -102,7 +111,12 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, [(header::CACHE_CONTROL, "no-store")], Json(json!({ "error": self.message }))).into_response()
+        (
+            self.status,
+            [(header::CACHE_CONTROL, "no-store")],
+            Json(json!({ "error": self.message })),
+        )
+            .into_response()
     }
 }
 
@@ -115,10 +129,13 @@ impl From<StoreError> for ApiError {
 impl From<AuthError> for ApiError {
     fn from(error: AuthError) -> Self {
         match error {
-            AuthError::InvalidCredentials => ApiError::new(StatusCode::UNAUTHORIZED, auth::LOGIN_FAILED),
-            AuthError::DirectoryUnavailable => {
-                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, crate::directory::DIRECTORY_UNAVAILABLE)
+            AuthError::InvalidCredentials => {
+                ApiError::new(StatusCode::UNAUTHORIZED, auth::LOGIN_FAILED)
             }
+            AuthError::DirectoryUnavailable => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                crate::directory::DIRECTORY_UNAVAILABLE,
+            ),
             other => ApiError::internal(other),
         }
     }
@@ -130,9 +147,16 @@ impl From<TwoFactorError> for ApiError {
             TwoFactorError::Code(code @ crate::totp::TotpError::Malformed { .. }) => {
                 ApiError::new(StatusCode::BAD_REQUEST, capitalize(&code.to_string()))
             }
-            TwoFactorError::Code(code) => ApiError::new(StatusCode::UNAUTHORIZED, capitalize(&code.to_string())),
-            TwoFactorError::NotStarted => ApiError::new(StatusCode::UNAUTHORIZED, capitalize(&error.to_string())),
-            TwoFactorError::SendLimit => ApiError::new(StatusCode::TOO_MANY_REQUESTS, capitalize(&error.to_string())),
+            TwoFactorError::Code(code) => {
+                ApiError::new(StatusCode::UNAUTHORIZED, capitalize(&code.to_string()))
+            }
+            TwoFactorError::NotStarted => {
+                ApiError::new(StatusCode::UNAUTHORIZED, capitalize(&error.to_string()))
+            }
+            TwoFactorError::SendLimit => ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                capitalize(&error.to_string()),
+            ),
             TwoFactorError::Delivery(error) => {
                 tracing::error!(%error, "verification code not sent");
                 ApiError::new(StatusCode::BAD_GATEWAY, CODE_NOT_SENT)
@@ -145,7 +169,10 @@ impl From<TwoFactorError> for ApiError {
 /// "the code…" → "The code…." for messages shown as sentences.
 fn capitalize(message: &str) -> String {
     let mut chars = message.chars();
-    let mut out: String = chars.next().map(|c| c.to_uppercase().collect()).unwrap_or_default();
+    let mut out: String = chars
+        .next()
+        .map(|c| c.to_uppercase().collect())
+        .unwrap_or_default();
     out.push_str(chars.as_str());
     if !out.ends_with('.') {
         out.push('.');
@@ -163,7 +190,8 @@ pub type ApiResult<T> = Result<T, ApiError>;
 
 /// The 429 of a refused sign-in, with `Retry-After` in seconds.
 fn too_many_attempts(refusal: &Refusal) -> Response {
-    let mut response = ApiError::new(StatusCode::TOO_MANY_REQUESTS, refusal.message()).into_response();
+    let mut response =
+        ApiError::new(StatusCode::TOO_MANY_REQUESTS, refusal.message()).into_response();
     let seconds = refusal.retry_after().as_secs().max(1);
     if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
         response.headers_mut().insert(header::RETRY_AFTER, value);
@@ -174,7 +202,9 @@ fn too_many_attempts(refusal: &Refusal) -> Response {
 /// Closes the live tunnels of an IP that was just blocked.
 pub fn close_blocked_tunnels(state: &AppState, ip: IpAddr, retry_after: std::time::Duration) {
     let reason = bruteforce::ip_blocked_message(retry_after);
-    let closed = state.pipes.close_ip(ip, crate::tunnel::close_code::BLOCKED, &reason);
+    let closed = state
+        .pipes
+        .close_ip(ip, crate::tunnel::close_code::BLOCKED, &reason);
     if closed > 0 {
         tracing::warn!(%ip, closed, "closed the live tunnels of a blocked IP");
     }
@@ -192,16 +222,25 @@ pub struct ClientIp(pub IpAddr);
 impl FromRequestParts<AppState> for ClientIp {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let PeerAddr(peer) = PeerAddr::from_request_parts(parts, state).await?;
-        Ok(ClientIp(crate::netaddr::client_ip(peer.ip(), &parts.headers, &state.config.trusted_proxies)))
+        Ok(ClientIp(crate::netaddr::client_ip(
+            peer.ip(),
+            &parts.headers,
+            &state.config.trusted_proxies,
+        )))
     }
 }
 
 /// Our own origin as the browser sees it: `https://` + the Host header (or HTTP/2 authority).
 fn own_origin(headers: &HeaderMap, uri: &Uri) -> Option<String> {
-    let host =
-        headers.get(header::HOST).and_then(|h| h.to_str().ok()).or_else(|| uri.authority().map(|a| a.as_str()))?;
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| uri.authority().map(|a| a.as_str()))?;
     normalize_origin(&format!("https://{host}")).ok()
 }
 
@@ -222,9 +261,17 @@ fn is_safe_method(method: &Method) -> bool {
 }
 
 /// Every state-changing request must come from our own origin (first line of CSRF defence).
-async fn require_same_origin(State(state): State<AppState>, request: Request, next: Next) -> Response {
+async fn require_same_origin(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
     if !is_safe_method(request.method())
-        && !origin_allowed(request.headers(), request.uri(), &state.config.public_origins)
+        && !origin_allowed(
+            request.headers(),
+            request.uri(),
+            &state.config.public_origins,
+        )
     {
         return ApiError::new(StatusCode::FORBIDDEN, FOREIGN_ORIGIN).into_response();
     }
@@ -240,17 +287,25 @@ async fn security_headers(State(state): State<AppState>, request: Request, next:
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
     if state.certificate.publicly_trusted() {
-        headers.insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static(STRICT_TRANSPORT_SECURITY));
+        headers.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static(STRICT_TRANSPORT_SECURITY),
+        );
     }
     let defaults: [(HeaderName, &'static str); 5] = [
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         (header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY),
         (header::X_FRAME_OPTIONS, "DENY"),
         (header::REFERRER_POLICY, "no-referrer"),
-        (HeaderName::from_static("cross-origin-opener-policy"), "same-origin"),
+        (
+            HeaderName::from_static("cross-origin-opener-policy"),
+            "same-origin",
+        ),
     ];
     for (name, value) in defaults {
-        headers.entry(name).or_insert(HeaderValue::from_static(value));
+        headers
+            .entry(name)
+            .or_insert(HeaderValue::from_static(value));
     }
     response
 }
@@ -286,7 +341,11 @@ async fn any_session(parts: &Parts, state: &AppState) -> Result<SessionRecord, A
         return Err(ApiError::new(StatusCode::UNAUTHORIZED, NOT_LOGGED_IN));
     };
     if !is_safe_method(&parts.method) {
-        let sent = parts.headers.get("x-csrf-token").and_then(|v| v.to_str().ok()).unwrap_or("");
+        let sent = parts
+            .headers
+            .get("x-csrf-token")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
         if !auth::secrets_equal(sent, &session.csrf_token) {
             return Err(ApiError::new(StatusCode::FORBIDDEN, BAD_CSRF));
         }
@@ -297,12 +356,22 @@ async fn any_session(parts: &Parts, state: &AppState) -> Result<SessionRecord, A
 impl FromRequestParts<AppState> for CurrentSession {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let record = any_session(parts, state).await?;
         if record.pending_factor {
-            return Err(ApiError::new(StatusCode::UNAUTHORIZED, SECOND_FACTOR_NEEDED));
+            return Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                SECOND_FACTOR_NEEDED,
+            ));
         }
-        Ok(CurrentSession { user: record.user.clone(), csrf_token: record.csrf_token.clone(), record })
+        Ok(CurrentSession {
+            user: record.user.clone(),
+            csrf_token: record.csrf_token.clone(),
+            record,
+        })
     }
 }
 
@@ -312,10 +381,16 @@ pub struct PendingSession(pub SessionRecord);
 impl FromRequestParts<AppState> for PendingSession {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let record = any_session(parts, state).await?;
         if !record.pending_factor {
-            return Err(ApiError::new(StatusCode::CONFLICT, "No verification code is expected for this session."));
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "No verification code is expected for this session.",
+            ));
         }
         Ok(PendingSession(record))
     }
@@ -325,14 +400,22 @@ impl FromRequestParts<AppState> for PeerAddr {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &AppState) -> Result<Self, Self::Rejection> {
-        Ok(parts.extensions.get::<PeerAddr>().copied().unwrap_or(PeerAddr(SocketAddr::from(([0, 0, 0, 0], 0)))))
+        Ok(parts
+            .extensions
+            .get::<PeerAddr>()
+            .copied()
+            .unwrap_or(PeerAddr(SocketAddr::from(([0, 0, 0, 0], 0)))))
     }
 }
 
 /// Parses a JSON body with a friendly 400 instead of axum's plain-text rejection.
 pub fn parse_json<T: serde::de::DeserializeOwned>(body: &Bytes) -> ApiResult<T> {
-    serde_json::from_slice(body)
-        .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "The request body is not the expected JSON."))
+    serde_json::from_slice(body).map_err(|_| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "The request body is not the expected JSON.",
+        )
+    })
 }
 
 #[derive(Deserialize)]
@@ -348,8 +431,16 @@ struct LoginRequest {
 #[derive(Serialize)]
 #[serde(tag = "step", rename_all = "snake_case")]
 enum SecondFactorBody {
-    Enrol { qr_svg: String, secret: String, otpauth_uri: String, digits: u8 },
-    Code { method: &'static str, digits: u8 },
+    Enrol {
+        qr_svg: String,
+        secret: String,
+        otpauth_uri: String,
+        digits: u8,
+    },
+    Code {
+        method: &'static str,
+        digits: u8,
+    },
 }
 
 #[derive(Serialize)]
@@ -382,9 +473,17 @@ async fn session_body(store: &Store, user: &User, csrf_token: String) -> ApiResu
         .assigned_workstations(user.id)
         .await?
         .into_iter()
-        .map(|w| WorkstationItem { id: w.id, name: w.name })
+        .filter(|w| w.enabled)
+        .map(|w| WorkstationItem {
+            id: w.id,
+            name: w.name,
+        })
         .collect();
-    Ok(SessionBody { username: user.username.clone(), csrf_token, workstations })
+    Ok(SessionBody {
+        username: user.username.clone(),
+        csrf_token,
+        workstations,
+    })
 }
 
 fn no_store() -> [(HeaderName, &'static str); 1] {
@@ -447,7 +546,10 @@ async fn login(
                     other => other?,
                 }
             }
-            Some(SecondFactorBody::Code { method: method.as_str(), digits })
+            Some(SecondFactorBody::Code {
+                method: method.as_str(),
+                digits,
+            })
         }
     };
     let Some(second_factor) = second_factor else {
@@ -463,7 +565,11 @@ async fn login(
         SecondFactorBody::Code { .. } => "code",
     };
     tracing::info!(user = %session.user.username, %ip, step, "password accepted, second factor required");
-    let body = PendingBody { username: session.user.username.clone(), csrf_token: session.csrf_token, second_factor };
+    let body = PendingBody {
+        username: session.user.username.clone(),
+        csrf_token: session.csrf_token,
+        second_factor,
+    };
     let cookie = auth::session_cookie(&session.session_id);
     Ok(([(header::SET_COOKIE, cookie)], no_store(), Json(body)).into_response())
 }
@@ -472,7 +578,11 @@ async fn login(
 async fn record_failure(state: &AppState, ip: IpAddr, account: &str) -> ApiResult<()> {
     if let Some(block) = state.guard.record_failure(ip, Some(account)).await? {
         let left = block.blocked_until.saturating_sub(block.blocked_at);
-        close_blocked_tunnels(state, ip, std::time::Duration::from_millis(u64::try_from(left).unwrap_or(0)));
+        close_blocked_tunnels(
+            state,
+            ip,
+            std::time::Duration::from_millis(u64::try_from(left).unwrap_or(0)),
+        );
     }
     Ok(())
 }
@@ -499,7 +609,8 @@ async fn verify_code(
         return Err(error.into());
     }
     let now = state.config.clock.now_ms();
-    let Some(session) = auth::promote_session(&state.store, &pending.id_hash, user, now).await? else {
+    let Some(session) = auth::promote_session(&state.store, &pending.id_hash, user, now).await?
+    else {
         return Err(ApiError::new(StatusCode::UNAUTHORIZED, NOT_LOGGED_IN));
     };
     tracing::info!(user = %session.user.username, %ip, "login (second factor accepted)");
@@ -517,9 +628,19 @@ async fn resend_code(
     if let Some(refusal) = state.guard.check_login(ip, &pending.user.username).await? {
         return Ok(too_many_attempts(&refusal));
     }
-    let row = state.store.twofa_user(pending.user.id).await?.unwrap_or_default();
-    if !matches!(twofa::Method::parse(&row.method), Ok(twofa::Method::Sms | twofa::Method::Email)) {
-        return Err(ApiError::new(StatusCode::CONFLICT, "Your codes come from your authenticator app."));
+    let row = state
+        .store
+        .twofa_user(pending.user.id)
+        .await?
+        .unwrap_or_default();
+    if !matches!(
+        twofa::Method::parse(&row.method),
+        Ok(twofa::Method::Sms | twofa::Method::Email)
+    ) {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "Your codes come from your authenticator app.",
+        ));
     }
     state.twofa.deliver_code(&pending.user).await?;
     Ok((StatusCode::NO_CONTENT, no_store()).into_response())
@@ -531,15 +652,23 @@ async fn portal_settings(State(state): State<AppState>) -> ApiResult<Response> {
     Ok((no_store(), Json(json!({ "show_domain": show_domain }))).into_response())
 }
 
-async fn current_session(State(state): State<AppState>, session: CurrentSession) -> ApiResult<Response> {
+async fn current_session(
+    State(state): State<AppState>,
+    session: CurrentSession,
+) -> ApiResult<Response> {
     let body = session_body(&state.store, &session.user, session.csrf_token).await?;
     Ok((no_store(), Json(body)).into_response())
 }
 
 async fn logout(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
     if let Some(id) = session_cookie(&headers) {
-        if let Some(session) = auth::session_for(&state.store, &id, state.config.session_idle_timeout).await? {
-            let sent = headers.get("x-csrf-token").and_then(|v| v.to_str().ok()).unwrap_or("");
+        if let Some(session) =
+            auth::session_for(&state.store, &id, state.config.session_idle_timeout).await?
+        {
+            let sent = headers
+                .get("x-csrf-token")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
             if !auth::secrets_equal(sent, &session.csrf_token) {
                 return Err(ApiError::new(StatusCode::FORBIDDEN, BAD_CSRF));
             }
@@ -547,7 +676,11 @@ async fn logout(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<
             tracing::info!(user = %session.user.username, "logout");
         }
     }
-    Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, auth::clear_session_cookie())]).into_response())
+    Ok((
+        StatusCode::NO_CONTENT,
+        [(header::SET_COOKIE, auth::clear_session_cookie())],
+    )
+        .into_response())
 }
 
 #[derive(Deserialize, Default)]
@@ -579,10 +712,13 @@ async fn ticket(
     session: CurrentSession,
     body: Bytes,
 ) -> ApiResult<Response> {
-    let request: TicketRequest =
-        if body.iter().all(u8::is_ascii_whitespace) { TicketRequest::default() } else { parse_json(&body)? };
+    let request: TicketRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        TicketRequest::default()
+    } else {
+        parse_json(&body)?
+    };
     first_session_after_code(&state, &session, ip).await?;
-    let assigned = state.store.assigned_workstations(session.user.id).await?;
+    let mut assigned = state.store.assigned_workstations(session.user.id).await?;
     if assigned.is_empty() {
         return Err(ApiError::new(StatusCode::FORBIDDEN, NO_WORKSTATION));
     }
@@ -591,13 +727,21 @@ async fn ticket(
             .into_iter()
             .find(|w| w.id == id)
             .ok_or_else(|| ApiError::new(StatusCode::FORBIDDEN, NOT_ASSIGNED))?,
-        // No choice made: the first by name (a chooser comes later).
-        None => assigned.into_iter().next().ok_or_else(|| ApiError::new(StatusCode::FORBIDDEN, NO_WORKSTATION))?,
+        // No choice made: the first enabled one by name (a chooser comes later).
+        None => match assigned.iter().position(|w| w.enabled) {
+            Some(index) => assigned.swap_remove(index),
+            None => assigned.swap_remove(0),
+        },
     };
+    if !workstation.enabled {
+        return Err(ApiError::new(StatusCode::FORBIDDEN, DISABLED));
+    }
     // The workstation's own domain, else (directory users) the directory's: the client logs on with it.
     let domain = match workstation.domain {
         Some(domain) => Some(domain),
-        None if session.user.directory => crate::directory::load(&state.store).await?.and_then(|d| d.domain),
+        None if session.user.directory => crate::directory::load(&state.store)
+            .await?
+            .and_then(|d| d.domain),
         None => None,
     };
     let ttl = state.config.ticket_ttl;
@@ -618,7 +762,11 @@ async fn ticket(
 
 /// "Validity before first session": after a code, the first ticket must come within the limit; it
 /// then starts the "validity after first session" window.
-async fn first_session_after_code(state: &AppState, session: &CurrentSession, ip: IpAddr) -> ApiResult<()> {
+async fn first_session_after_code(
+    state: &AppState,
+    session: &CurrentSession,
+    ip: IpAddr,
+) -> ApiResult<()> {
     let (Some(factor_at), None) = (session.record.factor_at, session.record.first_ticket_at) else {
         return Ok(());
     };
@@ -630,7 +778,11 @@ async fn first_session_after_code(state: &AppState, session: &CurrentSession, ip
         tracing::info!(user = %session.user.username, %ip, "verification expired before the first session");
         return Err(ApiError::new(StatusCode::UNAUTHORIZED, FACTOR_EXPIRED));
     }
-    if state.store.mark_first_ticket(&session.record.id_hash, now).await? {
+    if state
+        .store
+        .mark_first_ticket(&session.record.id_hash, now)
+        .await?
+    {
         state.twofa.record_first_session(&session.user, ip).await?;
     }
     Ok(())
@@ -642,7 +794,10 @@ struct CertificateReport {
 }
 
 fn is_fingerprint(value: &str) -> bool {
-    value.len() == 64 && value.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    value.len() == 64
+        && value
+            .bytes()
+            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
 /// The 409 message when a workstation presents a different certificate than the pinned one.
@@ -661,7 +816,10 @@ async fn report_certificate(
     body: Bytes,
 ) -> ApiResult<StatusCode> {
     let Ok(Path(id)) = id else {
-        return Err(ApiError::new(StatusCode::NOT_FOUND, "There is no such workstation."));
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "There is no such workstation.",
+        ));
     };
     let report: CertificateReport = parse_json(&body)?;
     if !is_fingerprint(&report.sha256) {
@@ -670,10 +828,18 @@ async fn report_certificate(
             "The fingerprint must be 64 lowercase hexadecimal characters (SHA-256).",
         ));
     }
-    let Some(workstation) = state.store.assigned_workstation(session.user.id, id).await? else {
+    let Some(workstation) = state
+        .store
+        .assigned_workstation(session.user.id, id)
+        .await?
+    else {
         return Err(ApiError::new(StatusCode::FORBIDDEN, NOT_ASSIGNED));
     };
-    match state.store.pin_certificate(workstation.id, &report.sha256).await? {
+    match state
+        .store
+        .pin_certificate(workstation.id, &report.sha256)
+        .await?
+    {
         PinOutcome::Pinned => {
             tracing::info!(workstation = %workstation.name, user = %session.user.username, sha256 = %report.sha256, "certificate pinned (first use)");
             Ok(StatusCode::NO_CONTENT)
@@ -681,7 +847,10 @@ async fn report_certificate(
         PinOutcome::Unchanged => Ok(StatusCode::NO_CONTENT),
         PinOutcome::Mismatch { pinned } => {
             tracing::warn!(workstation = %workstation.name, user = %session.user.username, pinned = %pinned, seen = %report.sha256, "certificate mismatch");
-            Err(ApiError::new(StatusCode::CONFLICT, certificate_changed_message(&workstation.name)))
+            Err(ApiError::new(
+                StatusCode::CONFLICT,
+                certificate_changed_message(&workstation.name),
+            ))
         }
     }
 }
@@ -712,7 +881,9 @@ pub fn inline_script_hashes(html: &str) -> Vec<String> {
             break;
         };
         let attributes = &lower[start + "<script".len()..tag_end];
-        let external = attributes.split(|c: char| c.is_ascii_whitespace()).any(|a| a == "src" || a.starts_with("src="));
+        let external = attributes
+            .split(|c: char| c.is_ascii_whitespace())
+            .any(|a| a == "src" || a.starts_with("src="));
         if !external {
             let digest = Sha256::digest(&html.as_bytes()[tag_end + 1..close]);
             hashes.push(format!("'sha256-{}'", STANDARD.encode(digest)));
@@ -738,7 +909,9 @@ pub fn content_security_policy(script_hashes: &[String]) -> String {
 async fn index_page(root: &std::path::Path) -> Response {
     let html = match tokio::fs::read_to_string(root.join("index.html")).await {
         Ok(html) => html,
-        Err(error) => return ApiError::internal(format!("cannot read index.html: {error}")).into_response(),
+        Err(error) => {
+            return ApiError::internal(format!("cannot read index.html: {error}")).into_response()
+        }
     };
     let csp = content_security_policy(&inline_script_hashes(&html));
     let mut response = Html(html).into_response();
@@ -752,24 +925,40 @@ async fn index_page(root: &std::path::Path) -> Response {
 
 /// Static portal files from the web root; a clear 503 at `/` if the client is not built.
 async fn portal(State(state): State<AppState>, request: Request) -> Response {
-    let root = state.config.web_root.as_ref().filter(|root| root.join("index.html").is_file());
-    let is_index =
-        matches!(request.uri().path(), "/" | "/index.html") && matches!(*request.method(), Method::GET | Method::HEAD);
+    let root = state
+        .config
+        .web_root
+        .as_ref()
+        .filter(|root| root.join("index.html").is_file());
+    let is_index = matches!(request.uri().path(), "/" | "/index.html")
+        && matches!(*request.method(), Method::GET | Method::HEAD);
     match root {
         Some(root) if is_index => index_page(root).await,
         // `cargo xtask client` writes `.br` and `.gz` beside the wasm and js: browsers that accept them get
         // the compressed file (a third of the size), others the plain one.
-        Some(root) => match ServeDir::new(root).precompressed_br().precompressed_gzip().oneshot(request).await {
+        Some(root) => match ServeDir::new(root)
+            .precompressed_br()
+            .precompressed_gzip()
+            .oneshot(request)
+            .await
+        {
             Ok(response) => response.into_response(),
             Err(never) => match never {},
         },
         None if matches!(request.uri().path(), "/" | "/index.html") => (
             StatusCode::SERVICE_UNAVAILABLE,
-            [(header::CONTENT_TYPE, "text/plain; charset=utf-8"), (header::CACHE_CONTROL, "no-store")],
+            [
+                (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
+                (header::CACHE_CONTROL, "no-store"),
+            ],
             CLIENT_NOT_BUILT,
         )
             .into_response(),
-        None => (StatusCode::NOT_FOUND, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], "Not found.\n")
+        None => (
+            StatusCode::NOT_FOUND,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            "Not found.\n",
+        )
             .into_response(),
     }
 }
@@ -784,25 +973,43 @@ pub fn router(state: AppState) -> Router {
         .route("/api/2fa/resend", post(resend_code))
         .route("/api/portal", get(portal_settings))
         .route("/api/ticket", post(ticket))
-        .route("/api/workstations/{id}/certificate", post(report_certificate))
+        .route(
+            "/api/workstations/{id}/certificate",
+            post(report_certificate),
+        )
         .route("/api/tunnel", get(crate::tunnel::handler))
         .merge(crate::certificate_api::routes())
         .route("/api", any(api_not_found))
         .route("/api/{*rest}", any(api_not_found))
         .fallback(portal)
-        .layer(middleware::from_fn_with_state(state.clone(), require_same_origin))
-        .layer(middleware::from_fn_with_state(state.clone(), security_headers))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            require_same_origin,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            security_headers,
+        ))
         .with_state(state)
 }
 
 /// A 308 to the same path on the HTTPS port (the plain-HTTP listener's only answer).
-pub fn https_redirect(headers: &HeaderMap, uri: &Uri, https_port: u16, fallback_host: &str) -> Response<Body> {
+pub fn https_redirect(
+    headers: &HeaderMap,
+    uri: &Uri,
+    https_port: u16,
+    fallback_host: &str,
+) -> Response<Body> {
     let host = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
         .and_then(host_without_port)
         .unwrap_or_else(|| fallback_host.to_owned());
-    let port = if https_port == 443 { String::new() } else { format!(":{https_port}") };
+    let port = if https_port == 443 {
+        String::new()
+    } else {
+        format!(":{https_port}")
+    };
     let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
     let location = format!("https://{host}{port}{path}");
     match HeaderValue::from_str(&location) {
@@ -826,10 +1033,14 @@ fn host_without_port(authority: &str) -> Option<String> {
         let end = authority.find(']')?;
         &authority[..=end]
     } else {
-        authority.rsplit_once(':').map_or(authority, |(host, _)| host)
+        authority
+            .rsplit_once(':')
+            .map_or(authority, |(host, _)| host)
     };
     let plausible = !host.is_empty()
-        && host.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']' | b'_'));
+        && host.bytes().all(|b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']' | b'_')
+        });
     plausible.then(|| host.to_owned())
 }
 
@@ -840,7 +1051,10 @@ mod tests {
     fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
         let mut map = HeaderMap::new();
         for (name, value) in pairs {
-            map.append(HeaderName::from_bytes(name.as_bytes()).unwrap(), HeaderValue::from_str(value).unwrap());
+            map.append(
+                HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                HeaderValue::from_str(value).unwrap(),
+            );
         }
         map
     }
@@ -854,12 +1068,20 @@ mod tests {
         assert!(!origin_allowed(&http, &uri, &[]));
         let foreign = headers(&[("host", "desk:8443"), ("origin", "https://evil.example")]);
         assert!(!origin_allowed(&foreign, &uri, &[]));
-        assert!(origin_allowed(&foreign, &uri, &["https://evil.example".into()]));
+        assert!(origin_allowed(
+            &foreign,
+            &uri,
+            &["https://evil.example".into()]
+        ));
         let missing = headers(&[("host", "desk:8443")]);
         assert!(!origin_allowed(&missing, &uri, &[]));
         let null = headers(&[("host", "desk:8443"), ("origin", "null")]);
         assert!(!origin_allowed(&null, &uri, &[]));
-        let twice = headers(&[("host", "desk:8443"), ("origin", "https://desk:8443"), ("origin", "https://desk:8443")]);
+        let twice = headers(&[
+            ("host", "desk:8443"),
+            ("origin", "https://desk:8443"),
+            ("origin", "https://desk:8443"),
+        ]);
         assert!(!origin_allowed(&twice, &uri, &[]));
         let default_port = headers(&[("host", "desk:443"), ("origin", "https://desk")]);
         assert!(origin_allowed(&default_port, &uri, &[]));
@@ -893,11 +1115,17 @@ mod tests {
         assert_eq!(hashes.len(), 2);
         use base64::Engine;
         use sha2::Digest;
-        let expected =
-            base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(b"import init from '/a.js';init();"));
+        let expected = base64::engine::general_purpose::STANDARD
+            .encode(sha2::Sha256::digest(b"import init from '/a.js';init();"));
         assert_eq!(hashes[0], format!("'sha256-{expected}'"));
         let csp = content_security_policy(&hashes);
-        assert!(csp.contains(&format!("script-src 'self' 'wasm-unsafe-eval' {} {};", hashes[0], hashes[1])), "{csp}");
+        assert!(
+            csp.contains(&format!(
+                "script-src 'self' 'wasm-unsafe-eval' {} {};",
+                hashes[0], hashes[1]
+            )),
+            "{csp}"
+        );
         assert_eq!(content_security_policy(&[]), CONTENT_SECURITY_POLICY);
         assert!(inline_script_hashes("<script src=/x.js></script><script").is_empty());
     }

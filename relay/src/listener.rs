@@ -42,7 +42,10 @@ const HTTP_DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 fn connection_builder() -> auto::Builder<TokioExecutor> {
     // HTTP/1.1 only (see `tls::server_config`); the auto builder keeps the door open for HTTP/2.
     let mut builder = auto::Builder::new(TokioExecutor::new()).http1_only();
-    builder.http1().timer(TokioTimer::new()).header_read_timeout(HEADER_READ_TIMEOUT);
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
     builder
 }
 
@@ -152,9 +155,18 @@ pub async fn serve(listener: TcpListener, services: Services) {
             };
             match protocol {
                 Some(Protocol::Rdp) => native::handle(services.state, tcp, peer).await,
-                Some(Protocol::Tls) => serve_tls(acceptor, tcp, peer, services.router, shutdown).await,
+                Some(Protocol::Tls) => {
+                    serve_tls(acceptor, tcp, peer, services.router, shutdown).await
+                }
                 Some(Protocol::Http) => {
-                    serve_redirect(tcp, peer, services.https_port, services.state.store.clone(), shutdown).await
+                    serve_redirect(
+                        tcp,
+                        peer,
+                        services.https_port,
+                        services.state.store.clone(),
+                        shutdown,
+                    )
+                    .await
                 }
                 None => tracing::debug!(%peer, "connection sent nothing"),
             }
@@ -184,7 +196,13 @@ async fn serve_tls(
 }
 
 /// Plain HTTP: every request gets a 308 to the same URL over HTTPS, except ACME challenges.
-async fn serve_redirect(tcp: TcpStream, peer: SocketAddr, https_port: u16, store: Store, shutdown: CancellationToken) {
+async fn serve_redirect(
+    tcp: TcpStream,
+    peer: SocketAddr,
+    https_port: u16,
+    store: Store,
+    shutdown: CancellationToken,
+) {
     let fallback_host = match tcp.local_addr() {
         Ok(SocketAddr::V6(addr)) => format!("[{}]", addr.ip()),
         Ok(addr) => addr.ip().to_string(),
@@ -226,9 +244,10 @@ async fn acme_challenge(store: &Store, path: &str) -> hyper::Response<Body> {
     };
     let mut response = hyper::Response::new(Body::from(body));
     *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(hyper::header::CONTENT_TYPE, hyper::header::HeaderValue::from_static("application/octet-stream"));
+    response.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("application/octet-stream"),
+    );
     response
 }
 

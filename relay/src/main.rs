@@ -10,7 +10,10 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
     init_tracing(args.is_serve());
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("error: cannot start the async runtime: {error}");
@@ -46,7 +49,11 @@ fn init_tracing(serve: bool) {
     use tracing_subscriber::EnvFilter;
     // sqlx warns about slow statements (e.g. waiting on a locked database): useful in a server's log, noise
     // before a command's one-line error.
-    let default = if serve { "info,sqlx=warn" } else { "warn,sqlx=error" };
+    let default = if serve {
+        "info,sqlx=warn"
+    } else {
+        "warn,sqlx=error"
+    };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     use std::io::IsTerminal;
     let _ = tracing_subscriber::fmt()

@@ -78,7 +78,9 @@ pub fn tpkt_length(header: &[u8; 4]) -> Result<usize, RequestError> {
 /// The user name of the routing cookie in a whole TPKT packet holding an X.224 Connection Request;
 /// `Ok(None)` when the request carries no `mstshash` cookie (e.g. none, or a routing token).
 pub fn cookie_user(packet: &[u8]) -> Result<Option<String>, RequestError> {
-    let header: &[u8; 4] = packet.first_chunk().ok_or(RequestError::TooShort(packet.len()))?;
+    let header: &[u8; 4] = packet
+        .first_chunk()
+        .ok_or(RequestError::TooShort(packet.len()))?;
     let length = tpkt_length(header)?;
     if packet.len() != length {
         return Err(RequestError::TooShort(packet.len()));
@@ -91,9 +93,15 @@ pub fn cookie_user(packet: &[u8]) -> Result<Option<String>, RequestError> {
     let Some(cookie) = packet[MIN_REQUEST..].strip_prefix(COOKIE_PREFIX) else {
         return Ok(None);
     };
-    let end = cookie.windows(2).position(|w| w == b"\r\n").ok_or(RequestError::UnterminatedCookie)?;
+    let end = cookie
+        .windows(2)
+        .position(|w| w == b"\r\n")
+        .ok_or(RequestError::UnterminatedCookie)?;
     let user = &cookie[..end];
-    if user.is_empty() || user.len() > MAX_COOKIE_USER || !user.iter().all(|b| b.is_ascii_graphic() || *b == b' ') {
+    if user.is_empty()
+        || user.len() > MAX_COOKIE_USER
+        || !user.iter().all(|b| b.is_ascii_graphic() || *b == b' ')
+    {
         return Err(RequestError::BadCookieUser);
     }
     // Only printable ASCII passed: this is valid UTF-8.
@@ -138,7 +146,9 @@ pub async fn handle(state: AppState, mut client: TcpStream, peer: SocketAddr) {
     let username = match cookie_user(&packet) {
         Ok(Some(username)) => username,
         Ok(None) => return tracing::info!(%ip, "native RDP refused: no mstshash cookie"),
-        Err(error) => return tracing::info!(%ip, %error, "native RDP refused: bad connection request"),
+        Err(error) => {
+            return tracing::info!(%ip, %error, "native RDP refused: bad connection request")
+        }
     };
     let user = match state.store.user_by_name(&username).await {
         Ok(user) => user,
@@ -160,9 +170,14 @@ pub async fn handle(state: AppState, mut client: TcpStream, peer: SocketAddr) {
         Err(error) => return tracing::error!(%error, "two-factor check failed"),
     }
     let workstation = match state.store.assigned_workstations(user.id).await {
-        Ok(list) => match list.into_iter().next() {
+        Ok(list) if list.is_empty() => {
+            return tracing::info!(%ip, user = %user.username, "native RDP refused: no workstation assigned")
+        }
+        Ok(list) => match list.into_iter().find(|w| w.enabled) {
             Some(workstation) => workstation,
-            None => return tracing::info!(%ip, user = %user.username, "native RDP refused: no workstation assigned"),
+            None => {
+                return tracing::info!(%ip, user = %user.username, "native RDP refused: workstation disabled by the administrator")
+            }
         },
         Err(error) => return tracing::error!(%error, "workstation lookup failed"),
     };
@@ -174,7 +189,9 @@ pub async fn handle(state: AppState, mut client: TcpStream, peer: SocketAddr) {
         }
     };
     let _ = client.set_nodelay(true);
-    let guard = state.pipes.register(PipeKind::Native, &user.username, &workstation.name, ip);
+    let guard = state
+        .pipes
+        .register(PipeKind::Native, &user.username, &workstation.name, ip);
     let stats = guard.stats();
     tracing::info!(user = %user.username, workstation = %workstation.name, %ip, "native tunnel opened");
     let end = match target.write_all(&packet).await {
@@ -268,15 +285,24 @@ mod tests {
         assert_eq!(cookie_user(&packet), Ok(Some("alice".to_owned())));
         assert_eq!(tpkt_length(packet.first_chunk().unwrap()), Ok(packet.len()));
         let packet = request(b"Cookie: mstshash=DOMAIN\\bob smith\r\n");
-        assert_eq!(cookie_user(&packet), Ok(Some("DOMAIN\\bob smith".to_owned())));
+        assert_eq!(
+            cookie_user(&packet),
+            Ok(Some("DOMAIN\\bob smith".to_owned()))
+        );
     }
 
     #[test]
     fn no_cookie_or_routing_token_is_none() {
         assert_eq!(cookie_user(&request(b"")), Ok(None));
         assert_eq!(cookie_user(&with_neg(b"")), Ok(None));
-        assert_eq!(cookie_user(&with_neg(b"Cookie: msts=3640205228.15629.0000\r\n")), Ok(None));
-        assert_eq!(cookie_user(&with_neg(b"cookie: mstshash=alice\r\n")), Ok(None));
+        assert_eq!(
+            cookie_user(&with_neg(b"Cookie: msts=3640205228.15629.0000\r\n")),
+            Ok(None)
+        );
+        assert_eq!(
+            cookie_user(&with_neg(b"cookie: mstshash=alice\r\n")),
+            Ok(None)
+        );
     }
 
     #[test]
@@ -287,7 +313,10 @@ mod tests {
         bad[0] = 0x16;
         assert_eq!(cookie_user(&bad), Err(RequestError::NotTpkt(0x16)));
         assert_eq!(tpkt_length(&[3, 0, 0, 4]), Err(RequestError::TooShort(4)));
-        assert_eq!(tpkt_length(&[3, 0, 0xFF, 0xFF]), Err(RequestError::TooLong(65535)));
+        assert_eq!(
+            tpkt_length(&[3, 0, 0xFF, 0xFF]),
+            Err(RequestError::TooLong(65535))
+        );
         assert_eq!(tpkt_length(&[3, 0, 4, 1]), Err(RequestError::TooLong(1025)));
         assert_eq!(tpkt_length(&[3, 0, 4, 0]), Ok(1024));
         // Packet shorter or longer than its TPKT length.
@@ -298,21 +327,51 @@ mod tests {
         // Not a Connection Request (Connection Confirm code 0xD0), or a lying length indicator.
         let mut confirm = good.clone();
         confirm[5] = 0xD0;
-        assert!(matches!(cookie_user(&confirm), Err(RequestError::NotConnectionRequest { .. })));
+        assert!(matches!(
+            cookie_user(&confirm),
+            Err(RequestError::NotConnectionRequest { .. })
+        ));
         let mut li = good.clone();
         li[4] = 0xFF;
-        assert!(matches!(cookie_user(&li), Err(RequestError::NotConnectionRequest { .. })));
+        assert!(matches!(
+            cookie_user(&li),
+            Err(RequestError::NotConnectionRequest { .. })
+        ));
         // Cookie without CR LF, empty, control characters, non-ASCII, too long.
-        assert_eq!(cookie_user(&request(b"Cookie: mstshash=alice")), Err(RequestError::UnterminatedCookie));
-        assert_eq!(cookie_user(&request(b"Cookie: mstshash=alice\n")), Err(RequestError::UnterminatedCookie));
-        assert_eq!(cookie_user(&request(b"Cookie: mstshash=\r\n")), Err(RequestError::BadCookieUser));
-        assert_eq!(cookie_user(&request(b"Cookie: mstshash=al\x00ce\r\n")), Err(RequestError::BadCookieUser));
-        assert_eq!(cookie_user(&request(b"Cookie: mstshash=al\x1b[2Jce\r\n")), Err(RequestError::BadCookieUser));
-        assert_eq!(cookie_user(&request("Cookie: mstshash=ålice\r\n".as_bytes())), Err(RequestError::BadCookieUser));
+        assert_eq!(
+            cookie_user(&request(b"Cookie: mstshash=alice")),
+            Err(RequestError::UnterminatedCookie)
+        );
+        assert_eq!(
+            cookie_user(&request(b"Cookie: mstshash=alice\n")),
+            Err(RequestError::UnterminatedCookie)
+        );
+        assert_eq!(
+            cookie_user(&request(b"Cookie: mstshash=\r\n")),
+            Err(RequestError::BadCookieUser)
+        );
+        assert_eq!(
+            cookie_user(&request(b"Cookie: mstshash=al\x00ce\r\n")),
+            Err(RequestError::BadCookieUser)
+        );
+        assert_eq!(
+            cookie_user(&request(b"Cookie: mstshash=al\x1b[2Jce\r\n")),
+            Err(RequestError::BadCookieUser)
+        );
+        assert_eq!(
+            cookie_user(&request("Cookie: mstshash=ålice\r\n".as_bytes())),
+            Err(RequestError::BadCookieUser)
+        );
         let long = format!("Cookie: mstshash={}\r\n", "a".repeat(65));
-        assert_eq!(cookie_user(&request(long.as_bytes())), Err(RequestError::BadCookieUser));
+        assert_eq!(
+            cookie_user(&request(long.as_bytes())),
+            Err(RequestError::BadCookieUser)
+        );
         let max = format!("Cookie: mstshash={}\r\n", "a".repeat(64));
-        assert_eq!(cookie_user(&request(max.as_bytes())), Ok(Some("a".repeat(64))));
+        assert_eq!(
+            cookie_user(&request(max.as_bytes())),
+            Ok(Some("a".repeat(64)))
+        );
         // Empty input.
         assert_eq!(cookie_user(&[]), Err(RequestError::TooShort(0)));
         assert!(cookie_user(&[3, 0, 0]).is_err());
@@ -356,8 +415,14 @@ mod tests {
         assert_eq!(read_request(&mut reader).await.unwrap(), expected);
         assert_eq!(reader, b"\x16\x03\x01 TLS follows");
         let mut huge: &[u8] = &[3, 0, 0x10, 0];
-        assert!(matches!(read_request(&mut huge).await, Err(ReadError::Request(RequestError::TooLong(4096)))));
+        assert!(matches!(
+            read_request(&mut huge).await,
+            Err(ReadError::Request(RequestError::TooLong(4096)))
+        ));
         let mut truncated: &[u8] = &expected[..20];
-        assert!(matches!(read_request(&mut truncated).await, Err(ReadError::Io(_))));
+        assert!(matches!(
+            read_request(&mut truncated).await,
+            Err(ReadError::Io(_))
+        ));
     }
 }

@@ -29,13 +29,21 @@ pub fn canonical(ip: IpAddr) -> IpAddr {
 
 fn mask_v4(ip: Ipv4Addr, prefix: u8) -> Ipv4Addr {
     let bits = u32::from(ip);
-    let mask = if prefix == 0 { 0 } else { u32::MAX << (32 - u32::from(prefix)) };
+    let mask = if prefix == 0 {
+        0
+    } else {
+        u32::MAX << (32 - u32::from(prefix))
+    };
     Ipv4Addr::from(bits & mask)
 }
 
 fn mask_v6(ip: Ipv6Addr, prefix: u8) -> Ipv6Addr {
     let bits = u128::from(ip);
-    let mask = if prefix == 0 { 0 } else { u128::MAX << (128 - u32::from(prefix)) };
+    let mask = if prefix == 0 {
+        0
+    } else {
+        u128::MAX << (128 - u32::from(prefix))
+    };
     Ipv6Addr::from(bits & mask)
 }
 
@@ -43,7 +51,10 @@ impl Cidr {
     /// The range of exactly one address.
     pub fn host(ip: IpAddr) -> Cidr {
         let ip = canonical(ip);
-        Cidr { network: ip, prefix: if ip.is_ipv4() { 32 } else { 128 } }
+        Cidr {
+            network: ip,
+            prefix: if ip.is_ipv4() { 32 } else { 128 },
+        }
     }
 
     pub fn contains(&self, ip: IpAddr) -> bool {
@@ -68,7 +79,10 @@ impl FromStr for Cidr {
         let trimmed = text.trim();
         let (addr, prefix) = match trimmed.split_once('/') {
             Some((addr, prefix)) => {
-                if prefix.is_empty() || !prefix.bytes().all(|b| b.is_ascii_digit()) || prefix.len() > 3 {
+                if prefix.is_empty()
+                    || !prefix.bytes().all(|b| b.is_ascii_digit())
+                    || prefix.len() > 3
+                {
                     return Err(invalid());
                 }
                 (addr, Some(prefix.parse::<u8>().map_err(|_| invalid())?))
@@ -80,16 +94,24 @@ impl FromStr for Cidr {
             (IpAddr::V6(v6), Some(prefix)) if v6.to_ipv4_mapped().is_some() => {
                 // ::ffff:a.b.c.d/p covers IPv4 addresses only when p ≥ 96.
                 let v4 = v6.to_ipv4_mapped().ok_or_else(invalid)?;
-                let prefix = prefix.checked_sub(96).filter(|p| *p <= 32).ok_or_else(invalid)?;
-                Ok(Cidr { network: IpAddr::V4(mask_v4(v4, prefix)), prefix })
+                let prefix = prefix
+                    .checked_sub(96)
+                    .filter(|p| *p <= 32)
+                    .ok_or_else(invalid)?;
+                Ok(Cidr {
+                    network: IpAddr::V4(mask_v4(v4, prefix)),
+                    prefix,
+                })
             }
             (ip, None) => Ok(Cidr::host(ip)),
-            (IpAddr::V4(v4), Some(prefix)) if prefix <= 32 => {
-                Ok(Cidr { network: IpAddr::V4(mask_v4(v4, prefix)), prefix })
-            }
-            (IpAddr::V6(v6), Some(prefix)) if prefix <= 128 => {
-                Ok(Cidr { network: IpAddr::V6(mask_v6(v6, prefix)), prefix })
-            }
+            (IpAddr::V4(v4), Some(prefix)) if prefix <= 32 => Ok(Cidr {
+                network: IpAddr::V4(mask_v4(v4, prefix)),
+                prefix,
+            }),
+            (IpAddr::V6(v6), Some(prefix)) if prefix <= 128 => Ok(Cidr {
+                network: IpAddr::V6(mask_v6(v6, prefix)),
+                prefix,
+            }),
             _ => Err(invalid()),
         }
     }
@@ -184,7 +206,10 @@ mod tests {
         assert!(cidr("0.0.0.0/0").contains(ip("198.51.100.1")));
         assert!(!cidr("0.0.0.0/0").contains(ip("::1")));
         assert!(cidr("::/0").contains(ip("::1")));
-        assert!(cidr("192.0.2.5").contains(ip("192.0.2.5")) && !cidr("192.0.2.5").contains(ip("192.0.2.6")));
+        assert!(
+            cidr("192.0.2.5").contains(ip("192.0.2.5"))
+                && !cidr("192.0.2.5").contains(ip("192.0.2.6"))
+        );
     }
 
     fn xff(values: &[&str]) -> HeaderMap {
@@ -199,17 +224,48 @@ mod tests {
     fn forwarded_for_is_read_only_from_trusted_proxies() {
         let proxies = [cidr("10.0.0.0/8"), cidr("fd00::/8")];
         // An untrusted peer: its header is ignored.
-        assert_eq!(client_ip(ip("198.51.100.9"), &xff(&["203.0.113.1"]), &proxies), ip("198.51.100.9"));
-        assert_eq!(client_ip(ip("198.51.100.9"), &xff(&["203.0.113.1"]), &[]), ip("198.51.100.9"));
+        assert_eq!(
+            client_ip(ip("198.51.100.9"), &xff(&["203.0.113.1"]), &proxies),
+            ip("198.51.100.9")
+        );
+        assert_eq!(
+            client_ip(ip("198.51.100.9"), &xff(&["203.0.113.1"]), &[]),
+            ip("198.51.100.9")
+        );
         // Trusted: right-most untrusted entry; entries left of it are the client's own claims.
         let headers = xff(&["1.1.1.1, 203.0.113.1", "10.0.0.2"]);
-        assert_eq!(client_ip(ip("10.0.0.1"), &headers, &proxies), ip("203.0.113.1"));
-        assert_eq!(client_ip(ip("::ffff:10.0.0.1"), &xff(&["203.0.113.1:4444"]), &proxies), ip("203.0.113.1"));
-        assert_eq!(client_ip(ip("fd00::1"), &xff(&["[2001:db8::7]:80"]), &proxies), ip("2001:db8::7"));
+        assert_eq!(
+            client_ip(ip("10.0.0.1"), &headers, &proxies),
+            ip("203.0.113.1")
+        );
+        assert_eq!(
+            client_ip(ip("::ffff:10.0.0.1"), &xff(&["203.0.113.1:4444"]), &proxies),
+            ip("203.0.113.1")
+        );
+        assert_eq!(
+            client_ip(ip("fd00::1"), &xff(&["[2001:db8::7]:80"]), &proxies),
+            ip("2001:db8::7")
+        );
         // No header, garbage, or only proxies.
-        assert_eq!(client_ip(ip("10.0.0.1"), &HeaderMap::new(), &proxies), ip("10.0.0.1"));
-        assert_eq!(client_ip(ip("10.0.0.1"), &xff(&["203.0.113.1, garbage"]), &proxies), ip("10.0.0.1"));
-        assert_eq!(client_ip(ip("10.0.0.1"), &xff(&["203.0.113.1, garbage, 10.0.0.3"]), &proxies), ip("10.0.0.3"));
-        assert_eq!(client_ip(ip("10.0.0.1"), &xff(&["10.0.0.5, 10.0.0.3"]), &proxies), ip("10.0.0.5"));
+        assert_eq!(
+            client_ip(ip("10.0.0.1"), &HeaderMap::new(), &proxies),
+            ip("10.0.0.1")
+        );
+        assert_eq!(
+            client_ip(ip("10.0.0.1"), &xff(&["203.0.113.1, garbage"]), &proxies),
+            ip("10.0.0.1")
+        );
+        assert_eq!(
+            client_ip(
+                ip("10.0.0.1"),
+                &xff(&["203.0.113.1, garbage, 10.0.0.3"]),
+                &proxies
+            ),
+            ip("10.0.0.3")
+        );
+        assert_eq!(
+            client_ip(ip("10.0.0.1"), &xff(&["10.0.0.5, 10.0.0.3"]), &proxies),
+            ip("10.0.0.5")
+        );
     }
 }

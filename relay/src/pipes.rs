@@ -113,7 +113,13 @@ impl PipeRegistry {
     }
 
     /// Adds a pipe; it is removed when the returned guard is dropped.
-    pub fn register(&self, kind: PipeKind, username: &str, workstation: &str, ip: IpAddr) -> PipeGuard {
+    pub fn register(
+        &self,
+        kind: PipeKind,
+        username: &str,
+        workstation: &str,
+        ip: IpAddr,
+    ) -> PipeGuard {
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed) + 1;
         let stats = Arc::new(PipeStats {
             id,
@@ -129,7 +135,10 @@ impl PipeRegistry {
             bytes_down: AtomicU64::new(0),
         });
         self.lock().insert(id, Arc::clone(&stats));
-        PipeGuard { registry: self.clone(), stats }
+        PipeGuard {
+            registry: self.clone(),
+            stats,
+        }
     }
 
     pub fn snapshot(&self) -> Vec<PipeInfo> {
@@ -151,8 +160,12 @@ impl PipeRegistry {
     /// Asks every live pipe of `ip` to close with `code` and `reason`; returns how many.
     pub fn close_ip(&self, ip: IpAddr, code: u16, reason: &str) -> usize {
         let ip = ip.to_canonical();
-        let matching: Vec<Arc<PipeStats>> =
-            self.lock().values().filter(|s| s.ip.to_canonical() == ip).cloned().collect();
+        let matching: Vec<Arc<PipeStats>> = self
+            .lock()
+            .values()
+            .filter(|s| s.ip.to_canonical() == ip)
+            .cloned()
+            .collect();
         for stats in &matching {
             stats.request_close(code, reason.to_owned());
         }
@@ -169,7 +182,10 @@ impl PipeRegistry {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<u64, Arc<PipeStats>>> {
         // A panic elsewhere while holding the lock cannot leave the map inconsistent: keep going.
-        self.inner.pipes.lock().unwrap_or_else(PoisonError::into_inner)
+        self.inner
+            .pipes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -199,8 +215,18 @@ mod tests {
     #[test]
     fn guard_lifetime() {
         let registry = PipeRegistry::new();
-        let a = registry.register(PipeKind::WebSocket, "alice", "pc-a", IpAddr::from([192, 0, 2, 1]));
-        let b = registry.register(PipeKind::Native, "bob", "pc-b", IpAddr::from([192, 0, 2, 2]));
+        let a = registry.register(
+            PipeKind::WebSocket,
+            "alice",
+            "pc-a",
+            IpAddr::from([192, 0, 2, 1]),
+        );
+        let b = registry.register(
+            PipeKind::Native,
+            "bob",
+            "pc-b",
+            IpAddr::from([192, 0, 2, 2]),
+        );
         a.stats().add_up(5);
         a.stats().add_down(7);
         let snapshot = registry.snapshot();
@@ -217,10 +243,27 @@ mod tests {
     #[tokio::test]
     async fn close_ip_reaches_only_that_ips_pipes() {
         let registry = PipeRegistry::new();
-        let a = registry.register(PipeKind::WebSocket, "alice", "pc-a", "::ffff:192.0.2.1".parse().unwrap());
-        let b = registry.register(PipeKind::Native, "bob", "pc-b", IpAddr::from([192, 0, 2, 2]));
-        assert_eq!(registry.close_ip(IpAddr::from([192, 0, 2, 1]), 4429, "blocked"), 1);
+        let a = registry.register(
+            PipeKind::WebSocket,
+            "alice",
+            "pc-a",
+            "::ffff:192.0.2.1".parse().unwrap(),
+        );
+        let b = registry.register(
+            PipeKind::Native,
+            "bob",
+            "pc-b",
+            IpAddr::from([192, 0, 2, 2]),
+        );
+        assert_eq!(
+            registry.close_ip(IpAddr::from([192, 0, 2, 1]), 4429, "blocked"),
+            1
+        );
         assert_eq!(a.stats().close_requested().await, (4429, "blocked"));
-        assert!(tokio::time::timeout(Duration::from_millis(20), b.stats().close_requested()).await.is_err());
+        assert!(
+            tokio::time::timeout(Duration::from_millis(20), b.stats().close_requested())
+                .await
+                .is_err()
+        );
     }
 }

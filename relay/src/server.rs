@@ -28,7 +28,10 @@ pub const ADMIN_USERNAME: &str = "admin";
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error("cannot create the data directory {path}: {source}")]
-    DataDir { path: String, source: std::io::Error },
+    DataDir {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("cannot open the database: {0}")]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -40,13 +43,22 @@ pub enum StartError {
     #[error("cannot prepare two-factor sign-in: {0}")]
     TwoFactor(#[from] TwoFactorError),
     #[error("cannot listen on {addr}: {source}")]
-    Bind { addr: SocketAddr, source: std::io::Error },
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
 }
 
 /// Opens the database: the one `database_url` names, else (creating on first use) the SQLite file
 /// of the data directory. Used by `serve` and the CLI.
-pub async fn open_store(data_dir: &DataDir, database_url: Option<&str>) -> Result<Store, StartError> {
-    data_dir.create().map_err(|source| StartError::DataDir { path: data_dir.root().display().to_string(), source })?;
+pub async fn open_store(
+    data_dir: &DataDir,
+    database_url: Option<&str>,
+) -> Result<Store, StartError> {
+    data_dir.create().map_err(|source| StartError::DataDir {
+        path: data_dir.root().display().to_string(),
+        source,
+    })?;
     Ok(match database_url {
         Some(url) => Store::open_url(url).await?,
         None => Store::open(&data_dir.database()).await?,
@@ -106,7 +118,10 @@ impl RunningServer {
         self.trigger_shutdown();
         self.state.tasks.close();
         let grace = self.state.config.shutdown_grace + Duration::from_secs(6);
-        if tokio::time::timeout(grace, self.state.tasks.wait()).await.is_err() {
+        if tokio::time::timeout(grace, self.state.tasks.wait())
+            .await
+            .is_err()
+        {
             tracing::warn!("some connections did not finish in time; closing them");
         }
         self.state.store.close().await;
@@ -118,30 +133,61 @@ pub async fn start(config: ServeConfig) -> Result<RunningServer, StartError> {
     let data_dir = DataDir::new(&config.data_dir);
     let store = open_store(&data_dir, config.database_url.as_deref()).await?;
     let created_certificate = tls::ensure_certificate(&data_dir)?;
-    let (served_certificate, certificate, publicly_trusted) = certificates::load_active(&store, &data_dir).await?;
+    let (served_certificate, certificate, publicly_trusted) =
+        certificates::load_active(&store, &data_dir).await?;
     let certificate_switch = Arc::new(tls::CertificateSwitch::new(certificate, publicly_trusted));
     let tls_config = tls::server_config(certificate_switch.clone())?;
 
     let admin_password = bootstrap_admin(&store).await?;
-    let key_file = config.twofa_key_file.clone().unwrap_or_else(|| data_dir.twofa_key());
-    let twofa = TwoFactor::new(store.clone(), config.clock.clone(), SecretBox::load_or_create(&key_file)?);
-    let passwords = tokio::task::spawn_blocking(Passwords::new).await.map_err(|e| AuthError::Task(e.to_string()))??;
+    let key_file = config
+        .twofa_key_file
+        .clone()
+        .unwrap_or_else(|| data_dir.twofa_key());
+    let twofa = TwoFactor::new(
+        store.clone(),
+        config.clock.clone(),
+        SecretBox::load_or_create(&key_file)?,
+    );
+    let passwords = tokio::task::spawn_blocking(Passwords::new)
+        .await
+        .map_err(|e| AuthError::Task(e.to_string()))??;
 
     let https_addr = SocketAddr::new(config.bind, config.https_port);
-    let https = TcpListener::bind(https_addr).await.map_err(|source| StartError::Bind { addr: https_addr, source })?;
+    let https = TcpListener::bind(https_addr)
+        .await
+        .map_err(|source| StartError::Bind {
+            addr: https_addr,
+            source,
+        })?;
     let http_addr = SocketAddr::new(config.bind, config.http_port);
-    let http = TcpListener::bind(http_addr).await.map_err(|source| StartError::Bind { addr: http_addr, source })?;
-    let https_addr = https.local_addr().map_err(|source| StartError::Bind { addr: https_addr, source })?;
-    let http_addr = http.local_addr().map_err(|source| StartError::Bind { addr: http_addr, source })?;
+    let http = TcpListener::bind(http_addr)
+        .await
+        .map_err(|source| StartError::Bind {
+            addr: http_addr,
+            source,
+        })?;
+    let https_addr = https.local_addr().map_err(|source| StartError::Bind {
+        addr: https_addr,
+        source,
+    })?;
+    let http_addr = http.local_addr().map_err(|source| StartError::Bind {
+        addr: http_addr,
+        source,
+    })?;
 
     let shutdown = CancellationToken::new();
     let tasks = TaskTracker::new();
     let guard = LoginGuard::new(
         store.clone(),
-        LimiterConfig { clock: config.clock.clone(), max_failure_rows: config.max_failure_rows },
+        LimiterConfig {
+            clock: config.clock.clone(),
+            max_failure_rows: config.max_failure_rows,
+        },
     );
-    let acme_config =
-        AcmeConfig { directory_url: config.acme_directory.clone(), extra_root: config.acme_ca_root.clone() };
+    let acme_config = AcmeConfig {
+        directory_url: config.acme_directory.clone(),
+        extra_root: config.acme_ca_root.clone(),
+    };
     let poll_interval = config.certificate_poll_interval;
     let state = AppState::new(AppInner {
         guard: guard.clone(),
@@ -174,7 +220,13 @@ pub async fn start(config: ServeConfig) -> Result<RunningServer, StartError> {
     tasks.spawn(housekeeping(store, guard, shutdown));
     tracing::info!(%https_addr, %http_addr, "relay listening");
 
-    Ok(RunningServer { https_addr, http_addr, admin_password, created_certificate, state })
+    Ok(RunningServer {
+        https_addr,
+        http_addr,
+        admin_password,
+        created_certificate,
+        state,
+    })
 }
 
 /// Creates the `admin` account with a generated password on the first start of a database.
@@ -187,7 +239,10 @@ async fn bootstrap_admin(store: &Store) -> Result<Option<String>, StartError> {
     let hash = tokio::task::spawn_blocking(move || auth::hash_password(&to_hash))
         .await
         .map_err(|e| AuthError::Task(e.to_string()))??;
-    Ok(store.bootstrap_admin(ADMIN_USERNAME, &hash).await?.then_some(password))
+    Ok(store
+        .bootstrap_admin(ADMIN_USERNAME, &hash)
+        .await?
+        .then_some(password))
 }
 
 /// Deletes expired tickets and sessions, and old login failures and blocks, once a minute.

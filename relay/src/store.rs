@@ -26,7 +26,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 mod certificates;
 pub use certificates::{
-    AcmeJob, AcmeJobKind, AcmeSettings, CertificatePem, CertificateSource, NewCertificate, StoredCertificate,
+    AcmeJob, AcmeJobKind, AcmeSettings, CertificatePem, CertificateSource, NewCertificate,
+    StoredCertificate,
 };
 
 /// SQLite migrations embedded in the binary (`relay/migrations`).
@@ -111,7 +112,10 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 /// Milliseconds since the Unix epoch (the unit of every timestamp column).
 pub fn unix_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }
 
 /// `unix_ms() + duration`, saturating.
@@ -145,6 +149,8 @@ pub struct Workstation {
     pub notes: Option<String>,
     /// Pinned certificate fingerprint (SHA-256, lowercase hex), `None` until the first connection.
     pub cert_sha256: Option<String>,
+    /// `false`: disabled by an administrator (not offered, no ticket, no native routing).
+    pub enabled: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -221,7 +227,11 @@ fn create_private_file(path: &Path) -> Result<()> {
     #[cfg(unix)]
     if !path.exists() {
         use std::os::unix::fs::OpenOptionsExt;
-        let created = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path);
+        let created = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path);
         if let Err(error) = created {
             if error.kind() != std::io::ErrorKind::AlreadyExists {
                 return Err(StoreError::Database(sqlx::Error::Io(error)));
@@ -261,13 +271,14 @@ fn workstation_from_row(row: &AnyRow) -> Result<Workstation> {
         domain: row.try_get("domain")?,
         notes: row.try_get("notes")?,
         cert_sha256: row.try_get("cert_sha256")?,
+        enabled: row.try_get::<i64, _>("enabled")? != 0,
     })
 }
 
 /// The columns `workstation_from_row` reads (a macro so that queries stay `&'static str`).
 macro_rules! workstation_columns {
     () => {
-        "w.id, w.name, w.host, w.port, w.domain, w.notes, w.cert_sha256"
+        "w.id, w.name, w.host, w.port, w.domain, w.notes, w.cert_sha256, w.enabled"
     };
 }
 
@@ -285,7 +296,10 @@ impl Store {
     pub async fn open(path: &Path) -> Result<Store> {
         create_private_file(path)?;
         // sqlx's own encoder turns the path (spaces, `?`, `#`, …) into a URL the Any driver accepts.
-        let url = SqliteConnectOptions::new().filename(path).create_if_missing(true).to_url_lossy();
+        let url = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .to_url_lossy();
         Self::connect(url.as_str(), Backend::Sqlite).await
     }
 
@@ -293,12 +307,15 @@ impl Store {
     /// and applies pending migrations. Several relays may open the same PostgreSQL database at once:
     /// migrations take an advisory lock and every statement is safe to run concurrently.
     pub async fn open_url(url: &str) -> Result<Store> {
-        let backend = Backend::of_url(url).ok_or_else(|| StoreError::UnsupportedUrl(redact_url(url)))?;
+        let backend =
+            Backend::of_url(url).ok_or_else(|| StoreError::UnsupportedUrl(redact_url(url)))?;
         if backend == Backend::Sqlite {
-            let options =
-                SqliteConnectOptions::from_str(url).map_err(|_| StoreError::UnsupportedUrl(redact_url(url)))?;
+            let options = SqliteConnectOptions::from_str(url)
+                .map_err(|_| StoreError::UnsupportedUrl(redact_url(url)))?;
             let path = options.get_filename();
-            if !path.as_os_str().is_empty() && !path.as_os_str().as_encoded_bytes().starts_with(b"file:") {
+            if !path.as_os_str().is_empty()
+                && !path.as_os_str().as_encoded_bytes().starts_with(b"file:")
+            {
                 create_private_file(path)?;
             }
         }
@@ -307,11 +324,17 @@ impl Store {
 
     async fn connect(url: &str, backend: Backend) -> Result<Store> {
         sqlx::any::install_default_drivers();
-        let options = AnyConnectOptions::from_str(url).map_err(|_| StoreError::UnsupportedUrl(redact_url(url)))?;
+        let options = AnyConnectOptions::from_str(url)
+            .map_err(|_| StoreError::UnsupportedUrl(redact_url(url)))?;
         // One direct connection first: the pool would retry until its timeout and then report only
         // "timed out", while this reports why (refused, unknown host, authentication failed, …).
-        let probe =
-            options.connect().await.map_err(|error| StoreError::Unreachable { target: redact_url(url), error })?;
+        let probe = options
+            .connect()
+            .await
+            .map_err(|error| StoreError::Unreachable {
+                target: redact_url(url),
+                error,
+            })?;
         let _ = probe.close().await;
         let pool = AnyPoolOptions::new()
             .max_connections(match backend {
@@ -325,14 +348,19 @@ impl Store {
                         // WAL lets the CLI write while a relay serves; NORMAL is durable against a
                         // crashed (even kill -9'd) process, only an OS crash may lose the last commits.
                         // Foreign keys and a 5 s busy timeout are sqlx's defaults for SQLite.
-                        connection.execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL").await?;
+                        connection
+                            .execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL")
+                            .await?;
                     }
                     Ok(())
                 })
             })
             .connect_with(options)
             .await
-            .map_err(|error| StoreError::Unreachable { target: redact_url(url), error })?;
+            .map_err(|error| StoreError::Unreachable {
+                target: redact_url(url),
+                error,
+            })?;
         backend.migrator().run(&pool).await?;
         Ok(Store { pool, backend })
     }
@@ -349,7 +377,12 @@ impl Store {
 
     // ---------------------------------------------------------------- users
 
-    pub async fn create_user(&self, username: &str, password_hash: &str, is_admin: bool) -> Result<i64> {
+    pub async fn create_user(
+        &self,
+        username: &str,
+        password_hash: &str,
+        is_admin: bool,
+    ) -> Result<i64> {
         let result = sqlx::query_scalar(
             "INSERT INTO users (username, password_hash, is_admin, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
         )
@@ -361,7 +394,9 @@ impl Store {
         .await;
         match result {
             Ok(id) => Ok(id),
-            Err(error) if is_unique_violation(&error) => Err(StoreError::UserExists(username.to_owned())),
+            Err(error) if is_unique_violation(&error) => {
+                Err(StoreError::UserExists(username.to_owned()))
+            }
             Err(error) => Err(error.into()),
         }
     }
@@ -380,10 +415,12 @@ impl Store {
     }
 
     pub async fn user_by_name(&self, username: &str) -> Result<User> {
-        let row = sqlx::query("SELECT id, username, is_admin, is_directory FROM users WHERE username = $1")
-            .bind(username)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(
+            "SELECT id, username, is_admin, is_directory FROM users WHERE username = $1",
+        )
+        .bind(username)
+        .fetch_optional(&self.pool)
+        .await?;
         match row {
             Some(row) => user_from_row(&row),
             None => Err(StoreError::UnknownUser(username.to_owned())),
@@ -391,10 +428,11 @@ impl Store {
     }
 
     pub async fn user_by_id(&self, id: i64) -> Result<Option<User>> {
-        let row = sqlx::query("SELECT id, username, is_admin, is_directory FROM users WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row =
+            sqlx::query("SELECT id, username, is_admin, is_directory FROM users WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
         row.as_ref().map(user_from_row).transpose()
     }
 
@@ -413,14 +451,20 @@ impl Store {
             let workstation: Option<String> = row.try_get("workstation")?;
             match users.last_mut() {
                 Some(last) if last.user.id == user.id => last.workstations.extend(workstation),
-                _ => users.push(UserSummary { user, workstations: workstation.into_iter().collect() }),
+                _ => users.push(UserSummary {
+                    user,
+                    workstations: workstation.into_iter().collect(),
+                }),
             }
         }
         Ok(users)
     }
 
     pub async fn delete_user(&self, username: &str) -> Result<()> {
-        let done = sqlx::query("DELETE FROM users WHERE username = $1").bind(username).execute(&self.pool).await?;
+        let done = sqlx::query("DELETE FROM users WHERE username = $1")
+            .bind(username)
+            .execute(&self.pool)
+            .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::UnknownUser(username.to_owned()));
         }
@@ -438,10 +482,12 @@ impl Store {
         if done.rows_affected() == 0 {
             return Err(StoreError::UnknownUser(username.to_owned()));
         }
-        sqlx::query("DELETE FROM sessions WHERE user_id = (SELECT id FROM users WHERE username = $1)")
-            .bind(username)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "DELETE FROM sessions WHERE user_id = (SELECT id FROM users WHERE username = $1)",
+        )
+        .bind(username)
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -463,20 +509,33 @@ impl Store {
         .await;
         match result {
             Ok(id) => Ok(id),
-            Err(error) if is_unique_violation(&error) => Err(StoreError::WorkstationExists(new.name.clone())),
+            Err(error) if is_unique_violation(&error) => {
+                Err(StoreError::WorkstationExists(new.name.clone()))
+            }
             Err(error) => Err(error.into()),
         }
     }
 
     pub async fn list_workstations(&self) -> Result<Vec<Workstation>> {
-        let sql = concat!("SELECT ", workstation_columns!(), " FROM workstations w ORDER BY w.name");
+        let sql = concat!(
+            "SELECT ",
+            workstation_columns!(),
+            " FROM workstations w ORDER BY w.name"
+        );
         let rows = sqlx::query(sql).fetch_all(&self.pool).await?;
         rows.iter().map(workstation_from_row).collect()
     }
 
     pub async fn workstation_by_name(&self, name: &str) -> Result<Workstation> {
-        let sql = concat!("SELECT ", workstation_columns!(), " FROM workstations w WHERE w.name = $1");
-        let row = sqlx::query(sql).bind(name).fetch_optional(&self.pool).await?;
+        let sql = concat!(
+            "SELECT ",
+            workstation_columns!(),
+            " FROM workstations w WHERE w.name = $1"
+        );
+        let row = sqlx::query(sql)
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?;
         match row {
             Some(row) => workstation_from_row(&row),
             None => Err(StoreError::UnknownWorkstation(name.to_owned())),
@@ -484,7 +543,56 @@ impl Store {
     }
 
     pub async fn delete_workstation(&self, name: &str) -> Result<()> {
-        let done = sqlx::query("DELETE FROM workstations WHERE name = $1").bind(name).execute(&self.pool).await?;
+        let done = sqlx::query("DELETE FROM workstations WHERE name = $1")
+            .bind(name)
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::UnknownWorkstation(name.to_owned()));
+        }
+        Ok(())
+    }
+
+    /// Replaces every editable field of workstation `id` in one UPDATE (nothing changes on error); with
+    /// `clear_pin` the pinned certificate is forgotten too (a different machine may answer).
+    pub async fn update_workstation(
+        &self,
+        id: i64,
+        fields: &NewWorkstation,
+        clear_pin: bool,
+    ) -> Result<()> {
+        let result = sqlx::query(
+            "UPDATE workstations SET name = $1, host = $2, port = $3, domain = $4, notes = $5, \
+             cert_sha256 = CASE WHEN $6 = 1 THEN NULL ELSE cert_sha256 END WHERE id = $7",
+        )
+        .bind(&fields.name)
+        .bind(&fields.host)
+        .bind(i64::from(fields.port))
+        .bind(&fields.domain)
+        .bind(&fields.notes)
+        .bind(i64::from(clear_pin))
+        .bind(id)
+        .execute(&self.pool)
+        .await;
+        match result {
+            Ok(done) if done.rows_affected() == 0 => {
+                Err(StoreError::UnknownWorkstation(fields.name.clone()))
+            }
+            Ok(_) => Ok(()),
+            Err(error) if is_unique_violation(&error) => {
+                Err(StoreError::WorkstationExists(fields.name.clone()))
+            }
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// Enables or disables a workstation (pipes already open are not cut).
+    pub async fn set_workstation_enabled(&self, name: &str, enabled: bool) -> Result<()> {
+        let done = sqlx::query("UPDATE workstations SET enabled = $1 WHERE name = $2")
+            .bind(i64::from(enabled))
+            .bind(name)
+            .execute(&self.pool)
+            .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::UnknownWorkstation(name.to_owned()));
         }
@@ -530,7 +638,11 @@ impl Store {
     }
 
     /// The workstation `workstation_id` if (and only if) it is assigned to `user_id`.
-    pub async fn assigned_workstation(&self, user_id: i64, workstation_id: i64) -> Result<Option<Workstation>> {
+    pub async fn assigned_workstation(
+        &self,
+        user_id: i64,
+        workstation_id: i64,
+    ) -> Result<Option<Workstation>> {
         let sql = concat!(
             "SELECT ",
             workstation_columns!(),
@@ -538,24 +650,31 @@ impl Store {
             assigned_ids!(),
             ")"
         );
-        let row = sqlx::query(sql).bind(user_id).bind(workstation_id).fetch_optional(&self.pool).await?;
+        let row = sqlx::query(sql)
+            .bind(user_id)
+            .bind(workstation_id)
+            .fetch_optional(&self.pool)
+            .await?;
         row.as_ref().map(workstation_from_row).transpose()
     }
 
     /// Trust on first use: records `sha256` if nothing is pinned, else compares.
     pub async fn pin_certificate(&self, workstation_id: i64, sha256: &str) -> Result<PinOutcome> {
-        let done = sqlx::query("UPDATE workstations SET cert_sha256 = $1 WHERE id = $2 AND cert_sha256 IS NULL")
-            .bind(sha256)
-            .bind(workstation_id)
-            .execute(&self.pool)
-            .await?;
+        let done = sqlx::query(
+            "UPDATE workstations SET cert_sha256 = $1 WHERE id = $2 AND cert_sha256 IS NULL",
+        )
+        .bind(sha256)
+        .bind(workstation_id)
+        .execute(&self.pool)
+        .await?;
         if done.rows_affected() == 1 {
             return Ok(PinOutcome::Pinned);
         }
-        let pinned: Option<Option<String>> = sqlx::query_scalar("SELECT cert_sha256 FROM workstations WHERE id = $1")
-            .bind(workstation_id)
-            .fetch_optional(&self.pool)
-            .await?;
+        let pinned: Option<Option<String>> =
+            sqlx::query_scalar("SELECT cert_sha256 FROM workstations WHERE id = $1")
+                .bind(workstation_id)
+                .fetch_optional(&self.pool)
+                .await?;
         match pinned {
             Some(Some(pinned)) if pinned == sha256 => Ok(PinOutcome::Unchanged),
             Some(Some(pinned)) => Ok(PinOutcome::Mismatch { pinned }),
@@ -570,17 +689,20 @@ impl Store {
     pub async fn assign(&self, username: &str, workstation: &str) -> Result<()> {
         let user = self.user_by_name(username).await?;
         let ws = self.workstation_by_name(workstation).await?;
-        let result = sqlx::query("INSERT INTO assignments (user_id, workstation_id, created_at) VALUES ($1, $2, $3)")
-            .bind(user.id)
-            .bind(ws.id)
-            .bind(unix_ms())
-            .execute(&self.pool)
-            .await;
+        let result = sqlx::query(
+            "INSERT INTO assignments (user_id, workstation_id, created_at) VALUES ($1, $2, $3)",
+        )
+        .bind(user.id)
+        .bind(ws.id)
+        .bind(unix_ms())
+        .execute(&self.pool)
+        .await;
         match result {
             Ok(_) => Ok(()),
-            Err(error) if is_unique_violation(&error) => {
-                Err(StoreError::AlreadyAssigned(username.to_owned(), workstation.to_owned()))
-            }
+            Err(error) if is_unique_violation(&error) => Err(StoreError::AlreadyAssigned(
+                username.to_owned(),
+                workstation.to_owned(),
+            )),
             Err(error) => Err(error.into()),
         }
     }
@@ -588,13 +710,17 @@ impl Store {
     pub async fn unassign(&self, username: &str, workstation: &str) -> Result<()> {
         let user = self.user_by_name(username).await?;
         let ws = self.workstation_by_name(workstation).await?;
-        let done = sqlx::query("DELETE FROM assignments WHERE user_id = $1 AND workstation_id = $2")
-            .bind(user.id)
-            .bind(ws.id)
-            .execute(&self.pool)
-            .await?;
+        let done =
+            sqlx::query("DELETE FROM assignments WHERE user_id = $1 AND workstation_id = $2")
+                .bind(user.id)
+                .bind(ws.id)
+                .execute(&self.pool)
+                .await?;
         if done.rows_affected() == 0 {
-            return Err(StoreError::NotAssigned(username.to_owned(), workstation.to_owned()));
+            return Err(StoreError::NotAssigned(
+                username.to_owned(),
+                workstation.to_owned(),
+            ));
         }
         Ok(())
     }
@@ -611,22 +737,28 @@ impl Store {
                 .await;
         match result {
             Ok(_) => Ok(()),
-            Err(error) if is_unique_violation(&error) => {
-                Err(StoreError::GroupAlreadyAssigned(group.to_owned(), workstation.to_owned()))
-            }
+            Err(error) if is_unique_violation(&error) => Err(StoreError::GroupAlreadyAssigned(
+                group.to_owned(),
+                workstation.to_owned(),
+            )),
             Err(error) => Err(error.into()),
         }
     }
 
     pub async fn unassign_group(&self, group: &str, workstation: &str) -> Result<()> {
         let ws = self.workstation_by_name(workstation).await?;
-        let done = sqlx::query("DELETE FROM group_assignments WHERE group_name = $1 AND workstation_id = $2")
-            .bind(group)
-            .bind(ws.id)
-            .execute(&self.pool)
-            .await?;
+        let done = sqlx::query(
+            "DELETE FROM group_assignments WHERE group_name = $1 AND workstation_id = $2",
+        )
+        .bind(group)
+        .bind(ws.id)
+        .execute(&self.pool)
+        .await?;
         if done.rows_affected() == 0 {
-            return Err(StoreError::GroupNotAssigned(group.to_owned(), workstation.to_owned()));
+            return Err(StoreError::GroupNotAssigned(
+                group.to_owned(),
+                workstation.to_owned(),
+            ));
         }
         Ok(())
     }
@@ -639,7 +771,9 @@ impl Store {
         )
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(|row| Ok((row.try_get("group_name")?, row.try_get("name")?))).collect()
+        rows.iter()
+            .map(|row| Ok((row.try_get("group_name")?, row.try_get("name")?)))
+            .collect()
     }
 
     // ------------------------------------------------------------ directory
@@ -656,15 +790,20 @@ impl Store {
         .bind(unix_ms())
         .execute(&mut *tx)
         .await?;
-        let row = sqlx::query("SELECT id, username, is_admin, is_directory FROM users WHERE username = $1")
-            .bind(username)
-            .fetch_one(&mut *tx)
-            .await?;
+        let row = sqlx::query(
+            "SELECT id, username, is_admin, is_directory FROM users WHERE username = $1",
+        )
+        .bind(username)
+        .fetch_one(&mut *tx)
+        .await?;
         let user = user_from_row(&row)?;
         if !user.directory {
             return Err(StoreError::LocalNameTaken(username.to_owned()));
         }
-        sqlx::query("DELETE FROM user_groups WHERE user_id = $1").bind(user.id).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM user_groups WHERE user_id = $1")
+            .bind(user.id)
+            .execute(&mut *tx)
+            .await?;
         for group in groups {
             sqlx::query("INSERT INTO user_groups (user_id, group_name) VALUES ($1, $2) ON CONFLICT DO NOTHING")
                 .bind(user.id)
@@ -678,23 +817,30 @@ impl Store {
 
     /// The directory groups recorded at the user's latest sign-in.
     pub async fn user_groups(&self, user_id: i64) -> Result<Vec<String>> {
-        Ok(sqlx::query_scalar("SELECT group_name FROM user_groups WHERE user_id = $1 ORDER BY group_name")
-            .bind(user_id)
-            .fetch_all(&self.pool)
-            .await?)
+        Ok(sqlx::query_scalar(
+            "SELECT group_name FROM user_groups WHERE user_id = $1 ORDER BY group_name",
+        )
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await?)
     }
 
     /// One row of the settings table.
     pub async fn setting(&self, name: &str) -> Result<Option<String>> {
-        Ok(sqlx::query_scalar("SELECT value FROM settings WHERE name = $1")
-            .bind(name)
-            .fetch_optional(&self.pool)
-            .await?)
+        Ok(
+            sqlx::query_scalar("SELECT value FROM settings WHERE name = $1")
+                .bind(name)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
     }
 
     /// Deletes one row of the settings table; true if it existed.
     pub async fn delete_setting(&self, name: &str) -> Result<bool> {
-        let done = sqlx::query("DELETE FROM settings WHERE name = $1").bind(name).execute(&self.pool).await?;
+        let done = sqlx::query("DELETE FROM settings WHERE name = $1")
+            .bind(name)
+            .execute(&self.pool)
+            .await?;
         Ok(done.rows_affected() > 0)
     }
 
@@ -751,7 +897,13 @@ impl Store {
 
     /// Turns a pending session into a full one under a new id and CSRF token, atomically: only one
     /// caller can promote a given pending session. Returns whether this call did.
-    pub async fn promote_session(&self, old_hash: &str, new_hash: &str, csrf_token: &str, now: i64) -> Result<bool> {
+    pub async fn promote_session(
+        &self,
+        old_hash: &str,
+        new_hash: &str,
+        csrf_token: &str,
+        now: i64,
+    ) -> Result<bool> {
         let done = sqlx::query(
             "UPDATE sessions SET id_hash = $1, csrf_token = $2, pending_factor = 0, factor_at = $3 \
              WHERE id_hash = $4 AND pending_factor = 1",
@@ -778,7 +930,10 @@ impl Store {
 
     /// Ends every session of a user (password change, second-factor reset).
     pub async fn delete_user_sessions(&self, user_id: i64) -> Result<()> {
-        sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(user_id).execute(&self.pool).await?;
+        sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+            .bind(user_id)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 
@@ -792,13 +947,22 @@ impl Store {
     }
 
     pub async fn delete_session(&self, id_hash: &str) -> Result<()> {
-        sqlx::query("DELETE FROM sessions WHERE id_hash = $1").bind(id_hash).execute(&self.pool).await?;
+        sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
+            .bind(id_hash)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 
     // -------------------------------------------------------------- tickets
 
-    pub async fn insert_ticket(&self, hash: &str, user_id: i64, workstation_id: i64, expires_at: i64) -> Result<()> {
+    pub async fn insert_ticket(
+        &self,
+        hash: &str,
+        user_id: i64,
+        workstation_id: i64,
+        expires_at: i64,
+    ) -> Result<()> {
         sqlx::query("INSERT INTO tickets (hash, user_id, workstation_id, expires_at, used) VALUES ($1, $2, $3, $4, 0)")
             .bind(hash)
             .bind(user_id)
@@ -823,15 +987,24 @@ impl Store {
         .fetch_optional(&self.pool)
         .await?;
         match row {
-            Some(row) => Ok(Some((row.try_get("user_id")?, row.try_get("workstation_id")?))),
+            Some(row) => Ok(Some((
+                row.try_get("user_id")?,
+                row.try_get("workstation_id")?,
+            ))),
             None => Ok(None),
         }
     }
 
     /// Deletes expired tickets and sessions (housekeeping; correctness never depends on it).
     pub async fn purge_expired(&self, now: i64) -> Result<()> {
-        sqlx::query("DELETE FROM tickets WHERE expires_at <= $1").bind(now).execute(&self.pool).await?;
-        sqlx::query("DELETE FROM sessions WHERE expires_at <= $1").bind(now).execute(&self.pool).await?;
+        sqlx::query("DELETE FROM tickets WHERE expires_at <= $1")
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        sqlx::query("DELETE FROM sessions WHERE expires_at <= $1")
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
         // Sent codes are kept an hour for the per-hour send limit.
         sqlx::query("DELETE FROM twofa_codes WHERE expires_at <= $1 AND sent_at <= $2")
             .bind(now)
@@ -868,26 +1041,31 @@ impl Store {
 
     /// Every member as (kind, name), sorted.
     pub async fn twofa_members(&self) -> Result<Vec<(String, String)>> {
-        let rows =
-            sqlx::query("SELECT kind, name FROM twofa_members ORDER BY kind DESC, name").fetch_all(&self.pool).await?;
-        rows.iter().map(|row| Ok((row.try_get("kind")?, row.try_get("name")?))).collect()
+        let rows = sqlx::query("SELECT kind, name FROM twofa_members ORDER BY kind DESC, name")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| Ok((row.try_get("kind")?, row.try_get("name")?)))
+            .collect()
     }
 
     /// True if the user, or one of `groups`, is a member.
     pub async fn twofa_is_member(&self, username: &str, groups: &[String]) -> Result<bool> {
-        let user: Option<i64> = sqlx::query_scalar("SELECT 1 FROM twofa_members WHERE kind = 'user' AND name = $1")
-            .bind(username)
-            .fetch_optional(&self.pool)
-            .await?;
+        let user: Option<i64> =
+            sqlx::query_scalar("SELECT 1 FROM twofa_members WHERE kind = 'user' AND name = $1")
+                .bind(username)
+                .fetch_optional(&self.pool)
+                .await?;
         if user.is_some() {
             return Ok(true);
         }
         for group in groups {
-            let found: Option<i64> =
-                sqlx::query_scalar("SELECT 1 FROM twofa_members WHERE kind = 'group' AND name = $1")
-                    .bind(group)
-                    .fetch_optional(&self.pool)
-                    .await?;
+            let found: Option<i64> = sqlx::query_scalar(
+                "SELECT 1 FROM twofa_members WHERE kind = 'group' AND name = $1",
+            )
+            .bind(group)
+            .fetch_optional(&self.pool)
+            .await?;
             if found.is_some() {
                 return Ok(true);
             }
@@ -936,7 +1114,13 @@ impl Store {
     /// conditional UPDATE: it changes the row only if that secret is still current and no step at or
     /// after `step` was accepted, so of two requests racing with one code exactly one gets `true` —
     /// also across relays sharing the database.
-    pub async fn twofa_accept_step(&self, user_id: i64, secret_enc: &str, step: i64, at: i64) -> Result<bool> {
+    pub async fn twofa_accept_step(
+        &self,
+        user_id: i64,
+        secret_enc: &str,
+        step: i64,
+        at: i64,
+    ) -> Result<bool> {
         let done = sqlx::query(
             "UPDATE twofa_users SET last_step = $1, enrolled = 1, updated_at = $2 \
              WHERE user_id = $3 AND secret_enc = $4 AND (last_step IS NULL OR last_step < $1)",
@@ -984,7 +1168,10 @@ impl Store {
         .bind(user_id)
         .execute(&mut *tx)
         .await?;
-        sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(user_id).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -1001,7 +1188,13 @@ impl Store {
     }
 
     /// Stores a sent code's MAC; returns its row id.
-    pub async fn twofa_code_insert(&self, user_id: i64, code_mac: &str, sent_at: i64, expires_at: i64) -> Result<i64> {
+    pub async fn twofa_code_insert(
+        &self,
+        user_id: i64,
+        code_mac: &str,
+        sent_at: i64,
+        expires_at: i64,
+    ) -> Result<i64> {
         let id = sqlx::query_scalar(
             "INSERT INTO twofa_codes (user_id, code_mac, sent_at, expires_at, used) VALUES ($1, $2, $3, $4, 0) \
              RETURNING id",
@@ -1017,17 +1210,22 @@ impl Store {
 
     /// Forgets a code that could not be delivered (it does not count against the send limit).
     pub async fn twofa_code_delete(&self, id: i64) -> Result<()> {
-        sqlx::query("DELETE FROM twofa_codes WHERE id = $1").bind(id).execute(&self.pool).await?;
+        sqlx::query("DELETE FROM twofa_codes WHERE id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 
     /// Codes sent to a user after `since`.
     pub async fn twofa_codes_sent_since(&self, user_id: i64, since: i64) -> Result<i64> {
-        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM twofa_codes WHERE user_id = $1 AND sent_at > $2")
-            .bind(user_id)
-            .bind(since)
-            .fetch_one(&self.pool)
-            .await?)
+        Ok(sqlx::query_scalar(
+            "SELECT COUNT(*) FROM twofa_codes WHERE user_id = $1 AND sent_at > $2",
+        )
+        .bind(user_id)
+        .bind(since)
+        .fetch_one(&self.pool)
+        .await?)
     }
 
     /// Spends a sent code: one conditional UPDATE, so of racing requests exactly one succeeds. A
@@ -1055,9 +1253,10 @@ impl Store {
 
     /// Whether the first admin account was already created (see [`Store::bootstrap_admin`]).
     pub async fn admin_bootstrapped(&self) -> Result<bool> {
-        let value: Option<String> = sqlx::query_scalar("SELECT value FROM settings WHERE name = 'admin_bootstrapped'")
-            .fetch_optional(&self.pool)
-            .await?;
+        let value: Option<String> =
+            sqlx::query_scalar("SELECT value FROM settings WHERE name = 'admin_bootstrapped'")
+                .fetch_optional(&self.pool)
+                .await?;
         Ok(value.is_some())
     }
 
@@ -1101,43 +1300,63 @@ impl Store {
     pub async fn settings_with_prefix(&self, prefix: &str) -> Result<Vec<(String, String)>> {
         // `length` and `substr` count characters on both backends (LIKE would need escaping and is
         // case-insensitive on SQLite).
-        let rows = sqlx::query("SELECT name, value FROM settings WHERE substr(name, 1, length($1)) = $1 ORDER BY name")
-            .bind(prefix)
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter().map(|row| Ok((row.try_get("name")?, row.try_get("value")?))).collect()
+        let rows = sqlx::query(
+            "SELECT name, value FROM settings WHERE substr(name, 1, length($1)) = $1 ORDER BY name",
+        )
+        .bind(prefix)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| Ok((row.try_get("name")?, row.try_get("value")?)))
+            .collect()
     }
 
     // ------------------------------------------------- brute-force defence
 
     /// Records one failed sign-in, then deletes the oldest rows so that at most `keep_rows` remain
     /// (ids only grow, so this is one indexed range delete).
-    pub async fn insert_login_failure(&self, ip: &str, account: Option<&str>, at: i64, keep_rows: i64) -> Result<()> {
-        let id: i64 =
-            sqlx::query_scalar("INSERT INTO login_failures (ip, account, at) VALUES ($1, $2, $3) RETURNING id")
-                .bind(ip)
-                .bind(account)
-                .bind(at)
-                .fetch_one(&self.pool)
-                .await?;
+    pub async fn insert_login_failure(
+        &self,
+        ip: &str,
+        account: Option<&str>,
+        at: i64,
+        keep_rows: i64,
+    ) -> Result<()> {
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO login_failures (ip, account, at) VALUES ($1, $2, $3) RETURNING id",
+        )
+        .bind(ip)
+        .bind(account)
+        .bind(at)
+        .fetch_one(&self.pool)
+        .await?;
         let oldest_kept = id.saturating_sub(keep_rows.max(1));
         if oldest_kept > 0 {
-            sqlx::query("DELETE FROM login_failures WHERE id <= $1").bind(oldest_kept).execute(&self.pool).await?;
+            sqlx::query("DELETE FROM login_failures WHERE id <= $1")
+                .bind(oldest_kept)
+                .execute(&self.pool)
+                .await?;
         }
         Ok(())
     }
 
     /// Failures from `ip` after `since` (exclusive).
     pub async fn ip_failures_since(&self, ip: &str, since: i64) -> Result<i64> {
-        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM login_failures WHERE ip = $1 AND at > $2")
-            .bind(ip)
-            .bind(since)
-            .fetch_one(&self.pool)
-            .await?)
+        Ok(
+            sqlx::query_scalar("SELECT COUNT(*) FROM login_failures WHERE ip = $1 AND at > $2")
+                .bind(ip)
+                .bind(since)
+                .fetch_one(&self.pool)
+                .await?,
+        )
     }
 
     /// Failures for `account` after `since` (exclusive), from any IP, and the time of the latest.
-    pub async fn account_failures_since(&self, account: &str, since: i64) -> Result<(i64, Option<i64>)> {
+    pub async fn account_failures_since(
+        &self,
+        account: &str,
+        since: i64,
+    ) -> Result<(i64, Option<i64>)> {
         let row =
             sqlx::query("SELECT COUNT(*) AS n, MAX(at) AS latest FROM login_failures WHERE account = $1 AND at > $2")
                 .bind(account)
@@ -1149,7 +1368,9 @@ impl Store {
 
     /// Number of stored failure rows (for the memory bound's tests and diagnostics).
     pub async fn login_failure_rows(&self) -> Result<i64> {
-        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM login_failures").fetch_one(&self.pool).await?)
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM login_failures")
+            .fetch_one(&self.pool)
+            .await?)
     }
 
     /// Blocks (or re-blocks) an IP.
@@ -1170,10 +1391,12 @@ impl Store {
 
     /// The block row of an IP, expired or not.
     pub async fn ip_block(&self, ip: &str) -> Result<Option<BlockedIp>> {
-        let row = sqlx::query("SELECT ip, blocked_at, blocked_until, reason, failures FROM blocked_ips WHERE ip = $1")
-            .bind(ip)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(
+            "SELECT ip, blocked_at, blocked_until, reason, failures FROM blocked_ips WHERE ip = $1",
+        )
+        .bind(ip)
+        .fetch_optional(&self.pool)
+        .await?;
         row.as_ref().map(blocked_from_row).transpose()
     }
 
@@ -1192,14 +1415,24 @@ impl Store {
     /// Lifts the block of an IP and forgets its failures. Returns whether a block row existed.
     pub async fn unblock_ip(&self, ip: &str) -> Result<bool> {
         let mut tx = self.pool.begin().await?;
-        let done = sqlx::query("DELETE FROM blocked_ips WHERE ip = $1").bind(ip).execute(&mut *tx).await?;
-        sqlx::query("DELETE FROM login_failures WHERE ip = $1").bind(ip).execute(&mut *tx).await?;
+        let done = sqlx::query("DELETE FROM blocked_ips WHERE ip = $1")
+            .bind(ip)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM login_failures WHERE ip = $1")
+            .bind(ip)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(done.rows_affected() > 0)
     }
 
     pub async fn whitelist(&self) -> Result<Vec<String>> {
-        Ok(sqlx::query_scalar("SELECT cidr FROM ip_whitelist ORDER BY cidr").fetch_all(&self.pool).await?)
+        Ok(
+            sqlx::query_scalar("SELECT cidr FROM ip_whitelist ORDER BY cidr")
+                .fetch_all(&self.pool)
+                .await?,
+        )
     }
 
     /// Adds a range; false if it was already listed.
@@ -1215,7 +1448,10 @@ impl Store {
 
     /// Removes a range; false if it was not listed.
     pub async fn whitelist_remove(&self, cidr: &str) -> Result<bool> {
-        let done = sqlx::query("DELETE FROM ip_whitelist WHERE cidr = $1").bind(cidr).execute(&self.pool).await?;
+        let done = sqlx::query("DELETE FROM ip_whitelist WHERE cidr = $1")
+            .bind(cidr)
+            .execute(&self.pool)
+            .await?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -1247,8 +1483,16 @@ impl Store {
 
     /// Housekeeping of the brute-force tables: failures at or before `failures_before`, blocks that
     /// ended at or before `blocks_before`, known IPs last used at or before `known_before`.
-    pub async fn purge_security(&self, failures_before: i64, blocks_before: i64, known_before: i64) -> Result<()> {
-        sqlx::query("DELETE FROM login_failures WHERE at <= $1").bind(failures_before).execute(&self.pool).await?;
+    pub async fn purge_security(
+        &self,
+        failures_before: i64,
+        blocks_before: i64,
+        known_before: i64,
+    ) -> Result<()> {
+        sqlx::query("DELETE FROM login_failures WHERE at <= $1")
+            .bind(failures_before)
+            .execute(&self.pool)
+            .await?;
         sqlx::query("DELETE FROM blocked_ips WHERE blocked_until <= $1")
             .bind(blocks_before)
             .execute(&self.pool)
@@ -1270,7 +1514,10 @@ mod tests {
     #[test]
     fn both_backends_have_the_same_migrations() {
         let versions = |migrator: &sqlx::migrate::Migrator| {
-            migrator.iter().map(|m| (m.version, m.description.to_string())).collect::<Vec<_>>()
+            migrator
+                .iter()
+                .map(|m| (m.version, m.description.to_string()))
+                .collect::<Vec<_>>()
         };
         let sqlite = versions(&SQLITE_MIGRATOR);
         assert!(sqlite.len() >= 2, "{sqlite:?}");
@@ -1279,13 +1526,22 @@ mod tests {
 
     #[test]
     fn urls_name_their_backend_and_lose_their_password() {
-        assert_eq!(Backend::of_url("postgres://u:p@h/db"), Some(Backend::Postgres));
-        assert_eq!(Backend::of_url("PostgreSQL://h/db"), Some(Backend::Postgres));
+        assert_eq!(
+            Backend::of_url("postgres://u:p@h/db"),
+            Some(Backend::Postgres)
+        );
+        assert_eq!(
+            Backend::of_url("PostgreSQL://h/db"),
+            Some(Backend::Postgres)
+        );
         assert_eq!(Backend::of_url("sqlite:/tmp/x.db"), Some(Backend::Sqlite));
         assert_eq!(Backend::of_url("mysql://h/db"), None);
         assert_eq!(Backend::of_url("/tmp/x.db"), None);
         let redacted = redact_url("postgres://homedesk:s3cret@db.example:5432/homedesk");
-        assert!(!redacted.contains("s3cret") && redacted.contains("db.example:5432/homedesk"), "{redacted}");
+        assert!(
+            !redacted.contains("s3cret") && redacted.contains("db.example:5432/homedesk"),
+            "{redacted}"
+        );
     }
 
     #[tokio::test]

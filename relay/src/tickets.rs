@@ -19,15 +19,30 @@ pub struct Redeemed {
 
 /// Creates a ticket for `user_id` → `workstation_id`, valid for `ttl`. The caller has checked the
 /// assignment. The returned string is the only copy of the secret.
-pub async fn issue(store: &Store, user_id: i64, workstation_id: i64, ttl: Duration) -> Result<String, StoreError> {
+pub async fn issue(
+    store: &Store,
+    user_id: i64,
+    workstation_id: i64,
+    ttl: Duration,
+) -> Result<String, StoreError> {
     let ticket = random_token();
-    store.insert_ticket(&sha256_hex(ticket.as_bytes()), user_id, workstation_id, store::unix_ms_after(ttl)).await?;
+    store
+        .insert_ticket(
+            &sha256_hex(ticket.as_bytes()),
+            user_id,
+            workstation_id,
+            store::unix_ms_after(ttl),
+        )
+        .await?;
     Ok(ticket)
 }
 
 /// True if `ticket` has the shape of one we issue (32 bytes, base64url without padding).
 pub fn is_well_formed(ticket: &str) -> bool {
-    ticket.len() == 43 && URL_SAFE_NO_PAD.decode(ticket).is_ok_and(|bytes| bytes.len() == 32)
+    ticket.len() == 43
+        && URL_SAFE_NO_PAD
+            .decode(ticket)
+            .is_ok_and(|bytes| bytes.len() == 32)
 }
 
 /// Redeems a ticket: `Some` exactly once for a well-formed, known, unexpired, unused ticket.
@@ -35,8 +50,13 @@ pub async fn redeem(store: &Store, ticket: &str) -> Result<Option<Redeemed>, Sto
     if !is_well_formed(ticket) {
         return Ok(None);
     }
-    let consumed = store.consume_ticket(&sha256_hex(ticket.as_bytes()), store::unix_ms()).await?;
-    Ok(consumed.map(|(user_id, workstation_id)| Redeemed { user_id, workstation_id }))
+    let consumed = store
+        .consume_ticket(&sha256_hex(ticket.as_bytes()), store::unix_ms())
+        .await?;
+    Ok(consumed.map(|(user_id, workstation_id)| Redeemed {
+        user_id,
+        workstation_id,
+    }))
 }
 
 #[cfg(test)]

@@ -23,7 +23,11 @@ use std::sync::{Arc, PoisonError, RwLock};
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
     #[error("cannot {action} {path}: {source}")]
-    Io { action: &'static str, path: PathBuf, source: std::io::Error },
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("cannot generate the self-signed certificate: {0}")]
     Generate(#[from] rcgen::Error),
     #[error("{path} holds no usable {what} (PEM expected)")]
@@ -32,8 +36,15 @@ pub enum TlsError {
     Rustls(#[from] rustls::Error),
 }
 
-fn io_error<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> TlsError + 'a {
-    move |source| TlsError::Io { action, path: path.to_owned(), source }
+fn io_error<'a>(
+    action: &'static str,
+    path: &'a Path,
+) -> impl FnOnce(std::io::Error) -> TlsError + 'a {
+    move |source| TlsError::Io {
+        action,
+        path: path.to_owned(),
+        source,
+    }
 }
 
 /// The machine's hostname if it is a usable DNS name (Linux: /proc or /etc/hostname, else $HOSTNAME).
@@ -54,7 +65,11 @@ pub fn machine_hostname() -> Option<String> {
 
 /// Subject alternative names of the generated certificate.
 pub fn subject_alt_names() -> Vec<String> {
-    let mut names = vec!["localhost".to_owned(), "127.0.0.1".to_owned(), "::1".to_owned()];
+    let mut names = vec![
+        "localhost".to_owned(),
+        "127.0.0.1".to_owned(),
+        "::1".to_owned(),
+    ];
     if let Some(host) = machine_hostname() {
         if !names.contains(&host) {
             names.push(host);
@@ -74,8 +89,12 @@ pub fn ensure_certificate(dir: &DataDir) -> Result<bool, TlsError> {
     create_private_dir(&tls_dir).map_err(io_error("create", &tls_dir))?;
     let mut params = rcgen::CertificateParams::new(subject_alt_names())?;
     params.distinguished_name = rcgen::DistinguishedName::new();
-    params.distinguished_name.push(rcgen::DnType::CommonName, "Homedesk relay (self-signed)");
-    params.distinguished_name.push(rcgen::DnType::OrganizationName, "Homedesk");
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "Homedesk relay (self-signed)");
+    params
+        .distinguished_name
+        .push(rcgen::DnType::OrganizationName, "Homedesk");
     let key = rcgen::KeyPair::generate()?;
     let cert = params.self_signed(&key)?;
     write_atomically(&key_path, key.serialize_pem().as_bytes())?;
@@ -102,7 +121,8 @@ fn write_atomically(path: &Path, contents: &[u8]) -> Result<(), TlsError> {
         {
             use std::os::unix::fs::PermissionsExt;
             // A leftover temporary file may exist with other permissions.
-            file.set_permissions(std::fs::Permissions::from_mode(0o600)).map_err(io_error("protect", &temp))?;
+            file.set_permissions(std::fs::Permissions::from_mode(0o600))
+                .map_err(io_error("protect", &temp))?;
         }
         file.write_all(contents).map_err(io_error("write", &temp))?;
         file.sync_all().map_err(io_error("write", &temp))?;
@@ -115,18 +135,28 @@ fn write_atomically(path: &Path, contents: &[u8]) -> Result<(), TlsError> {
 }
 
 /// Loads the certificate chain and key from the data dir.
-pub fn load(dir: &DataDir) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), TlsError> {
+pub fn load(
+    dir: &DataDir,
+) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), TlsError> {
     let (cert_path, key_path) = (dir.certificate(), dir.private_key());
     let cert_pem = std::fs::read(&cert_path).map_err(io_error("read", &cert_path))?;
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&cert_pem)
         .collect::<Result<_, _>>()
-        .map_err(|_| TlsError::Pem { path: cert_path.clone(), what: "certificate" })?;
+        .map_err(|_| TlsError::Pem {
+            path: cert_path.clone(),
+            what: "certificate",
+        })?;
     if certs.is_empty() {
-        return Err(TlsError::Pem { path: cert_path, what: "certificate" });
+        return Err(TlsError::Pem {
+            path: cert_path,
+            what: "certificate",
+        });
     }
     let key_pem = std::fs::read(&key_path).map_err(io_error("read", &key_path))?;
-    let key =
-        PrivateKeyDer::from_pem_slice(&key_pem).map_err(|_| TlsError::Pem { path: key_path, what: "private key" })?;
+    let key = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|_| TlsError::Pem {
+        path: key_path,
+        what: "private key",
+    })?;
     Ok((certs, key))
 }
 
@@ -135,7 +165,11 @@ pub fn certified_key(
     chain: Vec<CertificateDer<'static>>,
     key: PrivateKeyDer<'static>,
 ) -> Result<CertifiedKey, TlsError> {
-    Ok(CertifiedKey::from_der(chain, key, &rustls::crypto::ring::default_provider())?)
+    Ok(CertifiedKey::from_der(
+        chain,
+        key,
+        &rustls::crypto::ring::default_provider(),
+    )?)
 }
 
 /// The self-signed certificate of the data dir, ready for rustls.
@@ -153,17 +187,24 @@ pub struct CertificateSwitch {
 
 impl CertificateSwitch {
     pub fn new(certificate: Arc<CertifiedKey>, publicly_trusted: bool) -> Self {
-        CertificateSwitch { current: RwLock::new(certificate), publicly_trusted: AtomicBool::new(publicly_trusted) }
+        CertificateSwitch {
+            current: RwLock::new(certificate),
+            publicly_trusted: AtomicBool::new(publicly_trusted),
+        }
     }
 
     /// Serves `certificate` from the next handshake on; open connections are not touched.
     pub fn install(&self, certificate: Arc<CertifiedKey>, publicly_trusted: bool) {
         *self.current.write().unwrap_or_else(PoisonError::into_inner) = certificate;
-        self.publicly_trusted.store(publicly_trusted, Ordering::SeqCst);
+        self.publicly_trusted
+            .store(publicly_trusted, Ordering::SeqCst);
     }
 
     pub fn current(&self) -> Arc<CertifiedKey> {
-        self.current.read().unwrap_or_else(PoisonError::into_inner).clone()
+        self.current
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// True while a CA-issued (ACME or imported) certificate is served: HSTS is sent only then,
@@ -186,10 +227,11 @@ impl ResolvesServerCert for CertificateSwitch {
 /// with RST_STREAM, which some clients report as a framing error instead of showing the response.
 /// The portal is a handful of files and the tunnel is HTTP/1.1 anyway.
 pub fn server_config(switch: Arc<CertificateSwitch>) -> Result<Arc<ServerConfig>, TlsError> {
-    let mut config = ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()?
-        .with_no_client_auth()
-        .with_cert_resolver(switch);
+    let mut config =
+        ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()?
+            .with_no_client_auth()
+            .with_cert_resolver(switch);
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))
 }
@@ -210,11 +252,18 @@ mod tests {
         assert!(ensure_certificate(&dir).unwrap());
         let first = std::fs::read(dir.certificate()).unwrap();
         assert!(!ensure_certificate(&dir).unwrap());
-        assert_eq!(first, std::fs::read(dir.certificate()).unwrap(), "an existing certificate is kept");
+        assert_eq!(
+            first,
+            std::fs::read(dir.certificate()).unwrap(),
+            "an existing certificate is kept"
+        );
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(dir.private_key()).unwrap().permissions().mode();
+            let mode = std::fs::metadata(dir.private_key())
+                .unwrap()
+                .permissions()
+                .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
         let switch = Arc::new(CertificateSwitch::new(self_signed(&dir).unwrap(), false));

@@ -40,7 +40,9 @@ pub const SECRET_LEN: usize = 20;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum TotpError {
     /// The submitted code is not exactly `digits` ASCII digits.
-    #[error("the code must be exactly {expected} digits (0-9), without spaces or other characters")]
+    #[error(
+        "the code must be exactly {expected} digits (0-9), without spaces or other characters"
+    )]
     Malformed {
         /// How many digits were expected.
         expected: u8,
@@ -133,7 +135,11 @@ impl Params {
         if discrepancy > MAX_DISCREPANCY {
             return Err(TotpError::BadDiscrepancy { got: discrepancy });
         }
-        Ok(Params { algorithm, digits, discrepancy })
+        Ok(Params {
+            algorithm,
+            digits,
+            discrepancy,
+        })
     }
 
     /// The HMAC function.
@@ -155,7 +161,11 @@ impl Params {
 impl Default for Params {
     /// SHA-1, 6 digits, one step (30 s) of drift each way.
     fn default() -> Self {
-        Params { algorithm: Algorithm::Sha1, digits: Digits::default(), discrepancy: 1 }
+        Params {
+            algorithm: Algorithm::Sha1,
+            digits: Digits::default(),
+            discrepancy: 1,
+        }
     }
 }
 
@@ -187,7 +197,8 @@ fn hmac_tag(alg: Algorithm, key: &[u8], msg: &[u8]) -> ([u8; 64], usize) {
     macro_rules! run {
         ($digest:ty) => {{
             // HMAC takes keys of any length, so this cannot fail.
-            let mut mac = <Hmac<$digest> as Mac>::new_from_slice(key).expect("HMAC accepts any key length");
+            let mut mac =
+                <Hmac<$digest> as Mac>::new_from_slice(key).expect("HMAC accepts any key length");
             mac.update(msg);
             let tag = mac.finalize().into_bytes();
             out[..tag.len()].copy_from_slice(&tag);
@@ -217,7 +228,12 @@ fn hotp_value(secret: &[u8], counter: u64, alg: Algorithm, digits: Digits) -> u6
     let nibble = usize::from(tag[len - 1] & 0x0f);
     let d = u32::from(digits.get());
     if d <= 9 {
-        let bin = u32::from_be_bytes([tag[nibble], tag[nibble + 1], tag[nibble + 2], tag[nibble + 3]]) & 0x7fff_ffff;
+        let bin = u32::from_be_bytes([
+            tag[nibble],
+            tag[nibble + 1],
+            tag[nibble + 2],
+            tag[nibble + 3],
+        ]) & 0x7fff_ffff;
         u64::from(bin) % 10u64.pow(d)
     } else {
         let offset = nibble.min(len - 9);
@@ -277,7 +293,9 @@ pub fn verify(
     let n = usize::from(digits.get());
     let input = code_input.as_bytes();
     if input.len() != n || !input.iter().all(u8::is_ascii_digit) {
-        return Err(TotpError::Malformed { expected: digits.get() });
+        return Err(TotpError::Malformed {
+            expected: digits.get(),
+        });
     }
 
     let now = time_step(now_unix_secs);
@@ -309,7 +327,9 @@ pub fn verify(
 /// Panics only if the OS random source fails, which on supported platforms does not happen.
 pub fn new_secret() -> Vec<u8> {
     let mut secret = vec![0u8; SECRET_LEN];
-    rand::rngs::OsRng.try_fill_bytes(&mut secret).expect("the OS random number generator failed");
+    rand::rngs::OsRng
+        .try_fill_bytes(&mut secret)
+        .expect("the OS random number generator failed");
     secret
 }
 
@@ -329,7 +349,9 @@ pub fn base32_secret(secret: &[u8]) -> String {
         buffer &= (1 << bits) - 1;
     }
     if bits > 0 {
-        out.push(char::from(ALPHABET[usize::from((buffer << (5 - bits)) & 0x1f)]));
+        out.push(char::from(
+            ALPHABET[usize::from((buffer << (5 - bits)) & 0x1f)],
+        ));
     }
     out
 }
@@ -358,7 +380,14 @@ fn percent_encode(s: &str) -> String {
 /// literal. The format forbids a colon inside either name, and some apps split the label at an
 /// encoded `%3A` too, so callers should avoid colons in the issuer (the `issuer=` parameter, which
 /// modern apps prefer, stays unambiguous). The secret is base32 without padding.
-pub fn otpauth_uri(issuer: &str, account: &str, secret: &[u8], alg: Algorithm, digits: Digits, period: u32) -> String {
+pub fn otpauth_uri(
+    issuer: &str,
+    account: &str,
+    secret: &[u8],
+    alg: Algorithm,
+    digits: Digits,
+    period: u32,
+) -> String {
     let issuer = percent_encode(issuer);
     format!(
         "otpauth://totp/{issuer}:{account}?secret={secret}&issuer={issuer}&algorithm={alg}&digits={digits}&period={period}",
@@ -389,7 +418,12 @@ mod tests {
         unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
             unsafe { std::alloc::System.dealloc(ptr, layout) }
         }
-        unsafe fn realloc(&self, ptr: *mut u8, layout: std::alloc::Layout, new_size: usize) -> *mut u8 {
+        unsafe fn realloc(
+            &self,
+            ptr: *mut u8,
+            layout: std::alloc::Layout,
+            new_size: usize,
+        ) -> *mut u8 {
             let _ = ALLOCATED.try_with(|a| a.set(a.get() + new_size));
             unsafe { std::alloc::System.realloc(ptr, layout, new_size) }
         }
@@ -421,7 +455,11 @@ mod tests {
             | (u32::from(tag[o + 1]) << 16)
             | (u32::from(tag[o + 2]) << 8)
             | u32::from(tag[o + 3]);
-        format!("{:0width$}", bin % 10u32.pow(digits), width = digits as usize)
+        format!(
+            "{:0width$}",
+            bin % 10u32.pow(digits),
+            width = digits as usize
+        )
     }
 
     #[test]
@@ -436,9 +474,21 @@ mod tests {
         ];
         for &(t, sha1, sha256, sha512) in table {
             let step = time_step(t);
-            assert_eq!(generate(SEED20, step, Algorithm::Sha1, digits(8)), sha1, "SHA1 T={t}");
-            assert_eq!(generate(SEED32, step, Algorithm::Sha256, digits(8)), sha256, "SHA256 T={t}");
-            assert_eq!(generate(SEED64, step, Algorithm::Sha512, digits(8)), sha512, "SHA512 T={t}");
+            assert_eq!(
+                generate(SEED20, step, Algorithm::Sha1, digits(8)),
+                sha1,
+                "SHA1 T={t}"
+            );
+            assert_eq!(
+                generate(SEED32, step, Algorithm::Sha256, digits(8)),
+                sha256,
+                "SHA256 T={t}"
+            );
+            assert_eq!(
+                generate(SEED64, step, Algorithm::Sha512, digits(8)),
+                sha512,
+                "SHA512 T={t}"
+            );
             // And verify accepts them at that time.
             for (seed, alg, code) in [
                 (SEED20, Algorithm::Sha1, sha1),
@@ -453,10 +503,16 @@ mod tests {
 
     #[test]
     fn totp_rfc4226_appendix_d() {
-        let expected =
-            ["755224", "287082", "359152", "969429", "338314", "254676", "287922", "162583", "399871", "520489"];
+        let expected = [
+            "755224", "287082", "359152", "969429", "338314", "254676", "287922", "162583",
+            "399871", "520489",
+        ];
         for (counter, code) in expected.iter().enumerate() {
-            assert_eq!(hotp(SEED20, counter as u64, Algorithm::Sha1, digits(6)), *code, "counter {counter}");
+            assert_eq!(
+                hotp(SEED20, counter as u64, Algorithm::Sha1, digits(6)),
+                *code,
+                "counter {counter}"
+            );
         }
     }
 
@@ -467,7 +523,10 @@ mod tests {
             for alg in [Algorithm::Sha1, Algorithm::Sha256, Algorithm::Sha512] {
                 for d in 4..=9 {
                     for counter in (0..200u64).chain([u64::MAX, 1 << 40]) {
-                        assert_eq!(hotp(secret, counter, alg, digits(d)), classic_hotp(secret, counter, alg, d));
+                        assert_eq!(
+                            hotp(secret, counter, alg, digits(d)),
+                            classic_hotp(secret, counter, alg, d)
+                        );
                     }
                 }
             }
@@ -490,11 +549,17 @@ mod tests {
                     }
                     // Round trip through verify.
                     let p = Params::new(alg, digits(d), 0).unwrap();
-                    assert_eq!(verify(SEED20, &code, counter * 30 + 7, &p, None), Ok(Verified { step: counter }));
+                    assert_eq!(
+                        verify(SEED20, &code, counter * 30 + 7, &p, None),
+                        Ok(Verified { step: counter })
+                    );
                 }
                 // Uniform over 10^d: each leading digit (including 0, i.e. zero padding) ≈ 300 times.
                 for (digit, count) in leading.iter().enumerate() {
-                    assert!((200..=400).contains(count), "{alg:?} {d} digits: leading {digit} seen {count} times");
+                    assert!(
+                        (200..=400).contains(count),
+                        "{alg:?} {d} digits: leading {digit} seen {count} times"
+                    );
                 }
                 assert!(above_31_bits > 2000, "{alg:?} {d}: codes stuck below 2^31");
             }
@@ -514,7 +579,11 @@ mod tests {
 
     #[test]
     fn totp_matches_oathtool() {
-        let available = Command::new("oathtool").arg("--version").output().map(|o| o.status.success()).unwrap_or(false);
+        let available = Command::new("oathtool")
+            .arg("--version")
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false);
         assert!(
             available,
             "oathtool is not installed; install it (Debian: `apt-get install -y oathtool`) to run this cross-check"
@@ -526,8 +595,11 @@ mod tests {
             (4102444799, "2099-12-31 23:59:59 UTC"),
         ];
         for secret in secrets {
-            for (mode, alg) in [("sha1", Algorithm::Sha1), ("sha256", Algorithm::Sha256), ("sha512", Algorithm::Sha512)]
-            {
+            for (mode, alg) in [
+                ("sha1", Algorithm::Sha1),
+                ("sha256", Algorithm::Sha256),
+                ("sha512", Algorithm::Sha512),
+            ] {
                 for d in [6u32, 7, 8] {
                     for (unix, human) in times {
                         let out = Command::new("oathtool")
@@ -537,7 +609,11 @@ mod tests {
                             .arg(hex::encode(secret))
                             .output()
                             .expect("run oathtool");
-                        assert!(out.status.success(), "oathtool failed: {}", String::from_utf8_lossy(&out.stderr));
+                        assert!(
+                            out.status.success(),
+                            "oathtool failed: {}",
+                            String::from_utf8_lossy(&out.stderr)
+                        );
                         let theirs = String::from_utf8(out.stdout).unwrap().trim().to_string();
                         let ours = generate(secret, time_step(unix), alg, digits(d));
                         assert_eq!(ours, theirs, "{mode} {d} digits at {human}");
@@ -556,14 +632,23 @@ mod tests {
             let d = u64::from(d);
             for s in [step - d, step + d] {
                 let code = generate(SEED20, s, Algorithm::Sha1, digits(6));
-                assert_eq!(verify(SEED20, &code, now, &p, None), Ok(Verified { step: s }), "d={d} s={s}");
+                assert_eq!(
+                    verify(SEED20, &code, now, &p, None),
+                    Ok(Verified { step: s }),
+                    "d={d} s={s}"
+                );
             }
             for s in [step - d - 1, step + d + 1] {
                 let code = generate(SEED20, s, Algorithm::Sha1, digits(6));
                 // Skip the (1e-6) case where a neighbouring step happens to share the code.
-                let collides = (step - d..=step + d).any(|t| generate(SEED20, t, Algorithm::Sha1, digits(6)) == code);
+                let collides = (step - d..=step + d)
+                    .any(|t| generate(SEED20, t, Algorithm::Sha1, digits(6)) == code);
                 if !collides {
-                    assert_eq!(verify(SEED20, &code, now, &p, None), Err(TotpError::Invalid), "d={d} s={s}");
+                    assert_eq!(
+                        verify(SEED20, &code, now, &p, None),
+                        Err(TotpError::Invalid),
+                        "d={d} s={s}"
+                    );
                 }
             }
         }
@@ -573,11 +658,20 @@ mod tests {
         let code = generate(SEED20, step, Algorithm::Sha1, digits(6));
         assert!(verify(SEED20, &code, start, &p0, None).is_ok());
         assert!(verify(SEED20, &code, start + 29, &p0, None).is_ok());
-        assert_eq!(verify(SEED20, &code, start + 30, &p0, None), Err(TotpError::Invalid));
-        assert_eq!(verify(SEED20, &code, start - 1, &p0, None), Err(TotpError::Invalid));
+        assert_eq!(
+            verify(SEED20, &code, start + 30, &p0, None),
+            Err(TotpError::Invalid)
+        );
+        assert_eq!(
+            verify(SEED20, &code, start - 1, &p0, None),
+            Err(TotpError::Invalid)
+        );
         // Near the epoch and the end of time: the window is clamped, no overflow.
         let c0 = generate(SEED20, 0, Algorithm::Sha1, digits(6));
-        assert_eq!(verify(SEED20, &c0, 5, &params(3), None), Ok(Verified { step: 0 }));
+        assert_eq!(
+            verify(SEED20, &c0, 5, &params(3), None),
+            Ok(Verified { step: 0 })
+        );
         let cmax = generate(SEED20, u64::MAX / 30, Algorithm::Sha1, digits(6));
         assert!(verify(SEED20, &cmax, u64::MAX, &params(3), None).is_ok());
     }
@@ -591,18 +685,36 @@ mod tests {
         let ok = verify(SEED20, &code, now, &p, None).unwrap();
         assert_eq!(ok.step, step);
         // Same code again after storing the step: refused.
-        assert_eq!(verify(SEED20, &code, now, &p, Some(ok.step)), Err(TotpError::Reused));
-        assert_eq!(verify(SEED20, &code, now + 30, &p, Some(ok.step)), Err(TotpError::Reused));
+        assert_eq!(
+            verify(SEED20, &code, now, &p, Some(ok.step)),
+            Err(TotpError::Reused)
+        );
+        assert_eq!(
+            verify(SEED20, &code, now + 30, &p, Some(ok.step)),
+            Err(TotpError::Reused)
+        );
         // An earlier step (still inside the window) is refused too.
         let earlier = generate(SEED20, step - 1, Algorithm::Sha1, digits(6));
-        assert_eq!(verify(SEED20, &earlier, now, &p, Some(ok.step)), Err(TotpError::Reused));
+        assert_eq!(
+            verify(SEED20, &earlier, now, &p, Some(ok.step)),
+            Err(TotpError::Reused)
+        );
         // A later step is accepted, and then it becomes the last used.
         let later = generate(SEED20, step + 1, Algorithm::Sha1, digits(6));
-        assert_eq!(verify(SEED20, &later, now, &p, Some(ok.step)), Ok(Verified { step: step + 1 }));
-        assert_eq!(verify(SEED20, &later, now, &p, Some(step + 1)), Err(TotpError::Reused));
+        assert_eq!(
+            verify(SEED20, &later, now, &p, Some(ok.step)),
+            Ok(Verified { step: step + 1 })
+        );
+        assert_eq!(
+            verify(SEED20, &later, now, &p, Some(step + 1)),
+            Err(TotpError::Reused)
+        );
         // A wrong code stays Invalid regardless of the last used step.
         let wrong = if code == "000000" { "000001" } else { "000000" };
-        assert_eq!(verify(SEED20, wrong, now, &params(0), Some(step - 5)), Err(TotpError::Invalid));
+        assert_eq!(
+            verify(SEED20, wrong, now, &params(0), Some(step - 5)),
+            Err(TotpError::Invalid)
+        );
     }
 
     #[test]
@@ -641,8 +753,15 @@ mod tests {
         // Huge input: refused by length before touching it, with no allocation proportional to it.
         let huge = "1".repeat(10 * 1024 * 1024);
         let before = allocated();
-        assert_eq!(verify(SEED20, &huge, now, &p, None), Err(TotpError::Malformed { expected: 6 }));
-        assert_eq!(allocated() - before, 0, "verify allocated while refusing a 10 MB input");
+        assert_eq!(
+            verify(SEED20, &huge, now, &p, None),
+            Err(TotpError::Malformed { expected: 6 })
+        );
+        assert_eq!(
+            allocated() - before,
+            0,
+            "verify allocated while refusing a 10 MB input"
+        );
         let probe = vec![0u8; 4096]; // the counter does see this thread's allocations
         assert!(allocated() - before >= 4096);
         drop(probe);
@@ -673,7 +792,10 @@ mod tests {
             Err(TotpError::BadDiscrepancy { got: 481 })
         );
         let d = Params::default();
-        assert_eq!((d.algorithm(), d.digits().get(), d.discrepancy()), (Algorithm::Sha1, 6, 1));
+        assert_eq!(
+            (d.algorithm(), d.digits().get(), d.discrepancy()),
+            (Algorithm::Sha1, 6, 1)
+        );
         assert_eq!(Algorithm::default(), Algorithm::Sha1);
     }
 
@@ -682,14 +804,21 @@ mod tests {
         let now = 1_234_567_890;
         let p = params(0);
         let good = generate(SEED20, time_step(now), Algorithm::Sha1, digits(6));
-        for (input, last) in [(good.as_str(), Some(time_step(now))), ("999999", None), ("12 345", None)] {
+        for (input, last) in [
+            (good.as_str(), Some(time_step(now))),
+            ("999999", None),
+            ("12 345", None),
+        ] {
             if let Err(e) = verify(SEED20, input, now, &p, last) {
                 let shown = format!("{e} {e:?}");
                 assert!(!shown.contains(input), "{shown}");
                 assert!(!shown.contains("1234567890"), "{shown}");
             }
         }
-        assert_eq!(TotpError::Reused.to_string(), "this code has already been used; wait for the next one");
+        assert_eq!(
+            TotpError::Reused.to_string(),
+            "this code has already been used; wait for the next one"
+        );
     }
 
     #[test]
@@ -719,10 +848,19 @@ mod tests {
             .args(["--totp", "-b", "--now=2026-01-01 00:00:00 UTC"])
             .arg(base32_secret(&secret))
             .output()
-            .expect("oathtool is not installed; install it (Debian: `apt-get install -y oathtool`)");
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            .expect(
+                "oathtool is not installed; install it (Debian: `apt-get install -y oathtool`)",
+            );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let theirs = String::from_utf8(out.stdout).unwrap().trim().to_string();
-        assert_eq!(theirs, generate(&secret, time_step(1767225600), Algorithm::Sha1, digits(6)));
+        assert_eq!(
+            theirs,
+            generate(&secret, time_step(1767225600), Algorithm::Sha1, digits(6))
+        );
     }
 
     #[test]
@@ -739,7 +877,14 @@ mod tests {
     #[test]
     fn totp_otpauth_uri() {
         assert_eq!(
-            otpauth_uri("Homedesk", "alice@example.com", SEED20, Algorithm::Sha1, Digits::default(), 30),
+            otpauth_uri(
+                "Homedesk",
+                "alice@example.com",
+                SEED20,
+                Algorithm::Sha1,
+                Digits::default(),
+                30
+            ),
             "otpauth://totp/Homedesk:alice%40example.com?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ\
              &issuer=Homedesk&algorithm=SHA1&digits=6&period=30"
         );

@@ -40,7 +40,8 @@ pub mod close_code {
     pub const BLOCKED: u16 = 4429;
 }
 
-pub const TICKET_INVALID: &str = "This connection ticket is invalid, expired or already used. Please try again.";
+pub const TICKET_INVALID: &str =
+    "This connection ticket is invalid, expired or already used. Please try again.";
 pub const NO_LONGER_ASSIGNED: &str = "This workstation is no longer assigned to your account.";
 pub const WORKSTATION_CLOSED: &str = "The workstation closed the connection.";
 pub const WORKSTATION_LOST: &str = "The connection to the workstation was lost.";
@@ -82,7 +83,11 @@ pub async fn handler(
 ) -> Response {
     if !origin_allowed(&headers, &uri, &state.config.public_origins) {
         tracing::info!(%peer, "tunnel refused: foreign or missing Origin");
-        return (StatusCode::FORBIDDEN, axum::Json(json!({ "error": FOREIGN_ORIGIN }))).into_response();
+        return (
+            StatusCode::FORBIDDEN,
+            axum::Json(json!({ "error": FOREIGN_ORIGIN })),
+        )
+            .into_response();
     }
     let upgrade = match upgrade {
         Ok(upgrade) => upgrade,
@@ -103,12 +108,17 @@ pub async fn handler(
 
 /// Sends a close frame and waits briefly for the browser's answer (messages in between are dropped).
 async fn close_with(mut socket: WebSocket, code: u16, reason: &str) {
-    let frame = CloseFrame { code, reason: reason.into() };
+    let frame = CloseFrame {
+        code,
+        reason: reason.into(),
+    };
     if socket.send(Message::Close(Some(frame))).await.is_err() {
         return;
     }
-    let _ =
-        tokio::time::timeout(Duration::from_secs(2), async { while let Some(Ok(_)) = socket.recv().await {} }).await;
+    let _ = tokio::time::timeout(Duration::from_secs(2), async {
+        while let Some(Ok(_)) = socket.recv().await {}
+    })
+    .await;
 }
 
 async fn run(state: AppState, socket: WebSocket, ticket: Option<String>, peer: std::net::IpAddr) {
@@ -116,7 +126,12 @@ async fn run(state: AppState, socket: WebSocket, ticket: Option<String>, peer: s
         Ok(None) => {}
         Ok(Some(retry_after)) => {
             tracing::info!(%peer, "tunnel refused: blocked IP");
-            return close_with(socket, close_code::BLOCKED, &bruteforce::ip_blocked_message(retry_after)).await;
+            return close_with(
+                socket,
+                close_code::BLOCKED,
+                &bruteforce::ip_blocked_message(retry_after),
+            )
+            .await;
         }
         Err(error) => {
             tracing::error!(%error, "block check failed");
@@ -141,10 +156,16 @@ async fn run(state: AppState, socket: WebSocket, ticket: Option<String>, peer: s
     // Where to go comes from the database only, and the assignment must still exist.
     let target = async {
         let user = state.store.user_by_id(redeemed.user_id).await?;
-        let workstation = state.store.assigned_workstation(redeemed.user_id, redeemed.workstation_id).await?;
+        let workstation = state
+            .store
+            .assigned_workstation(redeemed.user_id, redeemed.workstation_id)
+            .await?;
         Ok::<_, crate::store::StoreError>(user.zip(workstation))
     };
     let (user, workstation) = match target.await {
+        Ok(Some((_, workstation))) if !workstation.enabled => {
+            return close_with(socket, close_code::BAD_TICKET, crate::http::DISABLED).await
+        }
         Ok(Some(found)) => found,
         Ok(None) => return close_with(socket, close_code::BAD_TICKET, NO_LONGER_ASSIGNED).await,
         Err(error) => {
@@ -156,10 +177,17 @@ async fn run(state: AppState, socket: WebSocket, ticket: Option<String>, peer: s
         Ok(tcp) => tcp,
         Err(error) => {
             tracing::info!(user = %user.username, workstation = %workstation.name, %error, "workstation unreachable");
-            return close_with(socket, close_code::UNREACHABLE, &unreachable_message(&workstation.name)).await;
+            return close_with(
+                socket,
+                close_code::UNREACHABLE,
+                &unreachable_message(&workstation.name),
+            )
+            .await;
         }
     };
-    let guard = state.pipes.register(PipeKind::WebSocket, &user.username, &workstation.name, peer);
+    let guard = state
+        .pipes
+        .register(PipeKind::WebSocket, &user.username, &workstation.name, peer);
     tracing::info!(user = %user.username, workstation = %workstation.name, %peer, "tunnel opened");
     let end = pipe(socket, tcp, guard.stats(), state.shutdown.clone()).await;
     let stats = guard.stats();
@@ -174,7 +202,10 @@ async fn run(state: AppState, socket: WebSocket, ticket: Option<String>, peer: s
     );
 }
 
-pub(crate) async fn dial(workstation: &Workstation, timeout: Duration) -> std::io::Result<TcpStream> {
+pub(crate) async fn dial(
+    workstation: &Workstation,
+    timeout: Duration,
+) -> std::io::Result<TcpStream> {
     let connect = TcpStream::connect((workstation.host.as_str(), workstation.port));
     let tcp = tokio::time::timeout(timeout, connect)
         .await
@@ -232,7 +263,8 @@ impl std::fmt::Display for PipeEnd {
 fn is_too_big(error: &axum::Error) -> bool {
     let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(error);
     while let Some(current) = source {
-        if let Some(tungstenite::Error::Capacity(_)) = current.downcast_ref::<tungstenite::Error>() {
+        if let Some(tungstenite::Error::Capacity(_)) = current.downcast_ref::<tungstenite::Error>()
+        {
             return true;
         }
         source = current.source();
@@ -278,7 +310,11 @@ async fn pump_up(
             }
             Some(Err(error)) => {
                 let _ = tcp_wr.shutdown().await;
-                return if browser_closed { UpEnd::BrowserClosed } else { UpEnd::WebSocketError(error.to_string()) };
+                return if browser_closed {
+                    UpEnd::BrowserClosed
+                } else {
+                    UpEnd::WebSocketError(error.to_string())
+                };
             }
             None => {
                 if !browser_closed {
@@ -291,7 +327,12 @@ async fn pump_up(
 }
 
 async fn send_close(ws_tx: &mut SplitSink<WebSocket, Message>, code: u16, reason: &str) {
-    let _ = ws_tx.send(Message::Close(Some(CloseFrame { code, reason: reason.into() }))).await;
+    let _ = ws_tx
+        .send(Message::Close(Some(CloseFrame {
+            code,
+            reason: reason.into(),
+        })))
+        .await;
 }
 
 /// The size of the next read from the workstation: doubles while reads fill it, halves when they use
@@ -376,7 +417,12 @@ async fn pump_down(
 }
 
 /// Pipes bytes both ways until both sides are done (or one is done and the other had [`LINGER`]).
-async fn pipe(socket: WebSocket, tcp: TcpStream, stats: &PipeStats, shutdown: CancellationToken) -> PipeEnd {
+async fn pipe(
+    socket: WebSocket,
+    tcp: TcpStream,
+    stats: &PipeStats,
+    shutdown: CancellationToken,
+) -> PipeEnd {
     let (mut ws_tx, mut ws_rx) = socket.split();
     let (mut tcp_rd, mut tcp_wr) = tcp.into_split();
     let (control_tx, control_rx) = mpsc::channel(1);
@@ -419,7 +465,11 @@ mod tests {
             size = size.after_read(size.0);
         }
         assert_eq!(size, ReadSize(MAX_READ));
-        assert_eq!(size.after_read(MAX_READ / 2), size, "half-full reads keep the size");
+        assert_eq!(
+            size.after_read(MAX_READ / 2),
+            size,
+            "half-full reads keep the size"
+        );
         for _ in 0..10 {
             size = size.after_read(100);
         }

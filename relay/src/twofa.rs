@@ -93,7 +93,9 @@ impl Method {
             "app" | "totp" => Ok(Method::App),
             "sms" => Ok(Method::Sms),
             "email" => Ok(Method::Email),
-            other => Err(TwoFactorError::Invalid(format!("unknown method \"{other}\": use app, sms or email"))),
+            other => Err(TwoFactorError::Invalid(format!(
+                "unknown method \"{other}\": use app, sms or email"
+            ))),
         }
     }
 }
@@ -152,13 +154,20 @@ impl Settings {
             ));
         }
         if self.validity_after.as_secs() / 60 > MAX_VALIDITY_AFTER_MINUTES {
-            return invalid(format!("validity-after must be at most {MAX_VALIDITY_AFTER_MINUTES} minutes"));
+            return invalid(format!(
+                "validity-after must be at most {MAX_VALIDITY_AFTER_MINUTES} minutes"
+            ));
         }
         let before = self.validity_before.as_secs();
         if !(1..=MAX_VALIDITY_BEFORE_SECS).contains(&before) {
-            return invalid(format!("validity-before must be between 1 and {MAX_VALIDITY_BEFORE_SECS} seconds"));
+            return invalid(format!(
+                "validity-before must be between 1 and {MAX_VALIDITY_BEFORE_SECS} seconds"
+            ));
         }
-        if self.issuer.contains(':') || self.issuer.chars().count() > 64 || self.issuer.chars().any(char::is_control) {
+        if self.issuer.contains(':')
+            || self.issuer.chars().count() > 64
+            || self.issuer.chars().any(char::is_control)
+        {
             return invalid("the issuer must have at most 64 characters and no colon".to_owned());
         }
         if !self.sms_template.contains("%CODE%") {
@@ -166,10 +175,14 @@ impl Settings {
         }
         let lifetime = self.code_lifetime.as_secs();
         if !(30..=MAX_CODE_LIFETIME_SECS).contains(&lifetime) {
-            return invalid(format!("code-lifetime must be between 30 and {MAX_CODE_LIFETIME_SECS} seconds"));
+            return invalid(format!(
+                "code-lifetime must be between 30 and {MAX_CODE_LIFETIME_SECS} seconds"
+            ));
         }
         if !(1..=MAX_SEND_LIMIT).contains(&u64::from(self.send_limit_per_hour)) {
-            return invalid(format!("send-limit must be between 1 and {MAX_SEND_LIMIT} codes per hour"));
+            return invalid(format!(
+                "send-limit must be between 1 and {MAX_SEND_LIMIT} codes per hour"
+            ));
         }
         if self.sms_template.chars().count() > 320 {
             return invalid("the SMS message template must have at most 320 characters".to_owned());
@@ -211,11 +224,20 @@ impl Settings {
             ("enabled", u8::from(self.enabled).to_string()),
             ("discrepancy", self.discrepancy.to_string()),
             ("issuer", self.issuer.clone()),
-            ("validity_after_minutes", (self.validity_after.as_secs() / 60).to_string()),
-            ("validity_before_secs", self.validity_before.as_secs().to_string()),
+            (
+                "validity_after_minutes",
+                (self.validity_after.as_secs() / 60).to_string(),
+            ),
+            (
+                "validity_before_secs",
+                self.validity_before.as_secs().to_string(),
+            ),
             ("digits", self.digits.get().to_string()),
             ("sms_template", self.sms_template.clone()),
-            ("code_lifetime_secs", self.code_lifetime.as_secs().to_string()),
+            (
+                "code_lifetime_secs",
+                self.code_lifetime.as_secs().to_string(),
+            ),
             ("send_limit_per_hour", self.send_limit_per_hour.to_string()),
         ]
     }
@@ -241,7 +263,9 @@ impl Settings {
                     settings.validity_after = Duration::from_secs(n * 60);
                     true
                 }
-                ("validity_before_secs", Some(n)) if (1..=MAX_VALIDITY_BEFORE_SECS).contains(&n) => {
+                ("validity_before_secs", Some(n))
+                    if (1..=MAX_VALIDITY_BEFORE_SECS).contains(&n) =>
+                {
                     settings.validity_before = Duration::from_secs(n);
                     true
                 }
@@ -294,18 +318,30 @@ impl std::fmt::Debug for SecretBox {
 impl SecretBox {
     /// Loads the 32-byte key file, creating it (mode 0600, from the OS CSPRNG) if it does not exist.
     pub fn load_or_create(path: &Path) -> Result<SecretBox> {
-        let error = |message: String| TwoFactorError::Key { path: path.display().to_string(), message };
+        let error = |message: String| TwoFactorError::Key {
+            path: path.display().to_string(),
+            message,
+        };
         if !path.exists() {
             let mut key = [0u8; 32];
-            rand::rngs::OsRng.try_fill_bytes(&mut key).map_err(|e| error(e.to_string()))?;
+            rand::rngs::OsRng
+                .try_fill_bytes(&mut key)
+                .map_err(|e| error(e.to_string()))?;
             write_private_file(path, &key).map_err(|e| error(e.to_string()))?;
         }
         let key = std::fs::read(path).map_err(|e| error(e.to_string()))?;
-        let cipher = Aes256Gcm::new_from_slice(&key).map_err(|_| error("must hold exactly 32 bytes".to_owned()))?;
+        let cipher = Aes256Gcm::new_from_slice(&key)
+            .map_err(|_| error("must hold exactly 32 bytes".to_owned()))?;
         use sha2::Digest;
-        let code_mac_key: [u8; 32] =
-            sha2::Sha256::new().chain_update(b"homedesk 2fa sent-code mac\0").chain_update(&key).finalize().into();
-        Ok(SecretBox { cipher, code_mac_key })
+        let code_mac_key: [u8; 32] = sha2::Sha256::new()
+            .chain_update(b"homedesk 2fa sent-code mac\0")
+            .chain_update(&key)
+            .finalize()
+            .into();
+        Ok(SecretBox {
+            cipher,
+            code_mac_key,
+        })
     }
 
     /// HMAC-SHA256 of a sent code, bound to the user (what the database stores instead of the code).
@@ -324,11 +360,19 @@ impl SecretBox {
     /// base64(nonce || ciphertext) of `secret`, bound to `user_id`.
     pub fn seal(&self, user_id: i64, secret: &[u8]) -> Result<String> {
         let mut nonce = [0u8; AES_NONCE_LEN];
-        rand::rngs::OsRng.try_fill_bytes(&mut nonce).map_err(|_| TwoFactorError::Sealed)?;
+        rand::rngs::OsRng
+            .try_fill_bytes(&mut nonce)
+            .map_err(|_| TwoFactorError::Sealed)?;
         let aad = user_id.to_be_bytes();
         let sealed = self
             .cipher
-            .encrypt(&nonce.into(), Payload { msg: secret, aad: &aad })
+            .encrypt(
+                &nonce.into(),
+                Payload {
+                    msg: secret,
+                    aad: &aad,
+                },
+            )
             .map_err(|_| TwoFactorError::Sealed)?;
         let mut out = nonce.to_vec();
         out.extend_from_slice(&sealed);
@@ -337,14 +381,24 @@ impl SecretBox {
 
     /// The secret sealed by [`SecretBox::seal`] for this user.
     pub fn open(&self, user_id: i64, sealed: &str) -> Result<Vec<u8>> {
-        let bytes = STANDARD.decode(sealed).map_err(|_| TwoFactorError::Sealed)?;
+        let bytes = STANDARD
+            .decode(sealed)
+            .map_err(|_| TwoFactorError::Sealed)?;
         if bytes.len() <= AES_NONCE_LEN {
             return Err(TwoFactorError::Sealed);
         }
         let (nonce, ciphertext) = bytes.split_at(AES_NONCE_LEN);
         let nonce: [u8; AES_NONCE_LEN] = nonce.try_into().map_err(|_| TwoFactorError::Sealed)?;
         let aad = user_id.to_be_bytes();
-        self.cipher.decrypt(&nonce.into(), Payload { msg: ciphertext, aad: &aad }).map_err(|_| TwoFactorError::Sealed)
+        self.cipher
+            .decrypt(
+                &nonce.into(),
+                Payload {
+                    msg: ciphertext,
+                    aad: &aad,
+                },
+            )
+            .map_err(|_| TwoFactorError::Sealed)
     }
 }
 
@@ -373,7 +427,9 @@ pub struct Enrolment {
 
 impl std::fmt::Debug for Enrolment {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Enrolment").field("digits", &self.digits).finish_non_exhaustive()
+        f.debug_struct("Enrolment")
+            .field("digits", &self.digits)
+            .finish_non_exhaustive()
     }
 }
 
@@ -402,7 +458,9 @@ fn username_valid(name: &str) -> Result<()> {
 
 fn group_valid(name: &str) -> Result<()> {
     if name.is_empty() || name.chars().count() > 256 || name.chars().any(char::is_control) {
-        return Err(TwoFactorError::Invalid("a group name must have 1 to 256 printable characters".to_owned()));
+        return Err(TwoFactorError::Invalid(
+            "a group name must have 1 to 256 printable characters".to_owned(),
+        ));
     }
     Ok(())
 }
@@ -425,7 +483,11 @@ impl MemberKind {
 
 impl TwoFactor {
     pub fn new(store: Store, clock: SharedClock, secrets: SecretBox) -> Self {
-        TwoFactor { store, clock, secrets: Arc::new(secrets) }
+        TwoFactor {
+            store,
+            clock,
+            secrets: Arc::new(secrets),
+        }
     }
 
     fn now(&self) -> i64 {
@@ -433,7 +495,9 @@ impl TwoFactor {
     }
 
     pub async fn settings(&self) -> Result<Settings> {
-        Ok(Settings::from_settings(&self.store.settings_with_prefix(SETTING_PREFIX).await?))
+        Ok(Settings::from_settings(
+            &self.store.settings_with_prefix(SETTING_PREFIX).await?,
+        ))
     }
 
     /// Validates and stores settings; returns the warnings of [`Settings::validate`].
@@ -448,7 +512,11 @@ impl TwoFactor {
     }
 
     async fn is_member(&self, user: &User) -> Result<bool> {
-        let groups = if user.directory { self.store.user_groups(user.id).await? } else { Vec::new() };
+        let groups = if user.directory {
+            self.store.user_groups(user.id).await?
+        } else {
+            Vec::new()
+        };
         Ok(self.store.twofa_is_member(&user.username, &groups).await?)
     }
 
@@ -469,18 +537,32 @@ impl TwoFactor {
         if ready {
             let now = self.now();
             let window = i64::try_from(settings.validity_after.as_millis()).unwrap_or(i64::MAX);
-            let within = row.session_at.is_some_and(|at| now >= at && now - at < window)
+            let within = row
+                .session_at
+                .is_some_and(|at| now >= at && now - at < window)
                 && row.session_ip.as_deref() == Some(&crate::netaddr::canonical(ip).to_string());
             if within {
                 return Ok(SecondStep::None);
             }
-            return Ok(SecondStep::Code { method, digits: settings.digits.get() });
+            return Ok(SecondStep::Code {
+                method,
+                digits: settings.digits.get(),
+            });
         }
         let secret = totp::new_secret();
         let sealed = self.secrets.seal(user.id, &secret)?;
-        self.store.twofa_set_secret(user.id, &sealed, self.now()).await?;
+        self.store
+            .twofa_set_secret(user.id, &sealed, self.now())
+            .await?;
         let issuer = settings.issuer_or_default();
-        let uri = totp::otpauth_uri(&issuer, &user.username, &secret, Algorithm::Sha1, settings.digits, 30);
+        let uri = totp::otpauth_uri(
+            &issuer,
+            &user.username,
+            &secret,
+            Algorithm::Sha1,
+            settings.digits,
+            30,
+        );
         let qr_svg = qr_svg(&uri)?;
         Ok(SecondStep::Enrol(Enrolment {
             secret_base32: totp::base32_secret(&secret),
@@ -497,35 +579,56 @@ impl TwoFactor {
         let row = self.store.twofa_user(user.id).await?.unwrap_or_default();
         let method = Method::parse(&row.method).unwrap_or(Method::App);
         let now = self.now();
-        let sent = self.store.twofa_codes_sent_since(user.id, now.saturating_sub(3_600_000)).await?;
+        let sent = self
+            .store
+            .twofa_codes_sent_since(user.id, now.saturating_sub(3_600_000))
+            .await?;
         if sent >= i64::from(settings.send_limit_per_hour) {
             return Err(TwoFactorError::SendLimit);
         }
         let code = random_code(settings.digits);
         let lifetime = i64::try_from(settings.code_lifetime.as_millis()).unwrap_or(i64::MAX);
-        let id =
-            self.store.twofa_code_insert(user.id, &self.secrets.code_mac(user.id, &code), now, now + lifetime).await?;
+        let id = self
+            .store
+            .twofa_code_insert(
+                user.id,
+                &self.secrets.code_mac(user.id, &code),
+                now,
+                now + lifetime,
+            )
+            .await?;
         let issuer = settings.issuer_or_default();
         let result = match (method, row.phone, row.email) {
             (Method::Sms, Some(phone), _) => {
-                let config = crate::delivery::twilio_config(&self.store)
-                    .await?
-                    .ok_or(crate::delivery::DeliveryError::NotConfigured("SMS (Twilio)"))?;
-                let text = settings.sms_template.replace("%ISSUER%", &issuer).replace("%CODE%", &code);
+                let config = crate::delivery::twilio_config(&self.store).await?.ok_or(
+                    crate::delivery::DeliveryError::NotConfigured("SMS (Twilio)"),
+                )?;
+                let text = settings
+                    .sms_template
+                    .replace("%ISSUER%", &issuer)
+                    .replace("%CODE%", &code);
                 crate::delivery::send_sms(&config, &phone, &text).await
             }
             (Method::Email, _, Some(email)) => {
-                let config = crate::delivery::smtp_config(&self.store)
-                    .await?
-                    .ok_or(crate::delivery::DeliveryError::NotConfigured("email (SMTP)"))?;
+                let config = crate::delivery::smtp_config(&self.store).await?.ok_or(
+                    crate::delivery::DeliveryError::NotConfigured("email (SMTP)"),
+                )?;
                 let minutes = settings.code_lifetime.as_secs().div_ceil(60);
                 let text = format!(
                     "Your {issuer} verification code is: {code}\n\nIt is valid for {minutes} minutes and can be used once.\n\
                      If you did not just try to sign in, tell your administrator.\n"
                 );
-                crate::delivery::send_email(&config, &email, &format!("{issuer} verification code"), &text).await
+                crate::delivery::send_email(
+                    &config,
+                    &email,
+                    &format!("{issuer} verification code"),
+                    &text,
+                )
+                .await
             }
-            _ => Err(crate::delivery::DeliveryError::NotConfigured("a phone number or email address for this user")),
+            _ => Err(crate::delivery::DeliveryError::NotConfigured(
+                "a phone number or email address for this user",
+            )),
         };
         if let Err(error) = result {
             self.store.twofa_code_delete(id).await?;
@@ -540,14 +643,22 @@ impl TwoFactor {
     pub async fn verify(&self, user: &User, code: &str) -> Result<()> {
         let settings = self.settings().await?;
         let params = settings.params()?;
-        let row = self.store.twofa_user(user.id).await?.ok_or(TwoFactorError::NotStarted)?;
+        let row = self
+            .store
+            .twofa_user(user.id)
+            .await?
+            .ok_or(TwoFactorError::NotStarted)?;
         if matches!(Method::parse(&row.method), Ok(Method::Sms | Method::Email)) {
             let digits = settings.digits.get();
             if code.len() != usize::from(digits) || !code.bytes().all(|b| b.is_ascii_digit()) {
                 return Err(TotpError::Malformed { expected: digits }.into());
             }
             let mac = self.secrets.code_mac(user.id, code);
-            if !self.store.twofa_code_consume(user.id, &mac, self.now()).await? {
+            if !self
+                .store
+                .twofa_code_consume(user.id, &mac, self.now())
+                .await?
+            {
                 return Err(TotpError::Invalid.into());
             }
             return Ok(());
@@ -558,7 +669,11 @@ impl TwoFactor {
         let last = row.last_step.and_then(|s| u64::try_from(s).ok());
         let verified = totp::verify(&secret, code, now_secs, &params, last)?;
         let step = i64::try_from(verified.step).map_err(|_| TotpError::Invalid)?;
-        if !self.store.twofa_accept_step(user.id, &sealed, step, self.now()).await? {
+        if !self
+            .store
+            .twofa_accept_step(user.id, &sealed, step, self.now())
+            .await?
+        {
             // Another request spent this step (or a later one) first, or the secret was reset.
             return Err(TotpError::Reused.into());
         }
@@ -568,7 +683,10 @@ impl TwoFactor {
     /// Starts the "validity after first session" window (called at a session's first ticket).
     pub async fn record_first_session(&self, user: &User, ip: IpAddr) -> Result<()> {
         let ip = crate::netaddr::canonical(ip).to_string();
-        Ok(self.store.twofa_record_session(user.id, self.now(), &ip).await?)
+        Ok(self
+            .store
+            .twofa_record_session(user.id, self.now(), &ip)
+            .await?)
     }
 }
 
@@ -576,7 +694,9 @@ impl TwoFactor {
 fn random_code(digits: Digits) -> String {
     use rand::Rng;
     let mut rng = rand::rng();
-    (0..digits.get()).map(|_| char::from(b'0' + rng.random_range(0..10u8))).collect()
+    (0..digits.get())
+        .map(|_| char::from(b'0' + rng.random_range(0..10u8)))
+        .collect()
 }
 
 /// The QR code of a Key Uri as an SVG document (black modules on white, quiet zone included).
@@ -595,14 +715,18 @@ pub fn qr_svg(uri: &str) -> Result<String> {
 
 /// The settings stored in the database (also usable without the key file, e.g. by the CLI).
 pub async fn settings_load(store: &Store) -> Result<Settings> {
-    Ok(Settings::from_settings(&store.settings_with_prefix(SETTING_PREFIX).await?))
+    Ok(Settings::from_settings(
+        &store.settings_with_prefix(SETTING_PREFIX).await?,
+    ))
 }
 
 /// Validates and stores settings; returns warnings.
 pub async fn settings_store(store: &Store, settings: &Settings) -> Result<Vec<String>> {
     let warnings = settings.validate()?;
     for (name, value) in settings.as_settings() {
-        store.set_setting(&format!("{SETTING_PREFIX}{name}"), &value).await?;
+        store
+            .set_setting(&format!("{SETTING_PREFIX}{name}"), &value)
+            .await?;
     }
     Ok(warnings)
 }
@@ -619,7 +743,9 @@ pub async fn add_member(store: &Store, kind: MemberKind, name: &str) -> Result<b
             crate::directory::normalize_group(name)
         }
     };
-    Ok(store.twofa_member_add(kind.as_str(), &name, crate::store::unix_ms()).await?)
+    Ok(store
+        .twofa_member_add(kind.as_str(), &name, crate::store::unix_ms())
+        .await?)
 }
 
 /// Removes a user or group from the 2FA list; false if not listed.
@@ -645,8 +771,13 @@ pub struct MemberInfo {
 pub async fn members(store: &Store) -> Result<Vec<MemberInfo>> {
     let mut out = Vec::new();
     for (kind, name) in store.twofa_members().await? {
-        let mut info =
-            MemberInfo { kind: kind.clone(), name: name.clone(), method: None, enrolled: None, address: None };
+        let mut info = MemberInfo {
+            kind: kind.clone(),
+            name: name.clone(),
+            method: None,
+            enrolled: None,
+            address: None,
+        };
         if kind == "user" {
             if let Ok(user) = store.user_by_name(&name).await {
                 let row = store.twofa_user(user.id).await?.unwrap_or_default();
@@ -681,14 +812,21 @@ pub fn validate_phone(phone: &str) -> Result<()> {
 pub fn validate_email(email: &str) -> Result<()> {
     let ok = email.len() <= 254
         && email.split_once('@').is_some_and(|(local, domain)| {
-            !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.')
+            !local.is_empty()
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
         })
         && email.matches('@').count() == 1
-        && !email.chars().any(|c| c.is_whitespace() || c.is_control() || matches!(c, '<' | '>' | ',' | ';'));
+        && !email
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '<' | '>' | ',' | ';'));
     if ok {
         Ok(())
     } else {
-        Err(TwoFactorError::Invalid(format!("\"{email}\" is not an email address")))
+        Err(TwoFactorError::Invalid(format!(
+            "\"{email}\" is not an email address"
+        )))
     }
 }
 
@@ -704,17 +842,27 @@ pub async fn set_method(
     let (phone, email) = match method {
         Method::App => (None, None),
         Method::Sms => {
-            let phone = phone.ok_or_else(|| TwoFactorError::Invalid("SMS needs --phone".to_owned()))?;
+            let phone =
+                phone.ok_or_else(|| TwoFactorError::Invalid("SMS needs --phone".to_owned()))?;
             validate_phone(phone)?;
             (Some(phone), None)
         }
         Method::Email => {
-            let email = email.ok_or_else(|| TwoFactorError::Invalid("email needs --email".to_owned()))?;
+            let email =
+                email.ok_or_else(|| TwoFactorError::Invalid("email needs --email".to_owned()))?;
             validate_email(email)?;
             (None, Some(email))
         }
     };
-    Ok(store.twofa_set_method(user.id, method.as_str(), phone, email, crate::store::unix_ms()).await?)
+    Ok(store
+        .twofa_set_method(
+            user.id,
+            method.as_str(),
+            phone,
+            email,
+            crate::store::unix_ms(),
+        )
+        .await?)
 }
 
 /// Revokes a user's secret and ends their sessions: the next sign-in enrols anew (new QR code).
@@ -725,11 +873,16 @@ pub async fn reset(store: &Store, username: &str) -> Result<()> {
 
 /// Whether the portal shows the Domain field.
 pub async fn show_domain(store: &Store) -> Result<bool> {
-    Ok(store.setting(SHOW_DOMAIN_SETTING).await?.is_some_and(|v| v == "1"))
+    Ok(store
+        .setting(SHOW_DOMAIN_SETTING)
+        .await?
+        .is_some_and(|v| v == "1"))
 }
 
 pub async fn set_show_domain(store: &Store, show: bool) -> Result<()> {
-    Ok(store.set_setting(SHOW_DOMAIN_SETTING, if show { "1" } else { "0" }).await?)
+    Ok(store
+        .set_setting(SHOW_DOMAIN_SETTING, if show { "1" } else { "0" })
+        .await?)
 }
 
 #[cfg(test)]
@@ -744,20 +897,41 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+            assert_eq!(
+                std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+                0o600
+            );
         }
         let secret = totp::new_secret();
         let sealed = secrets.seal(7, &secret).unwrap();
         assert!(!sealed.contains(&totp::base32_secret(&secret)));
         assert_ne!(sealed, secrets.seal(7, &secret).unwrap(), "random nonce");
         assert_eq!(secrets.open(7, &sealed).unwrap(), secret);
-        assert!(matches!(secrets.open(8, &sealed), Err(TwoFactorError::Sealed)));
+        assert!(matches!(
+            secrets.open(8, &sealed),
+            Err(TwoFactorError::Sealed)
+        ));
         // The same key file loads again; another key does not open.
-        assert_eq!(SecretBox::load_or_create(&path).unwrap().open(7, &sealed).unwrap(), secret);
+        assert_eq!(
+            SecretBox::load_or_create(&path)
+                .unwrap()
+                .open(7, &sealed)
+                .unwrap(),
+            secret
+        );
         let other = SecretBox::load_or_create(&dir.path().join("other.key")).unwrap();
-        assert!(matches!(other.open(7, &sealed), Err(TwoFactorError::Sealed)));
-        assert!(matches!(secrets.open(7, "not base64!"), Err(TwoFactorError::Sealed)));
-        assert!(matches!(secrets.open(7, "AAAA"), Err(TwoFactorError::Sealed)));
+        assert!(matches!(
+            other.open(7, &sealed),
+            Err(TwoFactorError::Sealed)
+        ));
+        assert!(matches!(
+            secrets.open(7, "not base64!"),
+            Err(TwoFactorError::Sealed)
+        ));
+        assert!(matches!(
+            secrets.open(7, "AAAA"),
+            Err(TwoFactorError::Sealed)
+        ));
         std::fs::write(dir.path().join("short.key"), b"short").unwrap();
         assert!(SecretBox::load_or_create(&dir.path().join("short.key")).is_err());
     }
@@ -766,15 +940,46 @@ mod tests {
     fn settings_validation_and_warnings() {
         let defaults = Settings::default();
         assert_eq!(defaults.validate().unwrap(), Vec::<String>::new());
-        let wide = Settings { discrepancy: 11, ..Settings::default() };
+        let wide = Settings {
+            discrepancy: 11,
+            ..Settings::default()
+        };
         assert_eq!(wide.validate().unwrap().len(), 1);
-        assert!(Settings { discrepancy: 481, ..Settings::default() }.validate().is_err());
-        assert!(Settings { discrepancy: 480, ..Settings::default() }.validate().is_ok());
-        let short = Settings { digits: Digits::new(5).unwrap(), ..Settings::default() };
+        assert!(Settings {
+            discrepancy: 481,
+            ..Settings::default()
+        }
+        .validate()
+        .is_err());
+        assert!(Settings {
+            discrepancy: 480,
+            ..Settings::default()
+        }
+        .validate()
+        .is_ok());
+        let short = Settings {
+            digits: Digits::new(5).unwrap(),
+            ..Settings::default()
+        };
         assert!(short.validate().unwrap()[0].contains("RFC 4226"));
-        assert!(Settings { sms_template: "no code".into(), ..Settings::default() }.validate().is_err());
-        assert!(Settings { issuer: "a:b".into(), ..Settings::default() }.validate().is_err());
-        assert!(Settings { validity_before: Duration::ZERO, ..Settings::default() }.validate().is_err());
+        assert!(Settings {
+            sms_template: "no code".into(),
+            ..Settings::default()
+        }
+        .validate()
+        .is_err());
+        assert!(Settings {
+            issuer: "a:b".into(),
+            ..Settings::default()
+        }
+        .validate()
+        .is_err());
+        assert!(Settings {
+            validity_before: Duration::ZERO,
+            ..Settings::default()
+        }
+        .validate()
+        .is_err());
         // Round trip through the settings rows.
         let custom = Settings {
             enabled: true,
@@ -787,10 +992,15 @@ mod tests {
             code_lifetime: Duration::from_secs(120),
             send_limit_per_hour: 3,
         };
-        let rows: Vec<(String, String)> =
-            custom.as_settings().into_iter().map(|(n, v)| (format!("{SETTING_PREFIX}{n}"), v)).collect();
+        let rows: Vec<(String, String)> = custom
+            .as_settings()
+            .into_iter()
+            .map(|(n, v)| (format!("{SETTING_PREFIX}{n}"), v))
+            .collect();
         assert_eq!(Settings::from_settings(&rows), custom);
-        assert!(Settings::default().issuer_or_default().ends_with(" Homedesk"));
+        assert!(Settings::default()
+            .issuer_or_default()
+            .ends_with(" Homedesk"));
     }
 
     #[test]

@@ -203,15 +203,20 @@ impl Store {
     /// Serves kept certificate `id` again. False if there is no such certificate.
     pub async fn activate_certificate(&self, id: i64, now: i64) -> Result<bool> {
         let mut tx = self.pool.begin().await?;
-        let exists = sqlx::query("SELECT id FROM certificates WHERE id = $1").bind(id).fetch_optional(&mut *tx).await?;
+        let exists = sqlx::query("SELECT id FROM certificates WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
         if exists.is_none() {
             return Ok(false);
         }
-        sqlx::query("UPDATE certificates SET active = 0, replaced_at = $1 WHERE active = 1 AND id <> $2")
-            .bind(now)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "UPDATE certificates SET active = 0, replaced_at = $1 WHERE active = 1 AND id <> $2",
+        )
+        .bind(now)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
         sqlx::query("UPDATE certificates SET active = 1, replaced_at = NULL WHERE id = $1")
             .bind(id)
             .execute(&mut *tx)
@@ -222,18 +227,20 @@ impl Store {
 
     /// Stops serving any kept certificate (the self-signed one takes over). True if one was active.
     pub async fn deactivate_certificates(&self, now: i64) -> Result<bool> {
-        let done = sqlx::query("UPDATE certificates SET active = 0, replaced_at = $1 WHERE active = 1")
-            .bind(now)
-            .execute(&self.pool)
-            .await?;
+        let done =
+            sqlx::query("UPDATE certificates SET active = 0, replaced_at = $1 WHERE active = 1")
+                .bind(now)
+                .execute(&self.pool)
+                .await?;
         Ok(done.rows_affected() > 0)
     }
 
     /// The id of the served kept certificate: a cheap query that every relay polls.
     pub async fn active_certificate_id(&self) -> Result<Option<i64>> {
-        let row = sqlx::query("SELECT id FROM certificates WHERE active = 1 ORDER BY id DESC LIMIT 1")
-            .fetch_optional(&self.pool)
-            .await?;
+        let row =
+            sqlx::query("SELECT id FROM certificates WHERE active = 1 ORDER BY id DESC LIMIT 1")
+                .fetch_optional(&self.pool)
+                .await?;
         Ok(row.map(|row| row.try_get("id")).transpose()?)
     }
 
@@ -249,10 +256,11 @@ impl Store {
     }
 
     pub async fn certificate_pem(&self, id: i64) -> Result<Option<CertificatePem>> {
-        let row = sqlx::query("SELECT id, source, chain_pem, key_pem FROM certificates WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row =
+            sqlx::query("SELECT id, source, chain_pem, key_pem FROM certificates WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
         row.map(|row| {
             Ok(CertificatePem {
                 id: row.try_get("id")?,
@@ -265,18 +273,26 @@ impl Store {
     }
 
     pub async fn certificate(&self, id: i64) -> Result<Option<StoredCertificate>> {
-        let row = sqlx::query(concat!("SELECT ", certificate_columns!(), " FROM certificates WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            certificate_columns!(),
+            " FROM certificates WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
         row.as_ref().map(certificate_from_row).transpose()
     }
 
     /// Every kept certificate, newest first.
     pub async fn list_certificates(&self) -> Result<Vec<StoredCertificate>> {
-        let rows = sqlx::query(concat!("SELECT ", certificate_columns!(), " FROM certificates ORDER BY id DESC"))
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            certificate_columns!(),
+            " FROM certificates ORDER BY id DESC"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
         rows.iter().map(certificate_from_row).collect()
     }
 
@@ -424,11 +440,13 @@ impl Store {
             .await?;
             let Some(row) = row else { return Ok(None) };
             let mut job = job_from_row(&row)?;
-            let claimed = sqlx::query("UPDATE acme_jobs SET started_at = $1 WHERE id = $2 AND started_at IS NULL")
-                .bind(now)
-                .bind(job.id)
-                .execute(&self.pool)
-                .await?;
+            let claimed = sqlx::query(
+                "UPDATE acme_jobs SET started_at = $1 WHERE id = $2 AND started_at IS NULL",
+            )
+            .bind(now)
+            .bind(job.id)
+            .execute(&self.pool)
+            .await?;
             if claimed.rows_affected() == 1 {
                 job.started_at = Some(now);
                 return Ok(Some(job));
@@ -461,16 +479,25 @@ impl Store {
     }
 
     pub async fn acme_job(&self, id: i64) -> Result<Option<AcmeJob>> {
-        let row = sqlx::query(concat!("SELECT ", job_columns!(), " FROM acme_jobs WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            job_columns!(),
+            " FROM acme_jobs WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
         row.as_ref().map(job_from_row).transpose()
     }
 
     // -------------------------------------------------- HTTP-01 tokens
 
-    pub async fn put_acme_challenge(&self, token: &str, key_authorization: &str, expires_at: i64) -> Result<()> {
+    pub async fn put_acme_challenge(
+        &self,
+        token: &str,
+        key_authorization: &str,
+        expires_at: i64,
+    ) -> Result<()> {
         sqlx::query(
             "INSERT INTO acme_challenges (token, key_authorization, expires_at) VALUES ($1, $2, $3) \
              ON CONFLICT (token) DO UPDATE SET key_authorization = $2, expires_at = $3",
@@ -484,22 +511,32 @@ impl Store {
     }
 
     pub async fn remove_acme_challenge(&self, token: &str) -> Result<()> {
-        sqlx::query("DELETE FROM acme_challenges WHERE token = $1").bind(token).execute(&self.pool).await?;
+        sqlx::query("DELETE FROM acme_challenges WHERE token = $1")
+            .bind(token)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 
     /// The key authorization of a pending token (expired ones are treated as absent).
     pub async fn acme_challenge(&self, token: &str, now: i64) -> Result<Option<String>> {
-        let row = sqlx::query("SELECT key_authorization FROM acme_challenges WHERE token = $1 AND expires_at > $2")
-            .bind(token)
-            .bind(now)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(row.map(|row| row.try_get("key_authorization")).transpose()?)
+        let row = sqlx::query(
+            "SELECT key_authorization FROM acme_challenges WHERE token = $1 AND expires_at > $2",
+        )
+        .bind(token)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row
+            .map(|row| row.try_get("key_authorization"))
+            .transpose()?)
     }
 
     pub async fn purge_acme_challenges(&self, now: i64) -> Result<()> {
-        sqlx::query("DELETE FROM acme_challenges WHERE expires_at <= $1").bind(now).execute(&self.pool).await?;
+        sqlx::query("DELETE FROM acme_challenges WHERE expires_at <= $1")
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 }

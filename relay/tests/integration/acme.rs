@@ -23,7 +23,11 @@ const UNRESOLVED: &str = "nowhere.homedesk-ci.net";
 const TUNNELS: usize = 12;
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn pebble_script() -> PathBuf {
@@ -59,12 +63,22 @@ impl Pebble {
             .env("PEBBLE_TLS_PORT", free_port().to_string())
             .output()
             .expect("run scripts/pebble.sh");
-        assert!(output.status.success(), "pebble.sh start: {}", String::from_utf8_lossy(&output.stderr));
-        let env =
-            Command::new("bash").arg(pebble_script()).arg("env").env("PEBBLE_WORKDIR", dir.path()).output().unwrap();
+        assert!(
+            output.status.success(),
+            "pebble.sh start: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let env = Command::new("bash")
+            .arg(pebble_script())
+            .arg("env")
+            .env("PEBBLE_WORKDIR", dir.path())
+            .output()
+            .unwrap();
         let env = String::from_utf8_lossy(&env.stdout).into_owned();
         let var = |name: &str| {
-            env.lines().find_map(|l| l.strip_prefix(&format!("{name}="))).unwrap_or_else(|| panic!("{name} in {env}"))
+            env.lines()
+                .find_map(|l| l.strip_prefix(&format!("{name}=")))
+                .unwrap_or_else(|| panic!("{name} in {env}"))
         };
         Pebble {
             directory: var("PEBBLE_DIRECTORY").to_owned(),
@@ -79,14 +93,25 @@ impl Pebble {
     fn forget_host(&self, host: &str) {
         let url = format!("http://127.0.0.1:{}/clear-a", self.dns_management_port);
         let body = format!("{{\"host\":\"{host}\"}}");
-        let output = Command::new("curl").args(["-fsS", "-X", "POST", &url, "-d", &body]).output().unwrap();
-        assert!(output.status.success(), "clear-a: {}", String::from_utf8_lossy(&output.stderr));
+        let output = Command::new("curl")
+            .args(["-fsS", "-X", "POST", &url, "-d", &body])
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "clear-a: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
     }
 }
 
 impl Drop for Pebble {
     fn drop(&mut self) {
-        let _ = Command::new("bash").arg(pebble_script()).arg("stop").env("PEBBLE_WORKDIR", self.dir.path()).output();
+        let _ = Command::new("bash")
+            .arg(pebble_script())
+            .arg("stop")
+            .env("PEBBLE_WORKDIR", self.dir.path())
+            .output();
     }
 }
 
@@ -112,7 +137,10 @@ async fn served_leaf(addr: SocketAddr, server_name: &str) -> CertificateDer<'sta
     let config = verifier.client_config();
     let tcp = TcpStream::connect(addr).await.unwrap();
     let name = ServerName::try_from(server_name.to_owned()).unwrap();
-    tokio_rustls::TlsConnector::from(config).connect(name, tcp).await.expect("TLS handshake");
+    tokio_rustls::TlsConnector::from(config)
+        .connect(name, tcp)
+        .await
+        .expect("TLS handshake");
     verifier.last_leaf().expect("a certificate")
 }
 
@@ -123,7 +151,10 @@ async fn wait_until_served(addr: SocketAddr, server_name: &str, expected: &Certi
         if served_leaf(addr, server_name).await.as_ref() == expected.as_ref() {
             return;
         }
-        assert!(std::time::Instant::now() < deadline, "the new certificate was not served in time");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the new certificate was not served in time"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
@@ -144,12 +175,23 @@ fn trusting(root_pem: &Path) -> Arc<ClientConfig> {
 }
 
 async fn leaf_of(store: &Store, id: i64) -> CertificateDer<'static> {
-    let pem = store.certificate_pem(id).await.unwrap().expect("kept certificate");
-    CertificateDer::pem_slice_iter(pem.chain_pem.as_bytes()).next().unwrap().unwrap()
+    let pem = store
+        .certificate_pem(id)
+        .await
+        .unwrap()
+        .expect("kept certificate");
+    CertificateDer::pem_slice_iter(pem.chain_pem.as_bytes())
+        .next()
+        .unwrap()
+        .unwrap()
 }
 
 async fn active_id(store: &Store) -> i64 {
-    store.active_certificate_id().await.unwrap().expect("an active certificate")
+    store
+        .active_certificate_id()
+        .await
+        .unwrap()
+        .expect("an active certificate")
 }
 
 /// Runs the CLI without blocking the relay that runs in this process.
@@ -165,13 +207,21 @@ async fn cli_async(relay: &TestRelay, args: &[&str]) -> std::process::Output {
 }
 
 fn stdout(output: &std::process::Output) -> String {
-    assert!(output.status.success(), "CLI failed: {}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "CLI failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
 fn failure(output: &std::process::Output, needles: &[&str]) {
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(!output.status.success(), "expected a failure: {}", String::from_utf8_lossy(&output.stdout));
+    assert!(
+        !output.status.success(),
+        "expected a failure: {}",
+        String::from_utf8_lossy(&output.stdout)
+    );
     assert!(!stderr.contains("panicked"), "{stderr}");
     for needle in needles {
         assert!(stderr.contains(needle), "expected {needle:?} in {stderr}");
@@ -199,8 +249,9 @@ impl BusyTunnels {
             tasks.push(tokio::spawn(async move {
                 let mut round = 0u32;
                 while !stop.load(Ordering::SeqCst) {
-                    let payload: Vec<u8> =
-                        (0..2048u32).map(|i| (i.wrapping_mul(31) ^ round ^ index as u32) as u8).collect();
+                    let payload: Vec<u8> = (0..2048u32)
+                        .map(|i| (i.wrapping_mul(31) ^ round ^ index as u32) as u8)
+                        .collect();
                     echo_roundtrip(&mut ws, &payload).await;
                     count.fetch_add(1, Ordering::SeqCst);
                     round += 1;
@@ -209,23 +260,36 @@ impl BusyTunnels {
                 echo_roundtrip(&mut ws, b"still here").await;
             }));
         }
-        BusyTunnels { counts, stop, tasks }
+        BusyTunnels {
+            counts,
+            stop,
+            tasks,
+        }
     }
 
     fn counts(&self) -> Vec<usize> {
-        self.counts.iter().map(|c| c.load(Ordering::SeqCst)).collect()
+        self.counts
+            .iter()
+            .map(|c| c.load(Ordering::SeqCst))
+            .collect()
     }
 
     /// Waits until every tunnel did more round trips than in `before`.
     async fn all_progress_since(&self, before: &[usize]) {
-        wait_until("every tunnel passes bytes", || self.counts().iter().zip(before).all(|(now, then)| now > then))
-            .await;
+        wait_until("every tunnel passes bytes", || {
+            self.counts()
+                .iter()
+                .zip(before)
+                .all(|(now, then)| now > then)
+        })
+        .await;
     }
 
     async fn finish(self) {
         self.stop.store(true, Ordering::SeqCst);
         for task in self.tasks {
-            task.await.expect("a tunnel failed while certificates changed");
+            task.await
+                .expect("a tunnel failed while certificates changed");
         }
     }
 }
@@ -239,28 +303,70 @@ async fn free_certificate_renewal_reset_and_restore_keep_tunnels_up() {
     tunnels.all_progress_since(&[0; TUNNELS]).await;
 
     // Terms first: their URL comes from pebble's directory; nothing is requested without accepting.
-    let output =
-        cli_async(&relay, &["certificate", "request", "--email", "admin@homedesk-ci.net", "--domain", DOMAIN]).await;
+    let output = cli_async(
+        &relay,
+        &[
+            "certificate",
+            "request",
+            "--email",
+            "admin@homedesk-ci.net",
+            "--domain",
+            DOMAIN,
+        ],
+    )
+    .await;
     failure(&output, &["--accept-terms", "(error 803)"]);
-    assert!(String::from_utf8_lossy(&output.stdout).contains("terms of service: data:text/plain,"), "{output:?}");
+    assert!(
+        String::from_utf8_lossy(&output.stdout).contains("terms of service: data:text/plain,"),
+        "{output:?}"
+    );
     assert_eq!(store.list_certificates().await.unwrap().len(), 0);
 
-    let args = ["certificate", "request", "--email", "admin@homedesk-ci.net", "--domain", DOMAIN, "--accept-terms"];
+    let args = [
+        "certificate",
+        "request",
+        "--email",
+        "admin@homedesk-ci.net",
+        "--domain",
+        DOMAIN,
+        "--accept-terms",
+    ];
     let out = stdout(&cli_async(&relay, &args).await);
-    assert!(out.contains(&format!("Certificate for {DOMAIN} issued by CN=Pebble Intermediate CA")), "{out}");
+    assert!(
+        out.contains(&format!(
+            "Certificate for {DOMAIN} issued by CN=Pebble Intermediate CA"
+        )),
+        "{out}"
+    );
     let first = leaf_of(&store, active_id(&store).await).await;
     wait_until_served(relay.https_addr, DOMAIN, &first).await;
 
     // A browser that trusts pebble's root accepts the portal under the domain: issuer and SAN are right.
     let browser = trusting(&pebble.issuer_root);
-    let response = https_request_named(relay.https_addr, &browser, DOMAIN, "GET", "/", &[], None).await;
-    assert_eq!(response.header("strict-transport-security"), Some("max-age=31536000"), "HSTS with a CA certificate");
+    let response =
+        https_request_named(relay.https_addr, &browser, DOMAIN, "GET", "/", &[], None).await;
+    assert_eq!(
+        response.header("strict-transport-security"),
+        Some("max-age=31536000"),
+        "HSTS with a CA certificate"
+    );
     let info = certificate_info(&served_leaf(relay.https_addr, DOMAIN).await).unwrap();
     assert_eq!(info.names, [DOMAIN]);
-    assert!(info.issuer.contains("Pebble Intermediate CA"), "{}", info.issuer);
+    assert!(
+        info.issuer.contains("Pebble Intermediate CA"),
+        "{}",
+        info.issuer
+    );
 
     let status = stdout(&cli_async(&relay, &["certificate", "status"]).await);
-    for needle in [DOMAIN, "Pebble Intermediate CA", "free certificate (ACME)", ": success", "Expires", "Next check"] {
+    for needle in [
+        DOMAIN,
+        "Pebble Intermediate CA",
+        "free certificate (ACME)",
+        ": success",
+        "Expires",
+        "Next check",
+    ] {
         assert!(status.contains(needle), "{needle:?} in {status}");
     }
 
@@ -278,15 +384,25 @@ async fn free_certificate_renewal_reset_and_restore_keep_tunnels_up() {
     let history = stdout(&cli_async(&relay, &["certificate", "history"]).await);
     let lines: Vec<&str> = history.lines().skip(1).collect();
     assert_eq!(lines.len(), 2, "{history}");
-    assert!(lines[0].starts_with(&second_id.to_string()) && lines[0].contains("active (served)"), "{history}");
-    assert!(lines[1].contains(DOMAIN) && lines[1].trim_end().ends_with("UTC"), "replaced date shown: {history}");
+    assert!(
+        lines[0].starts_with(&second_id.to_string()) && lines[0].contains("active (served)"),
+        "{history}"
+    );
+    assert!(
+        lines[1].contains(DOMAIN) && lines[1].trim_end().ends_with("UTC"),
+        "replaced date shown: {history}"
+    );
 
     // Reset Domain: self-signed again, no HSTS; nothing is deleted.
     let before = tunnels.counts();
     stdout(&cli_async(&relay, &["certificate", "reset"]).await);
     wait_until_served(relay.https_addr, DOMAIN, &self_signed).await;
     let response = relay.request("GET", "/", &[], None).await;
-    assert_eq!(response.header("strict-transport-security"), None, "no HSTS with the self-signed certificate");
+    assert_eq!(
+        response.header("strict-transport-security"),
+        None,
+        "no HSTS with the self-signed certificate"
+    );
     assert_eq!(store.list_certificates().await.unwrap().len(), 2);
     assert!(stdout(&cli_async(&relay, &["certificate", "status"]).await).contains("self-signed"));
 
@@ -295,10 +411,17 @@ async fn free_certificate_renewal_reset_and_restore_keep_tunnels_up() {
     let out = stdout(&cli_async(&relay, &["certificate", "restore", &first_id.to_string()]).await);
     assert!(out.contains("served again"), "{out}");
     wait_until_served(relay.https_addr, DOMAIN, &first).await;
-    failure(&cli_async(&relay, &["certificate", "restore", "999"]).await, &["no kept certificate #999"]);
+    failure(
+        &cli_async(&relay, &["certificate", "restore", "999"]).await,
+        &["no kept certificate #999"],
+    );
     tunnels.all_progress_since(&before).await;
 
-    assert_eq!(relay.server().pipes().snapshot().len(), TUNNELS, "no tunnel was dropped");
+    assert_eq!(
+        relay.server().pipes().snapshot().len(),
+        TUNNELS,
+        "no tunnel was dropped"
+    );
     tunnels.finish().await;
     relay.stop().await;
 }
@@ -310,24 +433,56 @@ async fn refusals_and_failed_validations_have_codes() {
     let email = "admin@homedesk-ci.net";
 
     // Refused by the CLI before anything is queued.
-    for (domain, needle) in
-        [("192.168.1.20", "is an IP address"), ("desk.local", "internal name"), ("nas", "internal name")]
-    {
-        let output =
-            cli_async(&relay, &["certificate", "request", "--email", email, "--domain", domain, "--accept-terms"])
-                .await;
+    for (domain, needle) in [
+        ("192.168.1.20", "is an IP address"),
+        ("desk.local", "internal name"),
+        ("nas", "internal name"),
+    ] {
+        let output = cli_async(
+            &relay,
+            &[
+                "certificate",
+                "request",
+                "--email",
+                email,
+                "--domain",
+                domain,
+                "--accept-terms",
+            ],
+        )
+        .await;
         failure(&output, &[needle, "(error 804)"]);
     }
     failure(
-        &cli_async(&relay, &["certificate", "request", "--email", "nobody", "--domain", DOMAIN, "--accept-terms"])
-            .await,
+        &cli_async(
+            &relay,
+            &[
+                "certificate",
+                "request",
+                "--email",
+                "nobody",
+                "--domain",
+                DOMAIN,
+                "--accept-terms",
+            ],
+        )
+        .await,
         &["not a valid email address", "(error 801)"],
     );
 
     // Refused by the relay too (what the future console's requests go through).
-    for (domain, needle) in [("10.0.0.5", "is an IP address"), ("pc.corp", "internal name")] {
+    for (domain, needle) in [
+        ("10.0.0.5", "is an IP address"),
+        ("pc.corp", "internal name"),
+    ] {
         let id = store
-            .insert_acme_job(AcmeJobKind::Request, Some(email), Some(domain), None, store::unix_ms())
+            .insert_acme_job(
+                AcmeJobKind::Request,
+                Some(email),
+                Some(domain),
+                None,
+                store::unix_ms(),
+            )
             .await
             .unwrap();
         let job = wait_for_job(&store, id).await;
@@ -336,14 +491,26 @@ async fn refusals_and_failed_validations_have_codes() {
     }
     // Terms that are not the CA's current ones.
     let id = store
-        .insert_acme_job(AcmeJobKind::Request, Some(email), Some(DOMAIN), Some("https://old.terms/"), store::unix_ms())
+        .insert_acme_job(
+            AcmeJobKind::Request,
+            Some(email),
+            Some(DOMAIN),
+            Some("https://old.terms/"),
+            store::unix_ms(),
+        )
         .await
         .unwrap();
     assert_eq!(wait_for_job(&store, id).await.result_code, Some(803));
 
     // The console's way to the terms: queue a job, poll it.
     let admin = admin_session(&relay).await;
-    let queued = relay.post("/api/admin/certificate/jobs", Some(&admin), r#"{"kind": "terms"}"#).await;
+    let queued = relay
+        .post(
+            "/api/admin/certificate/jobs",
+            Some(&admin),
+            r#"{"kind": "terms"}"#,
+        )
+        .await;
     assert_eq!(queued.status, 202, "{}", queued.text());
     let path = format!("/api/admin/certificate/jobs/{}", queued.json()["job_id"]);
     let mut polled = get_json(&relay, &path, &admin).await.json();
@@ -352,31 +519,72 @@ async fn refusals_and_failed_validations_have_codes() {
         polled = get_json(&relay, &path, &admin).await.json();
     }
     assert_eq!(polled["code"], 0);
-    assert!(polled["message"].as_str().unwrap().starts_with("data:text/plain,"), "{polled}");
+    assert!(
+        polled["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("data:text/plain,"),
+        "{polled}"
+    );
 
     // A public-looking name the CA cannot resolve: validation fails with 804 and advice; CA detail in the log.
-    let args = ["certificate", "request", "--email", email, "--domain", UNRESOLVED, "--accept-terms"];
-    failure(&cli_async(&relay, &args).await, &["could not find", UNRESOLVED, "DNS", "(error 804)"]);
+    let args = [
+        "certificate",
+        "request",
+        "--email",
+        email,
+        "--domain",
+        UNRESOLVED,
+        "--accept-terms",
+    ];
+    failure(
+        &cli_async(&relay, &args).await,
+        &["could not find", UNRESOLVED, "DNS", "(error 804)"],
+    );
     let status = stdout(&cli_async(&relay, &["certificate", "status"]).await);
     assert!(status.contains("failed (error 804)"), "{status}");
     assert!(logs().contains("detail="), "the CA's detail is logged");
     assert!(store.list_certificates().await.unwrap().is_empty());
     // Renewing without a free certificate is refused with the renewal code.
-    failure(&cli_async(&relay, &["certificate", "renew"]).await, &["(error 805)"]);
+    failure(
+        &cli_async(&relay, &["certificate", "renew"]).await,
+        &["(error 805)"],
+    );
 
     // A renewal whose validation fails (the name stopped resolving): 805, and the current certificate
     // stays served.
     stdout(
-        &cli_async(&relay, &["certificate", "request", "--email", email, "--domain", DOMAIN, "--accept-terms"]).await,
+        &cli_async(
+            &relay,
+            &[
+                "certificate",
+                "request",
+                "--email",
+                email,
+                "--domain",
+                DOMAIN,
+                "--accept-terms",
+            ],
+        )
+        .await,
     );
     let issued = leaf_of(&store, active_id(&store).await).await;
     wait_until_served(relay.https_addr, DOMAIN, &issued).await;
     pebble.forget_host(DOMAIN);
-    failure(&cli_async(&relay, &["certificate", "renew"]).await, &["could not find", DOMAIN, "(error 805)"]);
+    failure(
+        &cli_async(&relay, &["certificate", "renew"]).await,
+        &["could not find", DOMAIN, "(error 805)"],
+    );
     let status = stdout(&cli_async(&relay, &["certificate", "status"]).await);
-    assert!(status.contains("failed (error 805)") && status.contains(DOMAIN), "{status}");
+    assert!(
+        status.contains("failed (error 805)") && status.contains(DOMAIN),
+        "{status}"
+    );
     assert_eq!(store.list_certificates().await.unwrap().len(), 1);
-    assert_eq!(served_leaf(relay.https_addr, DOMAIN).await.as_ref(), issued.as_ref());
+    assert_eq!(
+        served_leaf(relay.https_addr, DOMAIN).await.as_ref(),
+        issued.as_ref()
+    );
     relay.stop().await;
 }
 
@@ -387,7 +595,10 @@ async fn wait_for_job(store: &Store, id: i64) -> homedesk_relay::store::AcmeJob 
         if job.finished_at.is_some() {
             return job;
         }
-        assert!(std::time::Instant::now() < deadline, "job {id} not finished");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "job {id} not finished"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
@@ -397,12 +608,30 @@ async fn challenge_path_answers_only_pending_tokens() {
     let mut relay = TestRelay::start().await;
     let store = relay.server().store().clone();
     let now = store::unix_ms();
-    store.put_acme_challenge("pending_Token-1", "pending_Token-1.thumbprint", now + 60_000).await.unwrap();
-    store.put_acme_challenge("expired", "expired.thumbprint", now - 1).await.unwrap();
+    store
+        .put_acme_challenge(
+            "pending_Token-1",
+            "pending_Token-1.thumbprint",
+            now + 60_000,
+        )
+        .await
+        .unwrap();
+    store
+        .put_acme_challenge("expired", "expired.thumbprint", now - 1)
+        .await
+        .unwrap();
     let host = "desk.example.com";
 
-    let answer = http_request(relay.http_addr, "/.well-known/acme-challenge/pending_Token-1", host).await;
-    assert_eq!((answer.status, answer.text().as_str()), (200, "pending_Token-1.thumbprint"));
+    let answer = http_request(
+        relay.http_addr,
+        "/.well-known/acme-challenge/pending_Token-1",
+        host,
+    )
+    .await;
+    assert_eq!(
+        (answer.status, answer.text().as_str()),
+        (200, "pending_Token-1.thumbprint")
+    );
     for path in [
         "/.well-known/acme-challenge/expired",
         "/.well-known/acme-challenge/unknown",
@@ -410,10 +639,22 @@ async fn challenge_path_answers_only_pending_tokens() {
         "/.well-known/acme-challenge/../pending_Token-1",
         "/.well-known/acme-challenge/pending_Token-1/x",
     ] {
-        assert_eq!(http_request(relay.http_addr, path, host).await.status, 404, "{path}");
+        assert_eq!(
+            http_request(relay.http_addr, path, host).await.status,
+            404,
+            "{path}"
+        );
     }
-    store.remove_acme_challenge("pending_Token-1").await.unwrap();
-    let gone = http_request(relay.http_addr, "/.well-known/acme-challenge/pending_Token-1", host).await;
+    store
+        .remove_acme_challenge("pending_Token-1")
+        .await
+        .unwrap();
+    let gone = http_request(
+        relay.http_addr,
+        "/.well-known/acme-challenge/pending_Token-1",
+        host,
+    )
+    .await;
     assert_eq!(gone.status, 404);
     // Everything else still redirects to HTTPS.
     let redirect = http_request(relay.http_addr, "/portal?x=1", host).await;
@@ -430,7 +671,9 @@ fn ca_signed(name: &str, not_before: i64, not_after: i64) -> (String, String, St
     let ca_key = rcgen::KeyPair::generate().unwrap();
     let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
     ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    ca_params.distinguished_name.push(rcgen::DnType::CommonName, "Homedesk Test Office CA");
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "Homedesk Test Office CA");
     let ca = ca_params.self_signed(&ca_key).unwrap();
     let issuer = rcgen::Issuer::new(ca_params, ca_key);
     let key = rcgen::KeyPair::generate().unwrap();
@@ -440,7 +683,11 @@ fn ca_signed(name: &str, not_before: i64, not_after: i64) -> (String, String, St
     params.not_before = now + day * not_before as i32;
     params.not_after = now + day * not_after as i32;
     let cert = params.signed_by(&key, &issuer).unwrap();
-    (format!("{}{}", cert.pem(), ca.pem()), key.serialize_pem(), ca.pem())
+    (
+        format!("{}{}", cert.pem(), ca.pem()),
+        key.serialize_pem(),
+        ca.pem(),
+    )
 }
 
 #[tokio::test]
@@ -456,30 +703,65 @@ async fn imported_certificate_is_served_and_bad_pairs_are_refused() {
     let (chain, key, ca) = ca_signed("portal.example.org", -1, 60);
     let (other_chain, other_key, _) = ca_signed("portal.example.org", -1, 60);
     let (expired_chain, expired_key, _) = ca_signed("portal.example.org", -30, -1);
-    let (chain, key, ca) = (write("chain.pem", &chain), write("key.pem", &key), write("ca.pem", &ca));
+    let (chain, key, ca) = (
+        write("chain.pem", &chain),
+        write("key.pem", &key),
+        write("ca.pem", &ca),
+    );
     let other_key = write("other-key.pem", &other_key);
     let _ = other_chain;
 
-    let import = |cert: &str, key: &str| relay.cli(&["certificate", "import", "--cert", cert, "--key", key]);
+    let import =
+        |cert: &str, key: &str| relay.cli(&["certificate", "import", "--cert", cert, "--key", key]);
     let garbage = write("garbage.pem", "not a certificate");
-    failure(&import(&chain, &other_key), &["private key does not belong to the certificate"]);
+    failure(
+        &import(&chain, &other_key),
+        &["private key does not belong to the certificate"],
+    );
     failure(&import(&garbage, &key), &["no certificate found"]);
     failure(&import(&chain, &garbage), &["no private key found"]);
     failure(
-        &import(&write("expired.pem", &expired_chain), &write("expired-key.pem", &expired_key)),
+        &import(
+            &write("expired.pem", &expired_chain),
+            &write("expired-key.pem", &expired_key),
+        ),
         &["certificate expired on"],
     );
     failure(&import(&format!("{chain}.missing"), &key), &["cannot read"]);
-    assert!(relay.server().store().list_certificates().await.unwrap().is_empty(), "nothing kept from bad imports");
+    assert!(
+        relay
+            .server()
+            .store()
+            .list_certificates()
+            .await
+            .unwrap()
+            .is_empty(),
+        "nothing kept from bad imports"
+    );
 
     let out = stdout(&import(&chain, &key));
-    assert!(out.contains("portal.example.org") && out.contains("Homedesk Test Office CA"), "{out}");
+    assert!(
+        out.contains("portal.example.org") && out.contains("Homedesk Test Office CA"),
+        "{out}"
+    );
     let store = relay.server().store().clone();
     let imported = leaf_of(&store, active_id(&store).await).await;
     wait_until_served(relay.https_addr, "portal.example.org", &imported).await;
     let office = trusting(Path::new(&ca));
-    let response = https_request_named(relay.https_addr, &office, "portal.example.org", "GET", "/", &[], None).await;
-    assert_eq!(response.header("strict-transport-security"), Some("max-age=31536000"));
+    let response = https_request_named(
+        relay.https_addr,
+        &office,
+        "portal.example.org",
+        "GET",
+        "/",
+        &[],
+        None,
+    )
+    .await;
+    assert_eq!(
+        response.header("strict-transport-security"),
+        Some("max-age=31536000")
+    );
     let history = relay.cli(&["certificate", "history"]);
     assert!(stdout(&history).contains("imported"));
 
@@ -489,7 +771,10 @@ async fn imported_certificate_is_served_and_bad_pairs_are_refused() {
 }
 
 async fn admin_session(relay: &TestRelay) -> Session {
-    let password = relay.admin_password.clone().expect("first start made the admin");
+    let password = relay
+        .admin_password
+        .clone()
+        .expect("first start made the admin");
     let response = relay.login_response("admin", &password).await;
     assert_eq!(response.status, 200, "{}", response.text());
     Session::from_login(&response)
@@ -497,7 +782,9 @@ async fn admin_session(relay: &TestRelay) -> Session {
 
 async fn get_json(relay: &TestRelay, path: &str, session: &Session) -> HttpResponse {
     let cookie = session.cookie_header();
-    relay.request("GET", path, &[("Cookie", cookie.as_str())], None).await
+    relay
+        .request("GET", path, &[("Cookie", cookie.as_str())], None)
+        .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -511,21 +798,68 @@ async fn console_api_manages_the_certificate() {
     assert_eq!(status.status, 200, "{}", status.text());
     assert_eq!(status.json()["served"]["source"], "self-signed");
     assert_eq!(status.json()["hsts"], false);
-    assert_eq!(get_json(&relay, "/api/admin/certificate", &bob).await.status, 403, "administrators only");
-    assert_eq!(relay.post("/api/admin/certificate/reset", Some(&bob), "").await.status, 403);
-    let no_csrf = relay.request("POST", "/api/admin/certificate/reset", &[("Origin", &relay.origin())], None).await;
+    assert_eq!(
+        get_json(&relay, "/api/admin/certificate", &bob)
+            .await
+            .status,
+        403,
+        "administrators only"
+    );
+    assert_eq!(
+        relay
+            .post("/api/admin/certificate/reset", Some(&bob), "")
+            .await
+            .status,
+        403
+    );
+    let no_csrf = relay
+        .request(
+            "POST",
+            "/api/admin/certificate/reset",
+            &[("Origin", &relay.origin())],
+            None,
+        )
+        .await;
     assert_eq!(no_csrf.status, 401);
 
     let (chain, key, _) = ca_signed("portal.example.org", -1, 60);
     let (_, other_key, _) = ca_signed("portal.example.org", -1, 60);
-    let body = |chain: &str, key: &str| serde_json::json!({ "certificate_pem": chain, "key_pem": key }).to_string();
-    let mismatch = relay.post("/api/admin/certificate/import", Some(&admin), &body(&chain, &other_key)).await;
-    assert_eq!((mismatch.status, mismatch.error().contains("does not belong")), (400, true), "{}", mismatch.text());
-    let imported = relay.post("/api/admin/certificate/import", Some(&admin), &body(&chain, &key)).await;
+    let body = |chain: &str, key: &str| {
+        serde_json::json!({ "certificate_pem": chain, "key_pem": key }).to_string()
+    };
+    let mismatch = relay
+        .post(
+            "/api/admin/certificate/import",
+            Some(&admin),
+            &body(&chain, &other_key),
+        )
+        .await;
+    assert_eq!(
+        (
+            mismatch.status,
+            mismatch.error().contains("does not belong")
+        ),
+        (400, true),
+        "{}",
+        mismatch.text()
+    );
+    let imported = relay
+        .post(
+            "/api/admin/certificate/import",
+            Some(&admin),
+            &body(&chain, &key),
+        )
+        .await;
     assert_eq!(imported.status, 200, "{}", imported.text());
     let served = &imported.json()["served"];
-    assert_eq!((served["source"].as_str(), served["domain"].as_str()), (Some("imported"), Some("portal.example.org")));
-    assert!(served["issuer"].as_str().unwrap().contains("Homedesk Test Office CA"));
+    assert_eq!(
+        (served["source"].as_str(), served["domain"].as_str()),
+        (Some("imported"), Some("portal.example.org"))
+    );
+    assert!(served["issuer"]
+        .as_str()
+        .unwrap()
+        .contains("Homedesk Test Office CA"));
     let id = served["id"].as_i64().unwrap();
 
     // From here the relay serves the imported certificate: talk to it as a client that accepts it.
@@ -537,25 +871,64 @@ async fn console_api_manages_the_certificate() {
     assert_eq!(status.json()["hsts"], true);
     assert_eq!(status.json()["history"].as_array().unwrap().len(), 1);
 
-    let unknown = relay.post("/api/admin/certificate/restore", Some(&admin), r#"{"id": 999}"#).await;
+    let unknown = relay
+        .post(
+            "/api/admin/certificate/restore",
+            Some(&admin),
+            r#"{"id": 999}"#,
+        )
+        .await;
     assert_eq!(unknown.status, 404);
-    let reset = relay.post("/api/admin/certificate/reset", Some(&admin), "").await;
+    let reset = relay
+        .post("/api/admin/certificate/reset", Some(&admin), "")
+        .await;
     assert_eq!(reset.json()["served"]["source"], "self-signed");
-    let restored = relay.post("/api/admin/certificate/restore", Some(&admin), &format!(r#"{{"id": {id}}}"#)).await;
+    let restored = relay
+        .post(
+            "/api/admin/certificate/restore",
+            Some(&admin),
+            &format!(r#"{{"id": {id}}}"#),
+        )
+        .await;
     assert_eq!(restored.json()["served"]["id"], id);
 
     let job = |body: serde_json::Value| {
         let relay = &relay;
         let admin = &admin;
-        async move { relay.post("/api/admin/certificate/jobs", Some(admin), &body.to_string()).await }
+        async move {
+            relay
+                .post(
+                    "/api/admin/certificate/jobs",
+                    Some(admin),
+                    &body.to_string(),
+                )
+                .await
+        }
     };
-    let ip = job(serde_json::json!({"kind": "request", "email": "a@example.com", "domain": "192.168.1.5"})).await;
+    let ip = job(
+        serde_json::json!({"kind": "request", "email": "a@example.com", "domain": "192.168.1.5"}),
+    )
+    .await;
     assert_eq!(ip.status, 400);
-    assert!(ip.error().contains("IP address") && ip.error().ends_with("(error 804)"), "{}", ip.error());
-    let email = job(serde_json::json!({"kind": "request", "email": "a", "domain": "desk.example.com"})).await;
+    assert!(
+        ip.error().contains("IP address") && ip.error().ends_with("(error 804)"),
+        "{}",
+        ip.error()
+    );
+    let email =
+        job(serde_json::json!({"kind": "request", "email": "a", "domain": "desk.example.com"}))
+            .await;
     assert!(email.error().ends_with("(error 801)"), "{}", email.error());
-    assert_eq!(job(serde_json::json!({"kind": "explode"})).await.status, 400);
-    assert_eq!(get_json(&relay, "/api/admin/certificate/jobs/12345", &admin).await.status, 404);
+    assert_eq!(
+        job(serde_json::json!({"kind": "explode"})).await.status,
+        400
+    );
+    assert_eq!(
+        get_json(&relay, "/api/admin/certificate/jobs/12345", &admin)
+            .await
+            .status,
+        404
+    );
     relay.stop().await;
 }
 
@@ -568,17 +941,30 @@ fn accepting_any() -> Arc<ClientConfig> {
 async fn a_certificate_with_a_third_of_its_lifetime_left_is_renewed_by_itself() {
     let (mut relay, _pebble) = relay_with_pebble().await;
     let store = relay.server().store().clone();
-    let args = ["certificate", "request", "--email", "admin@homedesk-ci.net", "--domain", DOMAIN, "--accept-terms"];
+    let args = [
+        "certificate",
+        "request",
+        "--email",
+        "admin@homedesk-ci.net",
+        "--domain",
+        DOMAIN,
+        "--accept-terms",
+    ];
     stdout(&cli_async(&relay, &args).await);
     let first_id = active_id(&store).await;
     let settings = store.acme_settings().await.unwrap().unwrap();
     let day = 86_400_000;
-    assert!(settings.next_check_at.unwrap() <= store::unix_ms() + day, "checked again within a day");
+    assert!(
+        settings.next_check_at.unwrap() <= store::unix_ms() + day,
+        "checked again within a day"
+    );
 
     // Not due: the daily check leaves it alone.
     // The relay's own database, whichever backend this run uses.
     sqlx::any::install_default_drivers();
-    let pool = sqlx::AnyPool::connect(&shared_database_url(&relay)).await.unwrap();
+    let pool = sqlx::AnyPool::connect(&shared_database_url(&relay))
+        .await
+        .unwrap();
     let now = store::unix_ms();
     let age = |not_before: i64, not_after: i64, pool: sqlx::AnyPool| async move {
         sqlx::query("UPDATE certificates SET not_before = $1, not_after = $2 WHERE id = $3")
@@ -588,19 +974,30 @@ async fn a_certificate_with_a_third_of_its_lifetime_left_is_renewed_by_itself() 
             .execute(&pool)
             .await
             .unwrap();
-        sqlx::query("UPDATE acme_settings SET next_check_at = $1").bind(store::unix_ms()).execute(&pool).await.unwrap();
+        sqlx::query("UPDATE acme_settings SET next_check_at = $1")
+            .bind(store::unix_ms())
+            .execute(&pool)
+            .await
+            .unwrap();
     };
     let not_due = || logs().matches("certificate not due for renewal").count();
     let checks_before = not_due();
     age(now - 59 * day, now + 31 * day, pool.clone()).await;
     wait_until("the daily check decided", || not_due() > checks_before).await;
-    assert_eq!(active_id(&store).await, first_id, "day 59 of 90: not renewed");
+    assert_eq!(
+        active_id(&store).await,
+        first_id,
+        "day 59 of 90: not renewed"
+    );
 
     // Day 61 of 90: less than a third left, renewed at the next check without anyone asking.
     age(now - 61 * day, now + 29 * day, pool.clone()).await;
     let deadline = std::time::Instant::now() + TIMEOUT;
     while active_id(&store).await == first_id {
-        assert!(std::time::Instant::now() < deadline, "not renewed by itself");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not renewed by itself"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     let renewed = leaf_of(&store, active_id(&store).await).await;

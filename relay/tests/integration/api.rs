@@ -26,7 +26,11 @@ async fn login_failures_are_indistinguishable() {
     for (user, password) in [("alice", "still not it"), ("ghost", "whatever")] {
         let before = server.password_verifications();
         assert_eq!(relay.login_response(user, password).await.status, 401);
-        assert_eq!(server.password_verifications(), before + 1, "login as {user}");
+        assert_eq!(
+            server.password_verifications(),
+            before + 1,
+            "login as {user}"
+        );
     }
 }
 
@@ -39,33 +43,58 @@ async fn login_sets_a_strict_session_cookie_and_session_restores() {
     assert_eq!(response.status, 200);
     let cookie = response.header("set-cookie").unwrap();
     let attributes: Vec<&str> = cookie.split(';').map(str::trim).collect();
-    assert!(attributes[0].starts_with("hd_session=") && attributes[0].len() == "hd_session=".len() + 43);
+    assert!(
+        attributes[0].starts_with("hd_session=") && attributes[0].len() == "hd_session=".len() + 43
+    );
     for expected in ["Secure", "HttpOnly", "SameSite=Strict", "Path=/"] {
-        assert!(attributes.contains(&expected), "{expected} missing in {cookie}");
+        assert!(
+            attributes.contains(&expected),
+            "{expected} missing in {cookie}"
+        );
     }
     let session = Session::from_login(&response);
     assert_eq!(session.body["username"], "alice");
-    assert_eq!(session.body["workstations"], serde_json::json!([{"id": id, "name": "pc-alice"}]));
+    assert_eq!(
+        session.body["workstations"],
+        serde_json::json!([{"id": id, "name": "pc-alice"}])
+    );
 
     // GET /api/session returns the same body for the same cookie.
     let cookie_header = session.cookie_header();
-    let restored = relay.request("GET", "/api/session", &[("Cookie", &cookie_header)], None).await;
+    let restored = relay
+        .request("GET", "/api/session", &[("Cookie", &cookie_header)], None)
+        .await;
     assert_eq!(restored.status, 200);
     assert_eq!(restored.json(), session.body);
     let anonymous = relay.request("GET", "/api/session", &[], None).await;
     assert_eq!(anonymous.status, 401);
-    let forged = relay.request("GET", "/api/session", &[("Cookie", "hd_session=forged")], None).await;
+    let forged = relay
+        .request(
+            "GET",
+            "/api/session",
+            &[("Cookie", "hd_session=forged")],
+            None,
+        )
+        .await;
     assert_eq!(forged.status, 401);
 
     // Each login gets a fresh id and token, and replaces the session it was sent with.
     let origin = relay.origin();
     let body = serde_json::json!({"username": "alice", "password": PASSWORD}).to_string();
-    let again =
-        relay.request("POST", "/api/login", &[("Origin", &origin), ("Cookie", &cookie_header)], Some(&body)).await;
+    let again = relay
+        .request(
+            "POST",
+            "/api/login",
+            &[("Origin", &origin), ("Cookie", &cookie_header)],
+            Some(&body),
+        )
+        .await;
     let second = Session::from_login(&again);
     assert_ne!(second.cookie, session.cookie);
     assert_ne!(second.csrf, session.csrf);
-    let old = relay.request("GET", "/api/session", &[("Cookie", &cookie_header)], None).await;
+    let old = relay
+        .request("GET", "/api/session", &[("Cookie", &cookie_header)], None)
+        .await;
     assert_eq!(old.status, 401, "the previous session ended");
 }
 
@@ -79,14 +108,28 @@ async fn posts_require_our_origin() {
     relay.add_user("alice").await;
     let body = serde_json::json!({"username": "alice", "password": PASSWORD}).to_string();
     let wrong_port = format!("https://localhost:{}", relay.https_addr.port() + 1);
-    for origin in [Some("https://evil.example"), None, Some("null"), Some(wrong_port.as_str())] {
+    for origin in [
+        Some("https://evil.example"),
+        None,
+        Some("null"),
+        Some(wrong_port.as_str()),
+    ] {
         let headers: Vec<(&str, &str)> = origin.map(|o| vec![("Origin", o)]).unwrap_or_default();
-        let response = relay.request("POST", "/api/login", &headers, Some(&body)).await;
+        let response = relay
+            .request("POST", "/api/login", &headers, Some(&body))
+            .await;
         assert_eq!(response.status, 403, "origin {origin:?}");
         assert_eq!(response.error(), http::FOREIGN_ORIGIN);
     }
     // A configured public origin (e.g. behind a reverse proxy) is accepted.
-    let proxied = relay.request("POST", "/api/login", &[("Origin", "https://desk.example.com")], Some(&body)).await;
+    let proxied = relay
+        .request(
+            "POST",
+            "/api/login",
+            &[("Origin", "https://desk.example.com")],
+            Some(&body),
+        )
+        .await;
     assert_eq!(proxied.status, 200);
     // A logged-in user's POST from a foreign origin is refused too, even with the right token.
     let session = Session::from_login(&proxied);
@@ -95,7 +138,11 @@ async fn posts_require_our_origin() {
         .request(
             "POST",
             "/api/ticket",
-            &[("Origin", "https://evil.example"), ("Cookie", &cookie), ("X-CSRF-Token", &session.csrf)],
+            &[
+                ("Origin", "https://evil.example"),
+                ("Cookie", &cookie),
+                ("X-CSRF-Token", &session.csrf),
+            ],
             Some("{}"),
         )
         .await;
@@ -116,13 +163,17 @@ async fn posts_after_login_require_the_csrf_token() {
         if let Some(token) = token {
             headers.push(("X-CSRF-Token", token));
         }
-        let response = relay.request("POST", "/api/ticket", &headers, Some("{}")).await;
+        let response = relay
+            .request("POST", "/api/ticket", &headers, Some("{}"))
+            .await;
         assert_eq!(response.status, 403, "token {token:?}");
         assert_eq!(response.error(), http::BAD_CSRF);
     }
     assert_eq!(relay.ticket_response(&session, None).await.status, 200);
     // Not logged in at all: 401.
-    let response = relay.request("POST", "/api/ticket", &[("Origin", &origin)], Some("{}")).await;
+    let response = relay
+        .request("POST", "/api/ticket", &[("Origin", &origin)], Some("{}"))
+        .await;
     assert_eq!(response.status, 401);
 }
 
@@ -134,7 +185,10 @@ async fn user_without_workstation_gets_403_with_the_message() {
     assert_eq!(session.body["workstations"], serde_json::json!([]));
     let response = relay.ticket_response(&session, None).await;
     assert_eq!(response.status, 403);
-    assert_eq!(response.error(), "No workstation is assigned to your account. Contact your administrator.");
+    assert_eq!(
+        response.error(),
+        "No workstation is assigned to your account. Contact your administrator."
+    );
 }
 
 #[tokio::test]
@@ -144,13 +198,25 @@ async fn logout_ends_the_session() {
     let session = relay.login("alice").await;
     let origin = relay.origin();
     let cookie = session.cookie_header();
-    let refused = relay.request("POST", "/api/logout", &[("Origin", &origin), ("Cookie", &cookie)], None).await;
+    let refused = relay
+        .request(
+            "POST",
+            "/api/logout",
+            &[("Origin", &origin), ("Cookie", &cookie)],
+            None,
+        )
+        .await;
     assert_eq!(refused.status, 403, "logout needs the CSRF token too");
     let response = relay.post("/api/logout", Some(&session), "").await;
     assert_eq!(response.status, 204);
     let cleared = response.header("set-cookie").unwrap();
-    assert!(cleared.starts_with("hd_session=;") && cleared.contains("Max-Age=0"), "{cleared}");
-    let after = relay.request("GET", "/api/session", &[("Cookie", &cookie)], None).await;
+    assert!(
+        cleared.starts_with("hd_session=;") && cleared.contains("Max-Age=0"),
+        "{cleared}"
+    );
+    let after = relay
+        .request("GET", "/api/session", &[("Cookie", &cookie)], None)
+        .await;
     assert_eq!(after.status, 401);
 }
 
@@ -164,28 +230,81 @@ async fn certificate_is_pinned_on_first_use() {
     let path = format!("/api/workstations/{id}/certificate");
     let report = |fp: &str| serde_json::json!({ "sha256": fp }).to_string();
 
-    assert_eq!(relay.post(&path, Some(&session), &report(FP_A)).await.status, 204, "first use pins");
+    assert_eq!(
+        relay
+            .post(&path, Some(&session), &report(FP_A))
+            .await
+            .status,
+        204,
+        "first use pins"
+    );
     let ticket = relay.ticket_response(&session, None).await.json();
     assert_eq!(ticket["workstation"]["certificate_sha256"], FP_A);
-    assert_eq!(relay.post(&path, Some(&session), &report(FP_A)).await.status, 204, "same again");
+    assert_eq!(
+        relay
+            .post(&path, Some(&session), &report(FP_A))
+            .await
+            .status,
+        204,
+        "same again"
+    );
     let changed = relay.post(&path, Some(&session), &report(FP_B)).await;
     assert_eq!(changed.status, 409);
-    assert!(changed.error().starts_with("The certificate of workstation pc-alice has changed"), "{}", changed.error());
+    assert!(
+        changed
+            .error()
+            .starts_with("The certificate of workstation pc-alice has changed"),
+        "{}",
+        changed.error()
+    );
 
     // Malformed fingerprints and other people's workstations.
     for bad in ["", "ABCD", &FP_A.to_uppercase(), &format!("{FP_A}00")] {
-        assert_eq!(relay.post(&path, Some(&session), &report(bad)).await.status, 400, "{bad:?}");
+        assert_eq!(
+            relay.post(&path, Some(&session), &report(bad)).await.status,
+            400,
+            "{bad:?}"
+        );
     }
     let foreign = format!("/api/workstations/{other}/certificate");
-    assert_eq!(relay.post(&foreign, Some(&session), &report(FP_A)).await.status, 403);
-    assert_eq!(relay.post("/api/workstations/abc/certificate", Some(&session), &report(FP_A)).await.status, 404);
+    assert_eq!(
+        relay
+            .post(&foreign, Some(&session), &report(FP_A))
+            .await
+            .status,
+        403
+    );
+    assert_eq!(
+        relay
+            .post(
+                "/api/workstations/abc/certificate",
+                Some(&session),
+                &report(FP_A)
+            )
+            .await
+            .status,
+        404
+    );
 
     // The administrator clears the pin (the real CLI, while the relay runs); the next report pins again.
     let output = relay.cli(&["workstation", "repin", "pc-alice"]);
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let ticket = relay.ticket_response(&session, None).await.json();
-    assert_eq!(ticket["workstation"]["certificate_sha256"], serde_json::Value::Null);
-    assert_eq!(relay.post(&path, Some(&session), &report(FP_B)).await.status, 204);
+    assert_eq!(
+        ticket["workstation"]["certificate_sha256"],
+        serde_json::Value::Null
+    );
+    assert_eq!(
+        relay
+            .post(&path, Some(&session), &report(FP_B))
+            .await
+            .status,
+        204
+    );
     let listed = relay.cli(&["workstation", "list"]);
     assert!(String::from_utf8_lossy(&listed.stdout).contains(FP_B));
 }
@@ -193,12 +312,19 @@ async fn certificate_is_pinned_on_first_use() {
 #[tokio::test]
 async fn plain_http_redirects_to_https() {
     let relay = TestRelay::start().await;
-    let response =
-        http_request(relay.http_addr, "/some/page?x=1", &format!("localhost:{}", relay.http_addr.port())).await;
+    let response = http_request(
+        relay.http_addr,
+        "/some/page?x=1",
+        &format!("localhost:{}", relay.http_addr.port()),
+    )
+    .await;
     assert_eq!(response.status, 308);
     assert_eq!(
         response.header("location").unwrap(),
-        format!("https://localhost:{}/some/page?x=1", relay.https_addr.port())
+        format!(
+            "https://localhost:{}/some/page?x=1",
+            relay.https_addr.port()
+        )
     );
     let response = http_request(relay.http_addr, "/api/login", "127.0.0.1").await;
     assert_eq!(response.status, 308);
@@ -213,47 +339,101 @@ async fn portal_files_are_served_with_security_headers() {
     let web = tempfile::tempdir().unwrap();
     // As trunk builds it: an inline module script starts the wasm client.
     let boot = "import init from '/client.js';await init({ module_or_path: '/client_bg.wasm' });";
-    let html = format!("<!doctype html><title>Homedesk</title><script type=\"module\">{boot}</script>");
+    let html =
+        format!("<!doctype html><title>Homedesk</title><script type=\"module\">{boot}</script>");
     std::fs::write(web.path().join("index.html"), html).unwrap();
     std::fs::write(web.path().join("client_bg.wasm"), b"\0asm\x01\0\0\0").unwrap();
     std::fs::write(web.path().join("client.js"), "export {}").unwrap();
-    let relay = TestRelay::start_with(Options { web_root: Some(web.path().to_owned()), ..Options::default() }).await;
+    let relay = TestRelay::start_with(Options {
+        web_root: Some(web.path().to_owned()),
+        ..Options::default()
+    })
+    .await;
 
     let index = relay.request("GET", "/", &[], None).await;
     assert_eq!(index.status, 200);
     assert!(index.text().contains("<title>Homedesk</title>"));
-    assert!(index.header("content-type").unwrap().starts_with("text/html"));
+    assert!(index
+        .header("content-type")
+        .unwrap()
+        .starts_with("text/html"));
     assert_eq!(index.header("x-content-type-options"), Some("nosniff"));
     let csp = index.header("content-security-policy").unwrap();
-    for directive in ["default-src 'self'", "'wasm-unsafe-eval'", "connect-src 'self' wss:"] {
+    for directive in [
+        "default-src 'self'",
+        "'wasm-unsafe-eval'",
+        "connect-src 'self' wss:",
+    ] {
         assert!(csp.contains(directive), "{directive} missing in {csp}");
     }
     assert!(!csp.contains("unsafe-inline"));
     // Exactly the page's own inline script is admitted, by hash.
     use base64::Engine;
     use sha2::Digest;
-    let hash = base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(boot.as_bytes()));
+    let hash =
+        base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(boot.as_bytes()));
     assert!(csp.contains(&format!("'sha256-{hash}'")), "{csp}");
-    assert_eq!(relay.request("GET", "/index.html", &[], None).await.text(), index.text());
+    assert_eq!(
+        relay.request("GET", "/index.html", &[], None).await.text(),
+        index.text()
+    );
     let wasm = relay.request("GET", "/client_bg.wasm", &[], None).await;
     assert_eq!(wasm.status, 200);
     assert_eq!(wasm.header("content-type"), Some("application/wasm"));
     assert_eq!(wasm.body, b"\0asm\x01\0\0\0");
-    assert!(relay.request("GET", "/client.js", &[], None).await.header("content-type").unwrap().contains("javascript"));
-    assert_eq!(relay.request("GET", "/missing.js", &[], None).await.status, 404);
+    assert!(relay
+        .request("GET", "/client.js", &[], None)
+        .await
+        .header("content-type")
+        .unwrap()
+        .contains("javascript"));
+    assert_eq!(
+        relay.request("GET", "/missing.js", &[], None).await.status,
+        404
+    );
 
     // Precompressed files (written by `cargo xtask client`) go to browsers that accept them.
     std::fs::write(web.path().join("client_bg.wasm.br"), b"brotli bytes").unwrap();
     std::fs::write(web.path().join("client_bg.wasm.gz"), b"gzip bytes").unwrap();
-    let br = relay.request("GET", "/client_bg.wasm", &[("accept-encoding", "gzip, deflate, br")], None).await;
-    assert_eq!((br.status, br.header("content-encoding")), (200, Some("br")));
+    let br = relay
+        .request(
+            "GET",
+            "/client_bg.wasm",
+            &[("accept-encoding", "gzip, deflate, br")],
+            None,
+        )
+        .await;
+    assert_eq!(
+        (br.status, br.header("content-encoding")),
+        (200, Some("br"))
+    );
     assert_eq!(br.header("content-type"), Some("application/wasm"));
     assert_eq!(br.body, b"brotli bytes");
-    let gz = relay.request("GET", "/client_bg.wasm", &[("accept-encoding", "gzip")], None).await;
-    assert_eq!((gz.header("content-encoding"), gz.body.as_slice()), (Some("gzip"), b"gzip bytes".as_slice()));
+    let gz = relay
+        .request(
+            "GET",
+            "/client_bg.wasm",
+            &[("accept-encoding", "gzip")],
+            None,
+        )
+        .await;
+    assert_eq!(
+        (gz.header("content-encoding"), gz.body.as_slice()),
+        (Some("gzip"), b"gzip bytes".as_slice())
+    );
     let plain = relay.request("GET", "/client_bg.wasm", &[], None).await;
-    assert_eq!((plain.header("content-encoding"), plain.body.as_slice()), (None, b"\0asm\x01\0\0\0".as_slice()));
-    assert_eq!(relay.request("GET", "/../../etc/passwd", &[], None).await.status / 100, 4);
+    assert_eq!(
+        (plain.header("content-encoding"), plain.body.as_slice()),
+        (None, b"\0asm\x01\0\0\0".as_slice())
+    );
+    assert_eq!(
+        relay
+            .request("GET", "/../../etc/passwd", &[], None)
+            .await
+            .status
+            / 100,
+        4
+    );
     let api = relay.request("GET", "/api/nothing-here", &[], None).await;
     assert_eq!(api.status, 404);
     assert!(!api.error().is_empty());
@@ -262,12 +442,18 @@ async fn portal_files_are_served_with_security_headers() {
 
 #[tokio::test]
 async fn missing_client_build_gives_a_clear_503() {
-    let relay =
-        TestRelay::start_with(Options { web_root: Some("/nonexistent/homedesk-dist".into()), ..Options::default() })
-            .await;
+    let relay = TestRelay::start_with(Options {
+        web_root: Some("/nonexistent/homedesk-dist".into()),
+        ..Options::default()
+    })
+    .await;
     let response = relay.request("GET", "/", &[], None).await;
     assert_eq!(response.status, 503);
-    assert!(response.text().contains("cargo xtask client"), "{}", response.text());
+    assert!(
+        response.text().contains("cargo xtask client"),
+        "{}",
+        response.text()
+    );
     assert!(response.header("content-security-policy").is_some());
     let relay = TestRelay::start().await; // no --web-root at all
     assert_eq!(relay.request("GET", "/", &[], None).await.status, 503);
@@ -277,26 +463,50 @@ async fn missing_client_build_gives_a_clear_503() {
 async fn first_start_creates_admin_once_and_keeps_the_certificate() {
     let temp = tempfile::tempdir().unwrap();
     let data_dir = temp.path().join("data");
-    let mut first = TestRelay::start_with(Options { data_dir: Some(data_dir.clone()), ..Options::default() }).await;
-    let password = first.admin_password.clone().expect("admin password on first start");
+    let mut first = TestRelay::start_with(Options {
+        data_dir: Some(data_dir.clone()),
+        ..Options::default()
+    })
+    .await;
+    let password = first
+        .admin_password
+        .clone()
+        .expect("admin password on first start");
     assert_eq!(password.len(), 20);
     let admin = first.login_response("admin", &password).await;
     assert_eq!(admin.status, 200);
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(data_dir.join("tls/key.pem")).unwrap().permissions().mode();
+        let mode = std::fs::metadata(data_dir.join("tls/key.pem"))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600, "private key is owner-only");
         if first.database_url.is_none() {
-            let mode = std::fs::metadata(data_dir.join("homedesk.db")).unwrap().permissions().mode();
-            assert_eq!(mode & 0o777, 0o600, "the database (password hashes) is owner-only");
+            let mode = std::fs::metadata(data_dir.join("homedesk.db"))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(
+                mode & 0o777,
+                0o600,
+                "the database (password hashes) is owner-only"
+            );
         }
     }
     let cert = std::fs::read(data_dir.join("tls/cert.pem")).unwrap();
     first.stop().await;
 
-    let second = TestRelay::start_with(Options { data_dir: Some(data_dir.clone()), ..Options::default() }).await;
-    assert!(second.admin_password.is_none(), "the admin password is printed once");
+    let second = TestRelay::start_with(Options {
+        data_dir: Some(data_dir.clone()),
+        ..Options::default()
+    })
+    .await;
+    assert!(
+        second.admin_password.is_none(),
+        "the admin password is printed once"
+    );
     assert_eq!(std::fs::read(data_dir.join("tls/cert.pem")).unwrap(), cert);
     assert_eq!(second.login_response("admin", &password).await.status, 200);
     tokio::time::sleep(Duration::from_millis(10)).await;

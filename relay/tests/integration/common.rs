@@ -30,7 +30,10 @@ pub const TIMEOUT: Duration = Duration::from_secs(20);
 pub async fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
     let deadline = std::time::Instant::now() + TIMEOUT;
     while !condition() {
-        assert!(std::time::Instant::now() < deadline, "timed out waiting for: {what}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for: {what}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -55,7 +58,11 @@ impl LeafVerifier {
 
     fn new(expected: Option<CertificateDer<'static>>) -> Arc<LeafVerifier> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        Arc::new(LeafVerifier { expected, last_leaf: std::sync::Mutex::new(None), provider })
+        Arc::new(LeafVerifier {
+            expected,
+            last_leaf: std::sync::Mutex::new(None),
+            provider,
+        })
     }
 
     pub fn client_config(self: &Arc<Self>) -> Arc<ClientConfig> {
@@ -96,7 +103,12 @@ impl ServerCertVerifier for LeafVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
     }
     fn verify_tls13_signature(
         &self,
@@ -104,10 +116,17 @@ impl ServerCertVerifier for LeafVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
     }
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider.signature_verification_algorithms.supported_schemes()
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
     }
 }
 
@@ -147,7 +166,10 @@ pub struct Options {
 pub fn postgres_admin_url() -> Option<String> {
     static URL: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
     URL.get_or_init(|| {
-        if let Some(url) = std::env::var("HOMEDESK_TEST_POSTGRES_URL").ok().filter(|u| !u.is_empty()) {
+        if let Some(url) = std::env::var("HOMEDESK_TEST_POSTGRES_URL")
+            .ok()
+            .filter(|u| !u.is_empty())
+        {
             return Some(url);
         }
         match std::env::var("HOMEDESK_TEST_DATABASE").as_deref() {
@@ -162,8 +184,16 @@ pub fn postgres_admin_url() -> Option<String> {
         );
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/postgres.sh");
         let run = |action: &str| {
-            let out = std::process::Command::new("bash").arg(script).arg(action).output().expect("run postgres.sh");
-            assert!(out.status.success(), "postgres.sh {action} failed: {}", String::from_utf8_lossy(&out.stderr));
+            let out = std::process::Command::new("bash")
+                .arg(script)
+                .arg(action)
+                .output()
+                .expect("run postgres.sh");
+            assert!(
+                out.status.success(),
+                "postgres.sh {action} failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
             String::from_utf8_lossy(&out.stdout).trim().to_owned()
         };
         run("start");
@@ -181,27 +211,41 @@ pub fn database_url_for(data_dir: &std::path::Path) -> Option<String> {
     let digest = sha2::Sha256::digest(data_dir.as_os_str().as_encoded_bytes());
     let schema = format!("t_{}", hex::encode(&digest[..10]));
     let out = std::process::Command::new("psql")
-        .args([admin.as_str(), "-qAtc", &format!("CREATE SCHEMA IF NOT EXISTS {schema}")])
+        .args([
+            admin.as_str(),
+            "-qAtc",
+            &format!("CREATE SCHEMA IF NOT EXISTS {schema}"),
+        ])
         .output()
         .expect("run psql");
-    assert!(out.status.success(), "creating schema {schema}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "creating schema {schema}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let separator = if admin.contains('?') { '&' } else { '?' };
-    Some(format!("{admin}{separator}options=-c%20search_path%3D{schema}"))
+    Some(format!(
+        "{admin}{separator}options=-c%20search_path%3D{schema}"
+    ))
 }
 
 /// Opens a test data directory's database directly (as the relay and the CLI do).
 pub async fn open_test_store(data_dir: &std::path::Path) -> homedesk_relay::store::Store {
     let url = database_url_for(data_dir);
-    homedesk_relay::server::open_store(&DataDir::new(data_dir), url.as_deref()).await.expect("open the test database")
+    homedesk_relay::server::open_store(&DataDir::new(data_dir), url.as_deref())
+        .await
+        .expect("open the test database")
 }
 
 /// The database a second relay must open to share `relay`'s: the same PostgreSQL schema, or the
 /// first relay's SQLite file (WAL lets two processes share it on one machine).
 pub fn shared_database_url(relay: &TestRelay) -> String {
-    relay
-        .database_url
-        .clone()
-        .unwrap_or_else(|| format!("sqlite://{}", DataDir::new(&relay.data_dir).database().display()))
+    relay.database_url.clone().unwrap_or_else(|| {
+        format!(
+            "sqlite://{}",
+            DataDir::new(&relay.data_dir).database().display()
+        )
+    })
 }
 
 impl Default for Options {
@@ -228,7 +272,9 @@ struct LogWriter;
 
 impl std::io::Write for LogWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        LOGS.lock().unwrap_or_else(|e| e.into_inner()).extend_from_slice(buf);
+        LOGS.lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend_from_slice(buf);
         if std::env::var_os("HOMEDESK_TEST_LOG").is_some() {
             let _ = std::io::stderr().write_all(buf);
         }
@@ -241,9 +287,13 @@ impl std::io::Write for LogWriter {
 
 /// Captures the relay's logs (info and up) into [`logs`]; `HOMEDESK_TEST_LOG=1` also prints them.
 pub fn init_logs() {
-    let filter =
-        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn,homedesk_relay=info".into());
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(false).with_writer(|| LogWriter).try_init();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| "warn,homedesk_relay=info".into());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(false)
+        .with_writer(|| LogWriter)
+        .try_init();
 }
 
 pub fn logs() -> String {
@@ -320,22 +370,38 @@ impl TestRelay {
     }
 
     pub async fn add_user(&self, name: &str) {
-        broker::add_user(self.server().store(), name, Some(PASSWORD.into())).await.expect("add user");
+        broker::add_user(self.server().store(), name, Some(PASSWORD.into()))
+            .await
+            .expect("add user");
     }
 
     pub async fn add_workstation(&self, name: &str, addr: SocketAddr) -> i64 {
-        broker::add_workstation(self.server().store(), name, &addr.ip().to_string(), addr.port(), None, None)
-            .await
-            .expect("add workstation")
-            .id
+        broker::add_workstation(
+            self.server().store(),
+            name,
+            &addr.ip().to_string(),
+            addr.port(),
+            None,
+            None,
+        )
+        .await
+        .expect("add workstation")
+        .id
     }
 
     pub async fn assign(&self, user: &str, workstation: &str) {
-        broker::assign(self.server().store(), user, workstation).await.expect("assign");
+        broker::assign(self.server().store(), user, workstation)
+            .await
+            .expect("assign");
     }
 
     /// A user with one workstation pointing at `addr`; returns the workstation id.
-    pub async fn user_with_workstation(&self, user: &str, workstation: &str, addr: SocketAddr) -> i64 {
+    pub async fn user_with_workstation(
+        &self,
+        user: &str,
+        workstation: &str,
+        addr: SocketAddr,
+    ) -> i64 {
         self.add_user(user).await;
         let id = self.add_workstation(workstation, addr).await;
         self.assign(user, workstation).await;
@@ -355,7 +421,10 @@ impl TestRelay {
     /// POST with our Origin and, given a session, its cookie and CSRF token.
     pub async fn post(&self, path: &str, session: Option<&Session>, body: &str) -> HttpResponse {
         let origin = self.origin();
-        let mut headers = vec![("Origin", origin.as_str()), ("Content-Type", "application/json")];
+        let mut headers = vec![
+            ("Origin", origin.as_str()),
+            ("Content-Type", "application/json"),
+        ];
         let cookie;
         if let Some(session) = session {
             cookie = session.cookie_header();
@@ -375,8 +444,13 @@ impl TestRelay {
     pub async fn login_from(&self, ip: &str, user: &str, password: &str) -> HttpResponse {
         let body = serde_json::json!({ "username": user, "password": password }).to_string();
         let origin = self.origin();
-        let headers = [("Origin", origin.as_str()), ("Content-Type", "application/json"), ("X-Forwarded-For", ip)];
-        self.request("POST", "/api/login", &headers, Some(&body)).await
+        let headers = [
+            ("Origin", origin.as_str()),
+            ("Content-Type", "application/json"),
+            ("X-Forwarded-For", ip),
+        ];
+        self.request("POST", "/api/login", &headers, Some(&body))
+            .await
     }
 
     pub async fn login(&self, user: &str) -> Session {
@@ -389,10 +463,17 @@ impl TestRelay {
     pub async fn ticket(&self, session: &Session, workstation_id: Option<i64>) -> String {
         let response = self.ticket_response(session, workstation_id).await;
         assert_eq!(response.status, 200, "ticket: {}", response.text());
-        response.json()["ticket"].as_str().expect("ticket string").to_owned()
+        response.json()["ticket"]
+            .as_str()
+            .expect("ticket string")
+            .to_owned()
     }
 
-    pub async fn ticket_response(&self, session: &Session, workstation_id: Option<i64>) -> HttpResponse {
+    pub async fn ticket_response(
+        &self,
+        session: &Session,
+        workstation_id: Option<i64>,
+    ) -> HttpResponse {
         let body = serde_json::json!({ "workstation_id": workstation_id }).to_string();
         self.post("/api/ticket", Some(session), &body).await
     }
@@ -400,7 +481,9 @@ impl TestRelay {
     /// Opens the tunnel as a browser on our origin would.
     pub async fn tunnel(&self, ticket: &str) -> Ws {
         let origin = self.origin();
-        self.ws_connect(&format!("ticket={ticket}"), Some(&origin)).await.expect("tunnel upgrade")
+        self.ws_connect(&format!("ticket={ticket}"), Some(&origin))
+            .await
+            .expect("tunnel upgrade")
     }
 
     pub async fn ws_connect(
@@ -418,10 +501,15 @@ impl TestRelay {
         origin: Option<&str>,
         extra_headers: &[(&'static str, &str)],
     ) -> Result<Ws, tokio_tungstenite::tungstenite::Error> {
-        let url = format!("wss://localhost:{}/api/tunnel?{query}", self.https_addr.port());
+        let url = format!(
+            "wss://localhost:{}/api/tunnel?{query}",
+            self.https_addr.port()
+        );
         let mut request = url.into_client_request()?;
         if let Some(origin) = origin {
-            request.headers_mut().insert("Origin", origin.parse().unwrap());
+            request
+                .headers_mut()
+                .insert("Origin", origin.parse().unwrap());
         }
         for (name, value) in extra_headers {
             request.headers_mut().insert(*name, value.parse().unwrap());
@@ -444,7 +532,11 @@ impl TestRelay {
 }
 
 /// Runs the built `relay` binary on a data directory (and that directory's test database).
-pub fn run_cli(data_dir: &std::path::Path, args: &[&str], stdin: Option<&str>) -> std::process::Output {
+pub fn run_cli(
+    data_dir: &std::path::Path,
+    args: &[&str],
+    stdin: Option<&str>,
+) -> std::process::Output {
     cli_on_database(data_dir, database_url_for(data_dir).as_deref(), args, stdin)
 }
 
@@ -456,12 +548,20 @@ pub fn cli_on_database(
 ) -> std::process::Output {
     use std::process::{Command, Stdio};
     let mut command = Command::new(env!("CARGO_BIN_EXE_relay"));
-    command.arg("--data-dir").arg(data_dir).args(args).env_remove("RUST_LOG").env_remove("HOMEDESK_DATA_DIR");
+    command
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(args)
+        .env_remove("RUST_LOG")
+        .env_remove("HOMEDESK_DATA_DIR");
     match database_url {
         Some(url) => command.env("HOMEDESK_DATABASE_URL", url),
         None => command.env_remove("HOMEDESK_DATABASE_URL"),
     };
-    command.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     let mut child = command.spawn().expect("run relay binary");
     if let Some(mut pipe) = child.stdin.take() {
         use std::io::Write;
@@ -483,9 +583,20 @@ pub struct Session {
 impl Session {
     pub fn from_login(response: &HttpResponse) -> Session {
         let set_cookie = response.header("set-cookie").expect("Set-Cookie");
-        let cookie = set_cookie.split(';').next().unwrap().trim().strip_prefix("hd_session=").unwrap().to_owned();
+        let cookie = set_cookie
+            .split(';')
+            .next()
+            .unwrap()
+            .trim()
+            .strip_prefix("hd_session=")
+            .unwrap()
+            .to_owned();
         let body = response.json();
-        Session { cookie, csrf: body["csrf_token"].as_str().unwrap().to_owned(), body }
+        Session {
+            cookie,
+            csrf: body["csrf_token"].as_str().unwrap().to_owned(),
+            body,
+        }
     }
     pub fn cookie_header(&self) -> String {
         format!("hd_session={}", self.cookie)
@@ -501,13 +612,17 @@ pub struct HttpResponse {
 
 impl HttpResponse {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
     }
     pub fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|_| panic!("JSON body expected, got {:?}", self.text()))
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|_| panic!("JSON body expected, got {:?}", self.text()))
     }
     pub fn error(&self) -> String {
         self.json()["error"].as_str().unwrap_or_default().to_owned()
@@ -568,7 +683,10 @@ async fn http_exchange<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
     }
     request.push_str("\r\n");
     request.push_str(body);
-    stream.write_all(request.as_bytes()).await.expect("send request");
+    stream
+        .write_all(request.as_bytes())
+        .await
+        .expect("send request");
     stream.flush().await.unwrap();
     let mut raw = Vec::new();
     let mut buf = [0u8; 16 * 1024];
@@ -584,7 +702,9 @@ async fn http_exchange<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
             }
         }
     };
-    tokio::time::timeout(TIMEOUT, read_all).await.expect("response in time");
+    tokio::time::timeout(TIMEOUT, read_all)
+        .await
+        .expect("response in time");
     parse_response(&raw)
 }
 
@@ -604,7 +724,9 @@ fn split_head(raw: &[u8]) -> Option<(usize, Headers, u16)> {
 }
 
 fn response_complete(raw: &[u8]) -> bool {
-    let Some((start, headers, _)) = split_head(raw) else { return false };
+    let Some((start, headers, _)) = split_head(raw) else {
+        return false;
+    };
     match headers.iter().find(|(n, _)| n == "content-length") {
         Some((_, len)) => raw.len() - start >= len.parse::<usize>().unwrap_or(0),
         None => false,
@@ -612,21 +734,29 @@ fn response_complete(raw: &[u8]) -> bool {
 }
 
 fn parse_response(raw: &[u8]) -> HttpResponse {
-    let (start, headers, status) =
-        split_head(raw).unwrap_or_else(|| panic!("no HTTP response: {:?}", String::from_utf8_lossy(raw)));
+    let (start, headers, status) = split_head(raw)
+        .unwrap_or_else(|| panic!("no HTTP response: {:?}", String::from_utf8_lossy(raw)));
     let mut body = raw[start..].to_vec();
-    if headers.iter().any(|(n, v)| n == "transfer-encoding" && v.contains("chunked")) {
+    if headers
+        .iter()
+        .any(|(n, v)| n == "transfer-encoding" && v.contains("chunked"))
+    {
         body = dechunk(&body);
     } else if let Some((_, len)) = headers.iter().find(|(n, _)| n == "content-length") {
         body.truncate(len.parse().unwrap_or(0));
     }
-    HttpResponse { status, headers, body }
+    HttpResponse {
+        status,
+        headers,
+        body,
+    }
 }
 
 fn dechunk(mut data: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     while let Some(line_end) = data.windows(2).position(|w| w == b"\r\n") {
-        let size = usize::from_str_radix(String::from_utf8_lossy(&data[..line_end]).trim(), 16).unwrap_or(0);
+        let size = usize::from_str_radix(String::from_utf8_lossy(&data[..line_end]).trim(), 16)
+            .unwrap_or(0);
         if size == 0 {
             break;
         }
@@ -659,7 +789,11 @@ impl Peer {
                 }
             }
         });
-        Peer { addr, accepted, connections }
+        Peer {
+            addr,
+            accepted,
+            connections,
+        }
     }
 
     pub fn accepted(&self) -> usize {
@@ -667,7 +801,10 @@ impl Peer {
     }
 
     pub async fn next(&mut self) -> TcpStream {
-        tokio::time::timeout(TIMEOUT, self.connections.recv()).await.expect("workstation connection in time").unwrap()
+        tokio::time::timeout(TIMEOUT, self.connections.recv())
+            .await
+            .expect("workstation connection in time")
+            .unwrap()
     }
 }
 
@@ -722,10 +859,15 @@ where
 /// Sends binary data and expects it echoed back exactly.
 pub async fn echo_roundtrip(ws: &mut Ws, payload: &[u8]) {
     use futures_util::{SinkExt, StreamExt};
-    ws.send(Message::Binary(payload.to_vec().into())).await.expect("send");
+    ws.send(Message::Binary(payload.to_vec().into()))
+        .await
+        .expect("send");
     let mut got = Vec::new();
     while got.len() < payload.len() {
-        match tokio::time::timeout(TIMEOUT, ws.next()).await.expect("echo in time") {
+        match tokio::time::timeout(TIMEOUT, ws.next())
+            .await
+            .expect("echo in time")
+        {
             Some(Ok(Message::Binary(bytes))) => got.extend_from_slice(&bytes),
             other => panic!("unexpected while waiting for echo: {other:?}"),
         }

@@ -3,7 +3,9 @@
 //! a directory that is down. slapd missing is a failure (run scripts/install-toolchain.sh --for-tests).
 
 use crate::common::*;
-use homedesk_relay::directory::{self, BindMode, DirectoryConfig, GroupMode, DIRECTORY_UNAVAILABLE};
+use homedesk_relay::directory::{
+    self, BindMode, DirectoryConfig, GroupMode, DIRECTORY_UNAVAILABLE,
+};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::Command;
@@ -26,7 +28,12 @@ impl Slapd {
     fn start() -> Slapd {
         let temp = tempfile::tempdir().expect("temp dir");
         let dir = temp.path().join("slapd");
-        let output = Command::new("bash").arg(script()).arg("start").arg(&dir).output().expect("run scripts/slapd.sh");
+        let output = Command::new("bash")
+            .arg(script())
+            .arg("start")
+            .arg(&dir)
+            .output()
+            .expect("run scripts/slapd.sh");
         assert!(
             output.status.success(),
             "scripts/slapd.sh start failed (is slapd installed? scripts/install-toolchain.sh --for-tests): {}",
@@ -37,11 +44,18 @@ impl Slapd {
             .filter_map(|line| line.split_once('='))
             .map(|(k, v)| (k.to_owned(), v.to_owned()))
             .collect();
-        Slapd { dir, env, _temp: temp }
+        Slapd {
+            dir,
+            env,
+            _temp: temp,
+        }
     }
 
     fn get(&self, key: &str) -> String {
-        self.env.get(key).unwrap_or_else(|| panic!("{key} missing from slapd.sh output")).clone()
+        self.env
+            .get(key)
+            .unwrap_or_else(|| panic!("{key} missing from slapd.sh output"))
+            .clone()
     }
 
     fn ca(&self, key: &str) -> Option<String> {
@@ -58,10 +72,14 @@ impl Slapd {
             url: self.get("HOMEDESK_LDAP_URL"),
             starttls: true,
             ca_pem: self.ca("HOMEDESK_LDAP_CA"),
-            bind: BindMode::UserPattern { pattern: format!("uid={{user}},{}", self.people()) },
+            bind: BindMode::UserPattern {
+                pattern: format!("uid={{user}},{}", self.people()),
+            },
             base_dn: self.get("HOMEDESK_LDAP_BASE"),
             user_attribute: "uid".into(),
-            groups: GroupMode::MemberOf { attribute: "memberOf".into() },
+            groups: GroupMode::MemberOf {
+                attribute: "memberOf".into(),
+            },
             domain: Some("HOMEDESK".into()),
             timeout_secs: 5,
         }
@@ -76,7 +94,9 @@ impl Slapd {
                 service_dn: self.get("HOMEDESK_LDAP_SERVICE_DN"),
                 service_password: self.get("HOMEDESK_LDAP_SERVICE_PASSWORD"),
             },
-            groups: GroupMode::GroupOfNames { member_attribute: "member".into() },
+            groups: GroupMode::GroupOfNames {
+                member_attribute: "member".into(),
+            },
             ..self.dn_pattern_config()
         }
     }
@@ -84,18 +104,30 @@ impl Slapd {
 
 impl Drop for Slapd {
     fn drop(&mut self) {
-        let _ = Command::new("bash").arg(script()).arg("stop").arg(&self.dir).output();
+        let _ = Command::new("bash")
+            .arg(script())
+            .arg("stop")
+            .arg(&self.dir)
+            .output();
     }
 }
 
 async fn relay_with(config: &DirectoryConfig) -> TestRelay {
     let relay = TestRelay::start().await;
-    directory::save(relay.server().store(), config).await.expect("directory configured");
+    directory::save(relay.server().store(), config)
+        .await
+        .expect("directory configured");
     relay
 }
 
-async fn login_with_domain(relay: &TestRelay, user: &str, password: &str, domain: &str) -> HttpResponse {
-    let body = serde_json::json!({ "username": user, "password": password, "domain": domain }).to_string();
+async fn login_with_domain(
+    relay: &TestRelay,
+    user: &str,
+    password: &str,
+    domain: &str,
+) -> HttpResponse {
+    let body =
+        serde_json::json!({ "username": user, "password": password, "domain": domain }).to_string();
     relay.post("/api/login", None, &body).await
 }
 
@@ -117,8 +149,12 @@ async fn dn_pattern_over_starttls_gives_group_and_own_workstations_and_a_working
     relay.add_workstation("pc-alice", addr).await;
     relay.add_workstation("pc-ops", addr).await;
     let store = relay.server().store();
-    homedesk_relay::broker::assign_group(store, "Staff", "pc-staff").await.unwrap();
-    homedesk_relay::broker::assign_group(store, "ops", "pc-ops").await.unwrap();
+    homedesk_relay::broker::assign_group(store, "Staff", "pc-staff")
+        .await
+        .unwrap();
+    homedesk_relay::broker::assign_group(store, "ops", "pc-ops")
+        .await
+        .unwrap();
 
     // Not pre-created: the first sign-in creates a directory-sourced row without a password.
     assert!(store.user_credentials("alice").await.unwrap().is_none());
@@ -127,7 +163,11 @@ async fn dn_pattern_over_starttls_gives_group_and_own_workstations_and_a_working
     let session = Session::from_login(&response);
     assert_eq!(session.body["username"], "alice");
     assert_eq!(workstation_names(&session.body), ["pc-staff"]);
-    let (user, hash) = store.user_credentials("alice").await.unwrap().expect("row created");
+    let (user, hash) = store
+        .user_credentials("alice")
+        .await
+        .unwrap()
+        .expect("row created");
     assert!(user.directory && !user.is_admin);
     assert_eq!(hash, "", "the directory password is never stored");
     assert_eq!(store.user_groups(user.id).await.unwrap(), ["staff"]);
@@ -136,7 +176,9 @@ async fn dn_pattern_over_starttls_gives_group_and_own_workstations_and_a_working
     let ticket = relay.ticket_response(&session, None).await;
     assert_eq!(ticket.status, 200, "{}", ticket.text());
     assert_eq!(ticket.json()["workstation"]["domain"], "HOMEDESK");
-    let mut ws = relay.tunnel(ticket.json()["ticket"].as_str().unwrap()).await;
+    let mut ws = relay
+        .tunnel(ticket.json()["ticket"].as_str().unwrap())
+        .await;
     echo_roundtrip(&mut ws, b"directory user through the group's workstation").await;
     assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 1);
 
@@ -148,17 +190,25 @@ async fn dn_pattern_over_starttls_gives_group_and_own_workstations_and_a_working
     relay.assign("alice", "pc-alice").await;
     let again = relay.login_response("alice", "alice-pass-1").await;
     assert_eq!(workstation_names(&again.json()), ["pc-alice", "pc-staff"]);
-    assert_eq!(store.user_credentials("alice").await.unwrap().unwrap().0.id, user.id);
+    assert_eq!(
+        store.user_credentials("alice").await.unwrap().unwrap().0.id,
+        user.id
+    );
 
     // Not a member of staff or ops: nothing, and no ticket.
     let bob = relay.login_response("bob", "bob-pass-1").await;
     assert_eq!(bob.status, 200, "{}", bob.text());
     assert!(workstation_names(&bob.json()).is_empty());
-    let refused = relay.ticket_response(&Session::from_login(&bob), None).await;
+    let refused = relay
+        .ticket_response(&Session::from_login(&bob), None)
+        .await;
     assert_eq!(refused.status, 403);
     // pc-ops is not alice's: asking for it by id is refused.
     let ops_id = store.workstation_by_name("pc-ops").await.unwrap().id;
-    assert_eq!(relay.ticket_response(&session, Some(ops_id)).await.status, 403);
+    assert_eq!(
+        relay.ticket_response(&session, Some(ops_id)).await.status,
+        403
+    );
 }
 
 #[tokio::test]
@@ -167,11 +217,16 @@ async fn search_then_bind_over_ldaps_reads_groupofnames_and_escapes_names() {
     let relay = relay_with(&slapd.search_bind_config()).await;
     // Many failures below on purpose: keep the IP block out of the way.
     let guard = relay.server().guard();
-    let policy = homedesk_relay::bruteforce::Policy { max_failures: 100, ..guard.policy().await.unwrap() };
+    let policy = homedesk_relay::bruteforce::Policy {
+        max_failures: 100,
+        ..guard.policy().await.unwrap()
+    };
     guard.set_policy(&policy).await.unwrap();
     let (addr, _) = echo_peer().await;
     relay.add_workstation("pc-ops", addr).await;
-    homedesk_relay::broker::assign_group(relay.server().store(), "OPS", "pc-ops").await.unwrap();
+    homedesk_relay::broker::assign_group(relay.server().store(), "OPS", "pc-ops")
+        .await
+        .unwrap();
 
     let carol = relay.login_response("carol", "carol-pass-1").await;
     assert_eq!(carol.status, 200, "{}", carol.text());
@@ -187,19 +242,41 @@ async fn search_then_bind_over_ldaps_reads_groupofnames_and_escapes_names() {
     assert_eq!(workstation_names(&weird.json()), ["pc-ops"]);
 
     // Injection attempts with alice's password match nobody else and fail like any wrong login.
-    for attempt in ["*)(uid=*", "*", "a*", "alice*", "*)(|(uid=alice", "alice)(uid=*", "evil*"] {
+    for attempt in [
+        "*)(uid=*",
+        "*",
+        "a*",
+        "alice*",
+        "*)(|(uid=alice",
+        "alice)(uid=*",
+        "evil*",
+    ] {
         let response = relay.login_response(attempt, "alice-pass-1").await;
         assert_eq!(response.status, 401, "{attempt}: {}", response.text());
         assert_eq!(response.error(), LOGIN_FAILED);
     }
     // The same through the DN pattern (DN-escaped, cannot add RDNs or wildcards).
-    directory::save(store, &slapd.dn_pattern_config()).await.unwrap();
+    directory::save(store, &slapd.dn_pattern_config())
+        .await
+        .unwrap();
     for attempt in ["*", "alice,ou=people", "alice+cn=x", "*)(uid=*"] {
-        assert_eq!(relay.login_response(attempt, "alice-pass-1").await.status, 401, "{attempt}");
+        assert_eq!(
+            relay.login_response(attempt, "alice-pass-1").await.status,
+            401,
+            "{attempt}"
+        );
     }
     let weird = relay.login_response(WEIRD_UID, "weird-pass-1").await;
-    assert_eq!(weird.status, 200, "DN pattern with the escaped name: {}", weird.text());
-    assert!(store.user_by_name("*").await.is_err(), "no row for a failed name");
+    assert_eq!(
+        weird.status,
+        200,
+        "DN pattern with the escaped name: {}",
+        weird.text()
+    );
+    assert!(
+        store.user_by_name("*").await.is_err(),
+        "no row for a failed name"
+    );
 }
 
 #[tokio::test]
@@ -215,14 +292,28 @@ async fn wrong_passwords_and_unknown_users_look_the_same_and_count_as_failures()
         assert!(response.header("set-cookie").is_none());
     }
     assert_eq!(wrong.body, unknown.body);
-    assert_eq!(store.ip_failures_since("127.0.0.1", 0).await.unwrap(), 2, "the limiter counts both");
+    assert_eq!(
+        store.ip_failures_since("127.0.0.1", 0).await.unwrap(),
+        2,
+        "the limiter counts both"
+    );
 
     // A wrong domain fails the same way; the directory's (any case) works.
     let other = login_with_domain(&relay, "alice", "alice-pass-1", "OTHER").await;
-    assert_eq!((other.status, other.error()), (401, LOGIN_FAILED.to_owned()));
-    assert_eq!(login_with_domain(&relay, "alice", "alice-pass-1", "homedesk").await.status, 200);
+    assert_eq!(
+        (other.status, other.error()),
+        (401, LOGIN_FAILED.to_owned())
+    );
+    assert_eq!(
+        login_with_domain(&relay, "alice", "alice-pass-1", "homedesk")
+            .await
+            .status,
+        200
+    );
     // DOMAIN\name in the name field is the same user (the stored name has no prefix).
-    let prefixed = relay.login_response(r"HOMEDESK\alice", "alice-pass-1").await;
+    let prefixed = relay
+        .login_response(r"HOMEDESK\alice", "alice-pass-1")
+        .await;
     assert_eq!(prefixed.status, 200, "{}", prefixed.text());
     assert_eq!(prefixed.json()["username"], "alice");
     assert_eq!(store.ip_failures_since("127.0.0.1", 0).await.unwrap(), 3);
@@ -232,10 +323,16 @@ async fn wrong_passwords_and_unknown_users_look_the_same_and_count_as_failures()
 async fn an_empty_password_is_refused_although_the_server_allows_unauthenticated_binds() {
     let slapd = Slapd::start();
     // The server itself says yes to a DN with an empty password (RFC 4513 unauthenticated bind).
-    let (conn, mut ldap) = ldap3::LdapConnAsync::new(&slapd.get("HOMEDESK_LDAP_URL")).await.unwrap();
+    let (conn, mut ldap) = ldap3::LdapConnAsync::new(&slapd.get("HOMEDESK_LDAP_URL"))
+        .await
+        .unwrap();
     tokio::spawn(conn.drive());
     let alice_dn = format!("uid=alice,{}", slapd.people());
-    assert_eq!(ldap.simple_bind(&alice_dn, "").await.unwrap().rc, 0, "slapd allows unauthenticated binds");
+    assert_eq!(
+        ldap.simple_bind(&alice_dn, "").await.unwrap().rc,
+        0,
+        "slapd allows unauthenticated binds"
+    );
     let _ = ldap.unbind().await;
 
     for config in [slapd.dn_pattern_config(), slapd.search_bind_config()] {
@@ -243,7 +340,13 @@ async fn an_empty_password_is_refused_although_the_server_allows_unauthenticated
         let response = relay.login_response("alice", "").await;
         assert_eq!(response.status, 401, "{config:?}: {}", response.text());
         assert_eq!(response.error(), LOGIN_FAILED);
-        assert!(relay.server().store().user_credentials("alice").await.unwrap().is_none());
+        assert!(relay
+            .server()
+            .store()
+            .user_credentials("alice")
+            .await
+            .unwrap()
+            .is_none());
     }
 }
 
@@ -252,25 +355,45 @@ async fn a_wrong_ca_is_refused_for_ldaps_and_starttls_and_the_local_admin_still_
     let slapd = Slapd::start();
     let wrong_ca = slapd.ca("HOMEDESK_LDAP_OTHER_CA");
     for config in [
-        DirectoryConfig { ca_pem: wrong_ca.clone(), ..slapd.search_bind_config() },
-        DirectoryConfig { ca_pem: wrong_ca.clone(), ..slapd.dn_pattern_config() },
+        DirectoryConfig {
+            ca_pem: wrong_ca.clone(),
+            ..slapd.search_bind_config()
+        },
+        DirectoryConfig {
+            ca_pem: wrong_ca.clone(),
+            ..slapd.dn_pattern_config()
+        },
     ] {
         let relay = relay_with(&config).await;
         let response = relay.login_response("alice", "alice-pass-1").await;
         assert_eq!(response.status, 503, "{}", response.text());
         assert_eq!(response.error(), DIRECTORY_UNAVAILABLE);
-        let admin = relay.login_response("admin", relay.admin_password.as_deref().unwrap()).await;
+        let admin = relay
+            .login_response("admin", relay.admin_password.as_deref().unwrap())
+            .await;
         assert_eq!(admin.status, 200, "local admin: {}", admin.text());
     }
     let logged = logs();
-    for url in [slapd.get("HOMEDESK_LDAPS_URL"), slapd.get("HOMEDESK_LDAP_URL")] {
+    for url in [
+        slapd.get("HOMEDESK_LDAPS_URL"),
+        slapd.get("HOMEDESK_LDAP_URL"),
+    ] {
         let line = format!("directory unavailable url={url} detail=cannot connect to {url}");
-        let found = logged.lines().find(|l| l.contains(&line)).unwrap_or_else(|| panic!("no log line {line}"));
-        assert!(found.contains("UnknownIssuer"), "the TLS refusal is in the log: {found}");
+        let found = logged
+            .lines()
+            .find(|l| l.contains(&line))
+            .unwrap_or_else(|| panic!("no log line {line}"));
+        assert!(
+            found.contains("UnknownIssuer"),
+            "the TLS refusal is in the log: {found}"
+        );
     }
     // The right CA over LDAPS works (the same server, so only the CA differed).
     let relay = relay_with(&slapd.search_bind_config()).await;
-    assert_eq!(relay.login_response("alice", "alice-pass-1").await.status, 200);
+    assert_eq!(
+        relay.login_response("alice", "alice-pass-1").await.status,
+        200
+    );
 }
 
 #[tokio::test]
@@ -281,26 +404,58 @@ async fn a_directory_that_is_down_gives_a_clear_error_and_local_accounts_still_s
     config.url = format!("ldap://{dead}");
     let relay = relay_with(&config).await;
     relay.add_user("localbob").await;
-    let before = relay.server().store().ip_failures_since("127.0.0.1", 0).await.unwrap();
+    let before = relay
+        .server()
+        .store()
+        .ip_failures_since("127.0.0.1", 0)
+        .await
+        .unwrap();
 
     let response = relay.login_response("alice", "alice-pass-1").await;
     assert_eq!(response.status, 503);
     assert_eq!(response.error(), DIRECTORY_UNAVAILABLE);
     assert!(response.header("set-cookie").is_none());
     let logged = logs();
-    assert!(logged.contains("directory unavailable") && logged.contains(&dead.to_string()), "detail in the log");
-    assert!(!logged.contains("alice-pass-1"), "the password is never logged");
+    assert!(
+        logged.contains("directory unavailable") && logged.contains(&dead.to_string()),
+        "detail in the log"
+    );
+    assert!(
+        !logged.contains("alice-pass-1"),
+        "the password is never logged"
+    );
     // Not the user's fault: the limiter does not count it.
-    assert_eq!(relay.server().store().ip_failures_since("127.0.0.1", 0).await.unwrap(), before);
+    assert_eq!(
+        relay
+            .server()
+            .store()
+            .ip_failures_since("127.0.0.1", 0)
+            .await
+            .unwrap(),
+        before
+    );
 
-    assert_eq!(relay.login_response("admin", relay.admin_password.as_deref().unwrap()).await.status, 200);
+    assert_eq!(
+        relay
+            .login_response("admin", relay.admin_password.as_deref().unwrap())
+            .await
+            .status,
+        200
+    );
     relay.login("localbob").await;
     // A wrong service password is a configuration fault too, not the user's.
     let mut misconfigured = slapd.search_bind_config();
-    misconfigured.bind =
-        BindMode::SearchBind { service_dn: slapd.get("HOMEDESK_LDAP_SERVICE_DN"), service_password: "wrong".into() };
-    directory::save(relay.server().store(), &misconfigured).await.unwrap();
-    assert_eq!(relay.login_response("alice", "alice-pass-1").await.status, 503);
+    misconfigured.bind = BindMode::SearchBind {
+        service_dn: slapd.get("HOMEDESK_LDAP_SERVICE_DN"),
+        service_password: "wrong".into(),
+    };
+    directory::save(relay.server().store(), &misconfigured)
+        .await
+        .unwrap();
+    assert_eq!(
+        relay.login_response("alice", "alice-pass-1").await.status,
+        503
+    );
 }
 
 #[tokio::test]
@@ -317,7 +472,9 @@ async fn local_accounts_win_over_directory_users_of_the_same_name() {
     assert_eq!(relay.login_response("BOB", "bob-pass-1").await.status, 401);
     // And a directory account's password cannot be set locally.
     relay.login_response("alice", "alice-pass-1").await;
-    let refused = homedesk_relay::broker::set_password(relay.server().store(), "alice", "a-local-password").await;
+    let refused =
+        homedesk_relay::broker::set_password(relay.server().store(), "alice", "a-local-password")
+            .await;
     assert!(refused.is_err());
 }
 
@@ -330,8 +487,11 @@ async fn cli_configures_tests_and_assigns_groups_without_printing_the_service_pa
     let data_dir = relay.data_dir.clone();
     let service_password = slapd.get("HOMEDESK_LDAP_SERVICE_PASSWORD");
     let ca = slapd.get("HOMEDESK_LDAP_CA");
-    let (url, base, service_dn) =
-        (slapd.get("HOMEDESK_LDAP_URL"), slapd.get("HOMEDESK_LDAP_BASE"), slapd.get("HOMEDESK_LDAP_SERVICE_DN"));
+    let (url, base, service_dn) = (
+        slapd.get("HOMEDESK_LDAP_URL"),
+        slapd.get("HOMEDESK_LDAP_BASE"),
+        slapd.get("HOMEDESK_LDAP_SERVICE_DN"),
+    );
     let set = run_cli(
         &data_dir,
         &[
@@ -355,23 +515,54 @@ async fn cli_configures_tests_and_assigns_groups_without_printing_the_service_pa
         ],
         Some(&format!("{service_password}\n")),
     );
-    assert!(set.status.success(), "{}", String::from_utf8_lossy(&set.stderr));
+    assert!(
+        set.status.success(),
+        "{}",
+        String::from_utf8_lossy(&set.stderr)
+    );
     let show = run_cli(&data_dir, &["directory", "show"], None);
     let shown = String::from_utf8_lossy(&show.stdout);
-    assert!(shown.contains(&url) && shown.contains("starttls         on") && shown.contains(&service_dn), "{shown}");
-    assert!(!shown.contains(&service_password), "the service password is never printed");
+    assert!(
+        shown.contains(&url)
+            && shown.contains("starttls         on")
+            && shown.contains(&service_dn),
+        "{shown}"
+    );
+    assert!(
+        !shown.contains(&service_password),
+        "the service password is never printed"
+    );
     assert!(!String::from_utf8_lossy(&set.stdout).contains(&service_password));
 
-    let test = run_cli(&data_dir, &["directory", "test", "--user", "alice"], Some("alice-pass-1\n"));
+    let test = run_cli(
+        &data_dir,
+        &["directory", "test", "--user", "alice"],
+        Some("alice-pass-1\n"),
+    );
     let tested = String::from_utf8_lossy(&test.stdout);
-    assert!(test.status.success(), "{tested} {}", String::from_utf8_lossy(&test.stderr));
-    assert!(tested.contains("Service account bind: OK") && tested.contains("groups: staff"), "{tested}");
-    let bad = run_cli(&data_dir, &["directory", "test", "--user", "alice"], Some("wrong\n"));
+    assert!(
+        test.status.success(),
+        "{tested} {}",
+        String::from_utf8_lossy(&test.stderr)
+    );
+    assert!(
+        tested.contains("Service account bind: OK") && tested.contains("groups: staff"),
+        "{tested}"
+    );
+    let bad = run_cli(
+        &data_dir,
+        &["directory", "test", "--user", "alice"],
+        Some("wrong\n"),
+    );
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("invalid username or password"));
 
     let assign = relay.cli(&["assign", "--group", "Staff", "pc-staff"]);
-    assert!(assign.status.success(), "{}", String::from_utf8_lossy(&assign.stderr));
+    assert!(
+        assign.status.success(),
+        "{}",
+        String::from_utf8_lossy(&assign.stderr)
+    );
     let again = relay.cli(&["assign", "--group", "staff", "pc-staff"]);
     assert!(String::from_utf8_lossy(&again.stderr).contains("already assigned"));
     let listed = relay.cli(&["directory", "groups"]);
@@ -381,16 +572,33 @@ async fn cli_configures_tests_and_assigns_groups_without_printing_the_service_pa
     assert_eq!(workstation_names(&alice.json()), ["pc-staff"]);
     let users = relay.cli(&["user", "list"]);
     let listed = String::from_utf8_lossy(&users.stdout);
-    assert!(listed.lines().any(|l| l.starts_with("alice") && l.contains("directory user")), "{listed}");
+    assert!(
+        listed
+            .lines()
+            .any(|l| l.starts_with("alice") && l.contains("directory user")),
+        "{listed}"
+    );
     let unassign = relay.cli(&["unassign", "--group", "staff", "pc-staff"]);
     assert!(unassign.status.success());
     let alice = relay.login_response("alice", "alice-pass-1").await;
     assert!(workstation_names(&alice.json()).is_empty());
 
-    let invalid =
-        relay.cli(&["directory", "set", "--url", "http://x", "--user-pattern", "{user}@x", "--base-dn", "dc=x"]);
+    let invalid = relay.cli(&[
+        "directory",
+        "set",
+        "--url",
+        "http://x",
+        "--user-pattern",
+        "{user}@x",
+        "--base-dn",
+        "dc=x",
+    ]);
     assert!(!invalid.status.success());
     assert!(String::from_utf8_lossy(&invalid.stderr).contains("ldap://"));
     assert!(relay.cli(&["directory", "clear"]).status.success());
-    assert_eq!(relay.login_response("alice", "alice-pass-1").await.status, 401, "directory gone");
+    assert_eq!(
+        relay.login_response("alice", "alice-pass-1").await.status,
+        401,
+        "directory gone"
+    );
 }

@@ -68,12 +68,16 @@ async fn exchange(client: TcpStream, workstation: TcpStream, up: Vec<u8>, down: 
         let _ = writer.await.expect("writer");
         hasher.finalize().into()
     }
-    let (up_hash, down_hash): ([u8; 32], [u8; 32]) = (Sha256::digest(&up).into(), Sha256::digest(&down).into());
+    let (up_hash, down_hash): ([u8; 32], [u8; 32]) =
+        (Sha256::digest(&up).into(), Sha256::digest(&down).into());
     let (up_len, down_len) = (up.len(), down.len());
     let at_client = tokio::spawn(send_and_hash(client, up, down_len));
     let at_workstation = tokio::spawn(send_and_hash(workstation, down, up_len));
     let (got_down, got_up) = tokio::time::timeout(TIMEOUT, async {
-        (at_client.await.expect("client task"), at_workstation.await.expect("workstation task"))
+        (
+            at_client.await.expect("client task"),
+            at_workstation.await.expect("workstation task"),
+        )
     })
     .await
     .expect("exchange in time");
@@ -89,8 +93,14 @@ async fn native_tunnel(addr: SocketAddr, user: &str, peer: &mut Peer) -> (TcpStr
     client.write_all(&request).await.unwrap();
     let mut workstation = peer.next().await;
     let mut got = vec![0u8; request.len()];
-    tokio::time::timeout(TIMEOUT, workstation.read_exact(&mut got)).await.expect("request in time").unwrap();
-    assert_eq!(got, request, "the workstation receives exactly the connection request");
+    tokio::time::timeout(TIMEOUT, workstation.read_exact(&mut got))
+        .await
+        .expect("request in time")
+        .unwrap();
+    assert_eq!(
+        got, request,
+        "the workstation receives exactly the connection request"
+    );
     (client, workstation)
 }
 
@@ -99,8 +109,12 @@ async fn cookie_routes_to_the_assigned_workstation_exactly_and_web_still_works()
     let relay = TestRelay::start().await;
     let mut peer = Peer::start().await;
     let other = Peer::start().await;
-    relay.user_with_workstation("alice", "pc-alice", peer.addr).await;
-    relay.user_with_workstation("bob", "pc-bob", other.addr).await;
+    relay
+        .user_with_workstation("alice", "pc-alice", peer.addr)
+        .await;
+    relay
+        .user_with_workstation("bob", "pc-bob", other.addr)
+        .await;
 
     // The request is forwarded first, then 2 MiB each way (the client's first bytes in the same
     // segment as the request), checksummed.
@@ -108,21 +122,44 @@ async fn cookie_routes_to_the_assigned_workstation_exactly_and_web_still_works()
     let pipes = relay.server().pipes().snapshot();
     assert_eq!(pipes.len(), 1);
     assert_eq!(
-        (pipes[0].kind, pipes[0].username.as_str(), pipes[0].workstation.as_str()),
+        (
+            pipes[0].kind,
+            pipes[0].username.as_str(),
+            pipes[0].workstation.as_str()
+        ),
         (PipeKind::Native, "alice", "pc-alice")
     );
-    exchange(client, workstation, random_bytes(2 << 20, 1), random_bytes(2 << 20, 2)).await;
+    exchange(
+        client,
+        workstation,
+        random_bytes(2 << 20, 1),
+        random_bytes(2 << 20, 2),
+    )
+    .await;
     wait_until("native pipe closed", || relay.server().pipes().is_empty()).await;
     // Other tests also log closes of alice's pc-alice tunnels (the log is shared): find this one's, the
     // only one that carried 2 MiB down.
     let ours = |l: &&str| {
-        l.contains("native tunnel closed") && l.contains("pc-alice") && l.contains(&format!("bytes_down={}", 2 << 20))
+        l.contains("native tunnel closed")
+            && l.contains("pc-alice")
+            && l.contains(&format!("bytes_down={}", 2 << 20))
     };
     wait_until("close logged", || logs().lines().any(|l| ours(&l))).await;
     let log = logs();
     let line = log.lines().find(ours).expect("log line");
-    assert!(line.contains("user=alice") && line.contains("ip=127.0.0.1") && line.contains("duration_ms="), "{line}");
-    assert!(line.contains(&format!("bytes_up={}", (2 << 20) + connection_request(Some("alice")).len())), "{line}");
+    assert!(
+        line.contains("user=alice")
+            && line.contains("ip=127.0.0.1")
+            && line.contains("duration_ms="),
+        "{line}"
+    );
+    assert!(
+        line.contains(&format!(
+            "bytes_up={}",
+            (2 << 20) + connection_request(Some("alice")).len()
+        )),
+        "{line}"
+    );
     assert!(line.contains(&format!("bytes_down={}", 2 << 20)), "{line}");
 
     // The request and the client's next bytes in one write: nothing is lost or reordered.
@@ -133,14 +170,23 @@ async fn cookie_routes_to_the_assigned_workstation_exactly_and_web_still_works()
     client.write_all(&request).await.unwrap();
     let mut workstation = peer.next().await;
     let mut got = vec![0u8; request.len()];
-    tokio::time::timeout(TIMEOUT, workstation.read_exact(&mut got)).await.expect("in time").unwrap();
+    tokio::time::timeout(TIMEOUT, workstation.read_exact(&mut got))
+        .await
+        .expect("in time")
+        .unwrap();
     assert_eq!(got, request);
     drop(client);
     assert!(expect_closed(&mut workstation).await.is_empty());
 
     // The plain-HTTP port routes native RDP the same way.
     let (client, workstation) = native_tunnel(relay.http_addr, "alice", &mut peer).await;
-    exchange(client, workstation, random_bytes(1000, 4), random_bytes(3000, 5)).await;
+    exchange(
+        client,
+        workstation,
+        random_bytes(1000, 4),
+        random_bytes(3000, 5),
+    )
+    .await;
 
     // Alice never reaches anything but her workstation: bob's got nothing.
     assert_eq!(other.accepted(), 0);
@@ -160,22 +206,41 @@ async fn cookie_routes_to_the_assigned_workstation_exactly_and_web_still_works()
 async fn refused_requests_close_without_dialing() {
     let relay = TestRelay::start().await;
     let peer = Peer::start().await;
-    relay.user_with_workstation("alice", "pc-alice", peer.addr).await;
+    relay
+        .user_with_workstation("alice", "pc-alice", peer.addr)
+        .await;
     relay.add_user("carol").await; // no workstation
+    let (dave_addr, _) = echo_peer().await;
+    relay
+        .user_with_workstation("dave", "pc-dave", dave_addr)
+        .await;
+    homedesk_relay::broker::set_workstation_enabled(relay.server().store(), "pc-dave", false)
+        .await
+        .unwrap();
 
     let mut oversized = vec![0x03, 0x00, 0x04, 0x01]; // 1025 bytes announced
     oversized.resize(1025, b'a');
     let mut confirm = connection_request(Some("alice"));
     confirm[5] = 0xD0; // a Connection Confirm, not a Request
     let cases: Vec<(&str, Vec<u8>)> = vec![
-        ("user without a workstation", connection_request(Some("carol"))),
+        (
+            "user without a workstation",
+            connection_request(Some("carol")),
+        ),
+        ("disabled workstation", connection_request(Some("dave"))),
         ("unknown user", connection_request(Some("mallory"))),
         ("no cookie", connection_request(None)),
-        ("cookie with a control character", connection_request(Some("ali\u{1b}ce"))),
+        (
+            "cookie with a control character",
+            connection_request(Some("ali\u{1b}ce")),
+        ),
         ("case differs", connection_request(Some("ALICE"))),
         ("oversized", oversized),
         ("not a connection request", confirm),
-        ("truncated then EOF", connection_request(Some("alice"))[..15].to_vec()),
+        (
+            "truncated then EOF",
+            connection_request(Some("alice"))[..15].to_vec(),
+        ),
     ];
     for (what, bytes) in cases {
         for addr in [relay.https_addr, relay.http_addr] {
@@ -184,12 +249,20 @@ async fn refused_requests_close_without_dialing() {
             if what == "truncated then EOF" {
                 client.shutdown().await.unwrap();
             }
-            assert!(expect_closed(&mut client).await.is_empty(), "{what}: nothing is answered");
+            assert!(
+                expect_closed(&mut client).await.is_empty(),
+                "{what}: nothing is answered"
+            );
         }
     }
-    assert_eq!(peer.accepted(), 0, "no refused request dials the workstation");
+    assert_eq!(
+        peer.accepted(),
+        0,
+        "no refused request dials the workstation"
+    );
     let log = logs();
     assert!(log.contains("native RDP refused: no workstation assigned"));
+    assert!(log.contains("native RDP refused: workstation disabled by the administrator"));
     assert!(log.contains("native RDP refused: unknown user"));
     assert!(log.contains("native RDP refused: no mstshash cookie"));
     assert!(log.contains("native RDP refused: bad connection request"));
@@ -209,11 +282,20 @@ async fn other_first_bytes_are_http_and_the_relay_keeps_serving() {
     let location = format!("https://localhost:{}/api/session", relay.https_addr.port());
     assert_eq!(response.header("location"), Some(location.as_str()));
     // Garbage: an HTTP error response or a clean close, never a hang.
-    for garbage in [&b"\x00\x01\x02garbage\r\n\r\n"[..], b"HELLO\r\n\r\n", b"\xff\xfe\xfd", b"\x04\x00\x00\x0b"] {
+    for garbage in [
+        &b"\x00\x01\x02garbage\r\n\r\n"[..],
+        b"HELLO\r\n\r\n",
+        b"\xff\xfe\xfd",
+        b"\x04\x00\x00\x0b",
+    ] {
         let mut client = TcpStream::connect(relay.https_addr).await.unwrap();
         client.write_all(garbage).await.unwrap();
         let answer = expect_closed(&mut client).await;
-        assert!(answer.is_empty() || answer.starts_with(b"HTTP/1.1 4"), "{:?}", String::from_utf8_lossy(&answer));
+        assert!(
+            answer.is_empty() || answer.starts_with(b"HTTP/1.1 4"),
+            "{:?}",
+            String::from_utf8_lossy(&answer)
+        );
     }
     // A connection that sends nothing does not block others.
     let _silent = TcpStream::connect(relay.https_addr).await.unwrap();
@@ -225,7 +307,9 @@ async fn other_first_bytes_are_http_and_the_relay_keeps_serving() {
 async fn blocked_ip_loses_its_native_tunnel_and_cannot_open_another() {
     let relay = TestRelay::start().await;
     let mut peer = Peer::start().await;
-    relay.user_with_workstation("alice", "pc-alice", peer.addr).await;
+    relay
+        .user_with_workstation("alice", "pc-alice", peer.addr)
+        .await;
     let (mut client, mut workstation) = native_tunnel(relay.https_addr, "alice", &mut peer).await;
 
     // Ten failed sign-ins from this IP (127.0.0.1) block it: its live native tunnel closes.
@@ -239,7 +323,10 @@ async fn blocked_ip_loses_its_native_tunnel_and_cannot_open_another() {
 
     // A new native connection is refused before any dialing.
     let mut client = TcpStream::connect(relay.https_addr).await.unwrap();
-    client.write_all(&connection_request(Some("alice"))).await.unwrap();
+    client
+        .write_all(&connection_request(Some("alice")))
+        .await
+        .unwrap();
     assert!(expect_closed(&mut client).await.is_empty());
     assert_eq!(peer.accepted(), 1);
     assert!(logs().contains("native RDP refused: blocked IP"));
@@ -249,11 +336,16 @@ async fn blocked_ip_loses_its_native_tunnel_and_cannot_open_another() {
 async fn shutdown_closes_live_native_tunnels() {
     let mut relay = TestRelay::start().await;
     let mut peer = Peer::start().await;
-    relay.user_with_workstation("alice", "pc-alice", peer.addr).await;
+    relay
+        .user_with_workstation("alice", "pc-alice", peer.addr)
+        .await;
     let (mut client, mut workstation) = native_tunnel(relay.https_addr, "alice", &mut peer).await;
     let started = Instant::now();
     relay.stop().await;
-    assert!(started.elapsed() < Duration::from_secs(5), "stop does not wait for the grace period");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "stop does not wait for the grace period"
+    );
     expect_closed(&mut client).await;
     expect_closed(&mut workstation).await;
 }

@@ -12,19 +12,39 @@ use tokio_tungstenite::tungstenite::Message;
 /// Relay A with its own fresh database, relay B (own data dir, own certificate) on the same database.
 async fn two_relays(options: impl Fn() -> Options) -> (TestRelay, TestRelay) {
     let a = TestRelay::start_with(options()).await;
-    let b = TestRelay::start_with(Options { database_url: Some(shared_database_url(&a)), ..options() }).await;
+    let b = TestRelay::start_with(Options {
+        database_url: Some(shared_database_url(&a)),
+        ..options()
+    })
+    .await;
     assert_ne!(a.data_dir, b.data_dir);
-    let expected = if postgres_admin_url().is_some() { Backend::Postgres } else { Backend::Sqlite };
-    assert_eq!((a.server().store().backend(), b.server().store().backend()), (expected, expected));
-    assert!(b.admin_password.is_none(), "the first admin account is created once per database, not per relay");
+    let expected = if postgres_admin_url().is_some() {
+        Backend::Postgres
+    } else {
+        Backend::Sqlite
+    };
+    assert_eq!(
+        (a.server().store().backend(), b.server().store().backend()),
+        (expected, expected)
+    );
+    assert!(
+        b.admin_password.is_none(),
+        "the first admin account is created once per database, not per relay"
+    );
     (a, b)
 }
 
 async fn tunnel_close(relay: &TestRelay, ticket: &str) -> (Option<u16>, String) {
     let origin = relay.origin();
-    let mut ws = relay.ws_connect(&format!("ticket={ticket}"), Some(&origin)).await.expect("upgrade");
+    let mut ws = relay
+        .ws_connect(&format!("ticket={ticket}"), Some(&origin))
+        .await
+        .expect("upgrade");
     let (_, close) = read_until_close(&mut ws).await;
-    (close_code(&close), close.map(|c| c.reason.to_string()).unwrap_or_default())
+    (
+        close_code(&close),
+        close.map(|c| c.reason.to_string()).unwrap_or_default(),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -43,7 +63,10 @@ async fn login_on_one_relay_and_tunnel_on_the_other() {
 
     // The ticket was consumed in the shared database: A refuses the replay and dials nothing.
     let (code, reason) = tunnel_close(&a, &ticket).await;
-    assert_eq!((code, reason.as_str()), (Some(4401), tunnel::TICKET_INVALID));
+    assert_eq!(
+        (code, reason.as_str()),
+        (Some(4401), tunnel::TICKET_INVALID)
+    );
     assert_eq!(accepted.load(Ordering::SeqCst), 1);
     ws.close(None).await.unwrap();
 
@@ -56,7 +79,12 @@ async fn login_on_one_relay_and_tunnel_on_the_other() {
 
     // Logging out on B ends the session on A too.
     let logout = b.post("/api/logout", Some(&session), "{}").await;
-    assert!(logout.status < 300, "logout: {} {}", logout.status, logout.text());
+    assert!(
+        logout.status < 300,
+        "logout: {} {}",
+        logout.status,
+        logout.text()
+    );
     assert_eq!(a.ticket_response(&session, None).await.status, 401);
 }
 
@@ -68,9 +96,15 @@ async fn ticket_redeemed_concurrently_on_both_relays_connects_once() {
     let session = a.login("alice").await;
     for round in 0..5 {
         let ticket = a.ticket(&session, None).await;
-        let (on_a, on_b) = tokio::join!(tunnel_close_or_echo(&a, &ticket), tunnel_close_or_echo(&b, &ticket));
+        let (on_a, on_b) = tokio::join!(
+            tunnel_close_or_echo(&a, &ticket),
+            tunnel_close_or_echo(&b, &ticket)
+        );
         let winners = [on_a, on_b].iter().filter(|won| **won).count();
-        assert_eq!(winners, 1, "round {round}: exactly one relay redeems the ticket");
+        assert_eq!(
+            winners, 1,
+            "round {round}: exactly one relay redeems the ticket"
+        );
     }
     assert_eq!(accepted.load(Ordering::SeqCst), 5);
 }
@@ -78,9 +112,17 @@ async fn ticket_redeemed_concurrently_on_both_relays_connects_once() {
 /// True if the tunnel carried data (the ticket was redeemed here), false if it was refused with 4401.
 async fn tunnel_close_or_echo(relay: &TestRelay, ticket: &str) -> bool {
     let origin = relay.origin();
-    let mut ws = relay.ws_connect(&format!("ticket={ticket}"), Some(&origin)).await.expect("upgrade");
-    ws.send(Message::Binary(b"ping".to_vec().into())).await.expect("send");
-    match tokio::time::timeout(TIMEOUT, ws.next()).await.expect("answer in time") {
+    let mut ws = relay
+        .ws_connect(&format!("ticket={ticket}"), Some(&origin))
+        .await
+        .expect("upgrade");
+    ws.send(Message::Binary(b"ping".to_vec().into()))
+        .await
+        .expect("send");
+    match tokio::time::timeout(TIMEOUT, ws.next())
+        .await
+        .expect("answer in time")
+    {
         Some(Ok(Message::Binary(bytes))) => {
             assert_eq!(&bytes[..], b"ping");
             let _ = ws.close(None).await;
@@ -124,34 +166,69 @@ async fn admin_changes_on_one_relay_are_seen_by_the_other() {
         "--port",
         &second.port().to_string(),
     ]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let out = a.cli(&["assign", "alice", "pc-two"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let current = b.request("GET", "/api/session", &[("Cookie", &session.cookie_header())], None).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let current = b
+        .request(
+            "GET",
+            "/api/session",
+            &[("Cookie", &session.cookie_header())],
+            None,
+        )
+        .await;
     assert_eq!(current.status, 200, "{}", current.text());
     assert_eq!(names(&current.json()), ["pc-one", "pc-two"]);
-    let two = b.server().store().workstation_by_name("pc-two").await.unwrap();
+    let two = b
+        .server()
+        .store()
+        .workstation_by_name("pc-two")
+        .await
+        .unwrap();
     let mut ws = b.tunnel(&b.ticket(&session, Some(two.id)).await).await;
     echo_roundtrip(&mut ws, b"pc-two via B").await;
     assert_eq!(second_accepted.load(Ordering::SeqCst), 1);
 
     // Unassigned on A: B's already issued ticket is refused before dialing.
     let ticket = b.ticket(&session, Some(two.id)).await;
-    broker::unassign(a.server().store(), "alice", "pc-two").await.unwrap();
+    broker::unassign(a.server().store(), "alice", "pc-two")
+        .await
+        .unwrap();
     let (code, reason) = tunnel_close(&b, &ticket).await;
-    assert_eq!((code, reason.as_str()), (Some(4401), tunnel::NO_LONGER_ASSIGNED));
+    assert_eq!(
+        (code, reason.as_str()),
+        (Some(4401), tunnel::NO_LONGER_ASSIGNED)
+    );
     assert_eq!(second_accepted.load(Ordering::SeqCst), 1);
 
     // A new password set on A ends the user's sessions on B.
-    broker::set_password(a.server().store(), "alice", "another long password").await.unwrap();
+    broker::set_password(a.server().store(), "alice", "another long password")
+        .await
+        .unwrap();
     assert_eq!(b.ticket_response(&session, None).await.status, 401);
     assert_eq!(b.login_response("alice", PASSWORD).await.status, 401);
-    assert_eq!(b.login_response("alice", "another long password").await.status, 200);
+    assert_eq!(
+        b.login_response("alice", "another long password")
+            .await
+            .status,
+        200
+    );
 }
 
 #[tokio::test]
 async fn failed_sign_ins_count_across_relays() {
-    let proxied = || Options { trusted_proxies: vec!["127.0.0.1".parse().unwrap()], ..Options::default() };
+    let proxied = || Options {
+        trusted_proxies: vec!["127.0.0.1".parse().unwrap()],
+        ..Options::default()
+    };
     let (a, b) = two_relays(proxied).await;
     a.add_user("alice").await;
     let ip = "198.51.100.77";
@@ -159,15 +236,30 @@ async fn failed_sign_ins_count_across_relays() {
     for i in 0..10 {
         let relay = if i % 2 == 0 { &a } else { &b };
         let response = relay.login_from(ip, "alice", "wrong password").await;
-        assert_eq!(response.status, 401, "failure {}: {}", i + 1, response.text());
+        assert_eq!(
+            response.status,
+            401,
+            "failure {}: {}",
+            i + 1,
+            response.text()
+        );
     }
     for relay in [&a, &b] {
         let blocked = relay.login_from(ip, "alice", PASSWORD).await;
         assert_eq!(blocked.status, 429, "{}", blocked.text());
     }
-    assert_eq!(a.login_from("198.51.100.78", "alice", PASSWORD).await.status, 200);
+    assert_eq!(
+        a.login_from("198.51.100.78", "alice", PASSWORD)
+            .await
+            .status,
+        200
+    );
     // Unblocking through B's CLI lifts the block on A.
     let out = b.cli(&["security", "unblock", ip]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(a.login_from(ip, "alice", PASSWORD).await.status, 200);
 }

@@ -24,13 +24,27 @@ async fn unreachable_postgres_is_one_clear_error_without_the_password() {
     let dir = temp.path().join("data");
 
     // The CLI: one line naming the server (password masked), exit 1, no panic.
-    let out = cli_on_database(&dir, Some(&unreachable_url(closed.port())), &["user", "list"], None);
+    let out = cli_on_database(
+        &dir,
+        Some(&unreachable_url(closed.port())),
+        &["user", "list"],
+        None,
+    );
     let text = stderr(&out);
     assert!(!out.status.success(), "{text}");
     assert_eq!(text.trim().lines().count(), 1, "{text}");
-    assert!(text.starts_with("error: cannot open the database: cannot reach the database at"), "{text}");
-    assert!(text.contains("127.0.0.1:") && text.contains("homedesk:***@") && text.contains("refused"), "{text}");
-    assert!(!text.contains(SECRET) && !text.contains("panicked"), "{text}");
+    assert!(
+        text.starts_with("error: cannot open the database: cannot reach the database at"),
+        "{text}"
+    );
+    assert!(
+        text.contains("127.0.0.1:") && text.contains("homedesk:***@") && text.contains("refused"),
+        "{text}"
+    );
+    assert!(
+        !text.contains(SECRET) && !text.contains("panicked"),
+        "{text}"
+    );
 
     // The server: start fails with a typed error, and nothing was written to the data directory's
     // SQLite file as a fallback.
@@ -38,14 +52,29 @@ async fn unreachable_postgres_is_one_clear_error_without_the_password() {
     config.https_port = 0;
     config.http_port = 0;
     config.database_url = Some(unreachable_url(closed.port()));
-    let error = homedesk_relay::start(config).await.err().expect("start must fail");
+    let error = homedesk_relay::start(config)
+        .await
+        .err()
+        .expect("start must fail");
     let message = error.to_string();
-    assert!(message.contains("cannot reach the database") && !message.contains(SECRET), "{message}");
+    assert!(
+        message.contains("cannot reach the database") && !message.contains(SECRET),
+        "{message}"
+    );
     assert!(!dir.join("homedesk.db").exists());
 
     // Not a database URL at all.
-    let out = cli_on_database(&dir, Some("mysql://root@127.0.0.1/x"), &["user", "list"], None);
-    assert!(stderr(&out).contains("unsupported database URL"), "{}", stderr(&out));
+    let out = cli_on_database(
+        &dir,
+        Some("mysql://root@127.0.0.1/x"),
+        &["user", "list"],
+        None,
+    );
+    assert!(
+        stderr(&out).contains("unsupported database URL"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 /// SQLite: a writer that holds the database's write lock makes an admin change wait (busy timeout),
@@ -61,15 +90,24 @@ fn locked_sqlite_database_fails_clearly_and_changes_nothing() {
     let locker = runtime.block_on(async {
         use sqlx::{Connection, Executor};
         let path = dir.join("homedesk.db");
-        let mut connection = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display())).await.unwrap();
+        let mut connection =
+            sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
+                .await
+                .unwrap();
         connection.execute("BEGIN IMMEDIATE").await.unwrap();
-        connection.execute("INSERT INTO settings (name, value) VALUES ('lock-holder', 'x')").await.unwrap();
+        connection
+            .execute("INSERT INTO settings (name, value) VALUES ('lock-holder', 'x')")
+            .await
+            .unwrap();
         connection
     });
     let out = sqlite(&["workstation", "add", "pc", "--host", "10.0.0.1"]);
     let text = stderr(&out);
     assert!(!out.status.success(), "{text}");
-    assert!(text.starts_with("error: ") && text.contains("database is locked"), "{text}");
+    assert!(
+        text.starts_with("error: ") && text.contains("database is locked"),
+        "{text}"
+    );
     assert_eq!(text.trim().lines().count(), 1, "{text}");
     runtime.block_on(async {
         use sqlx::Connection;
@@ -77,8 +115,13 @@ fn locked_sqlite_database_fails_clearly_and_changes_nothing() {
     });
 
     let list = String::from_utf8_lossy(&sqlite(&["workstation", "list"]).stdout).into_owned();
-    assert!(!list.contains("10.0.0.1"), "the refused change left nothing: {list}");
-    assert!(sqlite(&["workstation", "add", "pc", "--host", "10.0.0.1"]).status.success());
+    assert!(
+        !list.contains("10.0.0.1"),
+        "the refused change left nothing: {list}"
+    );
+    assert!(sqlite(&["workstation", "add", "pc", "--host", "10.0.0.1"])
+        .status
+        .success());
     assert!(sqlite(&["assign", "alice", "pc"]).status.success());
 }
 
@@ -90,7 +133,14 @@ fn spawn_relay(dir: &std::path::Path, database_url: Option<&str>) -> (std::proce
     command
         .arg("--data-dir")
         .arg(dir)
-        .args(["serve", "--https-port", "0", "--http-port", "0", "--print-ready"])
+        .args([
+            "serve",
+            "--https-port",
+            "0",
+            "--http-port",
+            "0",
+            "--print-ready",
+        ])
         .env_remove("RUST_LOG")
         .stdout(Stdio::piped())
         .stderr(Stdio::null());
@@ -119,12 +169,23 @@ async fn acknowledged_changes_survive_kill_9() {
     let dir = temp.path().join("data");
     let database_url = database_url_for(&dir);
     let store = open_test_store(&dir).await;
-    homedesk_relay::broker::add_user(&store, "alice", Some(PASSWORD.into())).await.unwrap();
-    let (addr, _) = echo_peer().await;
-    homedesk_relay::broker::add_workstation(&store, "pc", &addr.ip().to_string(), addr.port(), None, None)
+    homedesk_relay::broker::add_user(&store, "alice", Some(PASSWORD.into()))
         .await
         .unwrap();
-    homedesk_relay::broker::assign(&store, "alice", "pc").await.unwrap();
+    let (addr, _) = echo_peer().await;
+    homedesk_relay::broker::add_workstation(
+        &store,
+        "pc",
+        &addr.ip().to_string(),
+        addr.port(),
+        None,
+        None,
+    )
+    .await
+    .unwrap();
+    homedesk_relay::broker::assign(&store, "alice", "pc")
+        .await
+        .unwrap();
 
     let (mut child, port) = spawn_relay(&dir, database_url.as_deref());
     let https: SocketAddr = ([127, 0, 0, 1], port).into();
@@ -134,14 +195,24 @@ async fn acknowledged_changes_survive_kill_9() {
         let tls = tls.clone();
         let origin = origin.clone();
         async move {
-            let mut all = vec![("Origin", origin), ("Content-Type", "application/json".to_owned())];
+            let mut all = vec![
+                ("Origin", origin),
+                ("Content-Type", "application/json".to_owned()),
+            ];
             all.extend(headers);
             let refs: Vec<(&str, &str)> = all.iter().map(|(n, v)| (*n, v.as_str())).collect();
             https_request(https, &tls, "POST", path, &refs, Some(&body)).await
         }
     };
-    let login = |password: &str| serde_json::json!({ "username": "alice", "password": password }).to_string();
-    assert_eq!(post("/api/login", vec![], login("wrong password")).await.status, 401);
+    let login = |password: &str| {
+        serde_json::json!({ "username": "alice", "password": password }).to_string()
+    };
+    assert_eq!(
+        post("/api/login", vec![], login("wrong password"))
+            .await
+            .status,
+        401
+    );
     let response = post("/api/login", vec![], login(PASSWORD)).await;
     assert_eq!(response.status, 200, "{}", response.text());
     let session = Session::from_login(&response);
@@ -161,7 +232,12 @@ async fn acknowledged_changes_survive_kill_9() {
     ];
     let refs: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
     let ticket = https_request(https, &tls, "POST", "/api/ticket", &refs, Some("{}")).await;
-    assert_eq!(ticket.status, 200, "the session acknowledged before kill -9 still works: {}", ticket.text());
+    assert_eq!(
+        ticket.status,
+        200,
+        "the session acknowledged before kill -9 still works: {}",
+        ticket.text()
+    );
     child.kill().unwrap();
     child.wait().unwrap();
     store.close().await;

@@ -9,9 +9,15 @@ use tokio_tungstenite::tungstenite::Message;
 
 async fn expect_close(relay: &TestRelay, query: &str) -> (Option<u16>, String) {
     let origin = relay.origin();
-    let mut ws = relay.ws_connect(query, Some(&origin)).await.expect("upgrade");
+    let mut ws = relay
+        .ws_connect(query, Some(&origin))
+        .await
+        .expect("upgrade");
     let (_, close) = read_until_close(&mut ws).await;
-    (close_code(&close), close.map(|c| c.reason.to_string()).unwrap_or_default())
+    (
+        close_code(&close),
+        close.map(|c| c.reason.to_string()).unwrap_or_default(),
+    )
 }
 
 #[tokio::test]
@@ -25,7 +31,11 @@ async fn ticket_response_has_the_contract_shape() {
     assert_eq!(response.header("cache-control"), Some("no-store"));
     let body = response.json();
     assert_eq!(body["expires_in_secs"], 30);
-    assert_eq!(body["ticket"].as_str().unwrap().len(), 43, "32 bytes base64url");
+    assert_eq!(
+        body["ticket"].as_str().unwrap().len(),
+        43,
+        "32 bytes base64url"
+    );
     assert_eq!(
         body["workstation"],
         serde_json::json!({
@@ -36,7 +46,11 @@ async fn ticket_response_has_the_contract_shape() {
 
 #[tokio::test]
 async fn expired_ticket_is_refused_with_4401() {
-    let relay = TestRelay::start_with(Options { ticket_ttl: Duration::from_millis(1500), ..Options::default() }).await;
+    let relay = TestRelay::start_with(Options {
+        ticket_ttl: Duration::from_millis(1500),
+        ..Options::default()
+    })
+    .await;
     let (addr, accepted) = echo_peer().await;
     relay.user_with_workstation("alice", "pc-alice", addr).await;
     let session = relay.login("alice").await;
@@ -136,8 +150,12 @@ async fn tickets_are_bound_to_their_user_and_workstation() {
     let relay = TestRelay::start().await;
     let mut alice_peer = Peer::start().await;
     let bob_peer = Peer::start().await;
-    relay.user_with_workstation("alice", "pc-alice", alice_peer.addr).await;
-    let bob_ws = relay.user_with_workstation("bob", "pc-bob", bob_peer.addr).await;
+    relay
+        .user_with_workstation("alice", "pc-alice", alice_peer.addr)
+        .await;
+    let bob_ws = relay
+        .user_with_workstation("bob", "pc-bob", bob_peer.addr)
+        .await;
     let alice = relay.login("alice").await;
 
     // Alice cannot even ask for Bob's workstation (nor a nonexistent one: same answer).
@@ -148,7 +166,9 @@ async fn tickets_are_bound_to_their_user_and_workstation() {
     }
     // Her ticket leads to her workstation only.
     let mut ws = relay.tunnel(&relay.ticket(&alice, None).await).await;
-    ws.send(Message::Binary(b"x".to_vec().into())).await.unwrap();
+    ws.send(Message::Binary(b"x".to_vec().into()))
+        .await
+        .unwrap();
     let _tcp = alice_peer.next().await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(bob_peer.accepted(), 0);
@@ -165,15 +185,24 @@ async fn several_workstations_default_to_the_first_by_name() {
     relay.assign("carol", "b-second").await;
     relay.assign("carol", "a-first").await;
     let carol = relay.login("carol").await;
-    let names: Vec<_> = carol.body["workstations"].as_array().unwrap().iter().map(|w| w["name"].clone()).collect();
+    let names: Vec<_> = carol.body["workstations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["name"].clone())
+        .collect();
     assert_eq!(names, ["a-first", "b-second"]);
 
     let response = relay.ticket_response(&carol, None).await;
     assert_eq!(response.json()["workstation"]["id"], first_id);
-    let mut ws = relay.tunnel(response.json()["ticket"].as_str().unwrap()).await;
+    let mut ws = relay
+        .tunnel(response.json()["ticket"].as_str().unwrap())
+        .await;
     echo_roundtrip(&mut ws, b"first").await;
 
-    let mut ws = relay.tunnel(&relay.ticket(&carol, Some(second_id)).await).await;
+    let mut ws = relay
+        .tunnel(&relay.ticket(&carol, Some(second_id)).await)
+        .await;
     echo_roundtrip(&mut ws, b"second").await;
     assert_eq!(first_count.load(Ordering::SeqCst), 1);
     assert_eq!(second_count.load(Ordering::SeqCst), 1);
@@ -186,9 +215,26 @@ async fn unassigning_invalidates_issued_tickets() {
     relay.user_with_workstation("alice", "pc-alice", addr).await;
     let session = relay.login("alice").await;
     let ticket = relay.ticket(&session, None).await;
-    homedesk_relay::broker::unassign(relay.server().store(), "alice", "pc-alice").await.unwrap();
+    homedesk_relay::broker::unassign(relay.server().store(), "alice", "pc-alice")
+        .await
+        .unwrap();
     let (code, reason) = expect_close(&relay, &format!("ticket={ticket}")).await;
     assert_eq!(code, Some(4401));
     assert_eq!(reason, tunnel::NO_LONGER_ASSIGNED);
+    assert_eq!(accepted.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn disabling_refuses_issued_tickets() {
+    let relay = TestRelay::start().await;
+    let (addr, accepted) = echo_peer().await;
+    relay.user_with_workstation("alice", "pc-alice", addr).await;
+    let session = relay.login("alice").await;
+    let ticket = relay.ticket(&session, None).await;
+    homedesk_relay::broker::set_workstation_enabled(relay.server().store(), "pc-alice", false)
+        .await
+        .unwrap();
+    let (code, reason) = expect_close(&relay, &format!("ticket={ticket}")).await;
+    assert_eq!((code, reason.as_str()), (Some(4401), http::DISABLED));
     assert_eq!(accepted.load(Ordering::SeqCst), 0);
 }

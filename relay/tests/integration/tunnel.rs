@@ -45,7 +45,9 @@ async fn pipe_is_exact_both_ways_8_mib_with_workstation_half_close() {
     const TOTAL: usize = 8 << 20;
     let relay = TestRelay::start().await;
     let mut peer = Peer::start().await;
-    relay.user_with_workstation("alice", "pc-alice", peer.addr).await;
+    relay
+        .user_with_workstation("alice", "pc-alice", peer.addr)
+        .await;
     let session = relay.login("alice").await;
     let ticket = relay.ticket(&session, None).await;
     let ws = relay.tunnel(&ticket).await;
@@ -77,21 +79,28 @@ async fn pipe_is_exact_both_ways_8_mib_with_workstation_half_close() {
         let (hash, total, mut rd) = reader.await.unwrap();
         wr.shutdown().await.unwrap();
         let mut rest = Vec::new();
-        let eof = tokio::time::timeout(TIMEOUT, rd.read_to_end(&mut rest)).await.expect("EOF in time");
+        let eof = tokio::time::timeout(TIMEOUT, rd.read_to_end(&mut rest))
+            .await
+            .expect("EOF in time");
         (hash, total, eof.map(|_| rest.len()))
     });
 
     let (mut sink, mut stream) = ws.split();
     let sender = tokio::spawn(async move {
         for chunk in chunks(&up, 10) {
-            sink.send(Message::Binary(chunk.to_vec().into())).await.expect("browser send");
+            sink.send(Message::Binary(chunk.to_vec().into()))
+                .await
+                .expect("browser send");
         }
         sink
     });
     let (received, close) = read_until_close(&mut stream).await;
     let mut sink = sender.await.unwrap();
     assert_eq!(received.len(), TOTAL);
-    assert!(Sha256::digest(&received) == down_hash, "workstation → browser bytes differ");
+    assert!(
+        Sha256::digest(&received) == down_hash,
+        "workstation → browser bytes differ"
+    );
     assert_eq!(close_code(&close), Some(1000));
     assert_eq!(close.unwrap().reason.as_str(), tunnel::WORKSTATION_CLOSED);
     // Complete the close handshake; the relay then half-closes towards the workstation.
@@ -100,7 +109,11 @@ async fn pipe_is_exact_both_ways_8_mib_with_workstation_half_close() {
     let (hash, total, rest) = workstation.await.unwrap();
     assert_eq!(total, TOTAL);
     assert!(hash == up_hash, "browser → workstation bytes differ");
-    assert_eq!(rest.expect("clean EOF"), 0, "nothing after the browser's data");
+    assert_eq!(
+        rest.expect("clean EOF"),
+        0,
+        "nothing after the browser's data"
+    );
     wait_until("pipe unregistered", || relay.server().pipes().is_empty()).await;
 }
 
@@ -108,14 +121,18 @@ async fn pipe_is_exact_both_ways_8_mib_with_workstation_half_close() {
 async fn browser_close_half_closes_the_workstation_side() {
     let relay = TestRelay::start().await;
     let mut peer = Peer::start().await;
-    relay.user_with_workstation("alice", "pc-alice", peer.addr).await;
+    relay
+        .user_with_workstation("alice", "pc-alice", peer.addr)
+        .await;
     let session = relay.login("alice").await;
     let mut ws = relay.tunnel(&relay.ticket(&session, None).await).await;
     let mut tcp = peer.next().await;
 
     let payload = random_bytes(300_000, 3);
     for chunk in payload.chunks(70_000) {
-        ws.send(Message::Binary(chunk.to_vec().into())).await.unwrap();
+        ws.send(Message::Binary(chunk.to_vec().into()))
+            .await
+            .unwrap();
     }
     ws.close(None).await.unwrap();
 
@@ -123,10 +140,19 @@ async fn browser_close_half_closes_the_workstation_side() {
     // on the pipe later), while its own write side still works.
     let started = Instant::now();
     let mut got = Vec::new();
-    tokio::time::timeout(TIMEOUT, tcp.read_to_end(&mut got)).await.expect("EOF in time").unwrap();
-    assert!(started.elapsed() < Duration::from_secs(2), "EOF took {:?}", started.elapsed());
+    tokio::time::timeout(TIMEOUT, tcp.read_to_end(&mut got))
+        .await
+        .expect("EOF in time")
+        .unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "EOF took {:?}",
+        started.elapsed()
+    );
     assert_eq!(got, payload);
-    tcp.write_all(b"late bytes are discarded, not an error").await.unwrap();
+    tcp.write_all(b"late bytes are discarded, not an error")
+        .await
+        .unwrap();
     drop(tcp);
     // The browser sees the close handshake complete.
     let (_, _) = read_until_close(&mut ws).await;
@@ -137,7 +163,9 @@ async fn browser_close_half_closes_the_workstation_side() {
 async fn workstation_close_forwards_everything_then_1000() {
     let relay = TestRelay::start().await;
     let mut peer = Peer::start().await;
-    relay.user_with_workstation("alice", "pc-alice", peer.addr).await;
+    relay
+        .user_with_workstation("alice", "pc-alice", peer.addr)
+        .await;
     let session = relay.login("alice").await;
     let mut ws = relay.tunnel(&relay.ticket(&session, None).await).await;
     let mut tcp = peer.next().await;
@@ -165,7 +193,10 @@ async fn live_pipes_are_listed_with_counters() {
     })
     .await;
     let entry = &pipes.snapshot()[0];
-    assert_eq!((entry.username.as_str(), entry.workstation.as_str()), ("alice", "pc-alice"));
+    assert_eq!(
+        (entry.username.as_str(), entry.workstation.as_str()),
+        ("alice", "pc-alice")
+    );
     ws.close(None).await.unwrap();
     let _ = read_until_close(&mut ws).await;
     wait_until("pipe unregistered", || pipes.is_empty()).await;
@@ -188,7 +219,9 @@ async fn oversized_message_closes_with_1009_and_others_continue() {
     let relay = TestRelay::start().await;
     let (addr_a, _) = echo_peer().await;
     let (addr_b, _) = echo_peer().await;
-    relay.user_with_workstation("alice", "pc-alice", addr_a).await;
+    relay
+        .user_with_workstation("alice", "pc-alice", addr_a)
+        .await;
     relay.user_with_workstation("bob", "pc-bob", addr_b).await;
     let alice = relay.login("alice").await;
     let bob = relay.login("bob").await;
@@ -218,7 +251,9 @@ async fn host_and_port_parameters_are_ignored() {
     let relay = TestRelay::start().await;
     let (assigned, assigned_count) = echo_peer().await;
     let other = Peer::start().await;
-    relay.user_with_workstation("alice", "pc-alice", assigned).await;
+    relay
+        .user_with_workstation("alice", "pc-alice", assigned)
+        .await;
     let session = relay.login("alice").await;
     let ticket = relay.ticket(&session, None).await;
     let query = format!(
@@ -226,23 +261,37 @@ async fn host_and_port_parameters_are_ignored() {
         port = other.addr.port()
     );
     let origin = relay.origin();
-    let mut ws = relay.ws_connect(&query, Some(&origin)).await.expect("upgrade");
+    let mut ws = relay
+        .ws_connect(&query, Some(&origin))
+        .await
+        .expect("upgrade");
     echo_roundtrip(&mut ws, b"where am I?").await;
     assert_eq!(assigned_count.load(std::sync::atomic::Ordering::SeqCst), 1);
     tokio::time::sleep(Duration::from_millis(200)).await;
-    assert_eq!(other.accepted(), 0, "the relay must never dial an address from the client");
+    assert_eq!(
+        other.accepted(),
+        0,
+        "the relay must never dial an address from the client"
+    );
 }
 
 #[tokio::test]
 async fn foreign_or_missing_origin_is_refused_before_upgrade() {
     let relay = TestRelay::start().await;
     let peer = Peer::start().await;
-    relay.user_with_workstation("alice", "pc-alice", peer.addr).await;
+    relay
+        .user_with_workstation("alice", "pc-alice", peer.addr)
+        .await;
     let session = relay.login("alice").await;
     let ticket = relay.ticket(&session, None).await;
     let query = format!("ticket={ticket}");
     let wrong_scheme = format!("http://localhost:{}", relay.https_addr.port());
-    for origin in [Some("https://evil.example"), None, Some("null"), Some(wrong_scheme.as_str())] {
+    for origin in [
+        Some("https://evil.example"),
+        None,
+        Some("null"),
+        Some(wrong_scheme.as_str()),
+    ] {
         match relay.ws_connect(&query, origin).await {
             Err(WsError::Http(response)) => assert_eq!(response.status(), 403, "origin {origin:?}"),
             Err(other) => panic!("origin {origin:?}: expected HTTP 403, got {other}"),
@@ -272,9 +321,15 @@ async fn unreachable_workstation_closes_with_4502_and_others_continue() {
     let started = Instant::now();
     let mut ws = relay.tunnel(&relay.ticket(&alice, None).await).await;
     let (_, close) = read_until_close(&mut ws).await;
-    assert!(started.elapsed() < Duration::from_secs(3) + Duration::from_secs(2), "within the connect timeout");
+    assert!(
+        started.elapsed() < Duration::from_secs(3) + Duration::from_secs(2),
+        "within the connect timeout"
+    );
     assert_eq!(close_code(&close), Some(4502));
-    assert_eq!(close.unwrap().reason.as_str(), "The workstation pc-alice cannot be reached.");
+    assert_eq!(
+        close.unwrap().reason.as_str(),
+        "The workstation pc-alice cannot be reached."
+    );
 
     let bob = relay.login("bob").await;
     let mut ws = relay.tunnel(&relay.ticket(&bob, None).await).await;
@@ -285,7 +340,9 @@ async fn unreachable_workstation_closes_with_4502_and_others_continue() {
 async fn shutdown_closes_open_pipes_with_1001() {
     let mut relay = TestRelay::start().await;
     let mut peer = Peer::start().await;
-    relay.user_with_workstation("alice", "pc-alice", peer.addr).await;
+    relay
+        .user_with_workstation("alice", "pc-alice", peer.addr)
+        .await;
     let session = relay.login("alice").await;
     let mut ws = relay.tunnel(&relay.ticket(&session, None).await).await;
     let mut tcp = peer.next().await;
@@ -294,11 +351,22 @@ async fn shutdown_closes_open_pipes_with_1001() {
     assert_eq!(close_code(&close), Some(1001));
     drop(ws);
     let mut rest = Vec::new();
-    tokio::time::timeout(TIMEOUT, tcp.read_to_end(&mut rest)).await.expect("workstation sees EOF").unwrap();
+    tokio::time::timeout(TIMEOUT, tcp.read_to_end(&mut rest))
+        .await
+        .expect("workstation sees EOF")
+        .unwrap();
     let started = Instant::now();
     relay.stop().await;
-    assert!(started.elapsed() < Duration::from_secs(8), "stop finishes promptly");
-    assert!(tokio::net::TcpStream::connect(relay.https_addr).await.is_err(), "no longer accepting");
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "stop finishes promptly"
+    );
+    assert!(
+        tokio::net::TcpStream::connect(relay.https_addr)
+            .await
+            .is_err(),
+        "no longer accepting"
+    );
 }
 
 #[tokio::test]
@@ -318,10 +386,23 @@ async fn pipes_are_logged_without_secrets() {
     wait_until("pipe unregistered", || relay.server().pipes().is_empty()).await;
 
     let logs = logs();
-    let opened = logs.lines().find(|l| l.contains("tunnel opened") && l.contains("user=logan"));
-    assert!(opened.is_some_and(|l| l.contains("workstation=pc-logan")), "{logs}");
-    let closed = logs.lines().find(|l| l.contains("tunnel closed") && l.contains("user=logan")).expect(&logs);
-    for field in ["workstation=pc-logan", "duration_ms=", "bytes_up=1234", "bytes_down=1234"] {
+    let opened = logs
+        .lines()
+        .find(|l| l.contains("tunnel opened") && l.contains("user=logan"));
+    assert!(
+        opened.is_some_and(|l| l.contains("workstation=pc-logan")),
+        "{logs}"
+    );
+    let closed = logs
+        .lines()
+        .find(|l| l.contains("tunnel closed") && l.contains("user=logan"))
+        .expect(&logs);
+    for field in [
+        "workstation=pc-logan",
+        "duration_ms=",
+        "bytes_up=1234",
+        "bytes_down=1234",
+    ] {
         assert!(closed.contains(field), "{field} missing in {closed}");
     }
     for secret in [PASSWORD, typo, &ticket, &session.cookie, &session.csrf] {

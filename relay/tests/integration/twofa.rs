@@ -25,8 +25,11 @@ struct TwoFactorRelay {
 async fn two_factor_relay() -> TwoFactorRelay {
     let clock = ManualClock::new(START_MS);
     let shared: SharedClock = Arc::new(clock.clone());
-    let options =
-        Options { trusted_proxies: vec!["127.0.0.1".parse().unwrap()], clock: Some(shared), ..Options::default() };
+    let options = Options {
+        trusted_proxies: vec!["127.0.0.1".parse().unwrap()],
+        clock: Some(shared),
+        ..Options::default()
+    };
     let relay = TestRelay::start_with(options).await;
     let (addr, _) = echo_peer().await;
     let workstation = relay.user_with_workstation("alice", "alice-pc", addr).await;
@@ -34,8 +37,14 @@ async fn two_factor_relay() -> TwoFactorRelay {
     let mut settings = twofa::settings_load(store).await.unwrap();
     settings.enabled = true;
     twofa::settings_store(store, &settings).await.unwrap();
-    twofa::add_member(store, MemberKind::User, "alice").await.unwrap();
-    TwoFactorRelay { relay, clock, workstation }
+    twofa::add_member(store, MemberKind::User, "alice")
+        .await
+        .unwrap();
+    TwoFactorRelay {
+        relay,
+        clock,
+        workstation,
+    }
 }
 
 /// RFC 4648 base32 (no padding) → bytes.
@@ -43,7 +52,10 @@ fn base32_decode(text: &str) -> Vec<u8> {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
     let (mut buffer, mut bits, mut out) = (0u32, 0u32, Vec::new());
     for c in text.bytes() {
-        let value = ALPHABET.iter().position(|&a| a == c).expect("base32 character") as u32;
+        let value = ALPHABET
+            .iter()
+            .position(|&a| a == c)
+            .expect("base32 character") as u32;
         buffer = (buffer << 5) | value;
         bits += 5;
         if bits >= 8 {
@@ -66,7 +78,12 @@ impl TwoFactorRelay {
 
     /// The code of `secret` at the current step + `offset`.
     fn code(&self, secret: &[u8], offset: i64) -> String {
-        totp::generate(secret, (self.step() + offset) as u64, Algorithm::Sha1, Digits::default())
+        totp::generate(
+            secret,
+            (self.step() + offset) as u64,
+            Algorithm::Sha1,
+            Digits::default(),
+        )
     }
 
     /// Password step from `ip`: the pending session (cookie + CSRF) and the login body.
@@ -87,7 +104,9 @@ impl TwoFactorRelay {
             ("X-CSRF-Token", session.csrf.as_str()),
         ];
         let body = serde_json::json!({ "code": code }).to_string();
-        self.relay.request("POST", "/api/2fa/verify", &headers, Some(&body)).await
+        self.relay
+            .request("POST", "/api/2fa/verify", &headers, Some(&body))
+            .await
     }
 
     async fn ticket_from(&self, session: &Session, ip: &str) -> HttpResponse {
@@ -100,7 +119,9 @@ impl TwoFactorRelay {
             ("Cookie", cookie.as_str()),
             ("X-CSRF-Token", session.csrf.as_str()),
         ];
-        self.relay.request("POST", "/api/ticket", &headers, Some("{}")).await
+        self.relay
+            .request("POST", "/api/ticket", &headers, Some("{}"))
+            .await
     }
 
     /// Password + enrolment with the code of the current step: the secret and the full session.
@@ -120,12 +141,24 @@ async fn pending_session_gets_no_ticket_and_no_tunnel() {
     let t = two_factor_relay().await;
     let pending = t.password("198.51.100.1").await;
     assert_eq!(pending.body["second_factor"]["step"], "enrol");
-    assert!(pending.body.get("workstations").is_none(), "{}", pending.body);
+    assert!(
+        pending.body.get("workstations").is_none(),
+        "{}",
+        pending.body
+    );
     let ticket = t.relay.ticket_response(&pending, Some(t.workstation)).await;
     assert_eq!((ticket.status, ticket.error().as_str()), (401, ENTER_CODE));
     let ticket = t.relay.ticket_response(&pending, None).await;
     assert_eq!(ticket.status, 401);
-    let session = t.relay.request("GET", "/api/session", &[("Cookie", pending.cookie_header().as_str())], None).await;
+    let session = t
+        .relay
+        .request(
+            "GET",
+            "/api/session",
+            &[("Cookie", pending.cookie_header().as_str())],
+            None,
+        )
+        .await;
     assert_eq!(session.status, 401);
     let pin = t
         .relay
@@ -139,13 +172,22 @@ async fn pending_session_gets_no_ticket_and_no_tunnel() {
     // The tunnel needs a ticket; the session cookie alone opens nothing.
     let origin = t.relay.origin();
     let cookie = pending.cookie_header();
-    let mut ws =
-        t.relay.ws_connect_with("ticket=", Some(&origin), &[("Cookie", cookie.as_str())]).await.expect("upgrade");
+    let mut ws = t
+        .relay
+        .ws_connect_with("ticket=", Some(&origin), &[("Cookie", cookie.as_str())])
+        .await
+        .expect("upgrade");
     let (_, frame) = read_until_close(&mut ws).await;
     assert_eq!(close_code(&frame), Some(4401));
     // The code step itself still needs the CSRF token.
-    let no_csrf = Session { csrf: "wrong".into(), ..pending.clone() };
-    assert_eq!(t.verify(&no_csrf, "198.51.100.1", "000000").await.status, 403);
+    let no_csrf = Session {
+        csrf: "wrong".into(),
+        ..pending.clone()
+    };
+    assert_eq!(
+        t.verify(&no_csrf, "198.51.100.1", "000000").await.status,
+        403
+    );
 }
 
 #[tokio::test]
@@ -159,37 +201,62 @@ async fn enrolment_then_sign_in_with_a_code_reaches_the_workstation() {
     assert!(secret.len() >= 20, "at least 160 bits");
     let uri = enrolment["otpauth_uri"].as_str().unwrap();
     assert!(uri.starts_with("otpauth://totp/"), "{uri}");
-    assert!(uri.contains(&format!("secret={secret_text}")) && uri.contains("%20Homedesk") && uri.contains(":alice?"));
+    assert!(
+        uri.contains(&format!("secret={secret_text}"))
+            && uri.contains("%20Homedesk")
+            && uri.contains(":alice?")
+    );
     assert!(enrolment["qr_svg"].as_str().unwrap().contains("<svg"));
     assert_eq!(enrolment["digits"], 6);
     // The secret is not stored in clear and never logged.
     let store = t.relay.server().store();
     let alice = store.user_by_name("alice").await.unwrap();
-    let sealed = store.twofa_user(alice.id).await.unwrap().unwrap().secret_enc.unwrap();
-    assert!(!sealed.contains(secret_text) && !sealed.contains(&String::from_utf8_lossy(&secret).to_string()));
+    let sealed = store
+        .twofa_user(alice.id)
+        .await
+        .unwrap()
+        .unwrap()
+        .secret_enc
+        .unwrap();
+    assert!(
+        !sealed.contains(secret_text)
+            && !sealed.contains(&String::from_utf8_lossy(&secret).to_string())
+    );
     assert!(!logs().contains(secret_text));
 
     // A wrong code leaves the enrolment open; the right one completes it under a new session id.
     let wrong = t.verify(&pending, ip, &t.code(&secret, 5)).await;
-    assert_eq!((wrong.status, wrong.error().as_str()), (401, "The code is wrong or has expired."));
+    assert_eq!(
+        (wrong.status, wrong.error().as_str()),
+        (401, "The code is wrong or has expired.")
+    );
     let response = t.verify(&pending, ip, &t.code(&secret, 0)).await;
     assert_eq!(response.status, 200, "{}", response.text());
     let full = Session::from_login(&response);
-    assert_ne!(full.cookie, pending.cookie, "session id rotated at promotion");
+    assert_ne!(
+        full.cookie, pending.cookie,
+        "session id rotated at promotion"
+    );
     assert_ne!(full.csrf, pending.csrf);
     assert_eq!(full.body["workstations"][0]["name"], "alice-pc");
     // The pending cookie is dead; the new one gets a ticket and the tunnel works.
     assert_eq!(t.relay.ticket_response(&pending, None).await.status, 401);
     let ticket = t.ticket_from(&full, ip).await;
     assert_eq!(ticket.status, 200, "{}", ticket.text());
-    let mut ws = t.relay.tunnel(ticket.json()["ticket"].as_str().unwrap()).await;
+    let mut ws = t
+        .relay
+        .tunnel(ticket.json()["ticket"].as_str().unwrap())
+        .await;
     echo_roundtrip(&mut ws, b"second factor done").await;
     assert!(!logs().contains(secret_text));
 
     // The enrolment QR is never shown again: the next sign-in asks for a code.
     t.clock.advance(Duration::from_secs(30));
     let again = t.password("203.0.113.9").await;
-    assert_eq!(again.body["second_factor"], serde_json::json!({ "step": "code", "method": "app", "digits": 6 }));
+    assert_eq!(
+        again.body["second_factor"],
+        serde_json::json!({ "step": "code", "method": "app", "digits": 6 })
+    );
 }
 
 #[tokio::test]
@@ -202,9 +269,14 @@ async fn validity_after_first_session_skips_the_code_from_the_same_ip_only() {
     t.clock.advance(Duration::from_secs(479 * 60));
     let direct = t.relay.login_from(ip, "alice", PASSWORD).await;
     assert_eq!(direct.status, 200);
-    assert!(direct.json().get("second_factor").is_none() && direct.json()["workstations"].is_array());
+    assert!(
+        direct.json().get("second_factor").is_none() && direct.json()["workstations"].is_array()
+    );
     // …another IP needs a code…
-    assert_eq!(t.password("198.51.100.4").await.body["second_factor"]["step"], "code");
+    assert_eq!(
+        t.password("198.51.100.4").await.body["second_factor"]["step"],
+        "code"
+    );
     // …and after the window the same IP does too.
     t.clock.advance(Duration::from_secs(61));
     assert_eq!(t.password(ip).await.body["second_factor"]["step"], "code");
@@ -217,7 +289,10 @@ async fn validity_before_first_session_expires() {
     let (_, full) = t.enrol(ip).await;
     t.clock.advance(Duration::from_secs(3601));
     let ticket = t.ticket_from(&full, ip).await;
-    assert_eq!((ticket.status, ticket.error().as_str()), (401, "Your verification has expired. Sign in again."));
+    assert_eq!(
+        (ticket.status, ticket.error().as_str()),
+        (401, "Your verification has expired. Sign in again.")
+    );
     assert_eq!(t.ticket_from(&full, ip).await.status, 401, "session ended");
 }
 
@@ -227,16 +302,31 @@ async fn a_code_is_accepted_once() {
     let (secret, _) = t.enrol("198.51.100.6").await;
     // Same step again, from a fresh password step: refused as reused.
     let pending = t.password("198.51.100.7").await;
-    let replay = t.verify(&pending, "198.51.100.7", &t.code(&secret, 0)).await;
+    let replay = t
+        .verify(&pending, "198.51.100.7", &t.code(&secret, 0))
+        .await;
     assert_eq!(
         (replay.status, replay.error().as_str()),
-        (401, "This code has already been used; wait for the next one.")
+        (
+            401,
+            "This code has already been used; wait for the next one."
+        )
     );
     // The next step's code works.
     t.clock.advance(Duration::from_secs(30));
-    assert_eq!(t.verify(&pending, "198.51.100.7", &t.code(&secret, 0)).await.status, 200);
+    assert_eq!(
+        t.verify(&pending, "198.51.100.7", &t.code(&secret, 0))
+            .await
+            .status,
+        200
+    );
     // A promoted session cannot be promoted again.
-    assert_eq!(t.verify(&pending, "198.51.100.7", &t.code(&secret, 0)).await.status, 401);
+    assert_eq!(
+        t.verify(&pending, "198.51.100.7", &t.code(&secret, 0))
+            .await
+            .status,
+        401
+    );
 }
 
 #[tokio::test]
@@ -256,8 +346,16 @@ async fn racing_requests_with_one_code_have_exactly_one_winner() {
         async move { t.verify(s, &ip, &code).await.status }
     });
     let statuses = futures_util::future::join_all(attempts).await;
-    assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 1, "{statuses:?}");
-    assert_eq!(statuses.iter().filter(|s| **s == 401).count(), 5, "{statuses:?}");
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 401).count(),
+        5,
+        "{statuses:?}"
+    );
 }
 
 #[tokio::test]
@@ -267,19 +365,37 @@ async fn clock_skew_within_the_discrepancy_is_accepted_and_one_beyond_refused() 
     let pending = t.password(ip).await;
     let secret = base32_decode(pending.body["second_factor"]["secret"].as_str().unwrap());
     // Default discrepancy 1: a code one step behind is accepted.
-    assert_eq!(t.verify(&pending, ip, &t.code(&secret, -2)).await.status, 401);
-    assert_eq!(t.verify(&pending, ip, &t.code(&secret, -1)).await.status, 200);
+    assert_eq!(
+        t.verify(&pending, ip, &t.code(&secret, -2)).await.status,
+        401
+    );
+    assert_eq!(
+        t.verify(&pending, ip, &t.code(&secret, -1)).await.status,
+        200
+    );
     let pending = t.password("198.51.100.10").await;
-    assert_eq!(t.verify(&pending, ip, &t.code(&secret, 2)).await.status, 401);
-    assert_eq!(t.verify(&pending, ip, &t.code(&secret, 1)).await.status, 200);
+    assert_eq!(
+        t.verify(&pending, ip, &t.code(&secret, 2)).await.status,
+        401
+    );
+    assert_eq!(
+        t.verify(&pending, ip, &t.code(&secret, 1)).await.status,
+        200
+    );
     // Discrepancy 3: three steps ahead pass, four do not.
     let store = t.relay.server().store();
     let mut settings = twofa::settings_load(store).await.unwrap();
     settings.discrepancy = 3;
     twofa::settings_store(store, &settings).await.unwrap();
     let pending = t.password("198.51.100.11").await;
-    assert_eq!(t.verify(&pending, ip, &t.code(&secret, 4)).await.status, 401);
-    assert_eq!(t.verify(&pending, ip, &t.code(&secret, 3)).await.status, 200);
+    assert_eq!(
+        t.verify(&pending, ip, &t.code(&secret, 4)).await.status,
+        401
+    );
+    assert_eq!(
+        t.verify(&pending, ip, &t.code(&secret, 3)).await.status,
+        200
+    );
 }
 
 #[tokio::test]
@@ -288,16 +404,44 @@ async fn malformed_codes_are_refused_cleanly() {
     let ip = "198.51.100.12";
     let pending = t.password(ip).await;
     let huge = "1".repeat(100_000);
-    for code in ["", "12345", "1234567", "12 345", " 123456", "12345a", "１２３４５６", "-12345", huge.as_str()] {
+    for code in [
+        "",
+        "12345",
+        "1234567",
+        "12 345",
+        " 123456",
+        "12345a",
+        "１２３４５６",
+        "-12345",
+        huge.as_str(),
+    ] {
         let response = t.verify(&pending, ip, code).await;
         assert_eq!(response.status, 400, "{code:?}: {}", response.text());
-        assert_eq!(response.error(), "The code must be exactly 6 digits (0-9), without spaces or other characters.");
+        assert_eq!(
+            response.error(),
+            "The code must be exactly 6 digits (0-9), without spaces or other characters."
+        );
     }
     let origin = t.relay.origin();
     let cookie = pending.cookie_header();
-    let headers = [("Origin", origin.as_str()), ("Cookie", cookie.as_str()), ("X-CSRF-Token", pending.csrf.as_str())];
-    let not_json = t.relay.request("POST", "/api/2fa/verify", &headers, Some("{\"code\": 123456}")).await;
-    assert_eq!((not_json.status, not_json.error().as_str()), (400, "The request body is not the expected JSON."));
+    let headers = [
+        ("Origin", origin.as_str()),
+        ("Cookie", cookie.as_str()),
+        ("X-CSRF-Token", pending.csrf.as_str()),
+    ];
+    let not_json = t
+        .relay
+        .request(
+            "POST",
+            "/api/2fa/verify",
+            &headers,
+            Some("{\"code\": 123456}"),
+        )
+        .await;
+    assert_eq!(
+        (not_json.status, not_json.error().as_str()),
+        (400, "The request body is not the expected JSON.")
+    );
     // Still pending, nothing promoted.
     assert_eq!(t.relay.ticket_response(&pending, None).await.status, 401);
 }
@@ -315,7 +459,10 @@ async fn wrong_codes_count_in_the_brute_force_limiter() {
     // Ten failures block the IP: even the right code is refused now, without being checked.
     let blocked = t.verify(&pending, ip, &t.code(&secret, 0)).await;
     assert_eq!(blocked.status, 429, "{}", blocked.text());
-    assert_eq!(blocked.error(), "Too many failed sign-in attempts from your network. Try again in 20 minutes.");
+    assert_eq!(
+        blocked.error(),
+        "Too many failed sign-in attempts from your network. Try again in 20 minutes."
+    );
     assert_eq!(t.relay.login_from(ip, "alice", PASSWORD).await.status, 429);
     assert!(logs().contains("verification code refused"));
 }
@@ -326,17 +473,31 @@ async fn reset_revokes_the_secret_and_the_sessions() {
     let ip = "198.51.100.14";
     let (old_secret, full) = t.enrol(ip).await;
     let out = t.relay.cli(&["2fa", "reset", "alice"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("new QR code"));
     assert_eq!(t.ticket_from(&full, ip).await.status, 401, "sessions ended");
     t.clock.advance(Duration::from_secs(30));
     let pending = t.password(ip).await;
     let enrolment = &pending.body["second_factor"];
-    assert_eq!(enrolment["step"], "enrol", "a new QR code at the next sign-in");
+    assert_eq!(
+        enrolment["step"], "enrol",
+        "a new QR code at the next sign-in"
+    );
     let new_secret = base32_decode(enrolment["secret"].as_str().unwrap());
     assert_ne!(new_secret, old_secret);
-    assert_eq!(t.verify(&pending, ip, &t.code(&old_secret, 0)).await.status, 401, "old secret revoked");
-    assert_eq!(t.verify(&pending, ip, &t.code(&new_secret, 0)).await.status, 200);
+    assert_eq!(
+        t.verify(&pending, ip, &t.code(&old_secret, 0)).await.status,
+        401,
+        "old secret revoked"
+    );
+    assert_eq!(
+        t.verify(&pending, ip, &t.code(&new_secret, 0)).await.status,
+        200
+    );
 }
 
 #[tokio::test]
@@ -351,19 +512,27 @@ async fn users_off_the_list_or_with_2fa_disabled_sign_in_with_the_password() {
     settings.enabled = false;
     twofa::settings_store(store, &settings).await.unwrap();
     let alice = t.relay.login_response("alice", PASSWORD).await;
-    assert!(alice.json().get("second_factor").is_none(), "{}", alice.text());
+    assert!(
+        alice.json().get("second_factor").is_none(),
+        "{}",
+        alice.text()
+    );
     // Wrong password stays the same 401 for 2FA users (nothing about the second factor leaks).
     settings.enabled = true;
     twofa::settings_store(store, &settings).await.unwrap();
     let wrong = t.relay.login_response("alice", "not the password").await;
-    assert_eq!((wrong.status, wrong.error().as_str()), (401, "Invalid username or password."));
+    assert_eq!(
+        (wrong.status, wrong.error().as_str()),
+        (401, "Invalid username or password.")
+    );
 }
 
 #[tokio::test]
 async fn login_accepts_an_optional_domain_and_the_portal_says_whether_to_show_it() {
     let relay = TestRelay::start().await;
     relay.add_user("carol").await;
-    let body = serde_json::json!({ "username": "carol", "password": PASSWORD, "domain": "CORP" }).to_string();
+    let body = serde_json::json!({ "username": "carol", "password": PASSWORD, "domain": "CORP" })
+        .to_string();
     assert_eq!(relay.post("/api/login", None, &body).await.status, 200);
     let portal = relay.request("GET", "/api/portal", &[], None).await;
     assert_eq!(portal.json(), serde_json::json!({ "show_domain": false }));
@@ -380,13 +549,20 @@ fn cli_manages_members_methods_and_settings() {
     let run = |args: &[&str]| run_cli(&dir, args, None);
     let ok = |args: &[&str]| {
         let out = run(args);
-        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
     let fails = |args: &[&str], needle: &str| {
         let out = run(args);
         let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-        assert!(!out.status.success() && stderr.contains(needle) && !stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert!(
+            !out.status.success() && stderr.contains(needle) && !stderr.contains("panicked"),
+            "{args:?}: {stderr}"
+        );
     };
     ok(&["user", "add", "alice"]);
     ok(&["user", "add", "bob"]);
@@ -397,14 +573,29 @@ fn cli_manages_members_methods_and_settings() {
     ok(&["2fa", "add", "Remote Staff", "--group"]);
     fails(&["2fa", "add", "nobody"], "no user named \"nobody\"");
     ok(&["2fa", "method", "bob", "sms", "--phone", "+41791234567"]);
-    fails(&["2fa", "method", "bob", "sms", "--phone", "0791234567"], "international form");
+    fails(
+        &["2fa", "method", "bob", "sms", "--phone", "0791234567"],
+        "international form",
+    );
     fails(&["2fa", "method", "bob", "sms"], "--phone");
     fails(&["2fa", "method", "bob", "pigeon"], "unknown method");
     let list = ok(&["2fa", "list"]);
     assert!(list.starts_with("Two-factor sign-in is enabled."), "{list}");
-    assert!(list.lines().any(|l| l.starts_with("user") && l.contains("alice") && l.contains("app")), "{list}");
-    assert!(list.lines().any(|l| l.contains("bob") && l.contains("sms") && l.contains("+41791234567")), "{list}");
-    assert!(list.lines().any(|l| l.starts_with("group") && l.contains("remote staff")), "{list}");
+    assert!(
+        list.lines()
+            .any(|l| l.starts_with("user") && l.contains("alice") && l.contains("app")),
+        "{list}"
+    );
+    assert!(
+        list.lines()
+            .any(|l| l.contains("bob") && l.contains("sms") && l.contains("+41791234567")),
+        "{list}"
+    );
+    assert!(
+        list.lines()
+            .any(|l| l.starts_with("group") && l.contains("remote staff")),
+        "{list}"
+    );
     ok(&["2fa", "remove", "bob"]);
     fails(&["2fa", "remove", "bob"], "not on the two-factor list");
     assert!(!ok(&["2fa", "list"]).contains("bob"));
@@ -418,32 +609,107 @@ fn cli_manages_members_methods_and_settings() {
     ] {
         assert!(show.contains(line), "{show}");
     }
-    assert!(show.contains("Your %ISSUER% verification code is: %CODE%") && show.contains(" Homedesk"), "{show}");
-    let out = run(&["2fa", "settings", "set", "--discrepancy", "11", "--digits", "5", "--issuer", "ACME"]);
+    assert!(
+        show.contains("Your %ISSUER% verification code is: %CODE%") && show.contains(" Homedesk"),
+        "{show}"
+    );
+    let out = run(&[
+        "2fa",
+        "settings",
+        "set",
+        "--discrepancy",
+        "11",
+        "--digits",
+        "5",
+        "--issuer",
+        "ACME",
+    ]);
     assert!(out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("warning: a discrepancy of 11") && stderr.contains("RFC 4226"), "{stderr}");
+    assert!(
+        stderr.contains("warning: a discrepancy of 11") && stderr.contains("RFC 4226"),
+        "{stderr}"
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("issuer                  ACME"));
-    fails(&["2fa", "settings", "set", "--discrepancy", "481"], "between 0 and 480");
-    fails(&["2fa", "settings", "set", "--digits", "13"], "between 4 and 12");
-    fails(&["2fa", "settings", "set", "--sms-template", "Your code"], "must contain %CODE%");
-    ok(&["2fa", "settings", "set", "--sms-template", "%ISSUER%: %CODE%"]);
+    fails(
+        &["2fa", "settings", "set", "--discrepancy", "481"],
+        "between 0 and 480",
+    );
+    fails(
+        &["2fa", "settings", "set", "--digits", "13"],
+        "between 4 and 12",
+    );
+    fails(
+        &["2fa", "settings", "set", "--sms-template", "Your code"],
+        "must contain %CODE%",
+    );
+    ok(&[
+        "2fa",
+        "settings",
+        "set",
+        "--sms-template",
+        "%ISSUER%: %CODE%",
+    ]);
     assert!(ok(&["2fa", "settings", "show"]).contains("sms-template            %ISSUER%: %CODE%"));
-    fails(&["2fa", "settings", "set", "--code-lifetime-secs", "10"], "between 30 and 3600");
-    fails(&["2fa", "settings", "set", "--send-limit", "0"], "between 1 and 100");
-    assert!(ok(&["2fa", "settings", "set", "--send-limit", "3"]).contains("send-limit              3 per hour"));
+    fails(
+        &["2fa", "settings", "set", "--code-lifetime-secs", "10"],
+        "between 30 and 3600",
+    );
+    fails(
+        &["2fa", "settings", "set", "--send-limit", "0"],
+        "between 1 and 100",
+    );
+    assert!(ok(&["2fa", "settings", "set", "--send-limit", "3"])
+        .contains("send-limit              3 per hour"));
 
-    let out = run_cli(&dir, &["2fa", "sms", "--account-sid", "AC123", "--from", "+15005550006"], Some("tok-en\n"));
+    let out = run_cli(
+        &dir,
+        &[
+            "2fa",
+            "sms",
+            "--account-sid",
+            "AC123",
+            "--from",
+            "+15005550006",
+        ],
+        Some("tok-en\n"),
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
-        out.status.success() && stdout.contains("https://api.twilio.com") && !stdout.contains("tok-en"),
+        out.status.success()
+            && stdout.contains("https://api.twilio.com")
+            && !stdout.contains("tok-en"),
         "{stdout}"
     );
-    let out = run_cli(&dir, &["2fa", "sms", "--account-sid", "AC123", "--from", "5550006"], Some("t\n"));
-    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("international form"));
-    let smtp = ok(&["2fa", "smtp", "--host", "mail.example.com", "--from", "desk@example.com"]);
+    let out = run_cli(
+        &dir,
+        &["2fa", "sms", "--account-sid", "AC123", "--from", "5550006"],
+        Some("t\n"),
+    );
+    assert!(
+        !out.status.success()
+            && String::from_utf8_lossy(&out.stderr).contains("international form")
+    );
+    let smtp = ok(&[
+        "2fa",
+        "smtp",
+        "--host",
+        "mail.example.com",
+        "--from",
+        "desk@example.com",
+    ]);
     assert!(smtp.contains("mail.example.com:587 (starttls)"), "{smtp}");
-    fails(&["2fa", "smtp", "--host", "mail.example.com", "--from", "not-an-address"], "not an email address");
+    fails(
+        &[
+            "2fa",
+            "smtp",
+            "--host",
+            "mail.example.com",
+            "--from",
+            "not-an-address",
+        ],
+        "not an email address",
+    );
 
     ok(&["2fa", "disable"]);
     assert!(ok(&["2fa", "list"]).starts_with("Two-factor sign-in is disabled."));
@@ -454,22 +720,41 @@ async fn native_rdp_is_refused_for_two_factor_users_unless_whitelisted() {
     use tokio::io::AsyncWriteExt;
     let relay = TestRelay::start().await;
     let mut peer = Peer::start().await;
-    relay.user_with_workstation("alice", "alice-pc", peer.addr).await;
+    relay
+        .user_with_workstation("alice", "alice-pc", peer.addr)
+        .await;
     let store = relay.server().store();
     let mut settings = twofa::settings_load(store).await.unwrap();
     settings.enabled = true;
     twofa::settings_store(store, &settings).await.unwrap();
-    twofa::add_member(store, MemberKind::User, "alice").await.unwrap();
+    twofa::add_member(store, MemberKind::User, "alice")
+        .await
+        .unwrap();
     // Native clients cannot show a code page: refused (closed) without dialling the workstation.
-    let mut client = tokio::net::TcpStream::connect(relay.https_addr).await.unwrap();
-    client.write_all(&crate::native::connection_request(Some("alice"))).await.unwrap();
+    let mut client = tokio::net::TcpStream::connect(relay.https_addr)
+        .await
+        .unwrap();
+    client
+        .write_all(&crate::native::connection_request(Some("alice")))
+        .await
+        .unwrap();
     assert!(crate::native::expect_closed(&mut client).await.is_empty());
     assert_eq!(peer.accepted(), 0);
     assert!(logs().contains("native RDP refused: two-factor user, IP not whitelisted"));
     // From a whitelisted network the cookie routes as usual.
-    relay.server().guard().whitelist_add(&"127.0.0.1".parse().unwrap()).await.unwrap();
-    let mut client = tokio::net::TcpStream::connect(relay.https_addr).await.unwrap();
-    client.write_all(&crate::native::connection_request(Some("alice"))).await.unwrap();
+    relay
+        .server()
+        .guard()
+        .whitelist_add(&"127.0.0.1".parse().unwrap())
+        .await
+        .unwrap();
+    let mut client = tokio::net::TcpStream::connect(relay.https_addr)
+        .await
+        .unwrap();
+    client
+        .write_all(&crate::native::connection_request(Some("alice")))
+        .await
+        .unwrap();
     let _workstation = peer.next().await;
     assert_eq!(peer.accepted(), 1);
 }
@@ -482,14 +767,29 @@ async fn directory_groups_on_the_list_require_the_second_factor() {
     settings.enabled = true;
     twofa::settings_store(store, &settings).await.unwrap();
     // Listed in any case; stored like the directory's group names (lowercase).
-    twofa::add_member(store, MemberKind::Group, "Remote Staff").await.unwrap();
-    let dave = store.upsert_directory_user("dave", &["remote staff".to_owned()]).await.unwrap();
-    let erin = store.upsert_directory_user("erin", &["office".to_owned()]).await.unwrap();
+    twofa::add_member(store, MemberKind::Group, "Remote Staff")
+        .await
+        .unwrap();
+    let dave = store
+        .upsert_directory_user("dave", &["remote staff".to_owned()])
+        .await
+        .unwrap();
+    let erin = store
+        .upsert_directory_user("erin", &["office".to_owned()])
+        .await
+        .unwrap();
     let twofa = relay.server().twofa();
     assert!(twofa.required(&dave).await.unwrap());
     assert!(!twofa.required(&erin).await.unwrap());
-    let step = twofa.second_step(&dave, "198.51.100.77".parse().unwrap()).await.unwrap();
+    let step = twofa
+        .second_step(&dave, "198.51.100.77".parse().unwrap())
+        .await
+        .unwrap();
     assert!(matches!(step, twofa::SecondStep::Enrol(_)), "{step:?}");
-    assert!(twofa::remove_member(store, MemberKind::Group, "REMOTE STAFF").await.unwrap());
+    assert!(
+        twofa::remove_member(store, MemberKind::Group, "REMOTE STAFF")
+            .await
+            .unwrap()
+    );
     assert!(!twofa.required(&dave).await.unwrap());
 }

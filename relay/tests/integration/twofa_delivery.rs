@@ -26,11 +26,18 @@ struct Recorded {
 
 impl Recorded {
     fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
     /// The decoded form fields, in order.
     fn form(&self) -> Vec<(String, String)> {
-        self.body.split('&').filter_map(|pair| pair.split_once('=')).map(|(k, v)| (decode(k), decode(v))).collect()
+        self.body
+            .split('&')
+            .filter_map(|pair| pair.split_once('='))
+            .map(|(k, v)| (decode(k), decode(v)))
+            .collect()
     }
 }
 
@@ -103,15 +110,21 @@ fn parse_request(raw: &[u8]) -> Option<Recorded> {
     let head = String::from_utf8_lossy(&raw[..end]).into_owned();
     let mut lines = head.split("\r\n");
     let request_line = lines.next()?.to_owned();
-    let headers: Vec<(String, String)> =
-        lines.filter_map(|l| l.split_once(':')).map(|(n, v)| (n.trim().to_owned(), v.trim().to_owned())).collect();
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_owned(), v.trim().to_owned()))
+        .collect();
     let length: usize = headers
         .iter()
         .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
         .and_then(|(_, v)| v.parse().ok())
         .unwrap_or(0);
     let body = raw.get(end + 4..end + 4 + length)?;
-    Some(Recorded { request_line, headers, body: String::from_utf8_lossy(body).into_owned() })
+    Some(Recorded {
+        request_line,
+        headers,
+        body: String::from_utf8_lossy(body).into_owned(),
+    })
 }
 
 struct Fixture {
@@ -123,22 +136,31 @@ struct Fixture {
 async fn fixture(user: &str, method: Method, address: &str) -> Fixture {
     let clock = ManualClock::new(1_700_000_000_000);
     let shared: SharedClock = Arc::new(clock.clone());
-    let options =
-        Options { trusted_proxies: vec!["127.0.0.1".parse().unwrap()], clock: Some(shared), ..Options::default() };
+    let options = Options {
+        trusted_proxies: vec!["127.0.0.1".parse().unwrap()],
+        clock: Some(shared),
+        ..Options::default()
+    };
     let relay = TestRelay::start_with(options).await;
     let (addr, _) = echo_peer().await;
-    relay.user_with_workstation(user, &format!("{user}-pc"), addr).await;
+    relay
+        .user_with_workstation(user, &format!("{user}-pc"), addr)
+        .await;
     let store = relay.server().store();
     let mut settings = twofa::settings_load(store).await.unwrap();
     settings.enabled = true;
     settings.issuer = "ACME".into();
     twofa::settings_store(store, &settings).await.unwrap();
-    twofa::add_member(store, MemberKind::User, user).await.unwrap();
+    twofa::add_member(store, MemberKind::User, user)
+        .await
+        .unwrap();
     let (phone, email) = match method {
         Method::Sms => (Some(address), None),
         _ => (None, Some(address)),
     };
-    twofa::set_method(store, user, method, phone, email).await.unwrap();
+    twofa::set_method(store, user, method, phone, email)
+        .await
+        .unwrap();
     Fixture { relay, clock }
 }
 
@@ -150,12 +172,16 @@ impl Fixture {
             auth_token: TOKEN.into(),
             from: FROM.into(),
         };
-        delivery::set_twilio_config(self.relay.server().store(), &config).await.unwrap();
+        delivery::set_twilio_config(self.relay.server().store(), &config)
+            .await
+            .unwrap();
     }
 
     async fn verify(&self, session: &Session, code: &str) -> HttpResponse {
         let body = serde_json::json!({ "code": code }).to_string();
-        self.relay.post("/api/2fa/verify", Some(session), &body).await
+        self.relay
+            .post("/api/2fa/verify", Some(session), &body)
+            .await
     }
 
     async fn resend(&self, session: &Session) -> HttpResponse {
@@ -165,8 +191,13 @@ impl Fixture {
 
 /// The code inside "…verification code is: 123456".
 fn code_in(text: &str) -> String {
-    let at = text.find("verification code is: ").unwrap_or_else(|| panic!("no code in {text:?}"));
-    text[at + "verification code is: ".len()..].chars().take_while(char::is_ascii_digit).collect()
+    let at = text
+        .find("verification code is: ")
+        .unwrap_or_else(|| panic!("no code in {text:?}"));
+    text[at + "verification code is: ".len()..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect()
 }
 
 #[tokio::test]
@@ -176,16 +207,28 @@ async fn sms_code_is_sent_through_twilio_exactly_and_accepted_once() {
     f.use_twilio(&twilio.base_url).await;
     let login = f.relay.login_response("bob", PASSWORD).await;
     assert_eq!(login.status, 200, "{}", login.text());
-    assert_eq!(login.json()["second_factor"], serde_json::json!({ "step": "code", "method": "sms", "digits": 6 }));
+    assert_eq!(
+        login.json()["second_factor"],
+        serde_json::json!({ "step": "code", "method": "sms", "digits": 6 })
+    );
     let pending = Session::from_login(&login);
 
     let requests = twilio.requests();
     assert_eq!(requests.len(), 1);
     let sms = &requests[0];
-    assert_eq!(sms.request_line, format!("POST /2010-04-01/Accounts/{SID}/Messages.json HTTP/1.1"));
+    assert_eq!(
+        sms.request_line,
+        format!("POST /2010-04-01/Accounts/{SID}/Messages.json HTTP/1.1")
+    );
     let basic = base64::engine::general_purpose::STANDARD.encode(format!("{SID}:{TOKEN}"));
-    assert_eq!(sms.header("authorization"), Some(format!("Basic {basic}").as_str()));
-    assert_eq!(sms.header("content-type"), Some("application/x-www-form-urlencoded"));
+    assert_eq!(
+        sms.header("authorization"),
+        Some(format!("Basic {basic}").as_str())
+    );
+    assert_eq!(
+        sms.header("content-type"),
+        Some("application/x-www-form-urlencoded")
+    );
     let form = sms.form();
     let names: Vec<&str> = form.iter().map(|(k, _)| k.as_str()).collect();
     assert_eq!(names, ["To", "From", "Body"]);
@@ -217,7 +260,10 @@ async fn sms_codes_expire_and_send_again_sends_a_new_one() {
     let first = code_in(&twilio.requests()[0].form()[2].1);
     f.clock.advance(Duration::from_secs(5 * 60));
     let expired = f.verify(&pending, &first).await;
-    assert_eq!((expired.status, expired.error().as_str()), (401, "The code is wrong or has expired."));
+    assert_eq!(
+        (expired.status, expired.error().as_str()),
+        (401, "The code is wrong or has expired.")
+    );
     assert_eq!(f.resend(&pending).await.status, 204);
     let second = code_in(&twilio.requests()[1].form()[2].1);
     f.clock.advance(Duration::from_secs(5 * 60 - 1));
@@ -235,11 +281,20 @@ async fn sends_are_limited_per_user_per_hour() {
     }
     let limited = f.resend(&pending).await;
     assert_eq!(limited.status, 429);
-    assert_eq!(limited.error(), "Too many codes were sent in the last hour; try again later.");
+    assert_eq!(
+        limited.error(),
+        "Too many codes were sent in the last hour; try again later."
+    );
     assert_eq!(twilio.requests().len(), 5);
     // A new password step within the hour sends nothing, but the page still asks for a code.
     let login = f.relay.login_response("bob", PASSWORD).await;
-    assert_eq!((login.status, login.json()["second_factor"]["method"].as_str()), (200, Some("sms")));
+    assert_eq!(
+        (
+            login.status,
+            login.json()["second_factor"]["method"].as_str()
+        ),
+        (200, Some("sms"))
+    );
     assert_eq!(twilio.requests().len(), 5);
     f.clock.advance(Duration::from_secs(3600));
     assert_eq!(f.resend(&pending).await.status, 204);
@@ -261,7 +316,15 @@ async fn a_refusing_gateway_gives_a_clear_error_and_no_session() {
     assert!(logs().contains("the SMS gateway refused the message (HTTP 401)"));
     // Failed sends do not use up the hourly limit.
     let user = f.relay.server().store().user_by_name("bob").await.unwrap();
-    assert_eq!(f.relay.server().store().twofa_codes_sent_since(user.id, 0).await.unwrap(), 0);
+    assert_eq!(
+        f.relay
+            .server()
+            .store()
+            .twofa_codes_sent_since(user.id, 0)
+            .await
+            .unwrap(),
+        0
+    );
 }
 
 /// The project's SMTP test server, killed on drop.
@@ -275,7 +338,10 @@ impl SmtpServer {
     fn start() -> SmtpServer {
         use std::io::BufRead;
         let dir = tempfile::tempdir().unwrap();
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/smtp-test-server.sh");
+        let script = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../scripts/smtp-test-server.sh"
+        );
         let mut child = std::process::Command::new("bash")
             .arg(script)
             .arg(dir.path())
@@ -284,9 +350,18 @@ impl SmtpServer {
             .spawn()
             .expect("start scripts/smtp-test-server.sh (install: scripts/install-toolchain.sh --for-tests)");
         let mut line = String::new();
-        std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        let port = line.trim().strip_prefix("SMTP_READY port=").unwrap_or_else(|| panic!("SMTP server: {line:?}"));
-        SmtpServer { port: port.parse().unwrap(), child, dir }
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let port = line
+            .trim()
+            .strip_prefix("SMTP_READY port=")
+            .unwrap_or_else(|| panic!("SMTP server: {line:?}"));
+        SmtpServer {
+            port: port.parse().unwrap(),
+            child,
+            dir,
+        }
     }
 
     fn mails(&self) -> Vec<String> {
@@ -321,7 +396,9 @@ async fn email_code_reaches_a_real_smtp_server_over_starttls() {
         from: "homedesk@example.com".into(),
         ca_file: Some(smtp.dir.path().join("ca.pem")),
     };
-    delivery::set_smtp_config(f.relay.server().store(), &config).await.unwrap();
+    delivery::set_smtp_config(f.relay.server().store(), &config)
+        .await
+        .unwrap();
     let login = f.relay.login_response("carol", PASSWORD).await;
     assert_eq!(login.status, 200, "{}", login.text());
     assert_eq!(login.json()["second_factor"]["method"], "email");
@@ -330,7 +407,8 @@ async fn email_code_reaches_a_real_smtp_server_over_starttls() {
     assert_eq!(mails.len(), 1);
     let mail = &mails[0];
     assert!(
-        mail.contains("X-Envelope-To: carol@example.com") && mail.contains("X-Envelope-From: homedesk@example.com")
+        mail.contains("X-Envelope-To: carol@example.com")
+            && mail.contains("X-Envelope-From: homedesk@example.com")
     );
     assert!(mail.contains("Subject: ACME verification code"), "{mail}");
     let code = code_in(mail);
@@ -339,8 +417,13 @@ async fn email_code_reaches_a_real_smtp_server_over_starttls() {
     assert_eq!(ok.status, 200, "{}", ok.text());
 
     // The relay does not send mail in clear text: a server without our trusted certificate fails.
-    let untrusted = SmtpConfig { ca_file: None, ..config };
-    delivery::set_smtp_config(f.relay.server().store(), &untrusted).await.unwrap();
+    let untrusted = SmtpConfig {
+        ca_file: None,
+        ..config
+    };
+    delivery::set_smtp_config(f.relay.server().store(), &untrusted)
+        .await
+        .unwrap();
     assert_eq!(f.relay.login_response("carol", PASSWORD).await.status, 502);
     assert_eq!(smtp.mails().len(), 1);
 }
