@@ -515,6 +515,7 @@ async fn disabled_workstation_is_not_offered() {
         .as_i64()
         .expect("pc listed");
     let mut open = relay.tunnel(&relay.ticket(&session, None).await).await;
+    echo_roundtrip(&mut open, b"open before").await; // the ticket is redeemed, the pipe is up
 
     let out = ok(&cli(&dir, &["workstation", "disable", "pc"]));
     assert!(out.contains("open ones are not cut"), "{out}");
