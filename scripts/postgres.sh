@@ -32,7 +32,8 @@ as_owner() {
 free_port() {
   local port
   for _ in $(seq 1 200); do
-    port=$((20000 + RANDOM % 40000))
+    # Below the kernel's ephemeral range (32768+ on Linux), where outgoing connections take their ports.
+    port=$((20000 + RANDOM % 12000))
     if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then echo "$port"; return 0; fi
   done
   log "no free port found"; exit 1
@@ -40,6 +41,14 @@ free_port() {
 
 running() {
   [[ -f "$DIR/port" ]] && as_owner "$(bindir)/pg_ctl" -D "$DATA" status >/dev/null 2>&1
+}
+
+# Loopback TCP only, the socket inside our own directory; fsync off: a throwaway cluster for tests.
+# The server must not inherit our lock (fd 9) or our output (callers wait for it to close).
+start_on() {
+  as_owner "$1/pg_ctl" -D "$DATA" -l "$DIR/server.log" -w -t 60 \
+    -o "-c listen_addresses=127.0.0.1 -p $2 -c unix_socket_directories=$DIR -c fsync=off -c max_connections=300" \
+    start </dev/null >/dev/null 2>&1 9>&-
 }
 
 start() {
@@ -56,12 +65,17 @@ start() {
     log "initdb $DATA"
     as_owner "$bin/initdb" -D "$DATA" -U postgres --auth=trust --encoding=UTF8 --locale=C --no-sync >/dev/null
   fi
-  port=$(free_port)
-  # Loopback TCP only, the socket inside our own directory; fsync off: a throwaway cluster for tests.
-  # The server must not inherit our lock (fd 9) or our output (callers wait for it to close).
-  as_owner "$bin/pg_ctl" -D "$DATA" -l "$DIR/server.log" -w -t 60 \
-    -o "-c listen_addresses=127.0.0.1 -p $port -c unix_socket_directories=$DIR -c fsync=off -c max_connections=300" \
-    start </dev/null >/dev/null 2>&1 9>&- || { log "PostgreSQL did not start; its log:"; tail -n 30 "$DIR/server.log" >&2; exit 1; }
+  # A port found free can be taken before PostgreSQL binds it (the machine is busy with tests): try
+  # another one when that happens, fail on anything else.
+  for attempt in $(seq 1 10); do
+    port=$(free_port)
+    rm -f "$DIR/server.log"
+    if start_on "$bin" "$port"; then break; fi
+    if ((attempt == 10)) || ! grep -q "Address already in use" "$DIR/server.log"; then
+      log "PostgreSQL did not start; its log:"; tail -n 30 "$DIR/server.log" >&2; exit 1
+    fi
+    log "port $port was taken meanwhile; trying another"
+  done
   echo "$port" >"$DIR/port"
   log "listening on 127.0.0.1:$port ($DATA)"
 }
