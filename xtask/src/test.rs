@@ -33,8 +33,10 @@ pub fn test() -> Result<()> {
         command.arg(paths::postgres_script()).arg(action).env("HOMEDESK_PG_DIR", &postgres_dir);
         command
     };
-    shell::run(&mut postgres("start"))
-        .context("the throwaway PostgreSQL cluster (scripts/postgres.sh) did not start")?;
+    if let Err(error) = shell::run(&mut postgres("start")) {
+        let _ = shell::run(&mut postgres("stop")); // leaves no half-made cluster behind
+        return Err(error.context("the throwaway PostgreSQL cluster (scripts/postgres.sh) did not start"));
+    }
     let postgres_url = shell::output(&mut postgres("url"))?;
     let postgres_run = tally.run(
         shell::host_cargo()
