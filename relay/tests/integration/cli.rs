@@ -218,25 +218,7 @@ fn errors_are_one_clear_line() {
 async fn cli_accounts_work_in_the_portal() {
     let temp = tempfile::tempdir().unwrap();
     let dir = temp.path().join("data");
-    let (addr, _) = echo_peer().await;
-    ok(&run_cli(
-        &dir,
-        &["user", "add", "alice", "--password-stdin"],
-        Some(&format!("{PASSWORD}\n")),
-    ));
-    ok(&cli(
-        &dir,
-        &[
-            "workstation",
-            "add",
-            "pc-alice",
-            "--host",
-            &addr.ip().to_string(),
-            "--port",
-            &addr.port().to_string(),
-        ],
-    ));
-    ok(&cli(&dir, &["assign", "alice", "pc-alice"]));
+    alice_on_an_echo_workstation(&dir, "pc-alice").await;
 
     let relay = TestRelay::start_with(Options {
         data_dir: Some(dir.clone()),
@@ -486,25 +468,7 @@ fn workstation_edit_refuses_bad_input_and_changes_nothing() {
 async fn disabled_workstation_is_not_offered() {
     let temp = tempfile::tempdir().unwrap();
     let dir = temp.path().join("data");
-    let (addr, _) = echo_peer().await;
-    ok(&run_cli(
-        &dir,
-        &["user", "add", "alice", "--password-stdin"],
-        Some(&format!("{PASSWORD}\n")),
-    ));
-    ok(&cli(
-        &dir,
-        &[
-            "workstation",
-            "add",
-            "pc",
-            "--host",
-            &addr.ip().to_string(),
-            "--port",
-            &addr.port().to_string(),
-        ],
-    ));
-    ok(&cli(&dir, &["assign", "alice", "pc"]));
+    alice_on_an_echo_workstation(&dir, "pc").await;
     let relay = TestRelay::start_with(Options {
         data_dir: Some(dir.clone()),
         ..Options::default()
@@ -539,4 +503,13 @@ async fn disabled_workstation_is_not_offered() {
     assert_eq!(listed["workstations"][0]["name"], "pc");
     let mut ws = relay.tunnel(&relay.ticket(&session, Some(id)).await).await;
     echo_roundtrip(&mut ws, b"enabled again").await;
+}
+
+/// Through the CLI only: user `alice` (password [`PASSWORD`]) assigned to workstation `name`, an echo peer.
+async fn alice_on_an_echo_workstation(dir: &Path, name: &str) {
+    let (addr, _) = echo_peer().await;
+    ok(&run_cli(dir, &["user", "add", "alice", "--password-stdin"], Some(&format!("{PASSWORD}\n"))));
+    let (host, port) = (addr.ip().to_string(), addr.port().to_string());
+    ok(&cli(dir, &["workstation", "add", name, "--host", &host, "--port", &port]));
+    ok(&cli(dir, &["assign", "alice", name]));
 }
