@@ -105,7 +105,7 @@ struct CertificateBody<'a> {
     sha256: &'a str,
 }
 
-const UNREACHABLE: &str = "The portal cannot be reached. Check your network connection and try again.";
+pub(crate) const UNREACHABLE: &str = "The portal cannot be reached. Check your network connection and try again.";
 
 pub async fn login(username: &str, password: &str, domain: Option<&str>) -> Result<LoginAnswer, String> {
     let request =
@@ -176,15 +176,19 @@ pub async fn pin_certificate(session: &PortalSession, workstation_id: i64, sha25
 }
 
 pub async fn logout(session: &PortalSession) {
-    // Best effort: the page returns to the login form whatever the answer.
-    let _ = with_csrf(Request::post("/api/logout"), session).send().await;
+    logout_with_token(session.csrf_token.clone()).await;
+}
+
+/// Ends the session the cookie names (best effort: the page returns to its login form whatever the answer).
+pub async fn logout_with_token(csrf_token: String) {
+    let _ = Request::post("/api/logout").header("X-CSRF-Token", &csrf_token).send().await;
 }
 
 fn with_csrf(request: RequestBuilder, session: &PortalSession) -> RequestBuilder {
     request.header("X-CSRF-Token", &session.csrf_token)
 }
 
-async fn json_or_error<T: for<'de> Deserialize<'de>>(
+pub(crate) async fn json_or_error<T: for<'de> Deserialize<'de>>(
     response: Result<Response, gloo::net::Error>,
 ) -> Result<T, String> {
     let response = response.map_err(|_| UNREACHABLE.to_owned())?;
@@ -195,7 +199,7 @@ async fn json_or_error<T: for<'de> Deserialize<'de>>(
     }
 }
 
-async fn error_message(response: Response) -> String {
+pub(crate) async fn error_message(response: Response) -> String {
     match response.json::<ErrorBody>().await {
         Ok(body) => body.error,
         Err(_) => format!("The portal refused the request (HTTP {}).", response.status()),

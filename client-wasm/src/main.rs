@@ -1,8 +1,9 @@
 //! The Homedesk portal in the browser: the login form, then the user's office desktop on a canvas.
 //!
 //! UI only (yew); the RDP protocol lives in `homedesk-client-core`, the WebSocket and canvas glue in
-//! `session`, the relay's API in `api`.
+//! `session`, the relay's API in `api`. Under `/admin` the same bundle is the admin console (`admin`).
 
+mod admin;
 mod api;
 mod app;
 mod clipboard;
@@ -10,5 +11,10 @@ mod desktop;
 mod session;
 
 fn main() {
-    yew::Renderer::<app::App>::new().render();
+    let path = gloo::utils::window().location().pathname().unwrap_or_default();
+    if admin::is_admin_path(&path) {
+        yew::Renderer::<admin::AdminApp>::new().render();
+    } else {
+        yew::Renderer::<app::App>::new().render();
+    }
 }

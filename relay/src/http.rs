@@ -923,6 +923,11 @@ async fn index_page(root: &std::path::Path) -> Response {
     response
 }
 
+/// Paths answered with index.html: the portal, and the admin console's pages (the client routes them).
+fn is_index_path(path: &str) -> bool {
+    matches!(path, "/" | "/index.html" | "/admin") || path.starts_with("/admin/")
+}
+
 /// Static portal files from the web root; a clear 503 at `/` if the client is not built.
 async fn portal(State(state): State<AppState>, request: Request) -> Response {
     let root = state
@@ -930,7 +935,7 @@ async fn portal(State(state): State<AppState>, request: Request) -> Response {
         .web_root
         .as_ref()
         .filter(|root| root.join("index.html").is_file());
-    let is_index = matches!(request.uri().path(), "/" | "/index.html")
+    let is_index = is_index_path(request.uri().path())
         && matches!(*request.method(), Method::GET | Method::HEAD);
     match root {
         Some(root) if is_index => index_page(root).await,
@@ -945,7 +950,7 @@ async fn portal(State(state): State<AppState>, request: Request) -> Response {
             Ok(response) => response.into_response(),
             Err(never) => match never {},
         },
-        None if matches!(request.uri().path(), "/" | "/index.html") => (
+        None if is_index_path(request.uri().path()) => (
             StatusCode::SERVICE_UNAVAILABLE,
             [
                 (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
@@ -979,6 +984,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/tunnel", get(crate::tunnel::handler))
         .merge(crate::certificate_api::routes())
+        .merge(crate::admin_api::routes())
         .route("/api", any(api_not_found))
         .route("/api/{*rest}", any(api_not_found))
         .fallback(portal)

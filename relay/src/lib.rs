@@ -15,10 +15,11 @@
 //! [`certificates`] (import, restore, reset, the watcher), [`acme`] (free-certificate policy, pure) and
 //! [`acme_client`] (the ACME conversation and the worker) manage the HTTPS certificate; [`totp`] is the
 //! sans-I/O one-time-code core under [`twofa`] (two-factor sign-in), which sends SMS and email codes
-//! through [`delivery`].
+//! through [`delivery`]. [`admin_api`] is the browser admin console's JSON API.
 
 pub mod acme;
 pub mod acme_client;
+pub mod admin_api;
 pub mod auth;
 pub mod broker;
 pub mod bruteforce;

@@ -100,6 +100,13 @@ impl Relay {
         format!("https://localhost:{}/", self.https_port)
     }
 
+    /// The first `admin` account's password, as the relay's first start printed it.
+    pub fn admin_password(&self) -> Result<String> {
+        let log = self.log();
+        let line = log.lines().find_map(|line| line.strip_prefix("Admin login: admin / "));
+        line.map(|password| password.trim().to_owned()).context("the relay did not print the admin password")
+    }
+
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.data_dir.path().join("relay.log")).unwrap_or_default()
     }
