@@ -16,6 +16,7 @@ use homedesk_relay::delivery;
 use homedesk_relay::directory::{self, BindMode, DirectoryConfig, GroupMode};
 use homedesk_relay::netaddr::Cidr;
 use homedesk_relay::server::open_store;
+use homedesk_relay::server_admin::PinnedByFlags;
 use homedesk_relay::store::Store;
 use homedesk_relay::twofa::{self, MemberKind, Method};
 use std::io::{Read, Write};
@@ -88,6 +89,24 @@ enum Command {
     /// The portal's HTTPS certificate: free certificate (ACME), import, history.
     #[command(subcommand)]
     Certificate(CertificateCommand),
+    /// The web server: ports, bind address, web root, listener status, restart and stop.
+    #[command(subcommand)]
+    Server(crate::cli_server::ServerCommand),
+    /// Export or import the whole configuration (JSON) for backups.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Write users (with password hashes), workstations, assignments, settings, 2FA, directory and
+    /// whitelist as JSON to standard output (or --output FILE, created 0600). Secrets stay sealed.
+    Export {
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+    /// Replace the whole configuration with a file's (`-` for standard input); all or nothing.
+    Import { file: PathBuf },
 }
 
 #[derive(Debug, Subcommand)]
@@ -376,15 +395,18 @@ enum WhitelistCommand {
 
 #[derive(Debug, Args)]
 struct ServeArgs {
-    #[arg(long, default_value_t = 8443)]
-    https_port: u16,
-    /// Plain-HTTP port; every request there is redirected to HTTPS.
-    #[arg(long, default_value_t = 8080)]
-    http_port: u16,
-    /// Address to listen on (0.0.0.0 or :: for every interface).
-    #[arg(long, default_value = "127.0.0.1")]
-    bind: IpAddr,
-    /// Directory holding the built portal (index.html, wasm, js), e.g. from `cargo xtask client`.
+    /// HTTPS port [default: the stored setting (`relay server set`), else 8443]. A flag wins over the
+    /// stored setting.
+    #[arg(long)]
+    https_port: Option<u16>,
+    /// Plain-HTTP port; every request there is redirected to HTTPS [default: stored setting, else 8080].
+    #[arg(long)]
+    http_port: Option<u16>,
+    /// Address to listen on (0.0.0.0 or :: for every interface) [default: stored setting, else 127.0.0.1].
+    #[arg(long)]
+    bind: Option<IpAddr>,
+    /// Directory holding the built portal (index.html, wasm, js), e.g. from `cargo xtask client`
+    /// [default: the stored setting].
     #[arg(long)]
     web_root: Option<PathBuf>,
     /// An origin (https://name[:port]) under which users reach the portal, e.g. behind a reverse
@@ -679,6 +701,21 @@ async fn admin(store: &Store, data_dir: &DataDir, command: Command) -> Result<()
             crate::cli_certificate::run(store, data_dir, command).await?
         }
         Command::TwoFa(command) => two_factor(store, command).await?,
+        Command::Server(command) => crate::cli_server::run(store, data_dir, command).await?,
+        Command::Config(ConfigCommand::Export { output }) => {
+            let json = homedesk_relay::config_transfer::export(store).await?;
+            match output {
+                Some(path) => write_private_file(&path, json.as_bytes())?,
+                None => println!("{json}"),
+            }
+        }
+        Command::Config(ConfigCommand::Import { file }) => {
+            let bytes = read_limited(&file, homedesk_relay::config_transfer::MAX_BYTES)?;
+            println!(
+                "{}",
+                homedesk_relay::config_transfer::import(store, &bytes).await?
+            );
+        }
         Command::Portal(PortalCommand::ShowDomain { state }) => {
             twofa::set_show_domain(store, state == "on").await?;
             println!(
@@ -688,6 +725,46 @@ async fn admin(store: &Store, data_dir: &DataDir, command: Command) -> Result<()
         }
     }
     Ok(())
+}
+
+/// A new file only the owner can read (the export holds password hashes and sealed secrets).
+fn write_private_file(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    file.write_all(bytes)
+        .and_then(|()| file.sync_all())
+        .with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// A file's bytes (`-`: standard input), refusing more than `limit`.
+fn read_limited(path: &std::path::Path, limit: usize) -> Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    let reader: Box<dyn Read> = if path.as_os_str() == "-" {
+        Box::new(std::io::stdin())
+    } else {
+        Box::new(
+            std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?,
+        )
+    };
+    reader
+        .take(limit as u64 + 1)
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    if bytes.len() > limit {
+        bail!(
+            "{} is larger than 64 MiB: not a Homedesk configuration export",
+            path.display()
+        );
+    }
+    Ok(bytes)
 }
 
 fn print_twofa_settings(settings: &twofa::Settings) {
@@ -1219,9 +1296,15 @@ pub fn print_table<const N: usize>(header: [&str; N], rows: &[[String; N]]) {
 async fn serve(data_dir: PathBuf, database_url: Option<String>, args: ServeArgs) -> Result<()> {
     let mut config = ServeConfig::new(data_dir);
     config.database_url = database_url;
-    config.bind = args.bind;
-    config.https_port = args.https_port;
-    config.http_port = args.http_port;
+    config.pinned_by_flags = PinnedByFlags {
+        https_port: args.https_port.is_some(),
+        http_port: args.http_port.is_some(),
+        bind: args.bind.is_some(),
+        web_root: args.web_root.is_some(),
+    };
+    config.bind = args.bind.unwrap_or(config.bind);
+    config.https_port = args.https_port.unwrap_or(config.https_port);
+    config.http_port = args.http_port.unwrap_or(config.http_port);
     config.web_root = args.web_root;
     config.public_origins = args.public_origins;
     config.connect_timeout = Duration::from_secs(args.connect_timeout_secs);
@@ -1234,7 +1317,7 @@ async fn serve(data_dir: PathBuf, database_url: Option<String>, args: ServeArgs)
             tracing::warn!(web_root = %root.display(), "the web root has no index.html: the portal shows a 'client not built' page");
         }
     }
-    let portal_url = portal_url(&config, args.https_port);
+    let portal_url = portal_url(&config);
     let server = homedesk_relay::start(config).await?;
     let portal_url = portal_url.unwrap_or_else(|| default_portal_url(server.https_addr));
 
@@ -1262,7 +1345,7 @@ async fn serve(data_dir: PathBuf, database_url: Option<String>, args: ServeArgs)
 }
 
 /// The URL to print: the first public origin if one was given.
-fn portal_url(config: &ServeConfig, _port: u16) -> Option<String> {
+fn portal_url(config: &ServeConfig) -> Option<String> {
     config
         .public_origins
         .iter()

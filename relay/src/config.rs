@@ -48,6 +48,9 @@ pub struct ServeConfig {
     pub certificate_poll_interval: Duration,
     /// Key file that seals two-factor secrets; `None` → `twofa.key` in the data directory.
     pub twofa_key_file: Option<PathBuf>,
+    /// Which of `https_port`, `http_port`, `bind`, `web_root` were given as flags: those win over the
+    /// stored `server.*` settings (see [`crate::server_admin`]); the others are defaults.
+    pub pinned_by_flags: crate::server_admin::PinnedByFlags,
 }
 
 impl ServeConfig {
@@ -73,6 +76,7 @@ impl ServeConfig {
             acme_ca_root: None,
             certificate_poll_interval: Duration::from_secs(1),
             twofa_key_file: None,
+            pinned_by_flags: Default::default(),
         }
     }
 }

@@ -67,6 +67,8 @@ pub struct AppInner {
     pub certificate: Arc<crate::tls::CertificateSwitch>,
     pub twofa: TwoFactor,
     pub config: ServeConfig,
+    /// The portal's files (changeable while serving; `config.web_root` is only the start's default).
+    pub web_root: crate::listeners::WebRoot,
     pub pipes: PipeRegistry,
     /// Cancelled when the relay shuts down; open pipes close themselves.
     pub shutdown: CancellationToken,
@@ -931,14 +933,13 @@ fn is_index_path(path: &str) -> bool {
 /// Static portal files from the web root; a clear 503 at `/` if the client is not built.
 async fn portal(State(state): State<AppState>, request: Request) -> Response {
     let root = state
-        .config
         .web_root
-        .as_ref()
+        .get()
         .filter(|root| root.join("index.html").is_file());
     let is_index = is_index_path(request.uri().path())
         && matches!(*request.method(), Method::GET | Method::HEAD);
     match root {
-        Some(root) if is_index => index_page(root).await,
+        Some(root) if is_index => index_page(&root).await,
         // `cargo xtask client` writes `.br` and `.gz` beside the wasm and js: browsers that accept them get
         // the compressed file (a third of the size), others the plain one.
         Some(root) => match ServeDir::new(root)
@@ -985,6 +986,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/tunnel", get(crate::tunnel::handler))
         .merge(crate::certificate_api::routes())
         .merge(crate::admin_api::routes())
+        .merge(crate::server_api::routes())
+        .merge(crate::config_api::routes())
         .route("/api", any(api_not_found))
         .route("/api/{*rest}", any(api_not_found))
         .fallback(portal)

@@ -16,6 +16,9 @@
 //! [`acme_client`] (the ACME conversation and the worker) manage the HTTPS certificate; [`totp`] is the
 //! sans-I/O one-time-code core under [`twofa`] (two-factor sign-in), which sends SMS and email codes
 //! through [`delivery`]. [`admin_api`] is the browser admin console's JSON API.
+//! [`listeners`] moves, restarts and stops the listening sockets without cutting
+//! pipes, driven by [`server_admin`] (stored server settings, jobs for the serving relay) from the CLI or
+//! [`server_api`]. [`config_transfer`] exports and imports the whole configuration (CLI and [`config_api`]).
 
 pub mod acme;
 pub mod acme_client;
@@ -27,14 +30,19 @@ pub mod certificate_api;
 pub mod certificates;
 pub mod clock;
 pub mod config;
+pub mod config_api;
+pub mod config_transfer;
 pub mod delivery;
 pub mod directory;
 pub mod http;
 pub mod listener;
+pub mod listeners;
 pub mod native;
 pub mod netaddr;
 pub mod pipes;
 pub mod server;
+pub mod server_admin;
+pub mod server_api;
 pub mod store;
 pub mod tickets;
 pub mod tls;

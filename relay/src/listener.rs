@@ -10,7 +10,8 @@
 //!
 //! We own the accept loop instead of using `axum::serve` so that TLS, per-connection timeouts and
 //! the sniffing are under our control. Every connection is a task on the shared [`TaskTracker`];
-//! cancelling the token stops accepting and asks connections to finish.
+//! cancelling the relay's shutdown token stops accepting and asks connections to finish, while a
+//! listener's own stop token only stops accepting (ports are moved by [`crate::listeners`]).
 
 use crate::acme_client::{challenge_response, CHALLENGE_PREFIX};
 use crate::http::{https_redirect, AppState, PeerAddr};
@@ -24,6 +25,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
@@ -49,19 +51,21 @@ fn connection_builder() -> auto::Builder<TokioExecutor> {
     builder
 }
 
-/// Accepts until `shutdown`; transient accept errors (e.g. too many open files) are logged and retried.
+/// Accepts until `stop`, then hands the socket back (so that a restart can keep serving on it without a
+/// moment of refused connections); transient accept errors (e.g. too many open files) are logged and retried.
 async fn accept_loop<F, Fut>(
     listener: TcpListener,
-    shutdown: CancellationToken,
+    stop: CancellationToken,
     tasks: TaskTracker,
     mut on_connection: F,
-) where
+) -> TcpListener
+where
     F: FnMut(TcpStream, SocketAddr) -> Fut,
     Fut: std::future::Future<Output = ()> + Send + 'static,
 {
     loop {
         let accepted = tokio::select! {
-            _ = shutdown.cancelled() => break,
+            _ = stop.cancelled() => break,
             accepted = listener.accept() => accepted,
         };
         match accepted {
@@ -74,6 +78,7 @@ async fn accept_loop<F, Fut>(
             }
         }
     }
+    listener
 }
 
 /// Serves one HTTP connection until it ends or, after `shutdown`, until it drains.
@@ -135,16 +140,22 @@ pub struct Services {
     pub tls: Arc<rustls::ServerConfig>,
     pub router: Router,
     pub state: AppState,
-    /// Where plain-HTTP requests are redirected.
-    pub https_port: u16,
+    /// Where plain-HTTP requests are redirected (changes when the HTTPS port is moved).
+    pub https_port: Arc<AtomicU16>,
 }
 
-/// Accepts on one port (HTTPS or HTTP: both behave the same) until shutdown.
-pub async fn serve(listener: TcpListener, services: Services) {
+/// Accepts on one port (HTTPS or HTTP: both behave the same) until `stop` (this listener is closed or
+/// handed over, see [`crate::listeners`]) or the relay's shutdown, and returns the socket. Connections
+/// already accepted are not tied to `stop`: they run on until they end or the relay shuts down.
+pub async fn serve(
+    listener: TcpListener,
+    services: Services,
+    stop: CancellationToken,
+) -> TcpListener {
     let acceptor = TlsAcceptor::from(services.tls.clone());
     let shutdown = services.state.shutdown.clone();
     let tasks = services.state.tasks.clone();
-    accept_loop(listener, shutdown.clone(), tasks, move |tcp, peer| {
+    accept_loop(listener, stop, tasks, move |tcp, peer| {
         let acceptor = acceptor.clone();
         let services = services.clone();
         let shutdown = shutdown.clone();
@@ -162,7 +173,7 @@ pub async fn serve(listener: TcpListener, services: Services) {
                     serve_redirect(
                         tcp,
                         peer,
-                        services.https_port,
+                        services.https_port.load(Ordering::Relaxed),
                         services.state.store.clone(),
                         shutdown,
                     )
@@ -172,7 +183,7 @@ pub async fn serve(listener: TcpListener, services: Services) {
             }
         }
     })
-    .await;
+    .await
 }
 
 /// TLS handshake, then the router.

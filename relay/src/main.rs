@@ -3,6 +3,7 @@
 
 mod cli;
 mod cli_certificate;
+mod cli_server;
 
 use clap::Parser;
 use std::process::ExitCode;

@@ -11,14 +11,16 @@ use crate::certificates::{self, CertificateError};
 use crate::config::{DataDir, ServeConfig};
 use crate::http::{self, AppInner, AppState};
 use crate::listener;
+use crate::listeners::{ListenerError, Listeners, WebRoot};
 use crate::pipes::PipeRegistry;
+use crate::server_admin::{self, ServerAdminError, ServerSettings};
 use crate::store::{self, Store, StoreError};
 use crate::tls::{self, TlsError};
 use crate::twofa::{SecretBox, TwoFactor, TwoFactorError};
 use std::net::SocketAddr;
+use std::sync::atomic::AtomicU16;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -42,11 +44,10 @@ pub enum StartError {
     Auth(#[from] AuthError),
     #[error("cannot prepare two-factor sign-in: {0}")]
     TwoFactor(#[from] TwoFactorError),
-    #[error("cannot listen on {addr}: {source}")]
-    Bind {
-        addr: SocketAddr,
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Listen(#[from] ListenerError),
+    #[error(transparent)]
+    Settings(#[from] ServerAdminError),
 }
 
 /// Opens the database: the one `database_url` names, else (creating on first use) the SQLite file
@@ -67,7 +68,8 @@ pub async fn open_store(
 
 /// A started relay.
 pub struct RunningServer {
-    /// Where HTTPS is served (the real port when 0 was asked for).
+    /// Where HTTPS was first served (the real port when 0 was asked for; see [`RunningServer::listeners`]
+    /// for the current one).
     pub https_addr: SocketAddr,
     /// Where the plain-HTTP redirector listens.
     pub http_addr: SocketAddr,
@@ -76,6 +78,7 @@ pub struct RunningServer {
     /// True if this start generated the self-signed certificate.
     pub created_certificate: bool,
     state: AppState,
+    listeners: Arc<Listeners>,
 }
 
 impl RunningServer {
@@ -100,6 +103,11 @@ impl RunningServer {
     /// The second factor's service.
     pub fn twofa(&self) -> &TwoFactor {
         &self.state.twofa
+    }
+
+    /// The listeners (their addresses move when an administrator changes the ports).
+    pub fn listeners(&self) -> &Arc<Listeners> {
+        &self.listeners
     }
 
     /// Asks everything to stop: listeners stop accepting, open pipes close with 1001.
@@ -152,28 +160,8 @@ pub async fn start(config: ServeConfig) -> Result<RunningServer, StartError> {
         .await
         .map_err(|e| AuthError::Task(e.to_string()))??;
 
-    let https_addr = SocketAddr::new(config.bind, config.https_port);
-    let https = TcpListener::bind(https_addr)
-        .await
-        .map_err(|source| StartError::Bind {
-            addr: https_addr,
-            source,
-        })?;
-    let http_addr = SocketAddr::new(config.bind, config.http_port);
-    let http = TcpListener::bind(http_addr)
-        .await
-        .map_err(|source| StartError::Bind {
-            addr: http_addr,
-            source,
-        })?;
-    let https_addr = https.local_addr().map_err(|source| StartError::Bind {
-        addr: https_addr,
-        source,
-    })?;
-    let http_addr = http.local_addr().map_err(|source| StartError::Bind {
-        addr: http_addr,
-        source,
-    })?;
+    let settings = ServerSettings::effective(&store, &config).await?;
+    let web_root = WebRoot::new(settings.web_root.clone());
 
     let shutdown = CancellationToken::new();
     let tasks = TaskTracker::new();
@@ -195,7 +183,8 @@ pub async fn start(config: ServeConfig) -> Result<RunningServer, StartError> {
         passwords,
         certificate: certificate_switch.clone(),
         twofa,
-        config,
+        config: config.clone(),
+        web_root: web_root.clone(),
         pipes: PipeRegistry::new(),
         shutdown: shutdown.clone(),
         tasks: tasks.clone(),
@@ -204,10 +193,31 @@ pub async fn start(config: ServeConfig) -> Result<RunningServer, StartError> {
         tls: tls_config,
         router: http::router(state.clone()),
         state: state.clone(),
-        https_port: https_addr.port(),
+        https_port: Arc::new(AtomicU16::new(settings.https_port)),
     };
-    tasks.spawn(listener::serve(https, services.clone()));
-    tasks.spawn(listener::serve(http, services));
+    let listeners = match Listeners::start(services, settings.addresses()).await {
+        Ok(listeners) => listeners,
+        Err(error) => {
+            shutdown.cancel();
+            return Err(error.into());
+        }
+    };
+    let bound = listeners.status().await;
+    let (https_addr, http_addr) = (bound[0].address, bound[1].address);
+    let worker = server_admin::Worker {
+        store: store.clone(),
+        listeners: listeners.clone(),
+        web_root,
+        config,
+        current: ServerSettings {
+            https_port: https_addr.port(),
+            http_port: http_addr.port(),
+            ..settings
+        },
+        relay_id: server_admin::relay_id(),
+        published: None,
+    };
+    tasks.spawn(worker.run(shutdown.clone()));
     tasks.spawn(certificates::watch(
         store.clone(),
         data_dir,
@@ -226,6 +236,7 @@ pub async fn start(config: ServeConfig) -> Result<RunningServer, StartError> {
         admin_password,
         created_certificate,
         state,
+        listeners,
     })
 }
 

@@ -29,6 +29,13 @@ pub use certificates::{
     AcmeJob, AcmeJobKind, AcmeSettings, CertificatePem, CertificateSource, NewCertificate,
     StoredCertificate,
 };
+mod server;
+pub use server::{ListenerRow, ServerChange, ServerJob};
+mod transfer;
+pub use transfer::{
+    AssignmentRecord, ConfigRecords, GroupAssignmentRecord, TwoFactorMemberRecord,
+    TwoFactorUserRecord, UserRecord, WorkstationRecord, LOCAL_SETTINGS,
+};
 
 /// SQLite migrations embedded in the binary (`relay/migrations`).
 static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");

@@ -6,10 +6,12 @@ mod api;
 mod cli;
 #[allow(dead_code)]
 mod common;
+mod config_transfer;
 mod directory;
 mod native;
 mod scale_out;
 mod security;
+mod server_mgmt;
 mod storage;
 mod tickets;
 mod tunnel;

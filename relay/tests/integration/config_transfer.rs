@@ -1,0 +1,381 @@
+//! Configuration export and import: a full round trip between two databases (ids, hashes, sealed
+//! secrets, settings; runs on SQLite and PostgreSQL like every test here), the imported accounts sign in,
+//! malformed, partial and inconsistent files change nothing, a locked database changes nothing, and the
+//! admin API does the same as the CLI.
+
+use crate::common::*;
+use homedesk_relay::{broker, twofa};
+use serde_json::Value;
+use std::path::Path;
+use std::process::Output;
+
+fn out(output: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+fn ok(output: Output) -> String {
+    assert!(output.status.success(), "{}", out(&output));
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// The export of a data directory's database, without its timestamp.
+fn export(dir: &Path) -> Value {
+    let mut file: Value =
+        serde_json::from_str(&ok(run_cli(dir, &["config", "export"], None))).unwrap();
+    file.as_object_mut().unwrap().remove("exported_at");
+    file
+}
+
+/// A configuration touching every exported table.
+async fn populate(dir: &Path) {
+    let store = open_test_store(dir).await;
+    let hash = homedesk_relay::auth::hash_password(PASSWORD).unwrap();
+    store.create_user("root", &hash, true).await.unwrap();
+    broker::add_user(&store, "alice", Some(PASSWORD.into()))
+        .await
+        .unwrap();
+    broker::add_user(&store, "bob", Some(PASSWORD.into()))
+        .await
+        .unwrap();
+    broker::add_workstation(
+        &store,
+        "pc",
+        "10.0.0.21",
+        3389,
+        Some("CORP".into()),
+        Some("desk 4".into()),
+    )
+    .await
+    .unwrap();
+    broker::add_workstation(&store, "spare", "spare.corp.example", 3390, None, None)
+        .await
+        .unwrap();
+    store.set_pin("pc", &"ab".repeat(32)).await.unwrap();
+    store.set_workstation_enabled("spare", false).await.unwrap();
+    broker::assign(&store, "alice", "pc").await.unwrap();
+    broker::assign(&store, "bob", "spare").await.unwrap();
+    store.assign_group("remote staff", "pc").await.unwrap();
+    store
+        .upsert_directory_user("carol", &["remote staff".into()])
+        .await
+        .unwrap();
+    store.twofa_member_add("user", "alice", 1).await.unwrap();
+    store
+        .twofa_member_add("group", "remote staff", 1)
+        .await
+        .unwrap();
+    let alice = store.user_by_name("alice").await.unwrap();
+    store
+        .twofa_set_secret(alice.id, "sealed-secret-bytes", 1)
+        .await
+        .unwrap();
+    store
+        .twofa_set_method(alice.id, "sms", Some("+41791234567"), None, 1)
+        .await
+        .unwrap();
+    twofa::set_show_domain(&store, true).await.unwrap();
+    store
+        .set_setting("security.max_failures", "7")
+        .await
+        .unwrap();
+    store.set_setting("server.bind", "127.0.0.1").await.unwrap();
+    store.whitelist_add("10.1.0.0/16", 1).await.unwrap();
+    store.close().await;
+}
+
+#[tokio::test]
+async fn export_import_round_trip_keeps_everything_and_accounts_sign_in() {
+    let temp = tempfile::tempdir().unwrap();
+    let (source, target) = (temp.path().join("source"), temp.path().join("target"));
+    populate(&source).await;
+    let file = temp.path().join("backup.json");
+    ok(run_cli(
+        &source,
+        &["config", "export", "--output", file.to_str().unwrap()],
+        None,
+    ));
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+
+    let exported = export(&source);
+    assert_eq!(exported["format"], "homedesk-config");
+    assert_eq!(exported["version"], 1);
+    let text = exported.to_string();
+    for expected in [
+        "$argon2id",
+        "sealed-secret-bytes",
+        "remote staff",
+        "10.1.0.0/16",
+        "+41791234567",
+        "desk 4",
+    ] {
+        assert!(text.contains(expected), "{expected} missing from {text}");
+    }
+    assert!(!text.contains("admin_bootstrapped"), "{text}");
+
+    // The target already has other data: the import replaces it.
+    ok(run_cli(&target, &["user", "add", "mallory"], None));
+    let message = ok(run_cli(
+        &target,
+        &["config", "import", file.to_str().unwrap()],
+        None,
+    ));
+    assert!(message.contains("4 users, 2 workstations"), "{message}");
+    assert_eq!(
+        export(&target),
+        exported,
+        "the import reproduces the export exactly"
+    );
+
+    // A relay on the imported database lets alice in with her old password, to her workstation.
+    let relay = TestRelay::start_with(Options {
+        data_dir: Some(target.clone()),
+        ..Options::default()
+    })
+    .await;
+    let login = relay.login_response("alice", PASSWORD).await;
+    assert_eq!(login.status, 200, "{}", login.text());
+    assert_eq!(login.json()["workstations"][0]["name"], "pc");
+    // bob's only workstation was exported disabled, and stays so.
+    assert_eq!(
+        relay.login_response("bob", PASSWORD).await.json()["workstations"],
+        serde_json::json!([])
+    );
+    assert_eq!(relay.login_response("mallory", PASSWORD).await.status, 401);
+    // New rows get fresh ids after imported ones (PostgreSQL sequences moved past them).
+    broker::add_user(relay.server().store(), "dave", Some(PASSWORD.into()))
+        .await
+        .unwrap();
+    broker::add_workstation(relay.server().store(), "new", "10.0.0.30", 3389, None, None)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn malformed_partial_or_inconsistent_files_change_nothing() {
+    let temp = tempfile::tempdir().unwrap();
+    let dir = temp.path().join("data");
+    populate(&dir).await;
+    let before = export(&dir);
+    let valid = {
+        let mut file = before.clone();
+        file["exported_at"] = 1.into();
+        file
+    };
+    let edit = |change: &dyn Fn(&mut Value)| {
+        let mut file = valid.clone();
+        change(&mut file);
+        file.to_string()
+    };
+    let cases: Vec<(String, &str)> = vec![
+        (
+            valid.to_string()[..valid.to_string().len() / 2].to_owned(),
+            "not a Homedesk configuration export",
+        ),
+        ("[]".into(), "not a Homedesk configuration export"),
+        (edit(&|f| f["version"] = 2.into()), "format version 2"),
+        (
+            edit(&|f| f["format"] = "other".into()),
+            "\"format\" must be",
+        ),
+        (
+            edit(&|f| {
+                f.as_object_mut().unwrap().remove("workstations");
+            }),
+            "missing field `workstations`",
+        ),
+        (
+            edit(&|f| f["assignments"][0]["workstation"] = "gone".into()),
+            "assignments[0]",
+        ),
+        (
+            edit(&|f| f["users"][1]["username"] = f["users"][0]["username"].clone()),
+            "used twice",
+        ),
+        (
+            edit(&|f| f["users"][0]["password_hash"] = "plaintext".into()),
+            "not an argon2 hash",
+        ),
+        (
+            edit(&|f| {
+                for user in f["users"].as_array_mut().unwrap() {
+                    user["is_admin"] = false.into();
+                }
+            }),
+            "no local administrator",
+        ),
+        (
+            edit(&|f| f["workstations"][0]["host"] = "bad host!".into()),
+            "invalid host",
+        ),
+        (
+            edit(&|f| f["whitelist"][0] = "10.1.0.0/99".into()),
+            "whitelist[0]",
+        ),
+        (
+            edit(&|f| f["settings"]["server.https_port"] = "0".into()),
+            "server.https_port",
+        ),
+        (
+            edit(&|f| f["settings"]["server.bind"] = "everywhere".into()),
+            "server.bind",
+        ),
+        (
+            edit(&|f| f["users"][0]["extra"] = 1.into()),
+            "unknown field",
+        ),
+    ];
+    let file = temp.path().join("bad.json");
+    for (content, expected) in cases {
+        std::fs::write(&file, &content).unwrap();
+        let output = run_cli(&dir, &["config", "import", file.to_str().unwrap()], None);
+        let text = out(&output);
+        assert!(!output.status.success(), "accepted: {content}");
+        assert!(
+            text.starts_with("error: ") && text.contains(expected),
+            "expected {expected:?}: {text}"
+        );
+        assert_eq!(text.trim().lines().count(), 1, "{text}");
+        assert_eq!(
+            export(&dir),
+            before,
+            "a refused import changed something ({expected})"
+        );
+    }
+}
+
+/// SQLite: another process holds the write lock; the import waits (busy timeout), fails with one clear
+/// line, and leaves everything as it was.
+#[test]
+fn import_into_a_locked_sqlite_database_fails_clearly_and_changes_nothing() {
+    if database_url_for(Path::new("/unused")).is_some() {
+        return; // the lock below is SQLite's; PostgreSQL has its own statement timeout test
+    }
+    let temp = tempfile::tempdir().unwrap();
+    let dir = temp.path().join("data");
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(populate(&dir));
+    let before = export(&dir);
+    let file = temp.path().join("backup.json");
+    let mut edited = before.clone();
+    edited["exported_at"] = 1.into();
+    edited["workstations"][0]["notes"] = "changed".into();
+    std::fs::write(&file, edited.to_string()).unwrap();
+
+    let locker = runtime.block_on(async {
+        use sqlx::{Connection, Executor};
+        let path = dir.join("homedesk.db");
+        let mut connection =
+            sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
+                .await
+                .unwrap();
+        connection.execute("BEGIN IMMEDIATE").await.unwrap();
+        connection
+            .execute("INSERT INTO settings (name, value) VALUES ('lock-holder', 'x')")
+            .await
+            .unwrap();
+        connection
+    });
+    let output = cli_on_database(
+        &dir,
+        None,
+        &["config", "import", file.to_str().unwrap()],
+        None,
+    );
+    let text = out(&output);
+    assert!(!output.status.success(), "{text}");
+    assert!(
+        text.starts_with("error: ") && text.contains("database is locked"),
+        "{text}"
+    );
+    assert_eq!(text.trim().lines().count(), 1, "{text}");
+    runtime.block_on(async {
+        use sqlx::Connection;
+        locker.close().await.unwrap();
+    });
+    assert_eq!(
+        export(&dir),
+        before,
+        "nothing of the refused import is there"
+    );
+    ok(cli_on_database(
+        &dir,
+        None,
+        &["config", "import", file.to_str().unwrap()],
+        None,
+    ));
+    assert_eq!(export(&dir)["workstations"][0]["notes"], "changed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_api_exports_and_imports() {
+    let relay = TestRelay::start().await;
+    relay.add_user("alice").await;
+    let password = relay.admin_password.clone().unwrap();
+    let admin = Session::from_login(&relay.login_response("admin", &password).await);
+    let alice = relay.login("alice").await;
+
+    let cookie = admin.cookie_header();
+    let exported = relay
+        .request(
+            "GET",
+            "/api/admin/config/export",
+            &[("Cookie", &cookie)],
+            None,
+        )
+        .await;
+    assert_eq!(exported.status, 200, "{}", exported.text());
+    assert!(exported
+        .header("content-disposition")
+        .unwrap()
+        .contains("homedesk-config.json"));
+    let mut file = exported.json();
+    assert_eq!(file["users"].as_array().unwrap().len(), 2);
+
+    let alice_cookie = alice.cookie_header();
+    let refused = relay
+        .request(
+            "GET",
+            "/api/admin/config/export",
+            &[("Cookie", &alice_cookie)],
+            None,
+        )
+        .await;
+    assert_eq!(refused.status, 403);
+    let refused = relay
+        .post("/api/admin/config/import", Some(&alice), &file.to_string())
+        .await;
+    assert_eq!(refused.status, 403);
+
+    let bad = relay
+        .post(
+            "/api/admin/config/import",
+            Some(&admin),
+            r#"{"format":"homedesk-config","version":9}"#,
+        )
+        .await;
+    assert_eq!(bad.status, 400);
+    assert!(bad.error().contains("format version 9"), "{}", bad.error());
+
+    file["users"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|u| u["username"] != "alice");
+    let imported = relay
+        .post("/api/admin/config/import", Some(&admin), &file.to_string())
+        .await;
+    assert_eq!(imported.status, 200, "{}", imported.text());
+    assert_eq!(
+        relay.login_response("alice", PASSWORD).await.status,
+        401,
+        "alice is gone"
+    );
+    assert_eq!(relay.login_response("admin", &password).await.status, 200);
+}
