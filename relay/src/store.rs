@@ -358,6 +358,13 @@ impl Store {
                         connection
                             .execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL")
                             .await?;
+                    } else {
+                        // PostgreSQL's counterpart of the busy timeout: a statement stuck behind another
+                        // session's lock, or a server that stopped answering, fails with a clear error
+                        // (and the transaction rolls back) instead of hanging a command or request.
+                        connection
+                            .execute("SET lock_timeout = '10s'; SET statement_timeout = '60s'")
+                            .await?;
                     }
                     Ok(())
                 })

@@ -22,17 +22,24 @@ fn ok(output: Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
-/// The export of a data directory's database, without its timestamp.
+/// The export of a data directory's test database, without its timestamp.
 fn export(dir: &Path) -> Value {
-    let mut file: Value =
-        serde_json::from_str(&ok(run_cli(dir, &["config", "export"], None))).unwrap();
+    export_on(dir, database_url_for(dir).as_deref())
+}
+
+fn export_on(dir: &Path, url: Option<&str>) -> Value {
+    let output = cli_on_database(dir, url, &["config", "export"], None);
+    let mut file: Value = serde_json::from_str(&ok(output)).unwrap();
     file.as_object_mut().unwrap().remove("exported_at");
     file
 }
 
-/// A configuration touching every exported table.
+/// A configuration touching every exported table, in the data directory's test database.
 async fn populate(dir: &Path) {
-    let store = open_test_store(dir).await;
+    populate_store(open_test_store(dir).await).await;
+}
+
+async fn populate_store(store: homedesk_relay::store::Store) {
     let hash = homedesk_relay::auth::hash_password(PASSWORD).unwrap();
     store.create_user("root", &hash, true).await.unwrap();
     broker::add_user(&store, "alice", Some(PASSWORD.into()))
@@ -255,14 +262,19 @@ async fn malformed_partial_or_inconsistent_files_change_nothing() {
 /// line, and leaves everything as it was.
 #[test]
 fn import_into_a_locked_sqlite_database_fails_clearly_and_changes_nothing() {
-    if database_url_for(Path::new("/unused")).is_some() {
-        return; // the lock below is SQLite's; PostgreSQL has its own statement timeout test
-    }
     let temp = tempfile::tempdir().unwrap();
     let dir = temp.path().join("data");
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    runtime.block_on(populate(&dir));
-    let before = export(&dir);
+    runtime.block_on(async {
+        let data_dir = homedesk_relay::config::DataDir::new(&dir);
+        populate_store(
+            homedesk_relay::server::open_store(&data_dir, None)
+                .await
+                .unwrap(),
+        )
+        .await
+    });
+    let before = export_on(&dir, None);
     let file = temp.path().join("backup.json");
     let mut edited = before.clone();
     edited["exported_at"] = 1.into();
@@ -301,7 +313,7 @@ fn import_into_a_locked_sqlite_database_fails_clearly_and_changes_nothing() {
         locker.close().await.unwrap();
     });
     assert_eq!(
-        export(&dir),
+        export_on(&dir, None),
         before,
         "nothing of the refused import is there"
     );
@@ -311,7 +323,55 @@ fn import_into_a_locked_sqlite_database_fails_clearly_and_changes_nothing() {
         &["config", "import", file.to_str().unwrap()],
         None,
     ));
-    assert_eq!(export(&dir)["workstations"][0]["notes"], "changed");
+    assert_eq!(export_on(&dir, None)["workstations"][0]["notes"], "changed");
+}
+
+/// PostgreSQL (this runs in the suite's PostgreSQL pass; on SQLite the test above covers locks): another
+/// session holds a lock the import needs; the import fails within the lock timeout with one clear line
+/// and changes nothing.
+#[tokio::test]
+async fn import_behind_a_postgres_lock_times_out_clearly_and_changes_nothing() {
+    let temp = tempfile::tempdir().unwrap();
+    let dir = temp.path().join("data");
+    let Some(url) = database_url_for(&dir) else {
+        return;
+    };
+    populate(&dir).await;
+    let before = export(&dir);
+    let mut edited = before.clone();
+    edited["exported_at"] = 1.into();
+    edited["workstations"][0]["notes"] = "changed".into();
+    let file = temp.path().join("backup.json");
+    std::fs::write(&file, edited.to_string()).unwrap();
+
+    use sqlx::{Connection, Executor};
+    let mut locker = sqlx::PgConnection::connect(&url).await.unwrap();
+    locker.execute("BEGIN").await.unwrap();
+    locker
+        .execute("LOCK TABLE settings IN ACCESS EXCLUSIVE MODE")
+        .await
+        .unwrap();
+    let import = std::thread::spawn({
+        let (dir, file) = (dir.clone(), file.clone());
+        move || run_cli(&dir, &["config", "import", file.to_str().unwrap()], None)
+    });
+    let output = tokio::task::spawn_blocking(move || import.join().unwrap())
+        .await
+        .unwrap();
+    locker.execute("ROLLBACK").await.unwrap();
+    locker.close().await.unwrap();
+    let text = out(&output);
+    assert!(!output.status.success(), "{text}");
+    assert!(
+        text.starts_with("error: ") && text.contains("lock timeout"),
+        "{text}"
+    );
+    assert_eq!(text.trim().lines().count(), 1, "{text}");
+    assert_eq!(
+        export(&dir),
+        before,
+        "nothing of the timed-out import is there"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
