@@ -365,3 +365,109 @@ async fn stored_settings_apply_at_start_and_flags_win() {
     );
     server.stop().await;
 }
+
+/// The real binary: every admin change the relay acknowledged (200) through its API is in the database
+/// after `kill -9` right after the burst, and the restarted relay serves with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_admin_changes_survive_kill_9() {
+    let temp = tempfile::tempdir().unwrap();
+    let dir = temp.path().join("data");
+    let url = database_url_for(&dir);
+    let store = open_test_store(&dir).await;
+    let hash = homedesk_relay::auth::hash_password(PASSWORD).unwrap();
+    store.create_user("root", &hash, true).await.unwrap();
+    let (child, port) = crate::storage::spawn_relay(&dir, url.as_deref());
+    let mut child = child;
+    let https = SocketAddr::from(([127, 0, 0, 1], port));
+    let tls = relay_client_tls(&dir);
+    let origin = format!("https://localhost:{port}");
+    let body = serde_json::json!({ "username": "root", "password": PASSWORD }).to_string();
+    let headers = [
+        ("Origin", origin.as_str()),
+        ("Content-Type", "application/json"),
+    ];
+    let login = https_request(https, &tls, "POST", "/api/login", &headers, Some(&body)).await;
+    assert_eq!(login.status, 200, "{}", login.text());
+    let root = Session::from_login(&login);
+    let cookie = root.cookie_header();
+    let post = |path: &'static str, body: String| {
+        let (tls, origin, cookie, csrf) = (
+            tls.clone(),
+            origin.clone(),
+            cookie.clone(),
+            root.csrf.clone(),
+        );
+        async move {
+            let headers = [
+                ("Origin", origin.as_str()),
+                ("Content-Type", "application/json"),
+                ("Cookie", cookie.as_str()),
+                ("X-CSRF-Token", csrf.as_str()),
+            ];
+            https_request(https, &tls, "POST", path, &headers, Some(&body)).await
+        }
+    };
+
+    // A burst: web roots set one after another, then a whole configuration imported with 20 new users.
+    let mut last_root = None;
+    for i in 0..5 {
+        let root_dir = temp.path().join(format!("web{i}"));
+        std::fs::create_dir_all(&root_dir).unwrap();
+        let root_dir = root_dir.display().to_string();
+        let body = serde_json::json!({ "web_root": root_dir }).to_string();
+        let response = post("/api/admin/server/settings", body).await;
+        assert_eq!(response.status, 200, "{}", response.text());
+        last_root = Some(root_dir);
+    }
+    let mut file: serde_json::Value = serde_json::from_str(
+        &homedesk_relay::config_transfer::export(&store)
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    let users = file["users"].as_array_mut().unwrap();
+    for i in 0..20 {
+        users.push(serde_json::json!({
+            "id": 100 + i, "username": format!("user{i}"), "password_hash": hash,
+            "is_admin": false, "is_directory": false, "created_at": 1
+        }));
+    }
+    let response = post("/api/admin/config/import", file.to_string()).await;
+    assert_eq!(response.status, 200, "{}", response.text());
+
+    child.kill().expect("SIGKILL");
+    child.wait().unwrap();
+
+    assert_eq!(store.setting("server.web_root").await.unwrap(), last_root);
+    let names: Vec<String> = store
+        .list_users()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|u| u.user.username)
+        .collect();
+    for i in 0..20 {
+        assert!(
+            names.contains(&format!("user{i}")),
+            "user{i} lost: {names:?}"
+        );
+    }
+    let (mut child, port) = crate::storage::spawn_relay(&dir, url.as_deref());
+    let https = SocketAddr::from(([127, 0, 0, 1], port));
+    let body = serde_json::json!({ "username": "user7", "password": PASSWORD }).to_string();
+    let origin = format!("https://localhost:{port}");
+    let headers = [
+        ("Origin", origin.as_str()),
+        ("Content-Type", "application/json"),
+    ];
+    let login = https_request(https, &tls, "POST", "/api/login", &headers, Some(&body)).await;
+    assert_eq!(
+        login.status,
+        200,
+        "an imported user signs in after the crash: {}",
+        login.text()
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+    store.close().await;
+}

@@ -126,7 +126,10 @@ fn locked_sqlite_database_fails_clearly_and_changes_nothing() {
 }
 
 /// Runs `relay serve` as a child process on a test database; returns it with its HTTPS port.
-fn spawn_relay(dir: &std::path::Path, database_url: Option<&str>) -> (std::process::Child, u16) {
+pub fn spawn_relay(
+    dir: &std::path::Path,
+    database_url: Option<&str>,
+) -> (std::process::Child, u16) {
     use std::io::BufRead;
     use std::process::{Command, Stdio};
     let mut command = Command::new(env!("CARGO_BIN_EXE_relay"));
