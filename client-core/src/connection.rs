@@ -11,6 +11,7 @@ use crate::error::{self, ClientError};
 use crate::framing::FrameBuffer;
 use crate::guard::UpdateGuard;
 use crate::input::{self, InputState};
+use crate::layout::KeyboardLayout;
 use crate::tls::{normalize_pin, TlsSession};
 use crate::{ConnectParams, Event, Framebuffer, Input, Rect};
 use core::net::{Ipv4Addr, SocketAddr};
@@ -83,6 +84,8 @@ pub(crate) struct Connection {
     credssp_messages_sent: u32,
     /// The shared clipboard's state; outlives reactivations and may be set before the session.
     clipboard: Clipboard,
+    /// The layout announced at connect: text is typed with its keys.
+    keyboard_layout: KeyboardLayout,
 }
 
 /// Fast-path input is allowed only if the server advertised it ([MS-RDPBCGR] 2.2.8.1.2).
@@ -127,6 +130,7 @@ impl Connection {
             raw: FrameBuffer::new(),
             plain: FrameBuffer::new(),
             early_ciphertext: Vec::new(),
+            keyboard_layout: KeyboardLayout::by_id(params.keyboard_layout),
             server_name: params.server_name,
             pin,
             fingerprint: None,
@@ -441,7 +445,7 @@ impl Connection {
         Ok(Phase::Active(Box::new(Session {
             stage,
             image,
-            input: InputState::new(size.width, size.height),
+            input: InputState::new(size.width, size.height, self.keyboard_layout),
             fastpath_input: fastpath_allowed(result.input_flags),
             activation_factory: result.activation_factory,
             refresh_rect_support: result.refresh_rect_support,

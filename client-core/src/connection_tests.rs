@@ -222,7 +222,7 @@ fn active(width: u16, height: u16) -> (Connection, ServerConnection) {
     connection.phase = Phase::Active(Box::new(Session {
         stage,
         image: new_image(width, height).unwrap(),
-        input: InputState::new(width, height),
+        input: InputState::new(width, height, crate::layout::KeyboardLayout::by_id(0x409)),
         fastpath_input: true,
         activation_factory: ConnectionActivationFactory::new(config, 1003, 1007),
         refresh_rect_support: true,

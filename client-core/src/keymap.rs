@@ -188,6 +188,14 @@ pub fn lookup(code: &str) -> Option<KeyMapping> {
         .map(|&(_, extended, scancode)| KeyMapping::Scancode(Scancode::from_u8(extended, scancode)))
 }
 
+/// The scan code of a key that has one (every key but Pause).
+pub(crate) fn scancode(code: &str) -> Option<Scancode> {
+    match lookup(code)? {
+        KeyMapping::Scancode(scancode) => Some(scancode),
+        KeyMapping::Pause => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

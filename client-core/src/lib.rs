@@ -17,19 +17,24 @@
 //!
 //! Modules: `connection` (the state machine), `tls` (rustls with certificate pinning), `framing`
 //! (frames out of arbitrary chunks), `guard` (refuses updates IronRDP would panic on), `input` and
-//! `keymap` (page events → RDP input), `clipboard` (the shared clipboard), `config` (connector settings), `error` (user-facing errors).
+//! `keymap` (page events → RDP input), `layout` (which keys type a character), `softinput` (the
+//! soft keyboard's hidden field as edits), `gesture` (touch as a mouse, zoom and pan), `clipboard` (the shared clipboard), `config` (connector settings), `error` (user-facing errors).
 
 mod clipboard;
 mod config;
 mod connection;
 mod error;
 mod framing;
+pub mod gesture;
 mod guard;
 mod input;
 mod keymap;
+mod layout;
+pub mod softinput;
 mod tls;
 
 pub use error::ClientError;
+pub use layout::{KeyboardLayout, LAYOUTS};
 pub use tls::sha256_hex;
 
 /// Everything needed to connect to one workstation.
@@ -164,6 +169,9 @@ pub enum Input {
     /// Wheel rotation in wheel units (120 = one notch), positive = up (vertical) or right (horizontal),
     /// clamped to -256..=255. DOM `WheelEvent.deltaY` is positive for *down*: negate it.
     Wheel { vertical: bool, amount: i16 },
+    /// Text to type (soft keyboard, IME, a key the DOM gives without a usable `code`): keys of the session's
+    /// keyboard layout where it has them, else Unicode keyboard events. `\n` is Enter, `\t` Tab.
+    Text(String),
     /// Press and release Ctrl+Alt+Delete (the browser cannot capture the real one).
     CtrlAltDel,
 }
