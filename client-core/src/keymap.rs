@@ -188,6 +188,20 @@ pub fn lookup(code: &str) -> Option<KeyMapping> {
         .map(|&(_, extended, scancode)| KeyMapping::Scancode(Scancode::from_u8(extended, scancode)))
 }
 
+/// The input for a DOM key event: the key by its `code` when it has a scan code; else, for a key-down
+/// whose `key` is one character (a layout or device the table does not know, `code` empty or
+/// "Unidentified"), that character as text; else nothing.
+pub fn key_input(code: &str, key: &str, pressed: bool) -> Option<crate::Input> {
+    if lookup(code).is_some() {
+        return Some(crate::Input::Key { code: code.to_owned(), pressed });
+    }
+    let mut chars = key.chars();
+    match (chars.next(), chars.next()) {
+        (Some(ch), None) if pressed && !ch.is_control() => Some(crate::Input::Text(ch.to_string())),
+        _ => None,
+    }
+}
+
 /// The scan code of a key that has one (every key but Pause).
 pub(crate) fn scancode(code: &str) -> Option<Scancode> {
     match lookup(code)? {
@@ -281,5 +295,17 @@ mod tests {
         assert_eq!(lookup("Unidentified"), None);
         assert_eq!(lookup("Fn"), None);
         assert_eq!(lookup("keya"), None);
+    }
+
+    #[test]
+    fn keys_without_a_usable_code_send_their_character() {
+        use crate::Input;
+        assert_eq!(key_input("KeyA", "q", true), Some(Input::Key { code: "KeyA".to_owned(), pressed: true }));
+        assert_eq!(key_input("", "é", true), Some(Input::Text("é".to_owned())));
+        assert_eq!(key_input("Unidentified", "ß", true), Some(Input::Text("ß".to_owned())));
+        assert_eq!(key_input("", "é", false), None, "the release of a character sends nothing");
+        assert_eq!(key_input("", "Unidentified", true), None);
+        assert_eq!(key_input("", "Process", true), None);
+        assert_eq!(key_input("", "\u{8}", true), None);
     }
 }

@@ -34,6 +34,7 @@ pub mod softinput;
 mod tls;
 
 pub use error::ClientError;
+pub use keymap::key_input;
 pub use layout::{KeyboardLayout, LAYOUTS};
 pub use tls::sha256_hex;
 

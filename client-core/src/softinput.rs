@@ -126,6 +126,50 @@ impl SoftInput {
     }
 }
 
+/// The key bar's latching modifiers (Ctrl, Alt, Shift, Win): a tap presses one and keeps it down
+/// (phones have no keys to hold), the next other key or text is typed with it, then every latched
+/// modifier is released. Tapping a latched modifier again releases it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ModifierLatch {
+    latched: Vec<&'static str>,
+}
+
+/// DOM codes the key bar latches.
+pub const LATCHING: [&str; 4] = ["ControlLeft", "AltLeft", "ShiftLeft", "MetaLeft"];
+
+impl ModifierLatch {
+    pub fn is_latched(&self, code: &str) -> bool {
+        self.latched.contains(&code)
+    }
+
+    /// A modifier button was tapped: its press, or its release if it was latched.
+    pub fn toggle(&mut self, code: &str) -> Vec<Input> {
+        let Some(&code) = LATCHING.iter().find(|&&c| c == code) else { return Vec::new() };
+        if let Some(index) = self.latched.iter().position(|&c| c == code) {
+            self.latched.remove(index);
+            vec![Input::Key { code: code.to_owned(), pressed: false }]
+        } else {
+            self.latched.push(code);
+            vec![Input::Key { code: code.to_owned(), pressed: true }]
+        }
+    }
+
+    /// A non-modifier key (press and release) with the latched modifiers, which are then released.
+    pub fn key(&mut self, code: &str) -> Vec<Input> {
+        let mut inputs = vec![
+            Input::Key { code: code.to_owned(), pressed: true },
+            Input::Key { code: code.to_owned(), pressed: false },
+        ];
+        inputs.extend(self.release());
+        inputs
+    }
+
+    /// After text or an edit was sent: releases the latched modifiers (in reverse order).
+    pub fn release(&mut self) -> Vec<Input> {
+        self.latched.drain(..).rev().map(|code| Input::Key { code: code.to_owned(), pressed: false }).collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -252,5 +296,36 @@ mod tests {
         field.composition_start();
         assert_eq!(field.reset(), SENTINEL);
         assert_eq!(field.input(&typed("c"), false).edit, edit(0, "c"), "composition state cleared");
+    }
+
+    fn key(code: &str, pressed: bool) -> Input {
+        Input::Key { code: code.to_owned(), pressed }
+    }
+
+    #[test]
+    fn latched_modifiers_apply_to_the_next_key_only() {
+        let mut latch = ModifierLatch::default();
+        assert_eq!(latch.toggle("ControlLeft"), vec![key("ControlLeft", true)]);
+        assert_eq!(latch.toggle("AltLeft"), vec![key("AltLeft", true)]);
+        assert!(latch.is_latched("ControlLeft"));
+        assert_eq!(
+            latch.key("ArrowLeft"),
+            vec![key("ArrowLeft", true), key("ArrowLeft", false), key("AltLeft", false), key("ControlLeft", false)]
+        );
+        assert!(!latch.is_latched("ControlLeft"));
+        // Nothing latched: just the key.
+        assert_eq!(latch.key("Tab"), vec![key("Tab", true), key("Tab", false)]);
+        assert!(latch.release().is_empty());
+    }
+
+    #[test]
+    fn tapping_a_latched_modifier_again_releases_it() {
+        let mut latch = ModifierLatch::default();
+        latch.toggle("MetaLeft");
+        assert_eq!(latch.toggle("MetaLeft"), vec![key("MetaLeft", false)]);
+        assert!(latch.release().is_empty());
+        // Only modifiers latch.
+        assert!(latch.toggle("KeyA").is_empty());
+        assert!(!latch.is_latched("KeyA"));
     }
 }

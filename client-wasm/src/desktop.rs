@@ -12,7 +12,9 @@ use crate::api;
 use crate::app::SharedCredentials;
 use crate::clipboard;
 use crate::session::{ClipboardNotice, Session, Status};
-use homedesk_client_core::{Input, MouseButton};
+use crate::softkeys::{self, SoftKeys};
+use crate::touch;
+use homedesk_client_core::{key_input, Input, MouseButton};
 use std::cell::RefCell;
 use std::rc::Rc;
 use wasm_bindgen::JsCast;
@@ -148,9 +150,15 @@ pub fn Desktop(props: &DesktopProps) -> Html {
             if !pressed {
                 release_held_key(&held_paste_key, &send);
             }
-            send(Input::Key { code, pressed });
+            // A key without a usable code (unknown layout or device) sends its character.
+            if let Some(input) = key_input(&code, &event.key(), pressed) {
+                send(input);
+            }
         })
     };
+    // Touch keyboard and touch as a mouse (softkeys.rs, touch.rs).
+    let send_input = Callback::from(send.clone());
+    let touch_pointer = touch::use_touch(canvas.clone(), send_input.clone());
     let onpaste = {
         let (session, send, held_paste_key) = (session.clone(), send.clone(), held_paste_key.clone());
         Callback::from(move |event: Event| {
@@ -278,6 +286,7 @@ pub fn Desktop(props: &DesktopProps) -> Html {
                 <span data-testid="session-workstation">{ &props.ticket.workstation.name }</span>
                 <span data-testid="session-status">{ state_text }</span>
                 <span class="hd-spacer"></span>
+                <SoftKeys send={send_input} ctrl_alt_del={softkeys::ctrl_alt_del_allowed()} />
                 <button type="button" onclick={on_clip_toggle} data-testid="clipboard-toggle"
                         aria-expanded={clip_open.to_string()}>{ "Clipboard" }</button>
                 <button type="button" onclick={on_logout} data-testid="logout">{ "Sign out" }</button>
@@ -307,6 +316,7 @@ pub fn Desktop(props: &DesktopProps) -> Html {
                         aria-label="Remote desktop"
                         onkeydown={key(true)} onkeyup={key(false)} onmousedown={button(true)} onmouseup={button(false)}
                         {onmousemove} {onwheel} {onblur} {onfocus} {onpaste} {oncontextmenu} />
+                { touch_pointer }
                 if let Some(text) = connecting {
                     <div class="hd-overlay" data-testid="session-connecting">
                         <div class="hd-card"><div class="hd-spinner"></div>{ text }</div>

@@ -8,7 +8,10 @@ mod api;
 mod app;
 mod clipboard;
 mod desktop;
+mod prefs;
 mod session;
+mod softkeys;
+mod touch;
 
 fn main() {
     let path = gloo::utils::window().location().pathname().unwrap_or_default();

@@ -87,7 +87,7 @@ impl Session {
             server_name: workstation.host.clone().unwrap_or_else(|| "workstation".to_owned()),
             pinned_sha256: workstation.certificate_sha256.clone(),
             client_name: "homedesk".to_owned(),
-            keyboard_layout: 0x409,
+            keyboard_layout: crate::prefs::load().keyboard_layout,
         };
         let (client, first_bytes) = RdpClient::new(params).map_err(|e| e.to_string())?;
         let context = canvas

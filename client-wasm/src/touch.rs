@@ -1,0 +1,218 @@
+//! Touch on the desktop canvas: the browser's touch events go through client-core's
+//! `GestureRecognizer` (tap, long press, drag, two-finger scroll, pinch zoom with pan) and its actions
+//! become mouse input, or change the zoomed view of the canvas. A pointer is drawn where the
+//! workstation's mouse is (size and transparency from the preferences), since touch screens show none.
+//!
+//! When the soft keyboard covers the place last touched (the visual viewport shrank over it), the
+//! desktop moves up so the user sees what they type; it moves back when the keyboard closes.
+//! Listeners are not passive: default handling (page scroll, browser zoom, emulated mouse events) is
+//! prevented on the canvas.
+
+use crate::prefs::{self, PointerSize};
+use crate::softkeys::PREFS_CHANGED;
+use gloo::events::{EventListener, EventListenerOptions};
+use gloo::timers::callback::Timeout;
+use homedesk_client_core::gesture::{Action, GestureRecognizer, Touch, View};
+use homedesk_client_core::Input;
+use std::cell::RefCell;
+use std::rc::{Rc, Weak};
+use wasm_bindgen::JsCast;
+use web_sys::{HtmlCanvasElement, TouchEvent};
+use yew::prelude::*;
+
+/// Space kept below the touched point when the keyboard is open (room for the key bar).
+const KEYBOARD_MARGIN: f64 = 130.0;
+/// Height the visual viewport must lose before it counts as a soft keyboard (not a toolbar).
+const KEYBOARD_MIN_HEIGHT: f64 = 100.0;
+
+struct Touching {
+    canvas: HtmlCanvasElement,
+    send: Callback<Input>,
+    recognizer: GestureRecognizer,
+    view: View,
+    /// How far the desktop is moved up for the soft keyboard (CSS px).
+    shift: f64,
+    /// Where the last touch landed, in page coordinates without the keyboard shift.
+    last_touch_y: Option<f64>,
+    long_press: Option<Timeout>,
+    /// Where the pointer is drawn (page px); `pointer` is the render state showing it.
+    pointer_at: Option<(f64, f64)>,
+    pointer: UseStateHandle<Option<(f64, f64)>>,
+}
+
+/// Attaches touch handling to the canvas; returns the pointer to draw over the desktop.
+#[hook]
+pub fn use_touch(canvas: NodeRef, send: Callback<Input>) -> Html {
+    let pointer = use_state(|| None::<(f64, f64)>);
+    let prefs = use_state(prefs::load);
+    {
+        let pointer = pointer.clone();
+        let prefs = prefs.clone();
+        use_effect_with((), move |_| {
+            let on_prefs = EventListener::new(&gloo::utils::window(), PREFS_CHANGED, move |_| prefs.set(prefs::load()));
+            let listeners = canvas.cast::<HtmlCanvasElement>().map(|element| attach(element, send, pointer));
+            move || drop((on_prefs, listeners))
+        });
+    }
+    let size = prefs.pointer_size;
+    match *pointer {
+        Some((x, y)) if size != PointerSize::None => {
+            let style = format!(
+                "left: {x:.0}px; top: {y:.0}px; width: {w}px; height: {h}px; opacity: {o:.2};",
+                w = size.pixels(),
+                h = size.pixels() * 3 / 2,
+                o = f64::from(prefs.pointer_opacity) / 100.0
+            );
+            html! {
+                <svg class="hd-touch-pointer" data-testid="touch-pointer" data-size={size.name()} style={style}
+                     viewBox="0 0 12 18" aria-hidden="true">
+                    <path d="M1 1 L1 15 L4.5 11.5 L7 17 L9 16 L6.5 10.5 L11 10.5 Z" />
+                </svg>
+            }
+        }
+        _ => html! {},
+    }
+}
+
+fn attach(
+    canvas: HtmlCanvasElement,
+    send: Callback<Input>,
+    pointer: UseStateHandle<Option<(f64, f64)>>,
+) -> Vec<EventListener> {
+    let _ = canvas.style().set_property("transform-origin", "0 0");
+    let _ = canvas.style().set_property("touch-action", "none");
+    let state = Rc::new(RefCell::new(Touching {
+        canvas: canvas.clone(),
+        send,
+        recognizer: GestureRecognizer::new(),
+        view: View::default(),
+        shift: 0.0,
+        last_touch_y: None,
+        long_press: None,
+        pointer_at: None,
+        pointer,
+    }));
+    let mut listeners: Vec<EventListener> = ["touchstart", "touchmove", "touchend", "touchcancel"]
+        .into_iter()
+        .map(|kind| {
+            let state = state.clone();
+            EventListener::new_with_options(&canvas, kind, EventListenerOptions::enable_prevent_default(), move |event| {
+                if let Some(event) = event.dyn_ref::<TouchEvent>() {
+                    event.prevent_default();
+                    on_touch(&state, event);
+                }
+            })
+        })
+        .collect();
+    if let Some(viewport) = gloo::utils::window().visual_viewport() {
+        for kind in ["resize", "scroll"] {
+            let state = state.clone();
+            listeners.push(EventListener::new(&viewport, kind, move |_| on_viewport_change(&state)));
+        }
+    }
+    listeners
+}
+
+fn touches_of(event: &TouchEvent) -> Vec<Touch> {
+    let list = event.touches();
+    (0..list.length())
+        .filter_map(|i| list.get(i))
+        .map(|t| Touch { id: t.identifier(), x: f64::from(t.client_x()), y: f64::from(t.client_y()) })
+        .collect()
+}
+
+fn on_touch(state: &Rc<RefCell<Touching>>, event: &TouchEvent) {
+    let now = js_sys::Date::now();
+    let actions = {
+        let mut touching = state.borrow_mut();
+        if event.type_() == "touchcancel" {
+            touching.recognizer.cancel()
+        } else {
+            let touches = touches_of(event);
+            if let [first] = touches.as_slice() {
+                touching.last_touch_y = Some(first.y + touching.shift);
+            }
+            touching.recognizer.update(&touches, now)
+        }
+    };
+    apply(state, &actions);
+    schedule_long_press(state, now);
+}
+
+/// Arms a timer for the recogniser's long-press deadline (or drops the old one).
+fn schedule_long_press(state: &Rc<RefCell<Touching>>, now: f64) {
+    let deadline = state.borrow().recognizer.deadline();
+    let timer = deadline.map(|deadline| {
+        let weak: Weak<RefCell<Touching>> = Rc::downgrade(state);
+        Timeout::new((deadline - now).max(0.0) as u32, move || {
+            let Some(state) = weak.upgrade() else { return };
+            let actions = state.borrow_mut().recognizer.tick(js_sys::Date::now());
+            apply(&state, &actions);
+        })
+    });
+    state.borrow_mut().long_press = timer;
+}
+
+fn apply(state: &Rc<RefCell<Touching>>, actions: &[Action]) {
+    for action in actions {
+        let touching = &mut *state.borrow_mut();
+        match *action {
+            Action::MoveTo { x, y } => {
+                if let Some((dx, dy)) = desktop_position(&touching.canvas, x, y) {
+                    touching.send.emit(Input::MouseMove { x: dx, y: dy });
+                }
+                touching.pointer_at = Some((x, y));
+                touching.pointer.set(Some((x, y)));
+            }
+            Action::Button { button, pressed } => touching.send.emit(Input::MouseButton { button, pressed }),
+            Action::Wheel { vertical, amount } => touching.send.emit(Input::Wheel { vertical, amount }),
+            Action::Zoom { .. } | Action::Pan { .. } => {
+                let (width, height) =
+                    (f64::from(touching.canvas.offset_width()), f64::from(touching.canvas.offset_height()));
+                touching.view.apply(action, width, height);
+                set_transform(touching);
+            }
+        }
+    }
+}
+
+/// The soft keyboard opened or closed: move the desktop so the last touched point stays visible.
+fn on_viewport_change(state: &Rc<RefCell<Touching>>) {
+    let window = gloo::utils::window();
+    let Some(viewport) = window.visual_viewport() else { return };
+    let inner = window.inner_height().ok().and_then(|v| v.as_f64()).unwrap_or(0.0);
+    let visible_bottom = viewport.offset_top() + viewport.height();
+    let touching = &mut *state.borrow_mut();
+    let keyboard_open = inner - visible_bottom > KEYBOARD_MIN_HEIGHT;
+    let shift = match touching.last_touch_y {
+        Some(y) if keyboard_open => (y + KEYBOARD_MARGIN - visible_bottom).max(0.0),
+        _ => 0.0,
+    };
+    let moved = shift - touching.shift;
+    if moved == 0.0 {
+        return;
+    }
+    touching.shift = shift;
+    set_transform(touching);
+    if let Some((x, y)) = touching.pointer_at {
+        touching.pointer_at = Some((x, y - moved));
+        touching.pointer.set(touching.pointer_at);
+    }
+}
+
+fn set_transform(touching: &Touching) {
+    let transform = format!("translate(0px, {:.0}px) {}", -touching.shift, touching.view.css_transform());
+    let _ = touching.canvas.style().set_property("transform", &transform);
+}
+
+/// Page coordinates → desktop pixels, through the canvas's scaling, zoom and shift.
+fn desktop_position(canvas: &HtmlCanvasElement, x: f64, y: f64) -> Option<(u16, u16)> {
+    let rect = canvas.get_bounding_client_rect();
+    if rect.width() <= 0.0 || rect.height() <= 0.0 {
+        return None;
+    }
+    let px = (x - rect.left()) * f64::from(canvas.width()) / rect.width();
+    let py = (y - rect.top()) * f64::from(canvas.height()) / rect.height();
+    let clamp = |v: f64, max: u32| v.max(0.0).min(f64::from(max.saturating_sub(1))) as u16;
+    Some((clamp(px, canvas.width()), clamp(py, canvas.height())))
+}
