@@ -11,7 +11,6 @@ use crate::prefs::{self, PointerSize, Prefs, OPACITIES};
 use gloo::events::EventListener;
 use homedesk_client_core::softinput::{FieldUpdate, ModifierLatch, SoftInput};
 use homedesk_client_core::{key_input, Input, LAYOUTS};
-use wasm_bindgen::JsCast;
 use web_sys::{HtmlSelectElement, HtmlTextAreaElement};
 use yew::prelude::*;
 
@@ -133,18 +132,25 @@ pub fn SoftKeys(props: &SoftKeysProps) -> Html {
             apply(update);
         })
     };
-    let on_composition_start = {
-        let soft = soft.clone();
-        Callback::from(move |_: CompositionEvent| soft.borrow_mut().composition_start())
-    };
-    let on_composition_end = {
-        let (soft, apply) = (soft.clone(), apply.clone());
-        Callback::from(move |event: CompositionEvent| {
-            let Some(area) = event.target_dyn_into::<HtmlTextAreaElement>() else { return };
-            let update = soft.borrow_mut().composition_end(&area.value());
-            apply(update);
-        })
-    };
+    {
+        // yew has no composition listeners: attached here, once.
+        let (soft, apply, field) = (soft.clone(), apply.clone(), field.clone());
+        use_effect_with((), move |_| {
+            let listeners = field.cast::<HtmlTextAreaElement>().map(|area| {
+                let start = {
+                    let soft = soft.clone();
+                    EventListener::new(&area, "compositionstart", move |_| soft.borrow_mut().composition_start())
+                };
+                let target = area.clone();
+                let end = EventListener::new(&area, "compositionend", move |_| {
+                    let update = soft.borrow_mut().composition_end(&target.value());
+                    apply(update);
+                });
+                [start, end]
+            });
+            move || drop(listeners)
+        });
+    }
     let on_field_key = |pressed: bool| {
         let send = props.send.clone();
         Callback::from(move |event: KeyboardEvent| {
@@ -218,21 +224,31 @@ pub fn SoftKeys(props: &SoftKeysProps) -> Html {
         })
     };
 
-    let bar_style = format!("bottom: {:.0}px; opacity: {:.2};", *keyboard_inset, f64::from(prefs.bar_opacity) / 100.0);
+    // The page's CSP forbids style attributes: the bar's place and opacity are set through the CSSOM.
+    let bar = use_node_ref();
+    {
+        let (bar, bottom, opacity) = (bar.clone(), *keyboard_inset, f64::from(prefs.bar_opacity) / 100.0);
+        use_effect(move || {
+            if let Some(element) = bar.cast::<web_sys::HtmlElement>() {
+                let _ = element.style().set_property("bottom", &format!("{bottom:.0}px"));
+                let _ = element.style().set_property("opacity", &format!("{opacity:.2}"));
+            }
+        });
+    }
     html! {
         <>
             <button type="button" onclick={on_toggle} onmousedown={keep_focus.clone()} data-testid="keyboard-toggle"
-                    aria-expanded={open.to_string()}>{ "Keyboard" }</button>
+                    aria-expanded={open.to_string()} aria-label="Keyboard" title="Keyboard">{ "⌨" }</button>
             if props.ctrl_alt_del {
                 <button type="button" onclick={on_ctrl_alt_del.clone()} data-testid="menu-ctrl-alt-del"
                         title="Send Ctrl+Alt+Del">{ "Ctrl+Alt+Del" }</button>
             }
             <textarea ref={field} class="hd-softfield" data-testid="keyboard-input" aria-label="Type on the workstation"
                       autocapitalize="sentences" autocomplete="off" spellcheck="false" rows="1"
-                      oninput={on_input} oncompositionstart={on_composition_start} oncompositionend={on_composition_end}
+                      oninput={on_input}
                       onkeydown={on_field_key(true)} onkeyup={on_field_key(false)} />
             if *open {
-                <div class="hd-keybar" data-testid="key-bar" style={bar_style} role="toolbar" aria-label="Special keys">
+                <div ref={bar} class="hd-keybar" data-testid="key-bar" role="toolbar" aria-label="Special keys">
                     if *show_settings {
                         { settings(&prefs, &change) }
                     }
@@ -270,9 +286,12 @@ const FUNCTION_CODES: [&str; 12] = FUNCTION_LABELS;
 
 fn settings(prefs: &Prefs, change: &impl Fn(fn(&mut Prefs, &str)) -> Callback<Event>) -> Html {
     let opacity_options = |current: u32| {
-        html! { for OPACITIES.iter().map(|&value| html! {
-            <option value={value.to_string()} selected={value == current}>{ format!("{value} %") }</option>
-        }) }
+        OPACITIES
+            .iter()
+            .map(|&value| html! {
+                <option value={value.to_string()} selected={value == current}>{ format!("{value} %") }</option>
+            })
+            .collect::<Html>()
     };
     html! {
         <div class="hd-keyrow hd-keysettings" data-testid="keyboard-settings-panel">

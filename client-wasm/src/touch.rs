@@ -17,7 +17,7 @@ use homedesk_client_core::Input;
 use std::cell::RefCell;
 use std::rc::{Rc, Weak};
 use wasm_bindgen::JsCast;
-use web_sys::{HtmlCanvasElement, TouchEvent};
+use web_sys::{HtmlCanvasElement, HtmlElement, TouchEvent};
 use yew::prelude::*;
 
 /// Space kept below the touched point when the keyboard is open (room for the key bar).
@@ -54,23 +54,31 @@ pub fn use_touch(canvas: NodeRef, send: Callback<Input>) -> Html {
             move || drop((on_prefs, listeners))
         });
     }
+    // The page's CSP forbids style attributes: position, size and opacity are set through the CSSOM.
+    let node = use_node_ref();
     let size = prefs.pointer_size;
-    match *pointer {
-        Some((x, y)) if size != PointerSize::None => {
-            let style = format!(
-                "left: {x:.0}px; top: {y:.0}px; width: {w}px; height: {h}px; opacity: {o:.2};",
-                w = size.pixels(),
-                h = size.pixels() * 3 / 2,
-                o = f64::from(prefs.pointer_opacity) / 100.0
-            );
-            html! {
-                <svg class="hd-touch-pointer" data-testid="touch-pointer" data-size={size.name()} style={style}
-                     viewBox="0 0 12 18" aria-hidden="true">
-                    <path d="M1 1 L1 15 L4.5 11.5 L7 17 L9 16 L6.5 10.5 L11 10.5 Z" />
-                </svg>
+    let shown = pointer.filter(|_| size != PointerSize::None);
+    {
+        let node = node.clone();
+        let opacity = f64::from(prefs.pointer_opacity) / 100.0;
+        use_effect(move || {
+            if let (Some(element), Some((x, y))) = (node.cast::<HtmlElement>(), shown) {
+                let style = element.style();
+                let _ = style.set_property("left", &format!("{x:.0}px"));
+                let _ = style.set_property("top", &format!("{y:.0}px"));
+                let _ = style.set_property("width", &format!("{}px", size.pixels()));
+                let _ = style.set_property("height", &format!("{}px", size.pixels() * 3 / 2));
+                let _ = style.set_property("opacity", &format!("{opacity:.2}"));
             }
-        }
-        _ => html! {},
+        });
+    }
+    if shown.is_none() {
+        return html! {};
+    }
+    html! {
+        <div ref={node} class="hd-touch-pointer" data-testid="touch-pointer" data-size={size.name()} aria-hidden="true">
+            <svg viewBox="0 0 12 18"><path d="M1 1 L1 15 L4.5 11.5 L7 17 L9 16 L6.5 10.5 L11 10.5 Z" /></svg>
+        </div>
     }
 }
 

@@ -3,11 +3,14 @@
 
 use crate::{artifacts_dir, free_port, wait_for, Rgb};
 use anyhow::{bail, Context, Result};
-use fantoccini::actions::{InputSource, MouseActions, PointerAction};
+use fantoccini::actions::{Actions, InputSource, MouseActions, PointerAction, TouchActions};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{json, Value};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
+
+/// The emulated phone's screen in CSS pixels (portrait).
+pub const PHONE: (u32, u32) = (390, 844);
 
 pub struct Browser {
     pub client: Client,
@@ -18,6 +21,22 @@ pub struct Browser {
 impl Browser {
     /// Starts chromedriver and a fresh headless Chromium with a window of the given size.
     pub async fn start(width: u32, height: u32) -> Result<Browser> {
+        Self::start_with(width, height, None).await
+    }
+
+    /// A phone: Chromium's mobile emulation (chromedriver `mobileEmulation`: a 390x844 CSS px touch screen
+    /// at device pixel ratio 2, mobile viewport, an Android Chrome user agent). Touches are real touch
+    /// events, sent through WebDriver touch pointer actions (`tap`, `long_press`, `two_finger_drag`).
+    pub async fn start_phone() -> Result<Browser> {
+        let emulation = json!({
+            "deviceMetrics": { "width": PHONE.0, "height": PHONE.1, "pixelRatio": 2.0, "touch": true, "mobile": true },
+            "userAgent": "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) \
+                          Chrome/120.0.0.0 Mobile Safari/537.36",
+        });
+        Self::start_with(PHONE.0, PHONE.1, Some(emulation)).await
+    }
+
+    async fn start_with(width: u32, height: u32, mobile_emulation: Option<Value>) -> Result<Browser> {
         let port = free_port()?;
         let driver = Command::new("chromedriver")
             .arg(format!("--port={port}"))
@@ -39,6 +58,10 @@ impl Browser {
                 ]
             }
         });
+        let mut capabilities = capabilities;
+        if let Some(emulation) = mobile_emulation {
+            capabilities["goog:chromeOptions"]["mobileEmulation"] = emulation;
+        }
         let Value::Object(capabilities) = capabilities else { bail!("capabilities must be an object") };
         let url = format!("http://127.0.0.1:{port}");
         let connector = hyper_util::client::legacy::connect::HttpConnector::new();
@@ -195,6 +218,53 @@ impl Browser {
         let mouse = MouseActions::new("mouse".into())
             .then(PointerAction::MoveTo { duration: None, x: coordinate(0)?.round(), y: coordinate(1)?.round() });
         self.client.perform_actions(mouse).await?;
+        Ok(())
+    }
+
+    /// The page position (CSS px) showing desktop pixel (x, y), through the canvas's scaling and zoom.
+    pub async fn desktop_to_page(&self, x: u32, y: u32) -> Result<(f64, f64)> {
+        let value = self
+            .client
+            .execute(
+                "const c = document.querySelector('[data-testid=\"desktop-canvas\"]');
+                 const r = c.getBoundingClientRect();
+                 return [r.left + (arguments[0] + 0.5) * r.width / c.width, r.top + (arguments[1] + 0.5) * r.height / c.height];",
+                vec![json!(x), json!(y)],
+            )
+            .await?;
+        let point = value.as_array().context("no canvas")?;
+        let coordinate = |i: usize| point.get(i).and_then(Value::as_f64).context("not a number");
+        Ok((coordinate(0)?, coordinate(1)?))
+    }
+
+    /// One finger down at page position (x, y), held for `hold`, then lifted (WebDriver touch actions).
+    pub async fn touch_hold(&self, x: f64, y: f64, hold: Duration) -> Result<()> {
+        let finger = TouchActions::new("finger".into())
+            .then(PointerAction::MoveTo { duration: None, x: x.round(), y: y.round() })
+            .then(PointerAction::Down { button: 0 })
+            .then(PointerAction::Pause { duration: hold })
+            .then(PointerAction::Up { button: 0 });
+        self.client.perform_actions(finger).await?;
+        self.client.release_actions().await?;
+        Ok(())
+    }
+
+    pub async fn tap(&self, x: f64, y: f64) -> Result<()> {
+        self.touch_hold(x, y, Duration::from_millis(50)).await
+    }
+
+    /// Two fingers `spread` px apart around (x, y) move together by (dx, dy) over `duration`, then lift.
+    pub async fn two_finger_drag(&self, (x, y): (f64, f64), spread: f64, (dx, dy): (f64, f64), duration: Duration) -> Result<()> {
+        let finger = |name: &str, fx: f64| {
+            TouchActions::new(name.into())
+                .then(PointerAction::MoveTo { duration: None, x: fx.round(), y: y.round() })
+                .then(PointerAction::Down { button: 0 })
+                .then(PointerAction::MoveTo { duration: Some(duration), x: (fx + dx).round(), y: (y + dy).round() })
+                .then(PointerAction::Up { button: 0 })
+        };
+        let actions = Actions::from(finger("finger1", x - spread / 2.0)).and(finger("finger2", x + spread / 2.0));
+        self.client.perform_actions(actions).await?;
+        self.client.release_actions().await?;
         Ok(())
     }
 

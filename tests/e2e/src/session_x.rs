@@ -103,3 +103,110 @@ pub async fn read_clipboard(user: &str, display: &str, timeout: Duration) -> Res
     let text = String::from_utf8(out).context("the session's clipboard is not UTF-8")?;
     Ok(text.strip_suffix('\0').unwrap_or(&text).replace("\r\n", "\n"))
 }
+
+/// An `xev` window inside the session: the X events an application there receives (keys with their
+/// text, buttons 1–5), so tests check input where the user's applications see it.
+pub struct Xev {
+    _child: tokio::process::Child,
+    output: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+/// One X event xev reported.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum XEvent {
+    ButtonPress(u32),
+    ButtonRelease(u32),
+    /// Key press: keysym name (e.g. "a", "Tab", "Control_L"), modifier state bits, text it types.
+    KeyPress { keysym: String, state: u32, text: String },
+    Other,
+}
+
+impl Xev {
+    /// Opens an xev window at (x, y) of size w x h on `display`, as `user`.
+    pub async fn start(user: &str, display: &str, (x, y, w, h): (u32, u32, u32, u32)) -> Result<Xev> {
+        let mut child = Command::new("runuser")
+            .args(["-u", user, "--", "env", &format!("DISPLAY={display}"), "stdbuf", "-oL", "xev"])
+            .args(["-geometry", &format!("{w}x{h}+{x}+{y}"), "-event", "keyboard", "-event", "button"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .context("run xev (x11-utils, installed with the testbed)")?;
+        let stdout = child.stdout.take().context("xev stdout")?;
+        let output = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let sink = output.clone();
+        tokio::spawn(async move {
+            let mut stdout = stdout;
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = stdout.read(&mut buf).await {
+                if n == 0 {
+                    break;
+                }
+                if let Ok(mut text) = sink.lock() {
+                    text.push_str(&String::from_utf8_lossy(&buf[..n]));
+                }
+            }
+        });
+        Ok(Xev { _child: child, output })
+    }
+
+    /// Everything xev printed so far, as events.
+    pub fn events(&self) -> Vec<XEvent> {
+        let text = self.output.lock().map(|t| t.clone()).unwrap_or_default();
+        text.split("\n\n").map(parse_event).collect()
+    }
+
+    /// Forgets the events so far (the next `events` starts after them).
+    pub fn clear(&self) {
+        if let Ok(mut text) = self.output.lock() {
+            text.clear();
+        }
+    }
+
+    /// The text the key presses so far typed (BackSpace erases, Return is `\n`, Tab is `\t`).
+    pub fn typed_text(&self) -> String {
+        let mut typed = String::new();
+        for event in self.events() {
+            if let XEvent::KeyPress { keysym, text, .. } = event {
+                match keysym.as_str() {
+                    "BackSpace" => {
+                        typed.pop();
+                    }
+                    "Return" => typed.push('\n'),
+                    "Tab" => typed.push('\t'),
+                    _ => typed.extend(text.chars().filter(|c| !c.is_control())),
+                }
+            }
+        }
+        typed
+    }
+}
+
+fn parse_event(block: &str) -> XEvent {
+    let block = block.trim_start();
+    let number_after = |label: &str| -> Option<&str> {
+        let start = block.find(label)? + label.len();
+        block[start..].split(|c: char| c == ',' || c.is_whitespace()).next()
+    };
+    if block.starts_with("ButtonPress") || block.starts_with("ButtonRelease") {
+        let button = number_after("button ").and_then(|b| b.parse().ok()).unwrap_or(0);
+        return if block.starts_with("ButtonPress") { XEvent::ButtonPress(button) } else { XEvent::ButtonRelease(button) };
+    }
+    if block.starts_with("KeyPress") {
+        let state = number_after("state 0x").and_then(|s| u32::from_str_radix(s, 16).ok()).unwrap_or(0);
+        let keysym = block
+            .find("(keysym 0x")
+            .and_then(|i| block[i..].split_once(", "))
+            .and_then(|(_, rest)| rest.split_once(')'))
+            .map(|(name, _)| name.to_owned())
+            .unwrap_or_default();
+        let text = block
+            .lines()
+            .find(|l| l.trim_start().starts_with("XLookupString gives"))
+            .and_then(|l| l.get(l.find('"')? + 1..l.rfind('"')?))
+            .unwrap_or_default()
+            .to_owned();
+        return XEvent::KeyPress { keysym, state, text };
+    }
+    XEvent::Other
+}
