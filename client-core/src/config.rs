@@ -1,9 +1,11 @@
 //! The IronRDP connector settings Homedesk connects with, in one place.
 //!
-//! Security: TLS and NLA (CredSSP) offered, legacy Standard RDP Security never. Graphics: 32 bpp with
-//! the bitmap codecs IronRDP decodes on this path (RemoteFX, plus the always-available planar /
-//! interleaved bitmaps). Autologon so TLS-only servers such as xrdp sign in with the given
-//! credentials. No server pointer (the page shows the local cursor), no audio. Channels: the shared clipboard (attached in `connection`).
+//! Security: TLS and NLA (CredSSP) offered, legacy Standard RDP Security never. Graphics: the
+//! caller's colour depth with the bitmap codecs IronRDP decodes (RemoteFX, planar / interleaved
+//! bitmaps) and the graphics pipeline (EGFX) for servers that announce it. Autologon so TLS-only
+//! servers such as xrdp sign in with the given credentials. Server pointers on (the page shows the
+//! workstation's cursor shapes), no audio. Channels: the shared clipboard and `drdynvc` with Display
+//! Control and EGFX (attached in `connection`, see `display`).
 
 use crate::error::ClientError;
 use crate::ConnectParams;
@@ -36,6 +38,7 @@ fn split_domain(username: &str, domain: Option<&str>) -> (String, Option<String>
 
 pub(crate) fn connector_config(params: &ConnectParams) -> Result<Config, ClientError> {
     check_desktop_size(params.width, params.height).map_err(ClientError::InvalidParams)?;
+    crate::display::check_color_depth(params.color_depth).map_err(ClientError::InvalidParams)?;
     if params.username.is_empty() {
         return Err(ClientError::InvalidParams("a user name is required".to_owned()));
     }
@@ -65,7 +68,7 @@ pub(crate) fn connector_config(params: &ConnectParams) -> Result<Config, ClientE
         keyboard_layout: params.keyboard_layout,
         connection_type: ConnectionType::Lan,
         ime_file_name: String::new(),
-        bitmap: Some(BitmapConfig { lossy_compression: false, color_depth: 32, codecs }),
+        bitmap: Some(BitmapConfig { lossy_compression: false, color_depth: u32::from(params.color_depth), codecs }),
         dig_product_id: String::new(),
         // What mstsc/FreeRDP send; some servers expect a Windows-looking path.
         client_dir: "C:\\Windows\\System32\\mstscax.dll".to_owned(),
@@ -83,10 +86,11 @@ pub(crate) fn connector_config(params: &ConnectParams) -> Result<Config, ClientE
         license_cache: None,
         timezone_info: TimezoneInfo::default(),
         compression_type: None,
-        enable_server_pointer: false,
+        // The workstation's pointer shapes become the page's CSS cursor (no software compositing).
+        enable_server_pointer: true,
         pointer_software_rendering: false,
         multitransport_flags: None,
-        support_dyn_vc_gfx_protocol: false,
+        support_dyn_vc_gfx_protocol: true,
     })
 }
 

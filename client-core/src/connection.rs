@@ -7,13 +7,14 @@
 
 use crate::clipboard::{self, Clipboard};
 use crate::config::{self, check_desktop_size};
+use crate::display;
 use crate::error::{self, ClientError};
 use crate::framing::FrameBuffer;
 use crate::guard::UpdateGuard;
 use crate::input::{self, InputState};
 use crate::layout::KeyboardLayout;
 use crate::tls::{normalize_pin, TlsSession};
-use crate::{ConnectParams, Event, Framebuffer, Input, Rect};
+use crate::{ConnectParams, Event, Framebuffer, Input, Rect, Resize};
 use core::net::{Ipv4Addr, SocketAddr};
 use ironrdp_connector::connection_activation::{
     ConnectionActivationFactory, ConnectionActivationSequence, ConnectionActivationState,
@@ -120,7 +121,8 @@ impl Connection {
         let pin = params.pinned_sha256.as_deref().map(normalize_pin).transpose()?;
         let config = config::connector_config(&params)?;
         let mut connector = ClientConnector::new(config, SocketAddr::new(Ipv4Addr::UNSPECIFIED.into(), 0))
-            .with_static_channel(clipboard::channel());
+            .with_static_channel(clipboard::channel())
+            .with_static_channel(display::dynamic_channels());
         let mut buf = WriteBuf::new();
         let written = connector.step_no_input(&mut buf).map_err(|e| error::from_connector(&e))?;
         let request = written.size().map(|n| buf.filled()[..n].to_vec()).unwrap_or_default();
@@ -461,10 +463,17 @@ impl Connection {
             return Ok((Phase::Active(session), false));
         };
         session.guard.check(action, &frame)?;
+        let size_before = (session.image.width(), session.image.height());
         let outputs = session
             .stage
             .process(&mut session.image, action, &frame, None)
             .map_err(|e| error::from_session(&e))?;
+        let size_after = (session.image.width(), session.image.height());
+        if size_after != size_before {
+            // The graphics pipeline's ResetGraphics resized the image (e.g. after a resize request).
+            session.input.set_desktop_size(size_after.0, size_after.1);
+            events.push(Event::Connected { width: size_after.0, height: size_after.1 });
+        }
         let mut deactivated = false;
         for output in outputs {
             match output {
@@ -518,6 +527,7 @@ impl Connection {
             }
             ActiveStageOutput::PointerDefault => events.push(Event::PointerDefault),
             ActiveStageOutput::PointerHidden => events.push(Event::PointerHidden),
+            ActiveStageOutput::PointerPosition { x, y } => events.push(Event::PointerPosition { x, y }),
             ActiveStageOutput::PointerBitmap(pointer) => events.push(Event::PointerBitmap {
                 width: pointer.width,
                 height: pointer.height,
@@ -657,6 +667,53 @@ impl Connection {
             self.send(&bytes, events)?;
         }
         Ok(())
+    }
+
+    /// Requests a monitor layout of about `width` x `height` over Display Control, when it is open.
+    pub(crate) fn resize(&mut self, width: u16, height: u16) -> Result<Resize, ClientError> {
+        if matches!(self.phase, Phase::Ended) {
+            return Err(ClientError::Closed);
+        }
+        let Phase::Active(session) = &mut self.phase else {
+            return Ok(Resize::ScaleToFit);
+        };
+        let (width, height) = display::monitor_size(width, height);
+        let Some(encoded) = session.stage.encode_resize(u32::from(width), u32::from(height), None, None) else {
+            return Ok(Resize::ScaleToFit);
+        };
+        let mut events = Vec::new();
+        let result = encoded.map_err(|e| error::from_session(&e)).and_then(|frame| self.send(&frame, &mut events));
+        match result {
+            Ok(()) => Ok(Resize::Requested { width, height, events }),
+            Err(error) => {
+                self.end();
+                Err(error)
+            }
+        }
+    }
+
+    /// Sends the Shutdown Request; the server's answer (denied, or its own disconnect) ends the session.
+    pub(crate) fn log_off(&mut self) -> Result<Vec<Event>, ClientError> {
+        if matches!(self.phase, Phase::Ended) {
+            return Err(ClientError::Closed);
+        }
+        let Phase::Active(session) = &mut self.phase else {
+            return Ok(Vec::new());
+        };
+        let mut events = Vec::new();
+        let result = session.stage.graceful_shutdown().map_err(|e| error::from_session(&e)).and_then(|outputs| {
+            outputs.into_iter().try_for_each(|output| match output {
+                ActiveStageOutput::ResponseFrame(frame) => self.send(&frame, &mut events),
+                _ => Ok(()),
+            })
+        });
+        match result {
+            Ok(()) => Ok(events),
+            Err(error) => {
+                self.end();
+                Err(error)
+            }
+        }
     }
 
     /// The page's clipboard text; announced now if the session is active, else once it is.

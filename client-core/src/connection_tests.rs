@@ -27,6 +27,7 @@ fn params(pin: Option<String>) -> ConnectParams {
         pinned_sha256: pin,
         client_name: "homedesk".to_owned(),
         keyboard_layout: 0x409,
+        color_depth: 16,
     }
 }
 
@@ -134,6 +135,12 @@ fn tls_only_server_gets_the_mcs_connect_initial_over_tls() {
     let core: &gcc::ClientCoreData = &initial.conference_create_request.gcc_blocks().core;
     assert_eq!((core.desktop_width, core.desktop_height), (1024, 768));
     assert_eq!(core.keyboard_layout, 0x409);
+    // The caller's colour depth, and the dynamic channels (Display Control, EGFX) ride on drdynvc.
+    assert_eq!(core.optional_data.high_color_depth, Some(gcc::HighColorDepth::Rgb565Bpp16));
+    let network = initial.conference_create_request.gcc_blocks().network.as_ref().expect("channels");
+    let names: Vec<_> = network.channels.iter().filter_map(|c| c.name.as_str().map(str::to_owned)).collect();
+    assert!(names.iter().any(|n| n == "drdynvc"), "{names:?}");
+    assert!(names.iter().any(|n| n == "cliprdr"), "{names:?}");
 }
 
 #[test]

@@ -23,6 +23,7 @@
 mod clipboard;
 mod config;
 mod connection;
+mod display;
 mod error;
 mod framing;
 pub mod gesture;
@@ -33,6 +34,7 @@ mod layout;
 pub mod softinput;
 mod tls;
 
+pub use display::COLOR_DEPTHS;
 pub use error::ClientError;
 pub use keymap::key_input;
 pub use layout::{KeyboardLayout, LAYOUTS};
@@ -56,6 +58,8 @@ pub struct ConnectParams {
     pub client_name: String,
     /// Windows keyboard layout id, e.g. `0x409` (US English).
     pub keyboard_layout: u32,
+    /// Colour depth in bits per pixel, one of [`COLOR_DEPTHS`]; the framebuffer is RGBA either way.
+    pub color_depth: u8,
 }
 
 impl core::fmt::Debug for ConnectParams {
@@ -70,6 +74,7 @@ impl core::fmt::Debug for ConnectParams {
             .field("pinned_sha256", &self.pinned_sha256)
             .field("client_name", &self.client_name)
             .field("keyboard_layout", &self.keyboard_layout)
+            .field("color_depth", &self.color_depth)
             .finish()
     }
 }
@@ -132,11 +137,14 @@ pub enum Event {
     Connected { width: u16, height: u16 },
     /// This region of the framebuffer changed.
     Paint(Rect),
-    /// The server asks for the default arrow pointer (only with server pointers, off for now).
+    /// The workstation's pointer is the system's default arrow.
     PointerDefault,
-    /// The server hides the pointer (only with server pointers, off for now).
+    /// The workstation hides the pointer.
     PointerHidden,
-    /// A pointer image, RGBA premultiplied (only with server pointers, off for now).
+    /// The workstation moved the pointer to this desktop position (e.g. a program warped it).
+    PointerPosition { x: u16, y: u16 },
+    /// The workstation's pointer shape: `width * height` RGBA pixels (straight, not premultiplied
+    /// alpha; row-major, no padding) with its hot spot, what a CSS `cursor: url(...) x y` wants.
     PointerBitmap { width: u16, height: u16, hotspot_x: u16, hotspot_y: u16, rgba: Vec<u8> },
     /// The workstation's clipboard now holds this text (line ends as LF); put it on the page's clipboard.
     RemoteClipboardText(String),
@@ -144,6 +152,17 @@ pub enum Event {
     ClipboardError(String),
     /// The server ended the session; the reason is a sentence for the user. Nothing follows.
     Terminated(String),
+}
+
+/// The answer to [`RdpClient::resize`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Resize {
+    /// A monitor layout of this size (the request made even and kept within 200..=8192) was sent;
+    /// send `events`. The workstation answers with a new `Connected` size when it has resized.
+    Requested { width: u16, height: u16, events: Vec<Event> },
+    /// The workstation cannot resize (no Display Control channel, not open yet, or the session is
+    /// not active): keep the desktop's size and scale the picture to fit the window.
+    ScaleToFit,
 }
 
 /// Mouse buttons, as DOM `MouseEvent.button` 0..=4.
@@ -214,6 +233,20 @@ impl RdpClient {
     /// sent last is not announced back.
     pub fn set_local_clipboard_text(&mut self, text: impl Into<String>) -> Result<Vec<Event>, ClientError> {
         self.connection.set_local_clipboard_text(text.into())
+    }
+
+    /// Asks the workstation to change the desktop to `width` x `height` (the browser window changed)
+    /// through the Display Control channel; see [`Resize`] for when the page must scale instead.
+    pub fn resize(&mut self, width: u16, height: u16) -> Result<Resize, ClientError> {
+        self.connection.resize(width, height)
+    }
+
+    /// Asks the workstation to end the session (MS-RDPBCGR Shutdown Request): a workstation that
+    /// allows it logs the user off and closes; one that refuses answers "denied", upon which the
+    /// client disconnects (the session stays, as with [`RdpClient::shutdown`]). A `Terminated`
+    /// event follows either way. Ignored while the session is not active.
+    pub fn log_off(&mut self) -> Result<Vec<Event>, ClientError> {
+        self.connection.log_off()
     }
 
     /// Releases every pressed key and button (the page lost focus).

@@ -2,7 +2,7 @@
 //! with NLA), driven by a small blocking TCP loop. Run through `cargo xtask test`, which starts the
 //! testbed and passes its addresses (RDP_TESTBED_XRDP_ADDR, RDP_TESTBED_SHADOW_ADDR).
 
-use homedesk_client_core::{ClientError, ConnectParams, Event, Input, MouseButton, RdpClient};
+use homedesk_client_core::{ClientError, ConnectParams, Event, Input, MouseButton, RdpClient, Resize};
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
@@ -40,6 +40,7 @@ fn params(user: &str, password: &str, pin: Option<String>) -> ConnectParams {
         pinned_sha256: pin,
         client_name: "homedesk-test".to_owned(),
         keyboard_layout: 0x409,
+        color_depth: 32,
     }
 }
 
@@ -52,6 +53,10 @@ struct Driver {
     paints: usize,
     /// Texts the workstation put on its clipboard, in order.
     remote_clipboard: Vec<String>,
+    /// Pointer shapes received: (width, height, hotspot, RGBA length).
+    pointer_shapes: Vec<(u16, u16, (u16, u16), usize)>,
+    /// Pointer events of any kind (default, hidden, position, shape).
+    pointer_events: usize,
 }
 
 impl Driver {
@@ -65,7 +70,16 @@ impl Driver {
         stream.set_nodelay(true).unwrap();
         let (client, first) = RdpClient::new(params).expect("valid parameters");
         let mut driver =
-            Driver { stream, client, connected: None, terminated: None, paints: 0, remote_clipboard: Vec::new() };
+            Driver {
+            stream,
+            client,
+            connected: None,
+            terminated: None,
+            paints: 0,
+            remote_clipboard: Vec::new(),
+            pointer_shapes: Vec::new(),
+            pointer_events: 0,
+        };
         driver.stream.write_all(&first).unwrap();
         driver
     }
@@ -79,7 +93,13 @@ impl Driver {
                 Event::Terminated(reason) => self.terminated = Some(reason),
                 Event::RemoteClipboardText(text) => self.remote_clipboard.push(text),
                 Event::ClipboardError(message) => panic!("clipboard error: {message}"),
-                _ => {}
+                Event::PointerBitmap { width, height, hotspot_x, hotspot_y, rgba } => {
+                    self.pointer_events += 1;
+                    self.pointer_shapes.push((width, height, (hotspot_x, hotspot_y), rgba.len()));
+                }
+                Event::PointerDefault | Event::PointerHidden | Event::PointerPosition { .. } => {
+                    self.pointer_events += 1
+                }
             }
         }
     }
@@ -456,4 +476,108 @@ fn xrdp_clipboard_text_from_the_page_reaches_the_session() {
         eprintln!("{name}: {} bytes read with xclip -o in the session", pasted.len());
     }
     driver.shutdown();
+}
+
+// ---- Display: resize through Display Control, server pointer shapes --------------------------------
+
+/// Connects and waits for the known picture.
+fn connected_session(addr: &str, user: &str, background: [u8; 3], name: &str) -> Driver {
+    let mut driver = Driver::connect(addr, params(user, &password(), None));
+    let shown = driver.run_until(Duration::from_secs(60), |d| shows_picture(d, background)).expect("session runs");
+    let path = driver.save_png(&format!("client-core-{name}.png"));
+    assert!(shown, "{name}: known picture not shown within 60 s; see {}", path.display());
+    driver
+}
+
+/// Asks for `width` x `height` until the Display Control channel is open (it opens after the
+/// logon), for at most `wait`; returns the last answer.
+fn request_resize(driver: &mut Driver, width: u16, height: u16, wait: Duration) -> Resize {
+    let deadline = Instant::now() + wait;
+    loop {
+        let answer = driver.client.resize(width, height).expect("resize");
+        match answer {
+            Resize::Requested { ref events, .. } => {
+                driver.handle(events.clone());
+                return answer;
+            }
+            Resize::ScaleToFit if Instant::now() >= deadline => return answer,
+            Resize::ScaleToFit => driver.run_until(Duration::from_millis(500), |_| false).expect("session runs"),
+        };
+    }
+}
+
+/// xrdp opens Display Control and takes the layout. The testbed's xrdp 0.9.21 then resizes its X
+/// screen but never runs the deactivation-reactivation that tells the client (seen in its
+/// xorgxrdp log and on the wire), so when no new size arrives the page reconnects at the window's
+/// size: the session is reattached at that size. Both paths end with the picture at 1280x720.
+#[test]
+#[ignore = "needs the RDP testbed: run via cargo xtask test"]
+fn xrdp_resizes_the_desktop_through_display_control_or_reattach() {
+    let addr = testbed_addr("RDP_TESTBED_XRDP_ADDR");
+    let mut driver = connected_session(&addr, "rdpuser1", XRDP_BACKGROUND, "xrdp-resize");
+    assert_eq!(driver.connected, Some((WIDTH, HEIGHT)));
+    // An odd width is made even, as MS-RDPEDISP requires.
+    let answer = request_resize(&mut driver, 1281, 720, Duration::from_secs(20));
+    let Resize::Requested { width, height, .. } = answer else {
+        panic!("xrdp never opened the Display Control channel: {answer:?}");
+    };
+    assert_eq!((width, height), (1280, 720));
+    let resized = driver.run_until(Duration::from_secs(10), |d| d.connected == Some((1280, 720))).expect("runs");
+    if !resized {
+        eprintln!("xrdp did not announce the new size: reconnecting at 1280x720 (the page's fallback)");
+        driver.shutdown();
+        let mut resized_params = params("rdpuser1", &password(), None);
+        (resized_params.width, resized_params.height) = (1280, 720);
+        driver = Driver::connect(&addr, resized_params);
+    }
+    let shown = driver.run_until(Duration::from_secs(60), |d| shows_picture(d, XRDP_BACKGROUND)).expect("runs");
+    let path = driver.save_png("client-core-xrdp-resized.png");
+    assert!(shown, "picture not shown after the resize; see {}", path.display());
+    assert_eq!(driver.connected, Some((1280, 720)));
+    let frame = driver.client.framebuffer().expect("framebuffer");
+    assert_eq!((frame.width, frame.height), (1280, 720));
+    driver.shutdown();
+}
+
+#[test]
+#[ignore = "needs the RDP testbed: run via cargo xtask test"]
+fn shadow_cannot_resize_so_the_page_scales() {
+    let addr = testbed_addr("RDP_TESTBED_SHADOW_ADDR");
+    let mut driver = connected_session(&addr, "rdpuser2", SHADOW_BACKGROUND, "shadow-resize");
+    // freerdp-shadow mirrors a fixed X display: it offers no Display Control channel.
+    let answer = request_resize(&mut driver, 1280, 720, Duration::from_secs(5));
+    assert_eq!(answer, Resize::ScaleToFit);
+    let frame = driver.client.framebuffer().expect("framebuffer");
+    assert_eq!((frame.width, frame.height), (WIDTH, HEIGHT));
+    driver.shutdown();
+}
+
+/// The pointer over the xterm: the workstation sends its shapes as the pointer moves.
+fn pointer_shapes_arrive(addr: &str, user: &str, background: [u8; 3], name: &str) {
+    let mut driver = connected_session(addr, user, background, name);
+    for (x, y) in [(50, 50), (700, 150), (60, 60), (720, 160)] {
+        driver.input(Input::MouseMove { x, y });
+        driver.run_until(Duration::from_millis(300), |_| false).expect("runs");
+    }
+    let shaped = driver.run_until(Duration::from_secs(10), |d| !d.pointer_shapes.is_empty()).expect("runs");
+    assert!(shaped, "{name}: no pointer shape; {} other pointer events", driver.pointer_events);
+    for &(width, height, (hx, hy), len) in &driver.pointer_shapes {
+        assert!(width > 0 && height > 0 && width <= 384 && height <= 384, "{name}: shape {width}x{height}");
+        assert_eq!(len, usize::from(width) * usize::from(height) * 4, "{name}: RGBA size");
+        assert!(hx < width && hy < height, "{name}: hot spot ({hx}, {hy}) outside {width}x{height}");
+    }
+    eprintln!("{name}: pointer shapes {:?}", driver.pointer_shapes);
+    driver.shutdown();
+}
+
+#[test]
+#[ignore = "needs the RDP testbed: run via cargo xtask test"]
+fn xrdp_sends_pointer_shapes() {
+    pointer_shapes_arrive(&testbed_addr("RDP_TESTBED_XRDP_ADDR"), "rdpuser1", XRDP_BACKGROUND, "xrdp-pointer");
+}
+
+#[test]
+#[ignore = "needs the RDP testbed: run via cargo xtask test"]
+fn shadow_sends_pointer_shapes() {
+    pointer_shapes_arrive(&testbed_addr("RDP_TESTBED_SHADOW_ADDR"), "rdpuser2", SHADOW_BACKGROUND, "shadow-pointer");
 }

@@ -88,6 +88,7 @@ impl Session {
             pinned_sha256: workstation.certificate_sha256.clone(),
             client_name: "homedesk".to_owned(),
             keyboard_layout: crate::prefs::load().keyboard_layout,
+            color_depth: 32,
         };
         let (client, first_bytes) = RdpClient::new(params).map_err(|e| e.to_string())?;
         let context = canvas
