@@ -95,6 +95,9 @@ enum Command {
     /// Export or import the whole configuration (JSON) for backups.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Settings of the HTML5 client: menu bar, colours, logo, logon message, timeout, ...
+    #[command(subcommand)]
+    ClientSettings(ClientSettingsCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -107,6 +110,18 @@ enum ConfigCommand {
     },
     /// Replace the whole configuration with a file's (`-` for standard input); all or nothing.
     Import { file: PathBuf },
+}
+
+#[derive(Debug, Subcommand)]
+enum ClientSettingsCommand {
+    /// Show every setting with its value.
+    Show,
+    /// Change settings: NAME VALUE pairs, e.g. `set background_color '#1e4e8c' menu_bar mobile`
+    /// (on/off for switches; all changes or none are applied).
+    Set {
+        #[arg(num_args = 2.., value_names = ["NAME", "VALUE"], required = true)]
+        pairs: Vec<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -716,6 +731,7 @@ async fn admin(store: &Store, data_dir: &DataDir, command: Command) -> Result<()
                 homedesk_relay::config_transfer::import(store, &bytes).await?
             );
         }
+        Command::ClientSettings(command) => client_settings_command(store, command).await?,
         Command::Portal(PortalCommand::ShowDomain { state }) => {
             twofa::set_show_domain(store, state == "on").await?;
             println!(
@@ -765,6 +781,24 @@ fn read_limited(path: &std::path::Path, limit: usize) -> Result<Vec<u8>> {
         );
     }
     Ok(bytes)
+}
+
+async fn client_settings_command(store: &Store, command: ClientSettingsCommand) -> Result<()> {
+    let settings = match command {
+        ClientSettingsCommand::Show => homedesk_relay::client_settings::load(store).await?,
+        ClientSettingsCommand::Set { pairs } => {
+            if pairs.len() % 2 != 0 {
+                anyhow::bail!("give NAME VALUE pairs: the last setting has no value");
+            }
+            let changes: Vec<(String, String)> =
+                pairs.chunks(2).map(|pair| (pair[0].clone(), pair[1].clone())).collect();
+            let settings = homedesk_relay::client_settings::update(store, &changes).await?;
+            println!("Client settings saved; browsers use them from their next page load.");
+            settings
+        }
+    };
+    print!("{}", settings.describe());
+    Ok(())
 }
 
 fn print_twofa_settings(settings: &twofa::Settings) {

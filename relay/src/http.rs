@@ -651,7 +651,8 @@ async fn resend_code(
 /// `GET /api/portal`: what the login page needs to know before anyone signs in.
 async fn portal_settings(State(state): State<AppState>) -> ApiResult<Response> {
     let show_domain = twofa::show_domain(&state.store).await?;
-    Ok((no_store(), Json(json!({ "show_domain": show_domain }))).into_response())
+    let client = crate::client_settings::load(&state.store).await?;
+    Ok((no_store(), Json(json!({ "show_domain": show_domain, "client": client }))).into_response())
 }
 
 async fn current_session(
@@ -988,6 +989,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::admin_api::routes())
         .merge(crate::server_api::routes())
         .merge(crate::config_api::routes())
+        .merge(crate::client_settings_api::routes())
         .route("/api", any(api_not_found))
         .route("/api/{*rest}", any(api_not_found))
         .fallback(portal)

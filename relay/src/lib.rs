@@ -28,6 +28,8 @@ pub mod broker;
 pub mod bruteforce;
 pub mod certificate_api;
 pub mod certificates;
+pub mod client_settings;
+pub mod client_settings_api;
 pub mod clock;
 pub mod config;
 pub mod config_api;

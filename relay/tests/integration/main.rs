@@ -4,6 +4,7 @@
 mod acme;
 mod api;
 mod cli;
+mod client_settings;
 #[allow(dead_code)]
 mod common;
 mod config_transfer;
