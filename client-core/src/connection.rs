@@ -87,6 +87,8 @@ pub(crate) struct Connection {
     clipboard: Clipboard,
     /// The layout announced at connect: text is typed with its keys.
     keyboard_layout: KeyboardLayout,
+    /// The user asked to log off (a "disconnected" answer then means the workstation refused).
+    log_off_requested: bool,
 }
 
 /// Fast-path input is allowed only if the server advertised it ([MS-RDPBCGR] 2.2.8.1.2).
@@ -107,6 +109,11 @@ fn paint_rect(region: &InclusiveRectangle, image: &DecodedImage) -> Option<Rect>
     }
     Some(Rect { x: region.left, y: region.top, width: right - region.left + 1, height: bottom - region.top + 1 })
 }
+
+/// The workstation answered a log off request with "denied" (MS-RDPBCGR 2.2.2.3), as Windows and
+/// xrdp do while a user is signed in: the client has disconnected instead.
+pub(crate) const LOG_OFF_REFUSED: &str = "The workstation does not allow logging off from here: you are disconnected \
+     and your session stays open. Log off from the workstation's own menu to end it.";
 
 fn termination_reason(reason: &GracefulDisconnectReason) -> String {
     match reason {
@@ -138,6 +145,7 @@ impl Connection {
             fingerprint: None,
             credssp_messages_sent: 0,
             clipboard: Clipboard::default(),
+            log_off_requested: false,
         };
         Ok((connection, request))
     }
@@ -477,6 +485,10 @@ impl Connection {
         let mut deactivated = false;
         for output in outputs {
             match output {
+                ActiveStageOutput::Terminate(GracefulDisconnectReason::UserInitiated) if self.log_off_requested => {
+                    events.push(Event::Terminated(LOG_OFF_REFUSED.to_owned()));
+                    return Ok((Phase::Ended, false));
+                }
                 ActiveStageOutput::Terminate(reason) => {
                     events.push(Event::Terminated(termination_reason(&reason)));
                     return Ok((Phase::Ended, false));
@@ -700,6 +712,7 @@ impl Connection {
         let Phase::Active(session) = &mut self.phase else {
             return Ok(Vec::new());
         };
+        self.log_off_requested = true;
         let mut events = Vec::new();
         let result = session.stage.graceful_shutdown().map_err(|e| error::from_session(&e)).and_then(|outputs| {
             outputs.into_iter().try_for_each(|output| match output {

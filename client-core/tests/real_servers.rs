@@ -581,3 +581,26 @@ fn xrdp_sends_pointer_shapes() {
 fn shadow_sends_pointer_shapes() {
     pointer_shapes_arrive(&testbed_addr("RDP_TESTBED_SHADOW_ADDR"), "rdpuser2", SHADOW_BACKGROUND, "shadow-pointer");
 }
+
+/// Log off asks for the MS-RDPBCGR Shutdown Request; what a workstation does with it is its choice
+/// (Windows and xrdp refuse while a user is signed in: "denied", then the client disconnects and the
+/// session stays). Either way the client ends with a `Terminated` and the connection closes.
+#[test]
+#[ignore = "needs the RDP testbed: run via cargo xtask test"]
+fn xrdp_log_off_request_ends_the_connection() {
+    let addr = testbed_addr("RDP_TESTBED_XRDP_ADDR");
+    let mut driver = connected_session(&addr, "rdpuser1", XRDP_BACKGROUND, "xrdp-logoff");
+    let events = driver.client.log_off().expect("log off");
+    assert!(events.iter().any(|e| matches!(e, Event::Send(_))), "a Shutdown Request is sent");
+    driver.handle(events);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while driver.terminated.is_none() && Instant::now() < deadline {
+        driver.pump_once().expect("session runs");
+    }
+    let reason = driver.terminated.clone().expect("the workstation answered the log off request");
+    eprintln!("xrdp answered log off with: {reason}; session display now {:?}", session_display("rdpuser1"));
+    assert!(!driver.client.is_active());
+    // xrdp refuses while the user is signed in: the session stays for a later reattach.
+    assert!(reason.contains("does not allow logging off"), "{reason}");
+    assert!(session_display("rdpuser1").is_some(), "the xrdp session is still there");
+}
