@@ -59,6 +59,9 @@ struct LoginReply {
 pub struct PortalSettings {
     #[serde(default)]
     pub show_domain: bool,
+    /// The HTML5 client settings (defaults when the relay sends none).
+    #[serde(default)]
+    pub client: crate::client_settings::ClientSettings,
 }
 
 #[derive(Clone, Debug, PartialEq, Deserialize)]
@@ -150,10 +153,12 @@ pub async fn resend_code(pending: &PendingLogin) -> Result<(), String> {
 
 /// The login page's options; defaults when the relay cannot be asked.
 pub async fn portal_settings() -> PortalSettings {
-    match Request::get("/api/portal").send().await {
+    let settings: PortalSettings = match Request::get("/api/portal").send().await {
         Ok(response) if response.ok() => response.json().await.unwrap_or_default(),
         _ => PortalSettings::default(),
-    }
+    };
+    crate::client_settings::remember(settings.client.clone());
+    settings
 }
 
 pub async fn ticket(session: &PortalSession, workstation_id: Option<i64>) -> Result<Ticket, String> {

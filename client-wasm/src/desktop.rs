@@ -10,7 +10,9 @@
 
 use crate::api;
 use crate::app::SharedCredentials;
+use crate::client_settings::{self, ClientSettings};
 use crate::clipboard;
+use crate::display;
 use crate::session::{ClipboardNotice, Session, Status};
 use crate::softkeys::{self, SoftKeys};
 use crate::touch;
@@ -18,7 +20,7 @@ use homedesk_client_core::{key_input, Input, MouseButton};
 use std::cell::RefCell;
 use std::rc::Rc;
 use wasm_bindgen::JsCast;
-use web_sys::{ClipboardEvent, HtmlCanvasElement, HtmlTextAreaElement};
+use web_sys::{ClipboardEvent, HtmlCanvasElement, HtmlElement, HtmlTextAreaElement};
 use yew::prelude::*;
 
 /// Why the desktop page closed, shown on the login page.
@@ -34,9 +36,6 @@ pub struct DesktopProps {
     pub credentials: Rc<SharedCredentials>,
     pub on_end: Callback<Outcome>,
 }
-
-/// Height of the menu bar in CSS pixels; the desktop gets the rest of the window.
-const MENU_HEIGHT: f64 = 32.0;
 
 #[function_component]
 pub fn Desktop(props: &DesktopProps) -> Html {
@@ -55,6 +54,26 @@ pub fn Desktop(props: &DesktopProps) -> Html {
     // The browser's clipboard text when it was last read: only a change is offered again, so text
     // sent from the panel is not replaced by an older browser clipboard on the next focus.
     let last_browser_text = use_mut_ref(|| None::<String>);
+    // The HTML5 client settings (menu, colours, logon screen); see `display` for the desktop's size.
+    let settings = use_state(client_settings::current);
+    let mobile = client_settings::is_mobile();
+    let menu_shown = settings.shows_menu(mobile);
+    // A transparent menu floats over the desktop instead of taking space above it.
+    let menu_takes_space = menu_shown && !settings.menu_transparent;
+    let logon_gif_done = use_state(|| false);
+    let page = use_node_ref();
+    use_settings(&settings, &logon_gif_done, &page);
+    {
+        let session = session.clone();
+        use_effect_with(menu_takes_space, move |&menu_takes_space| {
+            let watcher = display::ResizeWatcher::new(move || {
+                if let Some(session) = session.borrow().as_ref() {
+                    session.resize(display::desktop_size(menu_takes_space));
+                }
+            });
+            move || drop(watcher)
+        });
+    }
 
     {
         let (canvas, session, status, countdown, ticker) =
@@ -89,6 +108,10 @@ pub fn Desktop(props: &DesktopProps) -> Html {
                         status.set(Status::Dropped);
                         *ticker.borrow_mut() = Some(start_countdown(countdown.clone(), next_generation.clone()));
                     }
+                    Status::Reattach => {
+                        status.set(Status::Connecting("Adjusting the desktop to your window…"));
+                        next_generation.set(*next_generation + 1);
+                    }
                     other => status.set(other),
                 })
             };
@@ -103,7 +126,7 @@ pub fn Desktop(props: &DesktopProps) -> Html {
                         ticket,
                         credentials.to_credentials(),
                         element,
-                        desktop_size(),
+                        &client_settings::current(),
                         on_status.clone(),
                         on_clipboard.clone(),
                     );
@@ -114,7 +137,11 @@ pub fn Desktop(props: &DesktopProps) -> Html {
                 }
             };
             if *generation == 0 {
-                start(ticket);
+                // The settings decide the colour depth and the timeout: ask the portal first if needed.
+                wasm_bindgen_futures::spawn_local(async move {
+                    client_settings::load().await;
+                    start(ticket);
+                });
             } else {
                 let id = ticket.workstation.id;
                 wasm_bindgen_futures::spawn_local(async move {
@@ -234,6 +261,27 @@ pub fn Desktop(props: &DesktopProps) -> Html {
         })
     };
 
+    let on_disconnect = {
+        let (session, on_end) = (session.clone(), props.on_end.clone());
+        Callback::from(move |_: MouseEvent| {
+            if let Some(session) = session.borrow_mut().take() {
+                session.disconnect();
+            }
+            on_end.emit(Outcome {
+                message: "You are disconnected. Your session stays open on the workstation: sign in to return to it."
+                    .to_owned(),
+                is_error: false,
+            });
+        })
+    };
+    let on_log_off = {
+        let session = session.clone();
+        Callback::from(move |_: MouseEvent| {
+            if let Some(session) = session.borrow().as_ref() {
+                session.log_off();
+            }
+        })
+    };
     let on_clip_toggle = {
         let clip_open = clip_open.clone();
         Callback::from(move |_: MouseEvent| clip_open.set(!*clip_open))
@@ -273,6 +321,7 @@ pub fn Desktop(props: &DesktopProps) -> Html {
     };
     let connecting = match &*status {
         Status::Connecting(text) => Some(*text),
+        _ if !*logon_gif_done && !settings.logon_gif.is_empty() => Some("Signing in to your workstation…"),
         _ => None,
     };
     let state_text = match &*status {
@@ -281,14 +330,17 @@ pub fn Desktop(props: &DesktopProps) -> Html {
         _ => "connected",
     };
     html! {
-        <div class="hd-desktop">
-            <nav class="hd-menu" aria-label="Session">
+        <div class={classes!("hd-desktop", menu_shown.then_some("hd-with-menu"))} ref={page} data-testid="desktop-page">
+            <nav class={classes!("hd-menu", if settings.menu_transparent { "hd-menu-transparent" } else { "hd-menu-solid" })}
+                 aria-label="Session" hidden={!menu_shown} data-testid="session-menu">
                 <span data-testid="session-workstation">{ &props.ticket.workstation.name }</span>
                 <span data-testid="session-status">{ state_text }</span>
                 <span class="hd-spacer"></span>
-                <SoftKeys send={send_input} ctrl_alt_del={softkeys::ctrl_alt_del_allowed()} />
+                <SoftKeys send={send_input} ctrl_alt_del={settings.offers_ctrl_alt_del(mobile)} />
                 <button type="button" onclick={on_clip_toggle} data-testid="clipboard-toggle"
                         aria-expanded={clip_open.to_string()}>{ "Clipboard" }</button>
+                <button type="button" onclick={on_disconnect} data-testid="session-disconnect">{ "Disconnect" }</button>
+                <button type="button" onclick={on_log_off} data-testid="session-logoff">{ "Log off" }</button>
                 <button type="button" onclick={on_logout} data-testid="logout">{ "Sign out" }</button>
             </nav>
             if *clip_open {
@@ -305,13 +357,16 @@ pub fn Desktop(props: &DesktopProps) -> Html {
                         <button type="button" onclick={on_clip_send} data-testid="clipboard-send">
                             { "Send to workstation" }
                         </button>
-                        if let Some(notice) = &*clip_notice {
+                        if let (Some(notice), true) = (&*clip_notice, settings.show_warnings) {
                             <span data-testid="clipboard-notice" role="status">{ notice }</span>
                         }
                     </div>
                 </section>
             }
             <div class="hd-screen">
+                if !settings.background_logo.is_empty() {
+                    <img class="hd-logo" src={settings.background_logo.clone()} alt="" data-testid="background-logo" />
+                }
                 <canvas ref={canvas.clone()} tabindex="0" data-testid="desktop-canvas" width="1" height="1"
                         aria-label="Remote desktop"
                         onkeydown={key(true)} onkeyup={key(false)} onmousedown={button(true)} onmouseup={button(false)}
@@ -319,7 +374,18 @@ pub fn Desktop(props: &DesktopProps) -> Html {
                 { touch_pointer }
                 if let Some(text) = connecting {
                     <div class="hd-overlay" data-testid="session-connecting">
-                        <div class="hd-card"><div class="hd-spinner"></div>{ text }</div>
+                        <div class="hd-card">
+                            if settings.logon_gif.is_empty() {
+                                <div class="hd-spinner"></div>
+                            } else {
+                                <img class="hd-logon-gif" src={settings.logon_gif.clone()} alt="" data-testid="logon-gif" />
+                            }
+                            if settings.logon_message.is_empty() {
+                                { text }
+                            } else {
+                                <p class="hd-logon-message" data-testid="logon-message">{ &settings.logon_message }</p>
+                            }
+                        </div>
                     </div>
                 }
                 if *status == Status::Dropped {
@@ -409,14 +475,27 @@ fn canvas_position(canvas: &NodeRef, client_x: f64, client_y: f64) -> Option<(u1
     Some((clamp(x, element.width()), clamp(y, element.height())))
 }
 
-/// The desktop size asked for at connect: the browser window below the menu bar.
-fn desktop_size() -> (u16, u16) {
-    let window = gloo::utils::window();
-    let width = window.inner_width().ok().and_then(|v| v.as_f64()).unwrap_or(1024.0);
-    let height = window.inner_height().ok().and_then(|v| v.as_f64()).unwrap_or(768.0) - MENU_HEIGHT;
-    // Even widths avoid padding quirks in some servers' encoders.
-    let width = (width.clamp(640.0, 3840.0) as u16) & !1;
-    let height = height.clamp(480.0, 2160.0) as u16;
-    (width, height)
+/// Applies the client settings: fetched once (the login page usually did already), the background
+/// colour set on the page, and the logon GIF's minimum display time counted from the page's start.
+#[hook]
+fn use_settings(settings: &UseStateHandle<ClientSettings>, gif_done: &UseStateHandle<bool>, page: &NodeRef) {
+    {
+        let settings = settings.clone();
+        use_effect_with((), move |_| {
+            wasm_bindgen_futures::spawn_local(async move { settings.set(client_settings::load().await) });
+        });
+    }
+    {
+        let page = page.clone();
+        use_effect_with(settings.background_color.clone(), move |color| {
+            if let Some(element) = page.cast::<HtmlElement>() {
+                display::set_background(&element, color);
+            }
+        });
+    }
+    let gif_done = gif_done.clone();
+    use_effect_with(settings.logon_gif_ms, move |&ms| {
+        let timer = gloo::timers::callback::Timeout::new(ms, move || gif_done.set(true));
+        move || drop(timer)
+    });
 }
-

@@ -6,8 +6,10 @@
 mod admin;
 mod api;
 mod app;
+mod client_settings;
 mod clipboard;
 mod desktop;
+mod display;
 mod prefs;
 mod session;
 mod softkeys;

@@ -5,7 +5,9 @@
 
 use crate::api::{self, PortalSession, Ticket};
 use crate::clipboard;
-use homedesk_client_core::{ClientError, ConnectParams, Event, Input, RdpClient, Rect};
+use crate::client_settings::ClientSettings;
+use crate::display;
+use homedesk_client_core::{ClientError, ConnectParams, Event, Input, RdpClient, Rect, Resize};
 use std::cell::RefCell;
 use std::rc::{Rc, Weak};
 use wasm_bindgen::closure::Closure;
@@ -21,6 +23,9 @@ pub enum Status {
     /// The connection broke after the desktop was shown: the page reconnects (the workstation keeps
     /// the session, so the user finds it as they left it).
     Dropped,
+    /// The workstation did not take the new window size in time: the page reattaches to the session
+    /// at the window's size (a new connection; the workstation keeps the session).
+    Reattach,
     Ended { message: String, is_error: bool },
 }
 
@@ -59,13 +64,13 @@ struct Inner {
     first_bytes: Option<Vec<u8>>,
     connected: bool,
     ended: bool,
+    /// A requested desktop size the workstation has not shown yet, and the wait for it.
+    pending_resize: Option<((u16, u16), gloo::timers::callback::Timeout)>,
 }
 
 /// Largest WebSocket message sent (the relay's limit is 1 MiB, docs/contracts.md).
 const MAX_MESSAGE: usize = 256 * 1024;
 
-/// How long the workstation has to show a desktop before the page gives up.
-const CONNECTION_TIMEOUT_MS: u32 = 45_000;
 
 impl Session {
     pub fn start(
@@ -73,11 +78,15 @@ impl Session {
         ticket: Ticket,
         credentials: Credentials,
         canvas: HtmlCanvasElement,
-        size: (u16, u16),
+        settings: &ClientSettings,
         on_status: Callback<Status>,
         on_clipboard: Callback<ClipboardNotice>,
     ) -> Result<Session, String> {
         let workstation = &ticket.workstation;
+        // A transparent or hidden menu bar leaves the whole window to the desktop.
+        let menu_takes_space =
+            settings.shows_menu(crate::client_settings::is_mobile()) && !settings.menu_transparent;
+        let size = display::desktop_size(menu_takes_space);
         let params = ConnectParams {
             username: credentials.username,
             password: credentials.password,
@@ -88,7 +97,7 @@ impl Session {
             pinned_sha256: workstation.certificate_sha256.clone(),
             client_name: "homedesk".to_owned(),
             keyboard_layout: crate::prefs::load().keyboard_layout,
-            color_depth: 32,
+            color_depth: settings.color_depth,
         };
         let (client, first_bytes) = RdpClient::new(params).map_err(|e| e.to_string())?;
         let context = canvas
@@ -112,6 +121,7 @@ impl Session {
             first_bytes: Some(first_bytes),
             connected: false,
             ended: false,
+            pending_resize: None,
         }));
 
         let weak = Rc::downgrade(&inner);
@@ -139,7 +149,8 @@ impl Session {
         ws.set_onclose(Some(on_close.as_ref().unchecked_ref()));
 
         let weak_timeout = weak.clone();
-        let timeout = gloo::timers::callback::Timeout::new(CONNECTION_TIMEOUT_MS, move || {
+        let timeout_ms = settings.connection_timeout_secs.saturating_mul(1000);
+        let timeout = gloo::timers::callback::Timeout::new(timeout_ms, move || {
             if let Some(inner) = weak_timeout.upgrade() {
                 let mut inner = inner.borrow_mut();
                 if !inner.connected {
@@ -170,6 +181,47 @@ impl Session {
     pub fn release_all(&self) {
         let mut inner = self.inner.borrow_mut();
         let result = inner.client.release_all();
+        inner.handle(result);
+    }
+
+    /// The browser window changed: ask the workstation for `size`, or scale the picture when it
+    /// cannot resize. A workstation that takes the request but never shows the new size is reattached
+    /// at it ([`Status::Reattach`]).
+    pub fn resize(&self, size: (u16, u16)) {
+        let weak = Rc::downgrade(&self.inner);
+        let mut inner = self.inner.borrow_mut();
+        if !inner.connected || inner.ended {
+            return;
+        }
+        if (inner.canvas.width(), inner.canvas.height()) == (u32::from(size.0), u32::from(size.1)) {
+            inner.pending_resize = None;
+            display::fit_canvas(&inner.canvas);
+            return;
+        }
+        match inner.client.resize(size.0, size.1) {
+            Ok(Resize::Requested { width, height, events }) => {
+                for event in events {
+                    inner.on_event(event);
+                }
+                let wait = gloo::timers::callback::Timeout::new(display::RESIZE_ANSWER_MS, move || {
+                    let Some(inner) = weak.upgrade() else { return };
+                    let mut inner = inner.borrow_mut();
+                    if inner.pending_resize.take().is_some() && !inner.ended {
+                        inner.ended = true;
+                        inner.status(Status::Reattach);
+                    }
+                });
+                inner.pending_resize = Some(((width, height), wait));
+            }
+            Ok(Resize::ScaleToFit) => display::fit_canvas(&inner.canvas),
+            Err(error) => inner.handle(Err(error)),
+        }
+    }
+
+    /// Asks the workstation to log the user off; it ends the connection with its answer.
+    pub fn log_off(&self) {
+        let mut inner = self.inner.borrow_mut();
+        let result = inner.client.log_off();
         inner.handle(result);
     }
 
@@ -262,12 +314,23 @@ impl Inner {
                 self.connected = true;
                 self.canvas.set_width(u32::from(width));
                 self.canvas.set_height(u32::from(height));
+                if self.pending_resize.as_ref().is_some_and(|(size, _)| *size == (width, height)) {
+                    self.pending_resize = None;
+                }
+                display::fit_canvas(&self.canvas);
                 self.paint_all();
                 let _ = self.canvas.focus();
                 self.status(Status::Connected);
                 self.pin_certificate_on_first_use();
             }
             Event::Paint(rect) => self.paint(rect),
+            Event::PointerDefault => display::set_cursor(&self.canvas, "default"),
+            Event::PointerHidden => display::set_cursor(&self.canvas, "none"),
+            Event::PointerBitmap { width, height, hotspot_x, hotspot_y, rgba } => {
+                if let Some(css) = display::cursor_css(width, height, hotspot_x, hotspot_y, &rgba) {
+                    display::set_cursor(&self.canvas, &css);
+                }
+            }
             Event::Terminated(reason) => self.end(reason, false),
             Event::RemoteClipboardText(text) => self.remote_clipboard(text),
             Event::ClipboardError(message) => {

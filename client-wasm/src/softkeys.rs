@@ -18,14 +18,8 @@ use yew::prelude::*;
 pub struct SoftKeysProps {
     /// Input for the session.
     pub send: Callback<Input>,
-    /// Whether Ctrl+Alt+Del is offered (per device type, see `ctrl_alt_del_allowed`).
+    /// Whether Ctrl+Alt+Del is offered (the HTML5 client setting for this device type).
     pub ctrl_alt_del: bool,
-}
-
-/// Ctrl+Alt+Del may be sent from this kind of device. Hook for the portal's per-device-type setting;
-/// until the relay publishes one, every device type may.
-pub fn ctrl_alt_del_allowed() -> bool {
-    true
 }
 
 /// Keys of the bar: label and DOM code. Modifiers latch; the others are pressed and released.

@@ -7,6 +7,7 @@
 //! [`PageProps::failed`], which returns the sentence to show (and signs out when the session ended).
 
 pub mod api;
+mod client_settings;
 mod home;
 mod signin;
 
@@ -18,6 +19,7 @@ use yew::prelude::*;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Page {
     Home,
+    ClientSettings,
 }
 
 /// What the console needs to know about a page.
@@ -31,7 +33,7 @@ struct Entry {
 
 impl Page {
     /// Navigation order.
-    const ALL: &'static [Page] = &[Page::Home];
+    const ALL: &'static [Page] = &[Page::Home, Page::ClientSettings];
 
     fn entry(self) -> Entry {
         match self {
@@ -39,6 +41,11 @@ impl Page {
                 slug: "",
                 title: "Overview",
                 view: |props| html! { <home::Home ..props /> },
+            },
+            Page::ClientSettings => Entry {
+                slug: "client-settings",
+                title: "HTML5 client",
+                view: |props| html! { <client_settings::ClientSettingsPage ..props /> },
             },
         }
     }
