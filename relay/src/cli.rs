@@ -266,6 +266,11 @@ enum PortalCommand {
         #[arg(value_parser = ["on", "off"])]
         state: String,
     },
+    /// Designed login pages: list, show, set, publish, unpublish, delete, logo, background.
+    #[command(subcommand)]
+    Page(crate::cli_portal::PortalPageCommand),
+    /// The classic colour themes and stock backgrounds pages can use.
+    Themes,
 }
 
 #[derive(Debug, Args)]
@@ -732,6 +737,10 @@ async fn admin(store: &Store, data_dir: &DataDir, command: Command) -> Result<()
             );
         }
         Command::ClientSettings(command) => client_settings_command(store, command).await?,
+        Command::Portal(PortalCommand::Page(command)) => {
+            crate::cli_portal::run(store, command).await?
+        }
+        Command::Portal(PortalCommand::Themes) => crate::cli_portal::themes(),
         Command::Portal(PortalCommand::ShowDomain { state }) => {
             twofa::set_show_domain(store, state == "on").await?;
             println!(

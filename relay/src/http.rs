@@ -649,12 +649,6 @@ async fn resend_code(
 }
 
 /// `GET /api/portal`: what the login page needs to know before anyone signs in.
-async fn portal_settings(State(state): State<AppState>) -> ApiResult<Response> {
-    let show_domain = twofa::show_domain(&state.store).await?;
-    let client = crate::client_settings::load(&state.store).await?;
-    Ok((no_store(), Json(json!({ "show_domain": show_domain, "client": client }))).into_response())
-}
-
 async fn current_session(
     State(state): State<AppState>,
     session: CurrentSession,
@@ -908,13 +902,18 @@ pub fn content_security_policy(script_hashes: &[String]) -> String {
     )
 }
 
-/// `index.html` with a CSP that admits its own inline scripts (and nothing else inline).
-async fn index_page(root: &std::path::Path) -> Response {
+/// `index.html` with a CSP that admits its own inline scripts (and nothing else inline); for a
+/// designed page ([`crate::portal`]) with its name in `<meta name="homedesk-page">`.
+async fn index_page(root: &std::path::Path, page: Option<&str>) -> Response {
     let html = match tokio::fs::read_to_string(root.join("index.html")).await {
         Ok(html) => html,
         Err(error) => {
             return ApiError::internal(format!("cannot read index.html: {error}")).into_response()
         }
+    };
+    let html = match page {
+        Some(name) => crate::portal::with_page_meta(&html, name),
+        None => html,
     };
     let csp = content_security_policy(&inline_script_hashes(&html));
     let mut response = Html(html).into_response();
@@ -937,10 +936,15 @@ async fn portal(State(state): State<AppState>, request: Request) -> Response {
         .web_root
         .get()
         .filter(|root| root.join("index.html").is_file());
-    let is_index = is_index_path(request.uri().path())
-        && matches!(*request.method(), Method::GET | Method::HEAD);
+    let is_get = matches!(*request.method(), Method::GET | Method::HEAD);
+    let is_index = is_index_path(request.uri().path()) && is_get;
+    let page = match &root {
+        Some(root) if is_get => published_page(&state, root, request.uri().path()).await,
+        _ => None,
+    };
     match root {
-        Some(root) if is_index => index_page(&root).await,
+        Some(root) if is_index => index_page(&root, None).await,
+        Some(root) if page.is_some() => index_page(&root, page.as_deref()).await,
         // `cargo xtask client` writes `.br` and `.gz` beside the wasm and js: browsers that accept them get
         // the compressed file (a third of the size), others the plain one.
         Some(root) => match ServeDir::new(root)
@@ -970,6 +974,23 @@ async fn portal(State(state): State<AppState>, request: Request) -> Response {
     }
 }
 
+/// The name of the published designed page at `path` (`/<name>.html`), unless a file of the web root
+/// has that path (files are never shadowed).
+async fn published_page(state: &AppState, root: &std::path::Path, path: &str) -> Option<String> {
+    let name = crate::portal::page_name_of_path(path)?;
+    if root.join(format!("{name}.html")).exists() {
+        return None;
+    }
+    match crate::portal::is_published(&state.store, name).await {
+        Ok(true) => Some(name.to_owned()),
+        Ok(false) => None,
+        Err(error) => {
+            tracing::error!(%error, "cannot look up a portal page");
+            None
+        }
+    }
+}
+
 /// The complete HTTPS application.
 pub fn router(state: AppState) -> Router {
     Router::new()
@@ -978,7 +999,6 @@ pub fn router(state: AppState) -> Router {
         .route("/api/logout", post(logout))
         .route("/api/2fa/verify", post(verify_code))
         .route("/api/2fa/resend", post(resend_code))
-        .route("/api/portal", get(portal_settings))
         .route("/api/ticket", post(ticket))
         .route(
             "/api/workstations/{id}/certificate",
@@ -990,6 +1010,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::server_api::routes())
         .merge(crate::config_api::routes())
         .merge(crate::client_settings_api::routes())
+        .merge(crate::portal_api::routes())
         .route("/api", any(api_not_found))
         .route("/api/{*rest}", any(api_not_found))
         .fallback(portal)

@@ -19,6 +19,8 @@
 //! [`listeners`] moves, restarts and stops the listening sockets without cutting
 //! pipes, driven by [`server_admin`] (stored server settings, jobs for the serving relay) from the CLI or
 //! [`server_api`]. [`config_transfer`] exports and imports the whole configuration (CLI and [`config_api`]).
+//! [`portal`] keeps the designed login pages ([`portal_design`]: their rules, pure;
+//! [`portal_api`]: the console's JSON API).
 
 pub mod acme;
 pub mod acme_client;
@@ -42,6 +44,9 @@ pub mod listeners;
 pub mod native;
 pub mod netaddr;
 pub mod pipes;
+pub mod portal;
+pub mod portal_api;
+pub mod portal_design;
 pub mod server;
 pub mod server_admin;
 pub mod server_api;

@@ -36,6 +36,8 @@ pub use transfer::{
     AssignmentRecord, ConfigRecords, GroupAssignmentRecord, TwoFactorMemberRecord,
     TwoFactorUserRecord, UserRecord, WorkstationRecord, LOCAL_SETTINGS,
 };
+mod portal;
+pub use portal::{NewPortalAsset, PortalAsset, PortalPageRow};
 
 /// SQLite migrations embedded in the binary (`relay/migrations`).
 static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");

@@ -10,6 +10,7 @@ mod common;
 mod config_transfer;
 mod directory;
 mod native;
+mod portal;
 mod scale_out;
 mod security;
 mod server_mgmt;
