@@ -54,16 +54,6 @@ struct LoginReply {
     second_factor: Option<SecondFactor>,
 }
 
-/// What the login page needs before anyone signs in.
-#[derive(Clone, Debug, PartialEq, Default, Deserialize)]
-pub struct PortalSettings {
-    #[serde(default)]
-    pub show_domain: bool,
-    /// The HTML5 client settings (defaults when the relay sends none).
-    #[serde(default)]
-    pub client: crate::client_settings::ClientSettings,
-}
-
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 pub struct TicketWorkstation {
     pub id: i64,
@@ -149,16 +139,6 @@ pub async fn resend_code(pending: &PendingLogin) -> Result<(), String> {
     } else {
         Err(error_message(response).await)
     }
-}
-
-/// The login page's options; defaults when the relay cannot be asked.
-pub async fn portal_settings() -> PortalSettings {
-    let settings: PortalSettings = match Request::get("/api/portal").send().await {
-        Ok(response) if response.ok() => response.json().await.unwrap_or_default(),
-        _ => PortalSettings::default(),
-    };
-    crate::client_settings::remember(settings.client.clone());
-    settings
 }
 
 pub async fn ticket(session: &PortalSession, workstation_id: Option<i64>) -> Result<Ticket, String> {

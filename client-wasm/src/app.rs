@@ -3,6 +3,7 @@
 //! ends brings the user back to login with the reason shown.
 
 use crate::api;
+use crate::branding;
 use crate::desktop::{Desktop, Outcome};
 use crate::session::Credentials;
 use std::rc::Rc;
@@ -115,15 +116,17 @@ fn Login(props: &LoginProps) -> Html {
     let domain = use_node_ref();
     let busy = use_state(|| false);
     let error = use_state(|| None::<String>);
-    let show_domain = use_state(|| false);
+    let look = use_state(branding::LoginLook::default);
     {
-        let show_domain = show_domain.clone();
+        let look = look.clone();
         use_effect_with((), move |_| {
             wasm_bindgen_futures::spawn_local(async move {
-                show_domain.set(api::portal_settings().await.show_domain);
+                look.set(branding::load().await);
             });
         });
     }
+    let defaults = &look.preferences;
+    let username_value = if props.username.is_empty() { defaults.username.clone() } else { props.username.clone() };
 
     let onsubmit = {
         let (username, password, domain, busy, error) =
@@ -160,8 +163,8 @@ fn Login(props: &LoginProps) -> Html {
         <main class="hd-login">
             <form class="hd-card" {onsubmit} data-testid="login-form" novalidate=true>
                 <div class="hd-brand">
-                    <img src="images/logo.svg" alt="" />
-                    <h1>{ "Homedesk" }</h1>
+                    <img src={look.logo_url().to_owned()} alt="" data-testid="login-logo" />
+                    <h1 data-testid="login-title">{ look.title() }</h1>
                 </div>
                 <p class="hd-tagline">{ "Sign in to reach your office computer." }</p>
                 if let Some(notice) = shown {
@@ -173,19 +176,20 @@ fn Login(props: &LoginProps) -> Html {
                 <div class="hd-field">
                     <label for="hd-username">{ "Username" }</label>
                     <input id="hd-username" ref={username} type="text" autocomplete="username"
-                           value={props.username.clone()} autofocus={props.username.is_empty()}
+                           value={username_value.clone()} autofocus={username_value.is_empty()}
                            autocapitalize="none" spellcheck="false" data-testid="login-username" />
                 </div>
                 <div class="hd-field">
                     <label for="hd-password">{ "Password" }</label>
                     <input id="hd-password" ref={password} type="password" autocomplete="current-password"
-                           autofocus={!props.username.is_empty()}
+                           autofocus={!username_value.is_empty()} value={defaults.password.clone()}
                            data-testid="login-password" />
                 </div>
-                if *show_domain {
+                if look.show_domain {
                     <div class="hd-field">
                         <label for="hd-domain">{ "Domain" }</label>
                         <input id="hd-domain" ref={domain} type="text" autocomplete="off" autocapitalize="none"
+                               value={defaults.domain.clone()}
                                spellcheck="false" data-testid="login-domain" />
                     </div>
                 }
@@ -370,8 +374,8 @@ fn SecondFactorPage(props: &SecondFactorProps) -> Html {
         <main class="hd-login">
             <form class="hd-card" {onsubmit} data-testid="twofa-form" novalidate=true>
                 <div class="hd-brand">
-                    <img src="images/logo.svg" alt="" />
-                    <h1>{ "Homedesk" }</h1>
+                    <img src={branding::current().logo_url().to_owned()} alt="" />
+                    <h1>{ branding::current().title() }</h1>
                 </div>
                 <p class="hd-tagline" data-testid="twofa-instructions">{ instructions }</p>
                 { enrolment }

@@ -84,7 +84,7 @@ pub async fn load() -> ClientSettings {
     if let Some(settings) = CURRENT.with(|current| current.borrow().clone()) {
         return settings;
     }
-    crate::api::portal_settings().await.client
+    crate::branding::load().await.client
 }
 
 /// A phone or tablet: a touch screen is the main pointer.

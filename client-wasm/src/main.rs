@@ -6,6 +6,7 @@
 mod admin;
 mod api;
 mod app;
+mod branding;
 mod client_settings;
 mod clipboard;
 mod desktop;

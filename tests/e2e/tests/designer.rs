@@ -1,0 +1,178 @@
+//! Portal designer in headless Chromium: two pages published with different logos, colours,
+//! backgrounds and pre-filled fields each render their own (DOM, computed styles, screenshots), with
+//! labelled fields, readable contrast and keyboard navigation.
+
+use anyhow::{ensure, Context, Result};
+use homedesk_e2e::browser::Browser;
+use homedesk_e2e::relay::Relay;
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+const TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Our own stock pictures, also used here as uploaded logos and an uploaded background.
+fn stock(number: u8) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../../portal-assets/backgrounds/bg-{number:02}.jpg"))
+}
+
+/// What the login page shows, read from the DOM and computed styles once the page's look is applied
+/// (the logo points at the expected kind of URL and has loaded).
+async fn rendered(browser: &Browser, logo_prefix: &str) -> Result<Value> {
+    browser.wait_testid("login-form", TIMEOUT).await?;
+    let script = r#"
+        const [prefix, done] = arguments;
+        const q = id => document.querySelector(`[data-testid="${id}"]`);
+        const wait = async () => {
+            for (let i = 0; i < 300; i++) {
+                const logo = q('login-logo');
+                if (logo && logo.getAttribute('src').startsWith(prefix) && logo.complete && logo.naturalWidth > 0) return;
+                await new Promise(r => setTimeout(r, 100));
+            }
+            throw new Error('logo not loaded: ' + (q('login-logo') || {}).src);
+        };
+        wait().then(() => {
+            const style = e => getComputedStyle(e);
+            const domain = q('login-domain');
+            const labels = [...document.querySelectorAll('input')].map(i =>
+                [i.id, !!document.querySelector(`label[for="${i.id}"]`)]);
+            done({
+                title: q('login-title').textContent,
+                logo: q('login-logo').getAttribute('src'),
+                logo_width: q('login-logo').naturalWidth,
+                username: q('login-username').value,
+                password: q('login-password').value,
+                domain: domain ? domain.value : null,
+                button_bg: style(q('login-submit')).backgroundColor,
+                button_fg: style(q('login-submit')).color,
+                title_fg: style(q('login-title')).color,
+                card_bg: style(q('login-form')).backgroundColor,
+                text_fg: style(q('login-form')).color,
+                body_bg_image: style(document.body).backgroundImage,
+                body_bg_color: style(document.body).backgroundColor,
+                labels,
+            });
+        }, e => done({ error: String(e) }));
+    "#;
+    let value = browser.client.execute_async(script, vec![json!(logo_prefix)]).await?;
+    ensure!(value.get("error").is_none(), "{value}");
+    Ok(value)
+}
+
+/// WCAG contrast of two computed `rgb(r, g, b)` colours.
+fn contrast(a: &Value, b: &Value) -> Result<f64> {
+    fn luminance(css: &str) -> Result<f64> {
+        let inner = css.trim_start_matches("rgba(").trim_start_matches("rgb(").trim_end_matches(')');
+        let parts: Vec<f64> = inner.split(',').take(3).map(|p| p.trim().parse()).collect::<Result<_, _>>()?;
+        ensure!(parts.len() == 3, "not a colour: {css}");
+        let channel = |c: f64| {
+            let c = c / 255.0;
+            if c <= 0.04045 {
+                c / 12.92
+            } else {
+                ((c + 0.055) / 1.055).powf(2.4)
+            }
+        };
+        Ok(0.2126 * channel(parts[0]) + 0.7152 * channel(parts[1]) + 0.0722 * channel(parts[2]))
+    }
+    let (la, lb) = (luminance(a.as_str().context("colour")?)?, luminance(b.as_str().context("colour")?)?);
+    Ok((la.max(lb) + 0.05) / (la.min(lb) + 0.05))
+}
+
+/// Tab moves through the form in reading order: the focused element's `data-testid` after each Tab.
+async fn tab_order(browser: &Browser, steps: usize) -> Result<Vec<String>> {
+    browser.client.execute("document.activeElement && document.activeElement.blur(); document.body.focus();", vec![]).await?;
+    let mut order = Vec::new();
+    for _ in 0..steps {
+        browser.client.active_element().await?.send_keys("\u{e004}").await?;
+        let id = browser
+            .client
+            .execute("return document.activeElement.getAttribute('data-testid');", vec![])
+            .await?;
+        order.push(id.as_str().unwrap_or("").to_owned());
+    }
+    Ok(order)
+}
+
+#[tokio::test]
+async fn two_published_pages_render_their_own_design() -> Result<()> {
+    let mut relay = Relay::new()?;
+    relay.serve().await?;
+    let cli = |args: &[&str]| relay.cli(args, None);
+    // "sales": forest theme, a JPEG logo, stock background 7, username and password pre-filled.
+    cli(&["portal", "page", "set", "sales", "--theme", "forest", "--title", "Sales desk", "--username", "demo"])?;
+    cli(&["portal", "page", "set", "sales", "--password", "demo-pass", "--show-domain", "off"])?;
+    cli(&["portal", "page", "logo", "sales", stock(2).to_str().context("path")?])?;
+    cli(&["portal", "page", "background", "sales", "--stock", "7"])?;
+    cli(&["portal", "page", "publish", "sales"])?;
+    // "support": dark theme with an amber accent, another logo, an uploaded background, domain shown.
+    cli(&["portal", "page", "set", "support", "--theme", "dark", "--title", "Support", "--accent", "#ffb000"])?;
+    cli(&["portal", "page", "set", "support", "--username", "helpdesk", "--domain", "CORP", "--show-domain", "on"])?;
+    cli(&["portal", "page", "logo", "support", stock(12).to_str().context("path")?])?;
+    cli(&["portal", "page", "background", "support", "--file", stock(15).to_str().context("path")?])?;
+    cli(&["portal", "page", "publish", "support"])?;
+
+    let browser = Browser::start(1280, 860).await?;
+    let result = async {
+        browser.goto(&format!("{}sales.html", relay.url())).await?;
+        let sales = rendered(&browser, "/api/portal/assets/").await?;
+        browser.screenshot("designer-sales").await?;
+        assert_eq!(sales["title"], "Sales desk");
+        assert_eq!(sales["username"], "demo");
+        assert_eq!(sales["password"], "demo-pass");
+        assert_eq!(sales["domain"], Value::Null, "the Domain field is hidden: {sales}");
+        assert_eq!(sales["button_bg"], "rgb(31, 107, 58)", "forest accent #1f6b3a: {sales}");
+        assert_eq!(sales["button_fg"], "rgb(255, 255, 255)");
+        assert_eq!(sales["title_fg"], "rgb(31, 107, 58)");
+        assert_eq!(sales["body_bg_color"], "rgb(18, 61, 34)", "forest page colour #123d22");
+        assert!(sales["body_bg_image"].as_str().unwrap_or("").contains("/backgrounds/bg-07.jpg"), "{sales}");
+
+        browser.goto(&format!("{}support.html", relay.url())).await?;
+        let support = rendered(&browser, "/api/portal/assets/").await?;
+        browser.screenshot("designer-support").await?;
+        assert_eq!(support["title"], "Support");
+        assert_eq!(support["username"], "helpdesk");
+        assert_eq!(support["password"], "");
+        assert_eq!(support["domain"], "CORP");
+        assert_eq!(support["button_bg"], "rgb(255, 176, 0)", "custom accent #ffb000: {support}");
+        assert_eq!(support["card_bg"], "rgb(28, 35, 44)", "dark card #1c232c");
+        assert_eq!(support["text_fg"], "rgb(232, 237, 243)");
+        let support_bg = support["body_bg_image"].as_str().unwrap_or("");
+        assert!(support_bg.contains("/api/portal/assets/"), "uploaded background: {support}");
+        assert_ne!(sales["logo"], support["logo"], "each page its own logo");
+        assert!(!support_bg.contains(sales["logo"].as_str().unwrap_or("-")));
+
+        // Accessibility basics on both pages: every field labelled, readable text, Tab order.
+        for look in [&sales, &support] {
+            for label in look["labels"].as_array().context("labels")? {
+                assert_eq!(label[1], true, "input without a label: {label}");
+            }
+            let text = contrast(&look["text_fg"], &look["card_bg"])?;
+            let button = contrast(&look["button_fg"], &look["button_bg"])?;
+            assert!(text >= 4.5 && button >= 4.5, "contrast text {text:.1}, button {button:.1}: {look}");
+        }
+        assert_eq!(
+            tab_order(&browser, 4).await?,
+            ["login-username", "login-password", "login-domain", "login-submit"]
+        );
+
+        // The default page keeps the default look; an unpublished page is gone.
+        browser.goto(&relay.url()).await?;
+        let default = rendered(&browser, "/images/logo.svg").await?;
+        assert_eq!(default["title"], "Homedesk");
+        assert_eq!(default["username"], "");
+        assert_eq!(default["button_bg"], "rgb(30, 78, 140)");
+        browser.screenshot("designer-default").await?;
+        cli(&["portal", "page", "unpublish", "sales"])?;
+        let status = browser.run_async("return (await fetch('/sales.html')).status;", vec![]).await?;
+        assert_eq!(status, 404, "an unpublished page is not served");
+        Ok(())
+    }
+    .await;
+    if result.is_err() {
+        let _ = browser.screenshot("designer-failure").await;
+        eprintln!("relay log:\n{}", relay.log());
+    }
+    browser.close().await?;
+    result
+}
