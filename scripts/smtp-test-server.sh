@@ -6,6 +6,8 @@
 #   Writes DIR/ca.pem (the CA to trust), DIR/cert.pem and DIR/key.pem, stores every message it receives
 #   as DIR/mail/<n>.eml, logs to DIR/server.log, prints "SMTP_READY port=<n>" once it accepts
 #   connections, and runs until killed.
+#   With SMTP_TEST_USER and SMTP_TEST_PASSWORD set, AUTH (PLAIN/LOGIN, after STARTTLS) is required and only
+#   that login is accepted; refused attempts are logged to DIR/auth-refused.log.
 # Installed by: scripts/install-toolchain.sh --for-tests (python3-aiosmtpd, openssl).
 set -euo pipefail
 DIR=${1:?usage: smtp-test-server.sh DIR}
@@ -22,6 +24,7 @@ openssl x509 -req -in "$DIR/server.csr" -CA "$DIR/ca.pem" -CAkey "$DIR/ca-key.pe
 exec /usr/bin/python3 - "$DIR" 2>>"$DIR/server.log" <<'PY'
 import asyncio, os, socket, ssl, sys
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
 
 directory = sys.argv[1]
 
@@ -37,13 +40,24 @@ class Store:
         os.rename(path + ".tmp", path)  # complete files only
         return "250 Message accepted"
 
+user, password = os.environ.get("SMTP_TEST_USER"), os.environ.get("SMTP_TEST_PASSWORD")
+
+def authenticator(server, session, envelope, mechanism, auth_data):
+    ok = (isinstance(auth_data, LoginPassword) and auth_data.login == user.encode()
+          and auth_data.password == password.encode())
+    if not ok:
+        with open(os.path.join(directory, "auth-refused.log"), "a") as log:
+            log.write(f"{mechanism}\n")
+    return AuthResult(success=ok, handled=False)  # handled=False: aiosmtpd answers 535 itself
+
+auth = dict(authenticator=authenticator, auth_required=True, auth_require_tls=True) if user else {}
 context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
 context.load_cert_chain(os.path.join(directory, "cert.pem"), os.path.join(directory, "key.pem"))
 with socket.socket() as probe:
     probe.bind(("127.0.0.1", 0))
     port = probe.getsockname()[1]
 controller = Controller(Store(), hostname="127.0.0.1", port=port, tls_context=context, require_starttls=True,
-                        server_hostname="localhost")
+                        server_hostname="localhost", **auth)
 controller.start()
 print(f"SMTP_READY port={port}", flush=True)
 try:

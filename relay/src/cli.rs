@@ -248,6 +248,10 @@ struct TwoFaSettingsArgs {
     /// Digits of a code (4-12; fewer than 6 is discouraged).
     #[arg(long)]
     digits: Option<u32>,
+    /// HMAC of new enrolments' app codes: SHA1 (every app), SHA256 or SHA512 (not all apps).
+    /// Users enrolled already keep theirs until `relay 2fa reset`.
+    #[arg(long)]
+    algorithm: Option<String>,
     /// Text of SMS codes; must contain %CODE%, may contain %ISSUER%.
     #[arg(long)]
     sms_template: Option<String>,
@@ -720,7 +724,7 @@ async fn admin(store: &Store, data_dir: &DataDir, command: Command) -> Result<()
         Command::Certificate(command) => {
             crate::cli_certificate::run(store, data_dir, command).await?
         }
-        Command::TwoFa(command) => two_factor(store, command).await?,
+        Command::TwoFa(command) => two_factor(store, data_dir, command).await?,
         Command::Server(command) => crate::cli_server::run(store, data_dir, command).await?,
         Command::Config(ConfigCommand::Export { output }) => {
             let json = homedesk_relay::config_transfer::export(store).await?;
@@ -829,6 +833,10 @@ fn print_twofa_settings(settings: &twofa::Settings) {
         settings.validity_before.as_secs()
     );
     println!("digits                  {}", settings.digits.get());
+    println!(
+        "algorithm               {} (new enrolments)",
+        settings.algorithm.uri_name()
+    );
     println!("sms-template            {}", settings.sms_template);
     println!(
         "code-lifetime           {} s",
@@ -840,7 +848,16 @@ fn print_twofa_settings(settings: &twofa::Settings) {
     );
 }
 
-async fn two_factor(store: &Store, command: TwoFaCommand) -> Result<()> {
+/// The key that seals 2FA and delivery secrets: `HOMEDESK_2FA_KEY_FILE` (as `serve` reads it) or
+/// `twofa.key` in the data directory.
+fn twofa_secrets(data_dir: &DataDir) -> Result<twofa::SecretBox> {
+    let path = std::env::var_os("HOMEDESK_2FA_KEY_FILE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| data_dir.twofa_key());
+    Ok(twofa::SecretBox::load_or_create(&path)?)
+}
+
+async fn two_factor(store: &Store, data_dir: &DataDir, command: TwoFaCommand) -> Result<()> {
     let kind = |group: bool| {
         if group {
             MemberKind::Group
@@ -944,7 +961,7 @@ async fn two_factor(store: &Store, command: TwoFaCommand) -> Result<()> {
                 auth_token,
                 from,
             };
-            delivery::set_twilio_config(store, &config).await?;
+            delivery::set_twilio_config(store, &twofa_secrets(data_dir)?, &config).await?;
             println!(
                 "SMS codes are sent through {} from {}.",
                 config.base_url, config.from
@@ -979,7 +996,7 @@ async fn two_factor(store: &Store, command: TwoFaCommand) -> Result<()> {
                 from,
                 ca_file,
             };
-            delivery::set_smtp_config(store, &config).await?;
+            delivery::set_smtp_config(store, &twofa_secrets(data_dir)?, &config).await?;
             println!(
                 "Email codes are sent through {}:{} ({}) from {}.",
                 config.host,
@@ -1007,6 +1024,12 @@ async fn two_factor(store: &Store, command: TwoFaCommand) -> Result<()> {
             }
             if let Some(n) = args.digits {
                 settings.digits = homedesk_relay::totp::Digits::new(n)?;
+            }
+            if let Some(algorithm) = args.algorithm {
+                settings.algorithm = homedesk_relay::totp::Algorithm::parse(&algorithm)
+                    .with_context(|| {
+                        format!("unknown algorithm \"{algorithm}\": use SHA1, SHA256 or SHA512")
+                    })?;
             }
             if let Some(template) = args.sms_template {
                 settings.sms_template = template;

@@ -5,8 +5,14 @@
 //! Twilio request, and a real SMTP server with STARTTLS. Configuration lives in the settings table
 //! (`delivery.*`, set with `relay 2fa sms` and `relay 2fa smtp`); tokens and passwords are never logged
 //! and never printed back.
+//!
+//! The Twilio auth token and the SMTP password are stored sealed (AES-256-GCM under the same key file
+//! as the TOTP secrets, [`SecretBox::seal_value`], bound to the setting's name) as `sealed:<base64>`,
+//! so a copy of the database alone does not reveal them. Plain values written by older versions are
+//! still read, and sealed in place at the next start ([`seal_plain_secrets`]).
 
 use crate::store::{Store, StoreError};
+use crate::twofa::SecretBox;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use http_body_util::{BodyExt, Full};
@@ -16,6 +22,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 const PREFIX: &str = "delivery.";
+/// Settings (without [`PREFIX`]) whose values are secrets, stored sealed.
+const SECRET_SETTINGS: [&str; 2] = ["twilio_token", "smtp_password"];
+/// How a sealed value starts in its settings row. A plain value that happens to start like this
+/// fails to open and is reported ([`DeliveryError::Sealed`]) rather than sent.
+const SEALED: &str = "sealed:";
 /// Twilio's API origin.
 pub const TWILIO_BASE_URL: &str = "https://api.twilio.com";
 /// Whole-request limit for one delivery.
@@ -37,6 +48,8 @@ pub enum DeliveryError {
     Smtp(String),
     #[error("sending took longer than {} s", SEND_TIMEOUT.as_secs())]
     Timeout,
+    #[error("the stored {0} cannot be decrypted (another twofa.key?); set it again")]
+    Sealed(&'static str),
 }
 
 pub type Result<T, E = DeliveryError> = std::result::Result<T, E>;
@@ -127,11 +140,64 @@ async fn set(store: &Store, name: &str, value: &str) -> Result<()> {
     Ok(store.set_setting(&format!("{PREFIX}{name}"), value).await?)
 }
 
+/// A secret setting, opened; a plain value (from an older version) is returned as it is.
+async fn secret_setting(
+    store: &Store,
+    secrets: &SecretBox,
+    name: &'static str,
+) -> Result<Option<String>> {
+    let Some(value) = setting(store, name).await? else {
+        return Ok(None);
+    };
+    let Some(sealed) = value.strip_prefix(SEALED) else {
+        return Ok(Some(value));
+    };
+    let opened = secrets
+        .open_value(&format!("{PREFIX}{name}"), sealed)
+        .map_err(|_| DeliveryError::Sealed(name))?;
+    String::from_utf8(opened)
+        .map(Some)
+        .map_err(|_| DeliveryError::Sealed(name))
+}
+
+/// Stores a secret setting sealed (an empty value stays empty: "none").
+async fn set_secret(
+    store: &Store,
+    secrets: &SecretBox,
+    name: &'static str,
+    value: &str,
+) -> Result<()> {
+    if value.is_empty() {
+        return set(store, name, "").await;
+    }
+    let sealed = secrets
+        .seal_value(&format!("{PREFIX}{name}"), value.as_bytes())
+        .map_err(|_| DeliveryError::Sealed(name))?;
+    set(store, name, &format!("{SEALED}{sealed}")).await
+}
+
+/// Seals the secret settings still stored in plain text (written before they were sealed); returns
+/// how many were sealed. Run at every start; idempotent.
+pub async fn seal_plain_secrets(store: &Store, secrets: &SecretBox) -> Result<usize> {
+    let mut sealed = 0;
+    for name in SECRET_SETTINGS {
+        if let Some(value) = setting(store, name)
+            .await?
+            .filter(|v| !v.starts_with(SEALED))
+        {
+            set_secret(store, secrets, name, &value).await?;
+            tracing::info!(setting = %format!("{PREFIX}{name}"), "sealed a stored delivery secret");
+            sealed += 1;
+        }
+    }
+    Ok(sealed)
+}
+
 /// The Twilio settings, if an account is configured.
-pub async fn twilio_config(store: &Store) -> Result<Option<TwilioConfig>> {
+pub async fn twilio_config(store: &Store, secrets: &SecretBox) -> Result<Option<TwilioConfig>> {
     let (Some(account_sid), Some(auth_token), Some(from)) = (
         setting(store, "twilio_sid").await?,
-        setting(store, "twilio_token").await?,
+        secret_setting(store, secrets, "twilio_token").await?,
         setting(store, "twilio_from").await?,
     ) else {
         return Ok(None);
@@ -148,7 +214,11 @@ pub async fn twilio_config(store: &Store) -> Result<Option<TwilioConfig>> {
 }
 
 /// Validates and stores the Twilio settings.
-pub async fn set_twilio_config(store: &Store, config: &TwilioConfig) -> Result<()> {
+pub async fn set_twilio_config(
+    store: &Store,
+    secrets: &SecretBox,
+    config: &TwilioConfig,
+) -> Result<()> {
     let sid_ok = !config.account_sid.is_empty()
         && config
             .account_sid
@@ -173,7 +243,7 @@ pub async fn set_twilio_config(store: &Store, config: &TwilioConfig) -> Result<(
         .map_err(|e| DeliveryError::Invalid(e.to_string()))?;
     parse_base_url(&config.base_url)?;
     set(store, "twilio_sid", &config.account_sid).await?;
-    set(store, "twilio_token", &config.auth_token).await?;
+    set_secret(store, secrets, "twilio_token", &config.auth_token).await?;
     set(store, "twilio_from", &config.from).await?;
     set(
         store,
@@ -184,7 +254,7 @@ pub async fn set_twilio_config(store: &Store, config: &TwilioConfig) -> Result<(
 }
 
 /// The SMTP settings, if a server is configured.
-pub async fn smtp_config(store: &Store) -> Result<Option<SmtpConfig>> {
+pub async fn smtp_config(store: &Store, secrets: &SecretBox) -> Result<Option<SmtpConfig>> {
     let (Some(host), Some(from)) = (
         setting(store, "smtp_host").await?,
         setting(store, "smtp_from").await?,
@@ -212,14 +282,18 @@ pub async fn smtp_config(store: &Store) -> Result<Option<SmtpConfig>> {
         port,
         security,
         username: setting(store, "smtp_username").await?,
-        password: setting(store, "smtp_password").await?,
+        password: secret_setting(store, secrets, "smtp_password").await?,
         from,
         ca_file: setting(store, "smtp_ca_file").await?.map(PathBuf::from),
     }))
 }
 
 /// Validates and stores the SMTP settings.
-pub async fn set_smtp_config(store: &Store, config: &SmtpConfig) -> Result<()> {
+pub async fn set_smtp_config(
+    store: &Store,
+    secrets: &SecretBox,
+    config: &SmtpConfig,
+) -> Result<()> {
     crate::broker::validate_host(&config.host)
         .map_err(|e| DeliveryError::Invalid(e.to_string()))?;
     crate::twofa::validate_email(&config.from)
@@ -242,8 +316,9 @@ pub async fn set_smtp_config(store: &Store, config: &SmtpConfig) -> Result<()> {
         config.username.as_deref().unwrap_or(""),
     )
     .await?;
-    set(
+    set_secret(
         store,
+        secrets,
         "smtp_password",
         config.password.as_deref().unwrap_or(""),
     )

@@ -156,6 +156,9 @@ pub async fn start(config: ServeConfig) -> Result<RunningServer, StartError> {
         config.clock.clone(),
         SecretBox::load_or_create(&key_file)?,
     );
+    crate::delivery::seal_plain_secrets(&store, twofa.secrets())
+        .await
+        .map_err(TwoFactorError::from)?;
     let passwords = tokio::task::spawn_blocking(Passwords::new)
         .await
         .map_err(|e| AuthError::Task(e.to_string()))??;

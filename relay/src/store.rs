@@ -193,6 +193,8 @@ pub struct TwoFactorRow {
     pub phone: Option<String>,
     pub email: Option<String>,
     pub secret_enc: Option<String>,
+    /// TOTP algorithm of the current secret (`SHA1`, `SHA256`, `SHA512`), fixed at enrolment.
+    pub algorithm: String,
     pub enrolled: bool,
     pub last_step: Option<i64>,
     pub session_at: Option<i64>,
@@ -1092,7 +1094,7 @@ impl Store {
     /// The user's second-factor row, if any.
     pub async fn twofa_user(&self, user_id: i64) -> Result<Option<TwoFactorRow>> {
         let row = sqlx::query(
-            "SELECT method, phone, email, secret_enc, enrolled, last_step, session_at, session_ip \
+            "SELECT method, phone, email, secret_enc, algorithm, enrolled, last_step, session_at, session_ip \
              FROM twofa_users WHERE user_id = $1",
         )
         .bind(user_id)
@@ -1104,6 +1106,7 @@ impl Store {
             phone: row.try_get("phone")?,
             email: row.try_get("email")?,
             secret_enc: row.try_get("secret_enc")?,
+            algorithm: row.try_get("algorithm")?,
             enrolled: row.try_get::<i64, _>("enrolled")? != 0,
             last_step: row.try_get("last_step")?,
             session_at: row.try_get("session_at")?,
@@ -1111,16 +1114,25 @@ impl Store {
         }))
     }
 
-    /// Stores a new (not yet confirmed) secret: enrolment starts over, no step is spent.
-    pub async fn twofa_set_secret(&self, user_id: i64, secret_enc: &str, at: i64) -> Result<()> {
+    /// Stores a new (not yet confirmed) secret and its TOTP algorithm: enrolment starts over, no step
+    /// is spent.
+    pub async fn twofa_set_secret(
+        &self,
+        user_id: i64,
+        secret_enc: &str,
+        algorithm: &str,
+        at: i64,
+    ) -> Result<()> {
         sqlx::query(
-            "INSERT INTO twofa_users (user_id, secret_enc, enrolled, last_step, updated_at) VALUES ($1, $2, 0, NULL, $3) \
-             ON CONFLICT (user_id) DO UPDATE SET secret_enc = $2, enrolled = 0, last_step = NULL, session_at = NULL, \
-             session_ip = NULL, updated_at = $3",
+            "INSERT INTO twofa_users (user_id, secret_enc, algorithm, enrolled, last_step, updated_at) \
+             VALUES ($1, $2, $4, 0, NULL, $3) \
+             ON CONFLICT (user_id) DO UPDATE SET secret_enc = $2, algorithm = $4, enrolled = 0, last_step = NULL, \
+             session_at = NULL, session_ip = NULL, updated_at = $3",
         )
         .bind(user_id)
         .bind(secret_enc)
         .bind(at)
+        .bind(algorithm)
         .execute(&self.pool)
         .await?;
         Ok(())

@@ -88,6 +88,17 @@ impl Algorithm {
             Algorithm::Sha512 => "SHA512",
         }
     }
+
+    /// Reads `SHA1`, `SHA256` or `SHA512` (case-insensitive, an optional dash as in `SHA-256`);
+    /// `None` for anything else.
+    pub fn parse(text: &str) -> Option<Algorithm> {
+        match text.to_ascii_uppercase().replace('-', "").as_str() {
+            "SHA1" => Some(Algorithm::Sha1),
+            "SHA256" => Some(Algorithm::Sha256),
+            "SHA512" => Some(Algorithm::Sha512),
+            _ => None,
+        }
+    }
 }
 
 /// Number of digits of a code, validated to 4..=12 (default 6).

@@ -113,6 +113,9 @@ pub struct Settings {
     /// After a validated code, the time allowed to open the first session.
     pub validity_before: Duration,
     pub digits: Digits,
+    /// HMAC of new enrolments' TOTP (SHA-1 unless told otherwise). Each user keeps the algorithm they
+    /// enrolled with (stored beside the secret), so changing this affects only later enrolments.
+    pub algorithm: Algorithm,
     pub sms_template: String,
     /// How long a code sent by SMS or email stays valid.
     pub code_lifetime: Duration,
@@ -129,6 +132,7 @@ impl Default for Settings {
             validity_after: Duration::from_secs(480 * 60),
             validity_before: Duration::from_secs(3600),
             digits: Digits::default(),
+            algorithm: Algorithm::Sha1,
             sms_template: DEFAULT_SMS_TEMPLATE.to_owned(),
             code_lifetime: Duration::from_secs(300),
             send_limit_per_hour: 5,
@@ -201,6 +205,14 @@ impl Settings {
                 self.digits.get()
             ));
         }
+        if self.algorithm != Algorithm::Sha1 {
+            warnings.push(format!(
+                "{} is not supported by every authenticator app (some, e.g. Google Authenticator, ignore the \
+                 algorithm and show SHA-1 codes that will be refused): check your users' apps first; \
+                 users enrolled already keep their algorithm until their 2FA is reset",
+                self.algorithm.uri_name()
+            ));
+        }
         Ok(warnings)
     }
 
@@ -214,9 +226,9 @@ impl Settings {
         }
     }
 
-    /// Verification parameters (SHA-1: what every authenticator app supports).
-    pub fn params(&self) -> Result<Params> {
-        Ok(Params::new(Algorithm::Sha1, self.digits, self.discrepancy)?)
+    /// Verification parameters for a user enrolled with `algorithm`.
+    pub fn params(&self, algorithm: Algorithm) -> Result<Params> {
+        Ok(Params::new(algorithm, self.digits, self.discrepancy)?)
     }
 
     fn as_settings(&self) -> Vec<(&'static str, String)> {
@@ -233,6 +245,7 @@ impl Settings {
                 self.validity_before.as_secs().to_string(),
             ),
             ("digits", self.digits.get().to_string()),
+            ("algorithm", self.algorithm.uri_name().to_owned()),
             ("sms_template", self.sms_template.clone()),
             (
                 "code_lifetime_secs",
@@ -284,6 +297,13 @@ impl Settings {
                     settings.send_limit_per_hour = n as u32;
                     true
                 }
+                ("algorithm", _) => match Algorithm::parse(value) {
+                    Some(algorithm) => {
+                        settings.algorithm = algorithm;
+                        true
+                    }
+                    None => false,
+                },
                 ("issuer", _) => {
                     settings.issuer = value.clone();
                     true
@@ -359,28 +379,41 @@ impl SecretBox {
 
     /// base64(nonce || ciphertext) of `secret`, bound to `user_id`.
     pub fn seal(&self, user_id: i64, secret: &[u8]) -> Result<String> {
+        self.seal_with(&user_id.to_be_bytes(), secret)
+    }
+
+    /// The secret sealed by [`SecretBox::seal`] for this user.
+    pub fn open(&self, user_id: i64, sealed: &str) -> Result<Vec<u8>> {
+        self.open_with(&user_id.to_be_bytes(), sealed)
+    }
+
+    /// base64(nonce || ciphertext) of another secret (a gateway token, a mail password), bound to
+    /// `context` (its setting name), so a sealed value cannot stand in for another one or for a
+    /// user's TOTP secret (whose associated data is an 8-byte user id; contexts are longer).
+    pub fn seal_value(&self, context: &str, value: &[u8]) -> Result<String> {
+        self.seal_with(&value_aad(context), value)
+    }
+
+    /// A value sealed by [`SecretBox::seal_value`] under the same `context`.
+    pub fn open_value(&self, context: &str, sealed: &str) -> Result<Vec<u8>> {
+        self.open_with(&value_aad(context), sealed)
+    }
+
+    fn seal_with(&self, aad: &[u8], secret: &[u8]) -> Result<String> {
         let mut nonce = [0u8; AES_NONCE_LEN];
         rand::rngs::OsRng
             .try_fill_bytes(&mut nonce)
             .map_err(|_| TwoFactorError::Sealed)?;
-        let aad = user_id.to_be_bytes();
         let sealed = self
             .cipher
-            .encrypt(
-                &nonce.into(),
-                Payload {
-                    msg: secret,
-                    aad: &aad,
-                },
-            )
+            .encrypt(&nonce.into(), Payload { msg: secret, aad })
             .map_err(|_| TwoFactorError::Sealed)?;
         let mut out = nonce.to_vec();
         out.extend_from_slice(&sealed);
         Ok(STANDARD.encode(out))
     }
 
-    /// The secret sealed by [`SecretBox::seal`] for this user.
-    pub fn open(&self, user_id: i64, sealed: &str) -> Result<Vec<u8>> {
+    fn open_with(&self, aad: &[u8], sealed: &str) -> Result<Vec<u8>> {
         let bytes = STANDARD
             .decode(sealed)
             .map_err(|_| TwoFactorError::Sealed)?;
@@ -389,17 +422,23 @@ impl SecretBox {
         }
         let (nonce, ciphertext) = bytes.split_at(AES_NONCE_LEN);
         let nonce: [u8; AES_NONCE_LEN] = nonce.try_into().map_err(|_| TwoFactorError::Sealed)?;
-        let aad = user_id.to_be_bytes();
         self.cipher
             .decrypt(
                 &nonce.into(),
                 Payload {
                     msg: ciphertext,
-                    aad: &aad,
+                    aad,
                 },
             )
             .map_err(|_| TwoFactorError::Sealed)
     }
+}
+
+/// Associated data of a sealed setting value.
+fn value_aad(context: &str) -> Vec<u8> {
+    let mut aad = b"homedesk sealed setting\0".to_vec();
+    aad.extend_from_slice(context.as_bytes());
+    aad
 }
 
 fn write_private_file(path: &Path, contents: &[u8]) -> std::io::Result<()> {
@@ -494,6 +533,11 @@ impl TwoFactor {
         self.clock.now_ms()
     }
 
+    /// The key that also seals the delivery gateways' secrets ([`crate::delivery`]).
+    pub fn secrets(&self) -> &SecretBox {
+        &self.secrets
+    }
+
     pub async fn settings(&self) -> Result<Settings> {
         Ok(Settings::from_settings(
             &self.store.settings_with_prefix(SETTING_PREFIX).await?,
@@ -552,14 +596,14 @@ impl TwoFactor {
         let secret = totp::new_secret();
         let sealed = self.secrets.seal(user.id, &secret)?;
         self.store
-            .twofa_set_secret(user.id, &sealed, self.now())
+            .twofa_set_secret(user.id, &sealed, settings.algorithm.uri_name(), self.now())
             .await?;
         let issuer = settings.issuer_or_default();
         let uri = totp::otpauth_uri(
             &issuer,
             &user.username,
             &secret,
-            Algorithm::Sha1,
+            settings.algorithm,
             settings.digits,
             30,
         );
@@ -600,9 +644,11 @@ impl TwoFactor {
         let issuer = settings.issuer_or_default();
         let result = match (method, row.phone, row.email) {
             (Method::Sms, Some(phone), _) => {
-                let config = crate::delivery::twilio_config(&self.store).await?.ok_or(
-                    crate::delivery::DeliveryError::NotConfigured("SMS (Twilio)"),
-                )?;
+                let config = crate::delivery::twilio_config(&self.store, &self.secrets)
+                    .await?
+                    .ok_or(crate::delivery::DeliveryError::NotConfigured(
+                        "SMS (Twilio)",
+                    ))?;
                 let text = settings
                     .sms_template
                     .replace("%ISSUER%", &issuer)
@@ -610,9 +656,11 @@ impl TwoFactor {
                 crate::delivery::send_sms(&config, &phone, &text).await
             }
             (Method::Email, _, Some(email)) => {
-                let config = crate::delivery::smtp_config(&self.store).await?.ok_or(
-                    crate::delivery::DeliveryError::NotConfigured("email (SMTP)"),
-                )?;
+                let config = crate::delivery::smtp_config(&self.store, &self.secrets)
+                    .await?
+                    .ok_or(crate::delivery::DeliveryError::NotConfigured(
+                        "email (SMTP)",
+                    ))?;
                 let minutes = settings.code_lifetime.as_secs().div_ceil(60);
                 let text = format!(
                     "Your {issuer} verification code is: {code}\n\nIt is valid for {minutes} minutes and can be used once.\n\
@@ -642,7 +690,6 @@ impl TwoFactor {
     /// atomically (see the module doc). Completes an enrolment in progress.
     pub async fn verify(&self, user: &User, code: &str) -> Result<()> {
         let settings = self.settings().await?;
-        let params = settings.params()?;
         let row = self
             .store
             .twofa_user(user.id)
@@ -665,6 +712,9 @@ impl TwoFactor {
         }
         let sealed = row.secret_enc.ok_or(TwoFactorError::NotStarted)?;
         let secret = self.secrets.open(user.id, &sealed)?;
+        // The algorithm the user enrolled with, not today's setting.
+        let algorithm = Algorithm::parse(&row.algorithm).ok_or(TwoFactorError::NotStarted)?;
+        let params = settings.params(algorithm)?;
         let now_secs = u64::try_from(self.now() / 1000).unwrap_or(0);
         let last = row.last_step.and_then(|s| u64::try_from(s).ok());
         let verified = totp::verify(&secret, code, now_secs, &params, last)?;
@@ -932,6 +982,19 @@ mod tests {
             secrets.open(7, "AAAA"),
             Err(TwoFactorError::Sealed)
         ));
+        // Setting values: bound to their name, never to a user's secret or another setting.
+        let token = secrets.seal_value("delivery.twilio_token", b"tok").unwrap();
+        assert_eq!(
+            secrets.open_value("delivery.twilio_token", &token).unwrap(),
+            b"tok"
+        );
+        assert!(secrets
+            .open_value("delivery.smtp_password", &token)
+            .is_err());
+        assert!(secrets.open(7, &token).is_err());
+        assert!(secrets
+            .open_value("delivery.twilio_token", &sealed)
+            .is_err());
         std::fs::write(dir.path().join("short.key"), b"short").unwrap();
         assert!(SecretBox::load_or_create(&dir.path().join("short.key")).is_err());
     }
@@ -962,6 +1025,18 @@ mod tests {
             ..Settings::default()
         };
         assert!(short.validate().unwrap()[0].contains("RFC 4226"));
+        for algorithm in [Algorithm::Sha256, Algorithm::Sha512] {
+            let warnings = Settings {
+                algorithm,
+                ..Settings::default()
+            }
+            .validate()
+            .unwrap();
+            assert!(warnings[0].contains(algorithm.uri_name()), "{warnings:?}");
+        }
+        // An unknown algorithm in the database keeps the default (SHA-1).
+        let rows = vec![(format!("{SETTING_PREFIX}algorithm"), "MD5".to_owned())];
+        assert_eq!(Settings::from_settings(&rows).algorithm, Algorithm::Sha1);
         assert!(Settings {
             sms_template: "no code".into(),
             ..Settings::default()
@@ -988,6 +1063,7 @@ mod tests {
             validity_after: Duration::from_secs(60 * 60),
             validity_before: Duration::from_secs(120),
             digits: Digits::new(8).unwrap(),
+            algorithm: Algorithm::Sha512,
             sms_template: "Code %CODE%".into(),
             code_lifetime: Duration::from_secs(120),
             send_limit_per_hour: 3,

@@ -793,3 +793,131 @@ async fn directory_groups_on_the_list_require_the_second_factor() {
     );
     assert!(!twofa.required(&dave).await.unwrap());
 }
+
+/// The code `oathtool --totp=MODE` computes for a base32 secret at the relay's (manual) clock.
+fn oathtool_code(mode: &str, secret_base32: &str, unix_secs: i64) -> String {
+    let out = std::process::Command::new("oathtool")
+        .arg(format!("--totp={mode}"))
+        .arg("--base32")
+        .arg(format!("--now=@{unix_secs}"))
+        .arg(secret_base32)
+        .output()
+        .expect("oathtool is installed (apt-get install -y oathtool)");
+    assert!(
+        out.status.success(),
+        "oathtool: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+#[tokio::test]
+async fn sha256_and_sha512_enrolments_match_oathtool_and_keep_their_algorithm() {
+    for (name, mode, algorithm) in [
+        ("SHA256", "sha256", Algorithm::Sha256),
+        ("SHA512", "sha512", Algorithm::Sha512),
+    ] {
+        let t = two_factor_relay().await;
+        let ip = "198.51.100.40";
+        let set = t.relay.cli(&[
+            "2fa",
+            "settings",
+            "set",
+            "--algorithm",
+            &name.to_lowercase(),
+        ]);
+        assert!(
+            set.status.success(),
+            "{}",
+            String::from_utf8_lossy(&set.stderr)
+        );
+        assert!(String::from_utf8_lossy(&set.stdout)
+            .contains(&format!("algorithm               {name}")));
+        assert!(
+            String::from_utf8_lossy(&set.stderr)
+                .contains("not supported by every authenticator app"),
+            "a warning: {}",
+            String::from_utf8_lossy(&set.stderr)
+        );
+
+        // Enrolment: the Key Uri names the algorithm; a code computed by oathtool is accepted, the
+        // SHA-1 code of the same secret and time is not.
+        let pending = t.password(ip).await;
+        let enrolment = &pending.body["second_factor"];
+        let uri = enrolment["otpauth_uri"].as_str().unwrap();
+        assert!(uri.contains(&format!("&algorithm={name}&")), "{uri}");
+        let secret_text = enrolment["secret"].as_str().unwrap().to_owned();
+        let secret = base32_decode(&secret_text);
+        let theirs = oathtool_code(mode, &secret_text, t.clock_ms() / 1000);
+        assert_eq!(
+            theirs,
+            totp::generate(&secret, t.step() as u64, algorithm, Digits::default())
+        );
+        let sha1 = t.code(&secret, 0);
+        if sha1 != theirs {
+            assert_eq!(
+                t.verify(&pending, ip, &sha1).await.status,
+                401,
+                "{name}: a SHA-1 code"
+            );
+        }
+        let accepted = t.verify(&pending, ip, &theirs).await;
+        assert_eq!(accepted.status, 200, "{name}: {}", accepted.text());
+        let alice = t
+            .relay
+            .server()
+            .store()
+            .user_by_name("alice")
+            .await
+            .unwrap();
+        let row = t
+            .relay
+            .server()
+            .store()
+            .twofa_user(alice.id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(row.algorithm, name);
+
+        // The setting goes back to SHA-1: alice keeps her enrolled algorithm at the next sign-in.
+        let back = t
+            .relay
+            .cli(&["2fa", "settings", "set", "--algorithm", "SHA1"]);
+        assert!(back.status.success());
+        t.clock.advance(Duration::from_secs(60));
+        let pending = t.password(ip).await;
+        assert_eq!(
+            pending.body["second_factor"]["step"], "code",
+            "{}",
+            pending.body
+        );
+        let code = oathtool_code(mode, &secret_text, t.clock_ms() / 1000);
+        let signed_in = t.verify(&pending, ip, &code).await;
+        assert_eq!(
+            signed_in.status,
+            200,
+            "{name} after the setting changed: {}",
+            signed_in.text()
+        );
+
+        // After a reset, the new enrolment uses the setting in force (SHA-1).
+        assert!(t.relay.cli(&["2fa", "reset", "alice"]).status.success());
+        t.clock.advance(Duration::from_secs(30));
+        let pending = t.password(ip).await;
+        let uri = pending.body["second_factor"]["otpauth_uri"]
+            .as_str()
+            .unwrap();
+        assert!(uri.contains("&algorithm=SHA1&"), "{uri}");
+        let secret_text = pending.body["second_factor"]["secret"].as_str().unwrap();
+        let code = oathtool_code("sha1", secret_text, t.clock_ms() / 1000);
+        assert_eq!(t.verify(&pending, ip, &code).await.status, 200);
+    }
+    // Unknown algorithms are refused by the CLI.
+    let t = two_factor_relay().await;
+    let bad = t
+        .relay
+        .cli(&["2fa", "settings", "set", "--algorithm", "MD5"]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("use SHA1, SHA256 or SHA512"));
+}

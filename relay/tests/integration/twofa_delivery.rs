@@ -15,6 +15,7 @@ const SID: &str = "AC0123456789abcdef";
 const TOKEN: &str = "s3cret-auth-token";
 const FROM: &str = "+15005550006";
 const PHONE: &str = "+41791234567";
+const MAIL_PASSWORD: &str = "mail-pa55word";
 
 /// One request as the fake Twilio received it.
 #[derive(Debug, Clone)]
@@ -172,7 +173,8 @@ impl Fixture {
             auth_token: TOKEN.into(),
             from: FROM.into(),
         };
-        delivery::set_twilio_config(self.relay.server().store(), &config)
+        let server = self.relay.server();
+        delivery::set_twilio_config(server.store(), server.twofa().secrets(), &config)
             .await
             .unwrap();
     }
@@ -335,14 +337,21 @@ struct SmtpServer {
 }
 
 impl SmtpServer {
-    fn start() -> SmtpServer {
+    /// With a login, the server requires AUTH with exactly that user and password.
+    fn start(login: Option<(&str, &str)>) -> SmtpServer {
         use std::io::BufRead;
         let dir = tempfile::tempdir().unwrap();
         let script = concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/../scripts/smtp-test-server.sh"
         );
-        let mut child = std::process::Command::new("bash")
+        let mut command = std::process::Command::new("bash");
+        if let Some((user, password)) = login {
+            command
+                .env("SMTP_TEST_USER", user)
+                .env("SMTP_TEST_PASSWORD", password);
+        }
+        let mut child = command
             .arg(script)
             .arg(dir.path())
             .stdout(std::process::Stdio::piped())
@@ -385,18 +394,19 @@ impl Drop for SmtpServer {
 
 #[tokio::test]
 async fn email_code_reaches_a_real_smtp_server_over_starttls() {
-    let smtp = SmtpServer::start();
+    let smtp = SmtpServer::start(Some(("relay-mailer", MAIL_PASSWORD)));
     let f = fixture("carol", Method::Email, "carol@example.com").await;
     let config = SmtpConfig {
         host: "127.0.0.1".into(),
         port: smtp.port,
         security: SmtpSecurity::Starttls,
-        username: None,
-        password: None,
+        username: Some("relay-mailer".into()),
+        password: Some(MAIL_PASSWORD.into()),
         from: "homedesk@example.com".into(),
         ca_file: Some(smtp.dir.path().join("ca.pem")),
     };
-    delivery::set_smtp_config(f.relay.server().store(), &config)
+    let server = f.relay.server();
+    delivery::set_smtp_config(server.store(), server.twofa().secrets(), &config)
         .await
         .unwrap();
     let login = f.relay.login_response("carol", PASSWORD).await;
@@ -415,15 +425,116 @@ async fn email_code_reaches_a_real_smtp_server_over_starttls() {
     assert_eq!(code.len(), 6, "{mail}");
     let ok = f.verify(&pending, &code).await;
     assert_eq!(ok.status, 200, "{}", ok.text());
+    // The password is stored sealed, was sent to the server (which requires it) and never logged.
+    let row = server
+        .store()
+        .setting("delivery.smtp_password")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        row.starts_with("sealed:") && !row.contains(MAIL_PASSWORD),
+        "{row}"
+    );
+    assert!(!logs().contains(MAIL_PASSWORD));
+    assert!(!smtp.dir.path().join("auth-refused.log").exists());
+
+    // A wrong password: refused by the server, a clear 502 for the user, nothing sent.
+    let wrong = SmtpConfig {
+        password: Some("not-the-password".into()),
+        ..config.clone()
+    };
+    delivery::set_smtp_config(server.store(), server.twofa().secrets(), &wrong)
+        .await
+        .unwrap();
+    f.clock.advance(Duration::from_secs(1));
+    assert_eq!(f.relay.login_response("carol", PASSWORD).await.status, 502);
+    assert!(smtp.dir.path().join("auth-refused.log").exists());
+    assert_eq!(smtp.mails().len(), 1);
 
     // The relay does not send mail in clear text: a server without our trusted certificate fails.
     let untrusted = SmtpConfig {
         ca_file: None,
         ..config
     };
-    delivery::set_smtp_config(f.relay.server().store(), &untrusted)
+    delivery::set_smtp_config(server.store(), server.twofa().secrets(), &untrusted)
         .await
         .unwrap();
     assert_eq!(f.relay.login_response("carol", PASSWORD).await.status, 502);
     assert_eq!(smtp.mails().len(), 1);
+}
+
+#[tokio::test]
+async fn the_twilio_token_is_sealed_at_rest_and_an_old_plain_row_is_sealed_at_start() {
+    let f = fixture("dave", Method::Sms, PHONE).await;
+    let twilio = FakeTwilio::start(201).await;
+    f.use_twilio(&twilio.base_url).await;
+    let store = f.relay.server().store();
+    let row = store
+        .setting("delivery.twilio_token")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(row.starts_with("sealed:") && !row.contains(TOKEN), "{row}");
+
+    // A row as an older version wrote it (plain text), then a restart on the same data directory.
+    store
+        .set_setting("delivery.twilio_token", TOKEN)
+        .await
+        .unwrap();
+    let mut first = f.relay;
+    first.stop().await;
+    let shared: SharedClock = Arc::new(f.clock.clone());
+    let relay = TestRelay::start_with(Options {
+        data_dir: Some(first.data_dir.clone()),
+        trusted_proxies: vec!["127.0.0.1".parse().unwrap()],
+        clock: Some(shared),
+        ..Options::default()
+    })
+    .await;
+    let store = relay.server().store();
+    let row = store
+        .setting("delivery.twilio_token")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        row.starts_with("sealed:") && !row.contains(TOKEN),
+        "sealed at start: {row}"
+    );
+    assert!(logs().contains("sealed a stored delivery secret"));
+
+    // Sending still works: the gateway gets the real token.
+    let login = relay.login_response("dave", PASSWORD).await;
+    assert_eq!(login.status, 200, "{}", login.text());
+    let requests = twilio.requests();
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("{SID}:{TOKEN}"));
+    assert_eq!(
+        requests.last().unwrap().header("authorization"),
+        Some(format!("Basic {basic}").as_str())
+    );
+    assert!(!logs().contains(TOKEN));
+
+    // A row sealed under another key is reported, not sent.
+    let other = tempfile::tempdir().unwrap();
+    let foreign = twofa::SecretBox::load_or_create(&other.path().join("other.key")).unwrap();
+    let config = TwilioConfig {
+        base_url: twilio.base_url.clone(),
+        account_sid: SID.into(),
+        auth_token: TOKEN.into(),
+        from: FROM.into(),
+    };
+    delivery::set_twilio_config(store, &foreign, &config)
+        .await
+        .unwrap();
+    let sent = twilio.requests().len();
+    f.clock.advance(Duration::from_secs(1));
+    assert_eq!(
+        relay
+            .login_from("198.51.100.60", "dave", PASSWORD)
+            .await
+            .status,
+        502
+    );
+    assert_eq!(twilio.requests().len(), sent);
 }
