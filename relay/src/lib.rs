@@ -42,6 +42,7 @@ pub mod http;
 pub mod listener;
 pub mod listeners;
 pub mod native;
+pub mod native_route;
 pub mod netaddr;
 pub mod pipes;
 pub mod portal;

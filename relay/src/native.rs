@@ -3,7 +3,8 @@
 //!
 //! [`crate::listener`] sends here every connection whose first byte is a TPKT version (0x03). We read
 //! exactly one TPKT packet (at most [`MAX_REQUEST`] bytes, within [`REQUEST_TIMEOUT`]) and take from
-//! it only the routing cookie `Cookie: mstshash=USER\r\n` (MS-RDPBCGR 2.2.1.1). The workstation is the
+//! it only the routing cookie `Cookie: mstshash=USER\r\n` (MS-RDPBCGR 2.2.1.1); `DOMAIN\user`, `user@domain`
+//! and mstsc's 9-character truncations are matched by [`crate::native_route`] (one user or none). The workstation is the
 //! first (by name) assigned to that user in the database, as for tickets: the client never names an
 //! address. The relay forwards the Connection Request bytes it read unchanged, then pipes both ways.
 //! It does not terminate TLS or NLA: client and workstation negotiate end to end, so the cookie only
@@ -20,6 +21,7 @@
 //! unless their client IP is whitelisted, because native RDP has no way to ask for the second factor.
 
 use crate::http::AppState;
+use crate::native_route::{self, Route};
 use crate::pipes::{PipeKind, PipeStats};
 use crate::store::StoreError;
 use crate::tunnel;
@@ -150,10 +152,20 @@ pub async fn handle(state: AppState, mut client: TcpStream, peer: SocketAddr) {
             return tracing::info!(%ip, %error, "native RDP refused: bad connection request")
         }
     };
-    let user = match state.store.user_by_name(&username).await {
-        Ok(user) => user,
-        Err(StoreError::UnknownUser(_)) => {
+    let user = match resolve_user(&state, &username).await {
+        Ok(Route::User(name)) => match state.store.user_by_name(&name).await {
+            Ok(user) => user,
+            Err(StoreError::UnknownUser(_)) => {
+                return tracing::info!(%ip, cookie_user = %username, "native RDP refused: unknown user")
+            }
+            Err(error) => return tracing::error!(%error, "user lookup failed"),
+        },
+        Ok(Route::Unknown) => {
             return tracing::info!(%ip, cookie_user = %username, "native RDP refused: unknown user")
+        }
+        Ok(Route::Ambiguous(users)) => {
+            return tracing::info!(%ip, cookie_user = %username, candidates = users.len(),
+                "native RDP refused: the cookie may be a truncated name of several users")
         }
         Err(error) => return tracing::error!(%error, "user lookup failed"),
     };
@@ -215,6 +227,28 @@ pub async fn handle(state: AppState, mut client: TcpStream, peer: SocketAddr) {
         end,
         "native tunnel closed"
     );
+}
+
+/// The user a cookie names ([`crate::native_route`]): exact lookups, or all names for a cookie that
+/// mstsc may have truncated.
+async fn resolve_user(state: &AppState, cookie: &str) -> Result<Route, StoreError> {
+    let names = if native_route::may_be_truncated(cookie) {
+        state.store.usernames().await?
+    } else {
+        let mut existing = Vec::new();
+        for name in native_route::exact_names(cookie) {
+            match state.store.user_by_name(&name).await {
+                Ok(user) => existing.push(user.username),
+                Err(StoreError::UnknownUser(_)) => {}
+                Err(error) => return Err(error),
+            }
+        }
+        existing
+    };
+    Ok(native_route::route(
+        cookie,
+        names.iter().map(String::as_str),
+    ))
 }
 
 /// Copies until EOF or error, then half-closes the writer; `count` sees every forwarded chunk.

@@ -454,6 +454,13 @@ impl Store {
         row.as_ref().map(user_from_row).transpose()
     }
 
+    /// Every user name (for matching a possibly truncated native RDP cookie).
+    pub async fn usernames(&self) -> Result<Vec<String>> {
+        Ok(sqlx::query_scalar("SELECT username FROM users ORDER BY username")
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
     pub async fn list_users(&self) -> Result<Vec<UserSummary>> {
         let rows = sqlx::query(
             "SELECT u.id, u.username, u.is_admin, u.is_directory, w.name AS workstation FROM users u \

@@ -349,3 +349,50 @@ async fn shutdown_closes_live_native_tunnels() {
     expect_closed(&mut client).await;
     expect_closed(&mut workstation).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mstsc_cookie_variants_route_to_one_user_or_are_refused() {
+    let relay = TestRelay::start().await;
+    let mut alexander = Peer::start().await;
+    let smith = Peer::start().await;
+    let mut margaretha = Peer::start().await;
+    relay
+        .user_with_workstation("alexander", "pc-alexander", alexander.addr)
+        .await;
+    relay
+        .user_with_workstation("alexandersmith", "pc-smith", smith.addr)
+        .await;
+    relay
+        .user_with_workstation("margaretha", "pc-margaretha", margaretha.addr)
+        .await;
+
+    // DOMAIN\user, user@domain and a 9-character truncation that only one user fits.
+    for cookie in [
+        "CORP\\margaretha",
+        "margaretha@corp.example",
+        "margareth",
+        "CORP\\marg",
+    ] {
+        let (client, _workstation) = native_tunnel(relay.https_addr, cookie, &mut margaretha).await;
+        drop(client);
+    }
+    // Not truncated (10 characters): exact after the domain.
+    let (client, _workstation) =
+        native_tunnel(relay.https_addr, "CORP\\alexander", &mut alexander).await;
+    drop(client);
+
+    // "alexander" may be alexandersmith's truncated cookie: refused, neither workstation dialled.
+    for cookie in ["alexander", "CORP\\alex"] {
+        let mut client = TcpStream::connect(relay.https_addr).await.unwrap();
+        client
+            .write_all(&connection_request(Some(cookie)))
+            .await
+            .unwrap();
+        assert!(expect_closed(&mut client).await.is_empty(), "{cookie}");
+    }
+    assert_eq!(alexander.accepted(), 1, "only the exact CORP\\alexander");
+    assert_eq!(smith.accepted(), 0);
+    assert!(
+        logs().contains("native RDP refused: the cookie may be a truncated name of several users")
+    );
+}
