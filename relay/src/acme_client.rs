@@ -135,9 +135,11 @@ impl AcmeWorker {
         }
     }
 
-    /// Until shutdown: jobs as they come, the renewal check at start and when it is due.
+    /// Until shutdown: jobs as they come, and the renewal check when it is due (`next_check_at` in the
+    /// past or unset, e.g. at the first start or after a new certificate). With several relays on one
+    /// database exactly one takes each due check: it moves `next_check_at` forward with a conditional
+    /// UPDATE from the value it read ([`Store::claim_acme_check`]); the others see it not due.
     pub async fn run(self, shutdown: CancellationToken) {
-        let mut renewal_checked = false;
         loop {
             let now = store::unix_ms();
             match self.store.claim_acme_job(now).await {
@@ -149,22 +151,25 @@ impl AcmeWorker {
                 let due = settings
                     .as_ref()
                     .is_some_and(|s| s.next_check_at.is_none_or(|at| at <= now));
-                if let Some(settings) =
-                    settings.filter(|s| s.domain.is_some() && (due || !renewal_checked))
-                {
-                    // Scheduled first, so that an attempt that fails early is not retried every poll.
-                    let _ = self
+                if let Some(settings) = settings.filter(|s| s.domain.is_some() && due) {
+                    // Scheduled first, so that an attempt that fails early is not retried every poll,
+                    // and claimed, so that only one relay orders.
+                    let claimed = self
                         .store
-                        .set_acme_next_check(acme::next_check(now, i64::MAX))
-                        .await;
-                    let outcome = self
-                        .with_timeout(&shutdown, self.renew(&settings, false))
-                        .await;
-                    if let Some(Err(failure)) = outcome {
-                        tracing::warn!(code = failure.code, reason = %failure.message, "renewal failed");
+                        .claim_acme_check(settings.next_check_at, acme::next_check(now, i64::MAX))
+                        .await
+                        .unwrap_or(false);
+                    if claimed {
+                        let outcome = self
+                            .with_timeout(&shutdown, self.renew(&settings, false))
+                            .await;
+                        if let Some(Err(failure)) = outcome {
+                            tracing::warn!(code = failure.code, reason = %failure.message, "renewal failed");
+                        }
+                    } else {
+                        tracing::info!("another relay took this renewal check");
                     }
                 }
-                renewal_checked = true;
             }
             let _ = self.store.purge_acme_challenges(now).await;
             tokio::select! {

@@ -377,6 +377,23 @@ impl Store {
         Ok(())
     }
 
+    /// Takes the due renewal check: moves `next_check_at` from `observed` (what this relay read) to
+    /// `next`, only if nobody changed it meanwhile. Of relays racing for one check exactly one gets
+    /// `true`.
+    pub async fn claim_acme_check(&self, observed: Option<i64>, next: i64) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE acme_settings SET next_check_at = $2 WHERE id = $1 \
+             AND ((next_check_at IS NULL AND $4 = 1) OR next_check_at = $3)",
+        )
+        .bind(SETTINGS_ID)
+        .bind(next)
+        .bind(observed.unwrap_or(0))
+        .bind(i64::from(observed.is_none()))
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     pub async fn set_acme_next_check(&self, next_check_at: i64) -> Result<()> {
         sqlx::query("UPDATE acme_settings SET next_check_at = $2 WHERE id = $1")
             .bind(SETTINGS_ID)

@@ -1007,3 +1007,126 @@ async fn a_certificate_with_a_third_of_its_lifetime_left_is_renewed_by_itself() 
     pool.close().await;
     relay.stop().await;
 }
+
+/// Two relays on one database (two connection pools, as two processes have), racing for the same
+/// ACME jobs and the same due renewal check: each job and each check goes to exactly one of them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_relays_claim_each_job_and_each_due_renewal_check_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = open_test_store(dir.path()).await;
+    let second = open_test_store(dir.path()).await;
+    let now = store::unix_ms();
+    let mut queued = Vec::new();
+    for _ in 0..20 {
+        queued.push(
+            first
+                .insert_acme_job(AcmeJobKind::Renew, None, None, None, now)
+                .await
+                .unwrap(),
+        );
+    }
+    let drain = |store: Store| async move {
+        let mut mine = Vec::new();
+        while let Some(job) = store.claim_acme_job(store::unix_ms()).await.unwrap() {
+            mine.push(job.id);
+        }
+        mine
+    };
+    let (a, b) = tokio::join!(
+        tokio::spawn(drain(first.clone())),
+        tokio::spawn(drain(second.clone()))
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    let mut all: Vec<i64> = a.iter().chain(&b).copied().collect();
+    all.sort();
+    assert_eq!(all, queued, "every job claimed exactly once (a: {a:?}, b: {b:?})");
+
+    first
+        .save_acme_request("admin@homedesk-ci.net", DOMAIN, "", "https://ca.invalid/dir")
+        .await
+        .unwrap();
+    for round in 0..30i64 {
+        let observed = if round == 0 { None } else { Some(now + round) };
+        if let Some(at) = observed {
+            first.set_acme_next_check(at).await.unwrap();
+        }
+        let next = now + 1_000 + round;
+        let (x, y) = tokio::join!(
+            first.claim_acme_check(observed, next),
+            second.claim_acme_check(observed, next)
+        );
+        assert!(
+            x.unwrap() ^ y.unwrap(),
+            "round {round}: exactly one relay takes the check"
+        );
+        let settings = second.acme_settings().await.unwrap().unwrap();
+        assert_eq!(settings.next_check_at, Some(next));
+        // A relay that read an older value gets nothing.
+        assert!(!second.claim_acme_check(observed, next + 1).await.unwrap());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relays_starting_while_a_renewal_is_due_order_it_once() {
+    let (mut relay, pebble) = relay_with_pebble().await;
+    let store = relay.server().store().clone();
+    let args = [
+        "certificate",
+        "request",
+        "--email",
+        "admin@homedesk-ci.net",
+        "--domain",
+        DOMAIN,
+        "--accept-terms",
+    ];
+    stdout(&cli_async(&relay, &args).await);
+    let first_id = active_id(&store).await;
+
+    // Day 61 of 90 and due now; two more relays start at once on the same database. The first relay
+    // keeps the HTTP port pebble validates (the challenge tokens are in the shared database).
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&shared_database_url(&relay))
+        .await
+        .unwrap();
+    let (now, day) = (store::unix_ms(), 86_400_000);
+    sqlx::query("UPDATE certificates SET not_before = $1, not_after = $2 WHERE id = $3")
+        .bind(now - 61 * day)
+        .bind(now + 29 * day)
+        .bind(first_id)
+        .execute(&pool)
+        .await
+        .unwrap();
+    let start = || {
+        TestRelay::start_with(Options {
+            database_url: Some(shared_database_url(&relay)),
+            acme: Some((pebble.directory.clone(), pebble.ca_root.clone())),
+            ..Options::default()
+        })
+    };
+    sqlx::query("UPDATE acme_settings SET next_check_at = $1")
+        .bind(now)
+        .execute(&pool)
+        .await
+        .unwrap();
+    let (mut second, mut third) = tokio::join!(start(), start());
+
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    while active_id(&store).await == first_id {
+        assert!(std::time::Instant::now() < deadline, "not renewed");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    // Every relay has polled several times since (200 ms interval): still exactly one new certificate.
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    let acme = store
+        .list_certificates()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|c| c.source == homedesk_relay::store::CertificateSource::Acme)
+        .count();
+    assert_eq!(acme, 2, "the first certificate and one renewal");
+    second.stop().await;
+    third.stop().await;
+    pool.close().await;
+    relay.stop().await;
+}
