@@ -8,9 +8,12 @@
 //! Every child process is killed when its guard drops, on success and on error.
 //!
 //! `HOMEDESK_BENCH_SESSIONS=250,500,…` overrides the concurrency levels (`0` skips that part).
+//! The brute-force limiter's flood (a million failed sign-ins from distinct addresses, `limiter.rs`) runs
+//! last; `HOMEDESK_BENCH_FLOOD=N` changes its size, `HOMEDESK_BENCH_ONLY=limiter` runs only that part.
 
 mod bundle;
 mod concurrency;
+mod limiter;
 mod link;
 mod measure;
 mod peers;
@@ -56,6 +59,12 @@ async fn run() -> Result<()> {
     let _ = std::fs::remove_dir_all(&run_dir);
     std::fs::create_dir_all(&run_dir).with_context(|| format!("cannot create {}", run_dir.display()))?;
 
+    if std::env::var("HOMEDESK_BENCH_ONLY").as_deref() == Ok("limiter") {
+        let flood = limiter_flood(&run_dir).await?;
+        let table = report::render(&limiter_rows(&flood), &limiter_notes(&flood));
+        println!("{table}");
+        return Ok(());
+    }
     let relay_bin = relay_binary()?;
     peers::install_socat().context("socat")?;
     let websockify = peers::install_websockify(&cache.join("bench-venv")).context("websockify")?;
@@ -118,6 +127,9 @@ async fn run() -> Result<()> {
             bundle::dist_dir(&cache).display()
         )),
     }
+    let flood = limiter_flood(&run_dir).await?;
+    rows.extend(limiter_rows(&flood));
+    notes.extend(limiter_notes(&flood));
     let table = report::render(&rows, &notes);
     println!("{table}");
     let latest = bench_dir.join("latest.md");
@@ -290,4 +302,53 @@ fn cache_dir() -> PathBuf {
     }
     let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/tmp"));
     home.join(".cache").join("homedesk")
+}
+
+async fn limiter_flood(run_dir: &std::path::Path) -> Result<limiter::Flood> {
+    let attempts = limiter::attempts()?;
+    eprintln!("bench: brute-force limiter, {attempts} failed sign-ins from distinct addresses");
+    limiter::run(&run_dir.join("limiter"), attempts).await.context("limiter flood")
+}
+
+fn limiter_rows(flood: &limiter::Flood) -> Vec<Row> {
+    let n = flood.attempts;
+    vec![
+        Row {
+            metric: format!("limiter: failure rows stored after {n} failed sign-ins from distinct random IPs"),
+            homedesk: flood.rows_at_end as f64,
+            peer: "row cap".into(),
+            peer_figure: flood.cap as f64,
+            met: Some(flood.rows_at_end <= flood.cap),
+            target: format!("≤ {} (cap)", flood.cap),
+        },
+        Row {
+            metric: format!("limiter: database MB (file + WAL) after {n} vs after {} failures", n / 4),
+            homedesk: flood.db_mb_at_end,
+            peer: "at a quarter".into(),
+            peer_figure: flood.db_mb_at_quarter,
+            met: Some(flood.db_mb_at_end <= flood.db_mb_at_quarter * 1.25 + 1.0),
+            target: "flat (≤ 1.25× + 1 MB)".into(),
+        },
+        Row {
+            metric: format!("limiter: process RSS MB after {n} vs after {} failures", n / 4),
+            homedesk: flood.rss_mb_at_end,
+            peer: "at a quarter".into(),
+            peer_figure: flood.rss_mb_at_quarter,
+            met: Some(flood.rss_mb_at_end <= flood.rss_mb_at_quarter + 16.0),
+            target: "flat (≤ +16 MB)".into(),
+        },
+    ]
+}
+
+fn limiter_notes(flood: &limiter::Flood) -> Vec<String> {
+    vec![format!(
+        "Limiter flood: {} failures in {:.0} s ({:.0}/s, 4 concurrent tasks, clock standing still so only the row cap \
+         bounds the state); {} rows after a quarter; process RSS {:.1} MB before the flood. In-process LoginGuard on \
+         SQLite: the HTTP path would measure argon2, not the limiter.",
+        flood.attempts,
+        flood.seconds,
+        flood.attempts as f64 / flood.seconds.max(1e-9),
+        flood.rows_at_quarter,
+        flood.rss_mb_before,
+    )]
 }
