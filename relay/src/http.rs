@@ -1011,6 +1011,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::config_api::routes())
         .merge(crate::client_settings_api::routes())
         .merge(crate::portal_api::routes())
+        .merge(crate::twofa_api::routes())
         .route("/api", any(api_not_found))
         .route("/api/{*rest}", any(api_not_found))
         .fallback(portal)

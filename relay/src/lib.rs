@@ -57,6 +57,7 @@ pub mod tls;
 pub mod totp;
 pub mod tunnel;
 pub mod twofa;
+pub mod twofa_api;
 
 pub use config::ServeConfig;
 pub use server::{start, RunningServer, StartError};

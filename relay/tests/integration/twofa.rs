@@ -921,3 +921,223 @@ async fn sha256_and_sha512_enrolments_match_oathtool_and_keep_their_algorithm() 
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("use SHA1, SHA256 or SHA512"));
 }
+
+#[tokio::test]
+async fn console_api_manages_two_factor_like_the_cli() {
+    let relay = TestRelay::start().await;
+    let password = relay
+        .admin_password
+        .clone()
+        .expect("first start made the admin");
+    let admin = Session::from_login(&relay.login_response("admin", &password).await);
+    relay.add_user("bob").await;
+    relay.add_user("carol").await;
+    let bob = relay.login("bob").await;
+    let get = |session: &Session| {
+        let cookie = session.cookie_header();
+        let relay = &relay;
+        async move {
+            relay
+                .request(
+                    "GET",
+                    "/api/admin/twofa",
+                    &[("Cookie", cookie.as_str())],
+                    None,
+                )
+                .await
+        }
+    };
+
+    let status = get(&admin).await;
+    assert_eq!(status.status, 200, "{}", status.text());
+    let body = status.json();
+    assert_eq!(body["enabled"], false);
+    assert_eq!(body["settings"]["algorithm"], "SHA1");
+    assert_eq!(body["members"], serde_json::json!([]));
+    assert_eq!(get(&bob).await.status, 403, "administrators only");
+    assert_eq!(
+        relay
+            .post(
+                "/api/admin/twofa/enabled",
+                Some(&bob),
+                r#"{"enabled":true}"#
+            )
+            .await
+            .status,
+        403
+    );
+    let no_csrf = Session {
+        csrf: "wrong".into(),
+        ..admin.clone()
+    };
+    assert_eq!(
+        relay
+            .post(
+                "/api/admin/twofa/enabled",
+                Some(&no_csrf),
+                r#"{"enabled":true}"#
+            )
+            .await
+            .status,
+        403
+    );
+
+    let on = relay
+        .post(
+            "/api/admin/twofa/enabled",
+            Some(&admin),
+            r#"{"enabled":true}"#,
+        )
+        .await;
+    assert_eq!(
+        (on.status, on.json()["enabled"].clone()),
+        (200, serde_json::json!(true))
+    );
+    let added = relay
+        .post(
+            "/api/admin/twofa/members",
+            Some(&admin),
+            r#"{"kind":"user","name":"carol"}"#,
+        )
+        .await;
+    assert_eq!(added.status, 200, "{}", added.text());
+    let group = relay
+        .post(
+            "/api/admin/twofa/members",
+            Some(&admin),
+            r#"{"kind":"group","name":"Remote Staff"}"#,
+        )
+        .await;
+    assert_eq!(group.status, 200);
+    let again = relay
+        .post(
+            "/api/admin/twofa/members",
+            Some(&admin),
+            r#"{"kind":"user","name":"carol"}"#,
+        )
+        .await;
+    assert_eq!(again.status, 409);
+    let nobody = relay
+        .post(
+            "/api/admin/twofa/members",
+            Some(&admin),
+            r#"{"kind":"user","name":"nobody"}"#,
+        )
+        .await;
+    assert_eq!(nobody.status, 404);
+    let bad_kind = relay
+        .post(
+            "/api/admin/twofa/members",
+            Some(&admin),
+            r#"{"kind":"team","name":"x"}"#,
+        )
+        .await;
+    assert_eq!(bad_kind.status, 400);
+
+    let sms = r#"{"name":"carol","method":"sms","phone":"+41791234567"}"#;
+    let method = relay
+        .post("/api/admin/twofa/users/method", Some(&admin), sms)
+        .await;
+    assert_eq!(method.status, 200, "{}", method.text());
+    let members = method.json()["members"].clone();
+    assert_eq!(
+        members,
+        serde_json::json!([
+            {"kind": "user", "name": "carol", "method": "sms", "enrolled": false, "address": "+41791234567"},
+            {"kind": "group", "name": "remote staff", "method": null, "enrolled": null, "address": null},
+        ])
+    );
+    let bad_phone = r#"{"name":"carol","method":"sms","phone":"0791234567"}"#;
+    let refused = relay
+        .post("/api/admin/twofa/users/method", Some(&admin), bad_phone)
+        .await;
+    assert_eq!(refused.status, 400);
+    assert!(
+        refused.error().contains("international form"),
+        "{}",
+        refused.error()
+    );
+
+    // The CLI sees what the console did, and the other way round.
+    let list = relay.cli(&["2fa", "list"]);
+    let text = String::from_utf8_lossy(&list.stdout);
+    assert!(
+        text.contains("enabled") && text.contains("carol") && text.contains("+41791234567"),
+        "{text}"
+    );
+    assert!(relay
+        .cli(&["2fa", "settings", "set", "--discrepancy", "12"])
+        .status
+        .success());
+    let warned = get(&admin).await.json();
+    assert_eq!(warned["settings"]["discrepancy"], 12);
+    assert!(
+        warned["warnings"][0]
+            .as_str()
+            .unwrap()
+            .contains("10 or less"),
+        "{warned}"
+    );
+
+    let settings = relay
+        .post(
+            "/api/admin/twofa/settings",
+            Some(&admin),
+            r#"{"discrepancy":1,"algorithm":"sha512","digits":8}"#,
+        )
+        .await;
+    assert_eq!(settings.status, 200, "{}", settings.text());
+    let body = settings.json();
+    assert_eq!(
+        (
+            body["settings"]["algorithm"].as_str(),
+            body["settings"]["digits"].as_u64()
+        ),
+        (Some("SHA512"), Some(8))
+    );
+    assert!(
+        body["warnings"][0].as_str().unwrap().contains("SHA512"),
+        "{body}"
+    );
+    for bad in [
+        r#"{"digits":3}"#,
+        r#"{"algorithm":"MD5"}"#,
+        r#"{"sms_template":"no code"}"#,
+        r#"{"colour":"red"}"#,
+    ] {
+        let refused = relay
+            .post("/api/admin/twofa/settings", Some(&admin), bad)
+            .await;
+        assert_eq!(refused.status, 400, "{bad}: {}", refused.text());
+    }
+    assert_eq!(
+        get(&admin).await.json()["settings"]["digits"],
+        8,
+        "a refused change stores nothing"
+    );
+
+    let reset = relay
+        .post(
+            "/api/admin/twofa/users/reset",
+            Some(&admin),
+            r#"{"name":"carol"}"#,
+        )
+        .await;
+    assert_eq!(reset.status, 200);
+    let removed = relay
+        .post(
+            "/api/admin/twofa/members/remove",
+            Some(&admin),
+            r#"{"kind":"user","name":"carol"}"#,
+        )
+        .await;
+    assert_eq!(removed.status, 200);
+    let gone = relay
+        .post(
+            "/api/admin/twofa/members/remove",
+            Some(&admin),
+            r#"{"kind":"user","name":"carol"}"#,
+        )
+        .await;
+    assert_eq!(gone.status, 404);
+}
