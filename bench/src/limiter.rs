@@ -47,7 +47,7 @@ pub fn attempts() -> Result<u64> {
 /// The `n`-th attacker's address: distinct for every `n` (an odd multiplier is a bijection of the
 /// 32-bit and 64-bit integers), scattered over the whole address space.
 fn address(n: u64) -> IpAddr {
-    if n % 2 == 0 {
+    if n.is_multiple_of(2) {
         IpAddr::V4(Ipv4Addr::from(((n / 2) as u32).wrapping_mul(0x9E37_79B1)))
     } else {
         let mixed = (n / 2).wrapping_mul(0x9E37_79B9_7F4A_7C15);
