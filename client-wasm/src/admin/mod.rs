@@ -10,6 +10,7 @@ pub mod api;
 mod client_settings;
 mod home;
 mod signin;
+mod twofa;
 
 use api::{AdminError, AdminSession};
 use gloo::events::EventListener;
@@ -20,6 +21,7 @@ use yew::prelude::*;
 pub enum Page {
     Home,
     ClientSettings,
+    TwoFactor,
 }
 
 /// What the console needs to know about a page.
@@ -33,7 +35,7 @@ struct Entry {
 
 impl Page {
     /// Navigation order.
-    const ALL: &'static [Page] = &[Page::Home, Page::ClientSettings];
+    const ALL: &'static [Page] = &[Page::Home, Page::ClientSettings, Page::TwoFactor];
 
     fn entry(self) -> Entry {
         match self {
@@ -46,6 +48,11 @@ impl Page {
                 slug: "client-settings",
                 title: "HTML5 client",
                 view: |props| html! { <client_settings::ClientSettingsPage ..props /> },
+            },
+            Page::TwoFactor => Entry {
+                slug: "two-factor",
+                title: "Two-factor",
+                view: |props| html! { <twofa::TwoFactor ..props /> },
             },
         }
     }
