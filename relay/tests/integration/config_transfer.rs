@@ -77,7 +77,7 @@ async fn populate_store(store: homedesk_relay::store::Store) {
         .unwrap();
     let alice = store.user_by_name("alice").await.unwrap();
     store
-        .twofa_set_secret(alice.id, "sealed-secret-bytes", 1)
+        .twofa_set_secret(alice.id, "sealed-secret-bytes", "SHA1", 1)
         .await
         .unwrap();
     store
