@@ -244,6 +244,12 @@ pub fn validate(records: &ConfigRecords) -> Result<(), TransferError> {
                 t.method
             )));
         }
+        if crate::totp::Algorithm::parse(&t.algorithm).is_none() {
+            return Err(invalid(format!(
+                "twofa_users[{i}]: unknown TOTP algorithm {:?} (SHA1, SHA256 or SHA512)",
+                t.algorithm
+            )));
+        }
     }
     let mut cidrs = HashSet::new();
     for (i, cidr) in records.whitelist.iter().enumerate() {

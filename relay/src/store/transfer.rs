@@ -68,6 +68,14 @@ pub struct TwoFactorUserRecord {
     pub secret_sealed: Option<String>,
     pub enrolled: bool,
     pub last_step: Option<i64>,
+    /// The TOTP algorithm the user enrolled with (`SHA1`, `SHA256`, `SHA512`); files written before it
+    /// was exported mean SHA-1, the only one used then.
+    #[serde(default = "sha1")]
+    pub algorithm: String,
+}
+
+fn sha1() -> String {
+    "SHA1".to_owned()
 }
 
 /// Every configuration table's rows (the body of an export file).
@@ -170,7 +178,7 @@ impl Store {
             });
         }
         for row in sqlx::query(
-            "SELECT u.username, t.method, t.phone, t.email, t.secret_enc, t.enrolled, t.last_step \
+            "SELECT u.username, t.method, t.phone, t.email, t.secret_enc, t.enrolled, t.last_step, t.algorithm \
              FROM twofa_users t JOIN users u ON u.id = t.user_id ORDER BY u.username",
         )
         .fetch_all(&mut *tx)
@@ -184,6 +192,7 @@ impl Store {
                 secret_sealed: row.try_get("secret_enc")?,
                 enrolled: row.try_get::<i64, _>("enrolled")? != 0,
                 last_step: row.try_get("last_step")?,
+                algorithm: row.try_get("algorithm")?,
             });
         }
         for row in sqlx::query("SELECT cidr FROM ip_whitelist ORDER BY cidr")
@@ -291,8 +300,8 @@ impl Store {
         }
         for t in &records.twofa_users {
             sqlx::query(
-                "INSERT INTO twofa_users (user_id, method, phone, email, secret_enc, enrolled, last_step, updated_at) \
-                 SELECT u.id, $2, $3, $4, $5, $6, $7, $8 FROM users u WHERE u.username = $1",
+                "INSERT INTO twofa_users (user_id, method, phone, email, secret_enc, enrolled, last_step, updated_at, \
+                 algorithm) SELECT u.id, $2, $3, $4, $5, $6, $7, $8, $9 FROM users u WHERE u.username = $1",
             )
             .bind(t.user.as_str())
             .bind(t.method.as_str())
@@ -302,6 +311,7 @@ impl Store {
             .bind(i64::from(t.enrolled))
             .bind(t.last_step)
             .bind(now)
+            .bind(t.algorithm.as_str())
             .execute(&mut *tx)
             .await?;
         }

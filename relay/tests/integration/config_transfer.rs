@@ -77,7 +77,7 @@ async fn populate_store(store: homedesk_relay::store::Store) {
         .unwrap();
     let alice = store.user_by_name("alice").await.unwrap();
     store
-        .twofa_set_secret(alice.id, "sealed-secret-bytes", "SHA1", 1)
+        .twofa_set_secret(alice.id, "sealed-secret-bytes", "SHA256", 1)
         .await
         .unwrap();
     store
@@ -126,6 +126,8 @@ async fn export_import_round_trip_keeps_everything_and_accounts_sign_in() {
         assert!(text.contains(expected), "{expected} missing from {text}");
     }
     assert!(!text.contains("admin_bootstrapped"), "{text}");
+    // The algorithm alice enrolled with travels with her (a SHA-1 default would break her app's codes).
+    assert_eq!(exported["twofa_users"][0]["algorithm"], "SHA256", "{text}");
 
     // The target already has other data: the import replaces it.
     ok(run_cli(&target, &["user", "add", "mallory"], None));
@@ -237,6 +239,10 @@ async fn malformed_partial_or_inconsistent_files_change_nothing() {
         (
             edit(&|f| f["users"][0]["extra"] = 1.into()),
             "unknown field",
+        ),
+        (
+            edit(&|f| f["twofa_users"][0]["algorithm"] = "MD5".into()),
+            "unknown TOTP algorithm",
         ),
     ];
     let file = temp.path().join("bad.json");
