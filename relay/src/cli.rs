@@ -9,6 +9,7 @@
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
+use homedesk_relay::audit::{self, Action, Actor};
 use homedesk_relay::broker;
 use homedesk_relay::bruteforce::{LimiterConfig, LoginGuard, Policy, DEFAULT_MAX_FAILURE_ROWS};
 use homedesk_relay::config::{normalize_origin, DataDir, ServeConfig};
@@ -543,10 +544,70 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Serve(args) => serve(cli.data_dir, cli.database_url, args).await,
         command => {
             let store = open_store(&data_dir, cli.database_url.as_deref()).await?;
+            let event = audit_event(&command);
             let result = admin(&store, &data_dir, command).await;
+            if let (Ok(()), Some(event)) = (&result, event) {
+                audit::record(&store, event).await;
+            }
             store.close().await;
             result
         }
+    }
+}
+
+/// The audit log entry of a command that changes something (`None` for commands that only read);
+/// recorded after the command succeeded, with the CLI as the actor. Never includes secrets.
+fn audit_event(command: &Command) -> Option<audit::Event> {
+    let event = |action, target: &str| Some(audit::Event::new(Actor::Cli, None, action, target));
+    let settings = |what: &str| event(Action::SettingsChanged, what);
+    match command {
+        Command::Serve(_) => None,
+        Command::User(UserCommand::Add { name, .. }) => event(Action::UserAdded, name),
+        Command::User(UserCommand::Remove { name }) => event(Action::UserRemoved, name),
+        Command::User(UserCommand::Passwd { name, .. }) => event(Action::PasswordReset, name),
+        Command::User(UserCommand::List) => None,
+        Command::Workstation(command) => match command {
+            WorkstationCommand::Add { name, host, port, .. } => {
+                event(Action::WorkstationAdded, name).map(|e| e.detail(format!("{host}:{port}")))
+            }
+            WorkstationCommand::Edit { name, .. } => event(Action::WorkstationEdited, name),
+            WorkstationCommand::Disable { name } => event(Action::WorkstationDisabled, name),
+            WorkstationCommand::Enable { name } => event(Action::WorkstationEnabled, name),
+            WorkstationCommand::Remove { name } => event(Action::WorkstationRemoved, name),
+            WorkstationCommand::Repin { name } => event(Action::WorkstationRepinned, name),
+            WorkstationCommand::Pin { name, sha256 } => event(Action::WorkstationPinned, name).map(|e| e.detail(sha256)),
+            WorkstationCommand::List => None,
+        },
+        Command::Assign(args) | Command::Unassign(args) => {
+            let assign = matches!(command, Command::Assign(_));
+            let (action, who) = match (&args.group, assign) {
+                (Some(group), true) => (Action::GroupAssigned, group.clone()),
+                (Some(group), false) => (Action::GroupUnassigned, group.clone()),
+                (None, true) => (Action::Assigned, args.names.first().cloned().unwrap_or_default()),
+                (None, false) => (Action::Unassigned, args.names.first().cloned().unwrap_or_default()),
+            };
+            let workstation = args.names.last().cloned().unwrap_or_default();
+            event(action, &workstation).map(|e| e.detail(who))
+        }
+        Command::Security(command) => match command {
+            SecurityCommand::Set(_) => event(Action::SecuritySettingsChanged, "brute-force limits"),
+            SecurityCommand::Unblock { ip } => event(Action::IpUnblocked, &ip.to_string()),
+            SecurityCommand::Whitelist(WhitelistCommand::Add { cidr }) => event(Action::WhitelistAdded, &cidr.to_string()),
+            SecurityCommand::Whitelist(WhitelistCommand::Remove { cidr }) => {
+                event(Action::WhitelistRemoved, &cidr.to_string())
+            }
+            SecurityCommand::Show | SecurityCommand::Blocked | SecurityCommand::Whitelist(WhitelistCommand::List) => None,
+        },
+        Command::Directory(DirectoryCommand::Set(_)) => settings("directory"),
+        Command::Directory(DirectoryCommand::Clear) => settings("directory cleared"),
+        Command::Directory(_) => None,
+        Command::TwoFa(TwoFaCommand::List | TwoFaCommand::Settings(TwoFaSettingsCommand::Show)) => None,
+        Command::TwoFa(_) => settings("2fa"),
+        Command::Portal(_) => settings("portal"),
+        Command::Certificate(
+            CertificateCommand::Status | CertificateCommand::History,
+        ) => None,
+        Command::Certificate(_) => settings("certificate"),
     }
 }
 

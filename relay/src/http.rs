@@ -6,6 +6,7 @@
 //! `{"error": "<sentence for a person>"}`. Login goes through [`crate::bruteforce`] first: a blocked
 //! client IP (see [`ClientIp`]) gets 429 without its password being checked.
 
+use crate::audit::{self, Action, Actor};
 use crate::auth::{self, AuthError};
 use crate::bruteforce::{self, LoginGuard, Refusal, SecurityError};
 use crate::config::{normalize_origin, ServeConfig};
@@ -506,6 +507,9 @@ async fn login(
             Refusal::AccountThrottled { .. } => "account slowed down after failures",
         };
         tracing::info!(%ip, kind, "login refused");
+        let actor = audit::typed_account(&state.store, &request.username).await;
+        let event = audit::Event::new(actor, Some(ip), Action::LoginRefused, "");
+        audit::record(&state.store, event.detail(kind)).await;
         return Ok(too_many_attempts(&refusal));
     }
     // A fresh session id at every login: the old one (if any) is ended.
@@ -523,6 +527,9 @@ async fn login(
         Err(AuthError::InvalidCredentials) => {
             // Not the username: people type passwords into the wrong field.
             tracing::info!(%ip, "login failed");
+            let actor = audit::typed_account(&state.store, &request.username).await;
+            let event = audit::Event::new(actor, Some(ip), Action::LoginFailed, "");
+            audit::record(&state.store, event.detail("wrong username or password")).await;
             record_failure(&state, ip, &request.username).await?;
             return Err(AuthError::InvalidCredentials.into());
         }
@@ -557,6 +564,8 @@ async fn login(
     let Some(second_factor) = second_factor else {
         let session = auth::new_session(&state.store, user, idle, false).await?;
         tracing::info!(user = %session.user.username, %ip, "login");
+        let event = audit::Event::new(Actor::User(session.user.username.clone()), Some(ip), Action::Login, "");
+        audit::record(&state.store, event).await;
         let body = session_body(&state.store, &session.user, session.csrf_token.clone()).await?;
         let cookie = auth::session_cookie(&session.session_id);
         return Ok(([(header::SET_COOKIE, cookie)], no_store(), Json(body)).into_response());
@@ -606,6 +615,8 @@ async fn verify_code(
     if let Err(error) = state.twofa.verify(&user, &request.code).await {
         if matches!(error, TwoFactorError::Code(_) | TwoFactorError::NotStarted) {
             tracing::info!(%ip, user = %user.username, %error, "verification code refused");
+            let event = audit::Event::new(Actor::User(user.username.clone()), Some(ip), Action::SecondFactorFailed, "");
+            audit::record(&state.store, event.detail(error.to_string())).await;
             record_failure(&state, ip, &user.username).await?;
         }
         return Err(error.into());
@@ -616,6 +627,8 @@ async fn verify_code(
         return Err(ApiError::new(StatusCode::UNAUTHORIZED, NOT_LOGGED_IN));
     };
     tracing::info!(user = %session.user.username, %ip, "login (second factor accepted)");
+    let event = audit::Event::new(Actor::User(session.user.username.clone()), Some(ip), Action::Login, "");
+    audit::record(&state.store, event.detail("second factor accepted")).await;
     let body = session_body(&state.store, &session.user, session.csrf_token.clone()).await?;
     let cookie = auth::session_cookie(&session.session_id);
     Ok(([(header::SET_COOKIE, cookie)], no_store(), Json(body)).into_response())
@@ -657,7 +670,11 @@ async fn current_session(
     Ok((no_store(), Json(body)).into_response())
 }
 
-async fn logout(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
+async fn logout(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
     if let Some(id) = session_cookie(&headers) {
         if let Some(session) =
             auth::session_for(&state.store, &id, state.config.session_idle_timeout).await?
@@ -671,6 +688,8 @@ async fn logout(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<
             }
             auth::logout(&state.store, &id).await?;
             tracing::info!(user = %session.user.username, "logout");
+            let event = audit::Event::new(Actor::User(session.user.username.clone()), Some(ip), Action::Logout, "");
+            audit::record(&state.store, event).await;
         }
     }
     Ok((

@@ -206,6 +206,7 @@ pub async fn handle(state: AppState, mut client: TcpStream, peer: SocketAddr) {
         .register(PipeKind::Native, &user.username, &workstation.name, ip);
     let stats = guard.stats();
     tracing::info!(user = %user.username, workstation = %workstation.name, %ip, "native tunnel opened");
+    crate::audit::record_tunnel_opened(&state.store, stats).await;
     let end = match target.write_all(&packet).await {
         Ok(()) => {
             stats.add_up(packet.len());
@@ -217,6 +218,7 @@ pub async fn handle(state: AppState, mut client: TcpStream, peer: SocketAddr) {
         }
         Err(_) => "write to workstation failed",
     };
+    crate::audit::record_tunnel_closed(&state.store, stats, end).await;
     tracing::info!(
         user = %user.username,
         workstation = %workstation.name,

@@ -72,6 +72,18 @@ impl PipeStats {
         let _ = self.close_request.set((code, reason));
         self.close.cancel();
     }
+    fn info(&self) -> PipeInfo {
+        PipeInfo {
+            id: self.id,
+            kind: self.kind,
+            username: self.username.clone(),
+            workstation: self.workstation.clone(),
+            ip: self.ip,
+            started_at: self.started_at,
+            bytes_up: self.bytes_up(),
+            bytes_down: self.bytes_down(),
+        }
+    }
     /// Resolves once [`PipeStats::request_close`] was called; returns its code and reason.
     pub async fn close_requested(&self) -> (u16, &str) {
         self.close.cancelled().await;
@@ -144,16 +156,7 @@ impl PipeRegistry {
     pub fn snapshot(&self) -> Vec<PipeInfo> {
         self.lock()
             .values()
-            .map(|s| PipeInfo {
-                id: s.id,
-                kind: s.kind,
-                username: s.username.clone(),
-                workstation: s.workstation.clone(),
-                ip: s.ip,
-                started_at: s.started_at,
-                bytes_up: s.bytes_up(),
-                bytes_down: s.bytes_down(),
-            })
+            .map(|s| s.info())
             .collect()
     }
 
@@ -170,6 +173,13 @@ impl PipeRegistry {
             stats.request_close(code, reason.to_owned());
         }
         matching.len()
+    }
+
+    /// Asks pipe `id` to close with `code` and `reason` (admin console); `None` when it is gone.
+    pub fn close_id(&self, id: u64, code: u16, reason: &str) -> Option<PipeInfo> {
+        let stats = self.lock().get(&id).cloned()?;
+        stats.request_close(code, reason.to_owned());
+        Some(stats.info())
     }
 
     pub fn len(&self) -> usize {

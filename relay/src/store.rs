@@ -24,7 +24,9 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+mod audit;
 mod certificates;
+pub use audit::{AuditRow, NewAuditRow};
 pub use certificates::{
     AcmeJob, AcmeJobKind, AcmeSettings, CertificatePem, CertificateSource, NewCertificate,
     StoredCertificate,
@@ -1034,6 +1036,10 @@ impl Store {
         sqlx::query("DELETE FROM twofa_codes WHERE expires_at <= $1 AND sent_at <= $2")
             .bind(now)
             .bind(now.saturating_sub(3_600_000))
+            .execute(&self.pool)
+            .await?;
+        sqlx::query("DELETE FROM audit_log WHERE at <= $1")
+            .bind(now.saturating_sub(crate::audit::RETENTION_MS))
             .execute(&self.pool)
             .await?;
         Ok(())

@@ -38,6 +38,8 @@ pub mod close_code {
     pub const UNREACHABLE: u16 = 4502;
     /// The client IP is blocked after too many failed sign-ins (brute-force defence).
     pub const BLOCKED: u16 = 4429;
+    /// An administrator disconnected the session (admin console).
+    pub const DISCONNECTED: u16 = 4403;
 }
 
 pub const TICKET_INVALID: &str =
@@ -189,8 +191,10 @@ async fn run(state: AppState, socket: WebSocket, ticket: Option<String>, peer: s
         .pipes
         .register(PipeKind::WebSocket, &user.username, &workstation.name, peer);
     tracing::info!(user = %user.username, workstation = %workstation.name, %peer, "tunnel opened");
+    crate::audit::record_tunnel_opened(&state.store, guard.stats()).await;
     let end = pipe(socket, tcp, guard.stats(), state.shutdown.clone()).await;
     let stats = guard.stats();
+    crate::audit::record_tunnel_closed(&state.store, stats, &end.to_string()).await;
     tracing::info!(
         user = %user.username,
         workstation = %workstation.name,

@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod acme;
+mod admin;
 mod api;
 mod cli;
 mod client_settings;
