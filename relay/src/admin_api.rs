@@ -102,7 +102,9 @@ fn no_store<T: IntoResponse>(body: T) -> Response {
 /// `GET /api/admin/session`: the signed-in administrator and the CSRF token (console start and reload).
 async fn admin_session(session: CurrentSession) -> ApiResult<Response> {
     require_admin(&session)?;
-    Ok(no_store(Json(json!({ "username": session.user.username, "csrf_token": session.csrf_token }))))
+    Ok(no_store(Json(
+        json!({ "username": session.user.username, "csrf_token": session.csrf_token }),
+    )))
 }
 
 // ------------------------------------------------------------------ workstations
@@ -131,8 +133,16 @@ async fn workstations(State(state): State<AppState>, session: CurrentSession) ->
         .await?
         .into_iter()
         .map(|w: Workstation| WorkstationItem {
-            users: users.iter().filter(|u| u.workstations.contains(&w.name)).map(|u| u.user.username.clone()).collect(),
-            groups: groups.iter().filter(|(_, ws)| *ws == w.name).map(|(group, _)| group.clone()).collect(),
+            users: users
+                .iter()
+                .filter(|u| u.workstations.contains(&w.name))
+                .map(|u| u.user.username.clone())
+                .collect(),
+            groups: groups
+                .iter()
+                .filter(|(_, ws)| *ws == w.name)
+                .map(|(group, _)| group.clone())
+                .collect(),
             id: w.id,
             name: w.name,
             host: w.host,
@@ -242,7 +252,14 @@ async fn change_workstation(
         "enable" | "disable" => {
             let enable = action == "enable";
             broker::set_workstation_enabled(&state.store, name, enable).await?;
-            (if enable { Action::WorkstationEnabled } else { Action::WorkstationDisabled }, String::new())
+            (
+                if enable {
+                    Action::WorkstationEnabled
+                } else {
+                    Action::WorkstationDisabled
+                },
+                String::new(),
+            )
         }
         "repin" => {
             broker::repin_workstation(&state.store, name).await?;
@@ -271,8 +288,10 @@ async fn users(State(state): State<AppState>, session: CurrentSession) -> ApiRes
             })
         })
         .collect();
-    let groups: Vec<_> =
-        groups.iter().map(|(group, workstation)| json!({ "group": group, "workstation": workstation })).collect();
+    let groups: Vec<_> = groups
+        .iter()
+        .map(|(group, workstation)| json!({ "group": group, "workstation": workstation }))
+        .collect();
     Ok(no_store(Json(json!({ "users": users, "group_assignments": groups }))))
 }
 
@@ -293,10 +312,21 @@ async fn add_user(
     require_admin(&session)?;
     let request: UserRequest = parse_json(&body)?;
     let Some(password) = request.password.filter(|p| !p.is_empty()) else {
-        return Err(ApiError::new(StatusCode::BAD_REQUEST, "Enter a password for the new account."));
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "Enter a password for the new account.",
+        ));
     };
     broker::add_user(&state.store, &request.username, Some(password)).await?;
-    audited(&state, &session, ip, Action::UserAdded, &request.username, String::new()).await;
+    audited(
+        &state,
+        &session,
+        ip,
+        Action::UserAdded,
+        &request.username,
+        String::new(),
+    )
+    .await;
     Ok(StatusCode::CREATED.into_response())
 }
 
@@ -314,7 +344,10 @@ async fn change_user(
     let action = match action.as_str() {
         "remove" => {
             if name == session.user.username {
-                return Err(ApiError::new(StatusCode::BAD_REQUEST, "You cannot remove your own account."));
+                return Err(ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "You cannot remove your own account.",
+                ));
             }
             broker::remove_user(&state.store, name).await?;
             Action::UserRemoved
@@ -352,7 +385,10 @@ impl AssignmentRequest {
         match (pick(&self.user), pick(&self.group)) {
             (Some(user), None) => Ok(Assignee::User(user)),
             (None, Some(group)) => Ok(Assignee::Group(group)),
-            _ => Err(ApiError::new(StatusCode::BAD_REQUEST, "Give either a user or a directory group.")),
+            _ => Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "Give either a user or a directory group.",
+            )),
         }
     }
 }
@@ -396,10 +432,14 @@ async fn change_assignment(
             broker::unassign(&state.store, &user, workstation).await?;
             (Action::Unassigned, user)
         }
-        (Assignee::Group(group), true) => (Action::GroupAssigned, broker::assign_group(&state.store, &group, workstation).await?),
-        (Assignee::Group(group), false) => {
-            (Action::GroupUnassigned, broker::unassign_group(&state.store, &group, workstation).await?)
-        }
+        (Assignee::Group(group), true) => (
+            Action::GroupAssigned,
+            broker::assign_group(&state.store, &group, workstation).await?,
+        ),
+        (Assignee::Group(group), false) => (
+            Action::GroupUnassigned,
+            broker::unassign_group(&state.store, &group, workstation).await?,
+        ),
     };
     audited(&state, &session, ip, action, workstation, who).await;
     Ok(StatusCode::NO_CONTENT.into_response())
@@ -415,7 +455,11 @@ async fn sessions(State(state): State<AppState>, session: CurrentSession) -> Api
     let items: Vec<_> = pipes
         .into_iter()
         .map(|p| {
-            let since = p.started_at.duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
+            let since = p
+                .started_at
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_millis() as i64)
+                .unwrap_or(0);
             json!({
                 "id": p.id,
                 "user": p.username,
@@ -443,7 +487,15 @@ async fn disconnect(
         return Err(ApiError::new(StatusCode::NOT_FOUND, "This session has already ended."));
     };
     let detail = format!("{} of {} from {}", pipe.kind, pipe.username, pipe.ip);
-    audited(&state, &session, ip, Action::SessionDisconnected, &pipe.workstation, detail).await;
+    audited(
+        &state,
+        &session,
+        ip,
+        Action::SessionDisconnected,
+        &pipe.workstation,
+        detail,
+    )
+    .await;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -468,7 +520,9 @@ async fn audit_log(
     require_admin(&session)?;
     let limit = query.limit.unwrap_or(AUDIT_PAGE).clamp(1, AUDIT_PAGE);
     let rows = audit::page(&state.store, &query.q, query.before, limit).await?;
-    let next_before = (rows.len() as i64 == limit).then(|| rows.last().map(|r| r.id)).flatten();
+    let next_before = (rows.len() as i64 == limit)
+        .then(|| rows.last().map(|r| r.id))
+        .flatten();
     let entries: Vec<_> = rows
         .into_iter()
         .map(|r| {
@@ -478,5 +532,7 @@ async fn audit_log(
             })
         })
         .collect();
-    Ok(no_store(Json(json!({ "entries": entries, "next_before": next_before }))))
+    Ok(no_store(Json(
+        json!({ "entries": entries, "next_before": next_before }),
+    )))
 }

@@ -117,7 +117,13 @@ pub struct Event {
 
 impl Event {
     pub fn new(actor: Actor, ip: Option<IpAddr>, action: Action, target: impl Into<String>) -> Self {
-        Event { actor, ip, action, target: target.into(), detail: String::new() }
+        Event {
+            actor,
+            ip,
+            action,
+            target: target.into(),
+            detail: String::new(),
+        }
     }
 
     pub fn detail(mut self, detail: impl Into<String>) -> Self {
@@ -153,7 +159,12 @@ pub async fn typed_account(store: &Store, typed: &str) -> Actor {
 
 /// A tunnel (browser or native RDP client) to a workstation was opened.
 pub async fn record_tunnel_opened(store: &Store, pipe: &PipeStats) {
-    let event = Event::new(Actor::User(pipe.username.clone()), Some(pipe.ip), Action::TunnelOpened, &pipe.workstation);
+    let event = Event::new(
+        Actor::User(pipe.username.clone()),
+        Some(pipe.ip),
+        Action::TunnelOpened,
+        &pipe.workstation,
+    );
     record(store, event.detail(pipe.kind.to_string())).await;
 }
 
@@ -166,7 +177,12 @@ pub async fn record_tunnel_closed(store: &Store, pipe: &PipeStats, end: &str) {
         pipe.bytes_up(),
         pipe.bytes_down()
     );
-    let event = Event::new(Actor::User(pipe.username.clone()), Some(pipe.ip), Action::TunnelClosed, &pipe.workstation);
+    let event = Event::new(
+        Actor::User(pipe.username.clone()),
+        Some(pipe.ip),
+        Action::TunnelClosed,
+        &pipe.workstation,
+    );
     record(store, event.detail(detail)).await;
 }
 

@@ -7,10 +7,15 @@
 //! [`PageProps::failed`], which returns the sentence to show (and signs out when the session ended).
 
 pub mod api;
+mod assignments;
+mod audit;
 mod client_settings;
 mod home;
+mod sessions;
 mod signin;
 mod twofa;
+mod users;
+mod workstations;
 
 use api::{AdminError, AdminSession};
 use gloo::events::EventListener;
@@ -20,6 +25,11 @@ use yew::prelude::*;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Page {
     Home,
+    Workstations,
+    Users,
+    Assignments,
+    Sessions,
+    AuditLog,
     ClientSettings,
     TwoFactor,
 }
@@ -35,7 +45,16 @@ struct Entry {
 
 impl Page {
     /// Navigation order.
-    const ALL: &'static [Page] = &[Page::Home, Page::ClientSettings, Page::TwoFactor];
+    const ALL: &'static [Page] = &[
+        Page::Home,
+        Page::Workstations,
+        Page::Users,
+        Page::Assignments,
+        Page::Sessions,
+        Page::AuditLog,
+        Page::ClientSettings,
+        Page::TwoFactor,
+    ];
 
     fn entry(self) -> Entry {
         match self {
@@ -43,6 +62,31 @@ impl Page {
                 slug: "",
                 title: "Overview",
                 view: |props| html! { <home::Home ..props /> },
+            },
+            Page::Workstations => Entry {
+                slug: "workstations",
+                title: "Workstations",
+                view: |props| html! { <workstations::Workstations ..props /> },
+            },
+            Page::Users => Entry {
+                slug: "users",
+                title: "Users & groups",
+                view: |props| html! { <users::Users ..props /> },
+            },
+            Page::Assignments => Entry {
+                slug: "assignments",
+                title: "Assignments",
+                view: |props| html! { <assignments::Assignments ..props /> },
+            },
+            Page::Sessions => Entry {
+                slug: "sessions",
+                title: "Sessions",
+                view: |props| html! { <sessions::Sessions ..props /> },
+            },
+            Page::AuditLog => Entry {
+                slug: "audit",
+                title: "Audit log",
+                view: |props| html! { <audit::AuditLog ..props /> },
             },
             Page::ClientSettings => Entry {
                 slug: "client-settings",
@@ -86,10 +130,6 @@ pub struct PageProps {
 impl PageProps {
     /// The sentence to show for a failed request; a request refused because the session ended
     /// returns to the sign-in form instead.
-    #[allow(
-        dead_code,
-        reason = "for the console's pages (a shell without pages does not call it)"
-    )]
     pub fn failed(&self, error: AdminError) -> String {
         if let AdminError::SignedOut(message) = &error {
             self.on_signed_out.emit(message.clone());
@@ -244,4 +284,35 @@ fn page_id(page: Page) -> &'static str {
         "" => "home",
         slug => slug,
     }
+}
+
+/// Runs a change, then shows the list again (reload) or the reason it failed.
+pub fn act(
+    props: &PageProps,
+    error: &UseStateHandle<Option<String>>,
+    reload: &UseStateHandle<u32>,
+    change: impl std::future::Future<Output = Result<(), AdminError>> + 'static,
+) {
+    let (props, error, reload) = (props.clone(), error.clone(), reload.clone());
+    wasm_bindgen_futures::spawn_local(async move {
+        match change.await {
+            Ok(()) => {
+                error.set(None);
+                reload.set(reload.wrapping_add(1));
+            }
+            Err(e) => error.set(Some(props.failed(e))),
+        }
+    });
+}
+
+pub fn input_value(node: &NodeRef) -> String {
+    node.cast::<web_sys::HtmlInputElement>()
+        .map(|input| input.value())
+        .unwrap_or_default()
+}
+
+/// A Unix-ms time as the browser's local date and time.
+pub fn local_time(ms: f64) -> String {
+    let date = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(ms));
+    String::from(date.to_locale_string("default", &wasm_bindgen::JsValue::UNDEFINED))
 }

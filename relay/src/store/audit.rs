@@ -31,17 +31,15 @@ pub struct NewAuditRow<'a> {
 
 impl Store {
     pub async fn insert_audit(&self, row: &NewAuditRow<'_>) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO audit_log (at, actor, ip, action, target, detail) VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(row.at)
-        .bind(row.actor)
-        .bind(row.ip.clone())
-        .bind(row.action)
-        .bind(row.target)
-        .bind(row.detail)
-        .execute(&self.pool)
-        .await?;
+        sqlx::query("INSERT INTO audit_log (at, actor, ip, action, target, detail) VALUES ($1, $2, $3, $4, $5, $6)")
+            .bind(row.at)
+            .bind(row.actor)
+            .bind(row.ip.clone())
+            .bind(row.action)
+            .bind(row.target)
+            .bind(row.detail)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 

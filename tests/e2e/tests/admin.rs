@@ -1,12 +1,16 @@
 //! The browser admin console at `/admin`, in headless Chromium against a real relay process.
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use homedesk_e2e::browser::Browser;
 use homedesk_e2e::relay::Relay;
+use homedesk_e2e::{known_picture, required_env, wait_for, Rgb};
 use std::time::Duration;
 
 const PASSWORD: &str = "Passw0rd!";
 const TIMEOUT: Duration = Duration::from_secs(30);
+const DESKTOP_TIMEOUT: Duration = Duration::from_secs(60);
+/// Lossy codecs shift colours a little (testbed README).
+const TOLERANCE: u8 = 8;
 
 /// Fills the console's sign-in form at `/admin`.
 async fn admin_sign_in(browser: &Browser, relay: &Relay, username: &str, password: &str) -> Result<()> {
@@ -59,6 +63,103 @@ async fn admin_shell_admits_administrators_only() -> Result<()> {
         eprintln!("relay log:\n{}", relay.log());
     }
     browser.close().await?;
+    result
+}
+
+/// Waits until the element's visible text contains every one of `needles`; returns that text.
+async fn wait_text(browser: &Browser, id: &str, needles: &[&str]) -> Result<String> {
+    wait_for(&format!("{id} to show {needles:?}"), TIMEOUT, || async {
+        let text = browser.text_of(id, TIMEOUT).await?;
+        Ok(needles.iter().all(|n| text.contains(n)).then_some(text))
+    })
+    .await
+}
+
+/// The whole story of the console: register the testbed's xrdp, assign a user, watch the user's live
+/// session, disconnect it, and find it all in the audit log.
+#[tokio::test]
+async fn admin_registers_assigns_watches_and_disconnects() -> Result<()> {
+    let xrdp = required_env("RDP_TESTBED_XRDP_ADDR")?;
+    let (host, port) = xrdp.rsplit_once(':').context("RDP_TESTBED_XRDP_ADDR is host:port")?;
+    let mut relay = Relay::new()?;
+    relay.add_user("rdpuser1", PASSWORD)?;
+    relay.serve().await?;
+    let admin_password = relay.admin_password()?;
+    let admin = Browser::start(1400, 900).await?;
+    let user = Browser::start(1280, 1000).await?;
+    let result = async {
+        admin_sign_in(&admin, &relay, "admin", &admin_password).await?;
+        admin.click("admin-nav-workstations").await?;
+        admin.type_into("admin-workstations-name", "Office PC").await?;
+        admin.type_into("admin-workstations-host", host).await?;
+        admin.type_into("admin-workstations-port", port).await?;
+        admin.click("admin-workstations-add").await?;
+        wait_text(&admin, "admin-workstations-table", &["Office PC", &xrdp, "enabled"]).await?;
+        admin.screenshot("admin-workstations").await?;
+
+        admin.click("admin-nav-assignments").await?;
+        admin.type_into("admin-assignments-who", "rdpuser1").await?;
+        admin.click("admin-assignments-add").await?;
+        wait_text(&admin, "admin-assignments-table", &["rdpuser1", "Office PC"]).await?;
+
+        // The user, in a browser of their own, reaches the desktop the admin just assigned.
+        user.login(&relay.url(), "rdpuser1", PASSWORD).await?;
+        user.wait_testid("desktop-canvas", TIMEOUT).await?;
+        user.wait_for_picture(&known_picture(Rgb::from_hex("#1e6fd9")), TOLERANCE, DESKTOP_TIMEOUT)
+            .await
+            .context("the user's canvas never showed the workstation's picture")?;
+
+        admin.click("admin-nav-sessions").await?;
+        wait_text(
+            &admin,
+            "admin-sessions-table",
+            &["rdpuser1", "Office PC", "browser", "127.0.0.1"],
+        )
+        .await?;
+        admin.screenshot("admin-sessions").await?;
+        admin.click("admin-sessions-disconnect").await?;
+        admin.wait_testid("admin-sessions-none", TIMEOUT).await?;
+
+        let reason = user.text_of("login-error", TIMEOUT).await?;
+        assert!(reason.contains("ended by an administrator"), "the user saw: {reason}");
+        user.screenshot("admin-disconnected-user").await?;
+
+        admin.click("admin-nav-audit").await?;
+        let log = wait_text(
+            &admin,
+            "admin-audit-table",
+            &[
+                "workstation.add",
+                "assignment.add",
+                "tunnel.open",
+                "session.disconnect",
+                "tunnel.close",
+                "login",
+            ],
+        )
+        .await?;
+        assert!(
+            !log.contains(PASSWORD) && !log.contains(&admin_password),
+            "a password is in the audit log"
+        );
+        admin.screenshot("admin-audit").await?;
+        admin.type_into("admin-audit-filter", "session.disconnect").await?;
+        admin.click("admin-audit-search").await?;
+        wait_for("the filtered audit log", TIMEOUT, || async {
+            let text = admin.text_of("admin-audit-table", TIMEOUT).await?;
+            Ok((text.contains("session.disconnect") && !text.contains("workstation.add")).then_some(()))
+        })
+        .await?;
+        Ok(())
+    }
+    .await;
+    if result.is_err() {
+        let _ = admin.screenshot("admin-story-failure").await;
+        let _ = user.screenshot("admin-story-user-failure").await;
+        eprintln!("relay log:\n{}", relay.log());
+    }
+    admin.close().await?;
+    user.close().await?;
     result
 }
 
