@@ -608,6 +608,9 @@ fn audit_event(command: &Command) -> Option<audit::Event> {
             CertificateCommand::Status | CertificateCommand::History,
         ) => None,
         Command::Certificate(_) => settings("certificate"),
+        Command::Server(_) => settings("server"),
+        Command::Config(ConfigCommand::Export { .. }) => None,
+        Command::Config(ConfigCommand::Import { .. }) => settings("config import"),
     }
 }
 
