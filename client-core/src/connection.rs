@@ -13,8 +13,9 @@ use crate::framing::FrameBuffer;
 use crate::guard::UpdateGuard;
 use crate::input::{self, InputState};
 use crate::layout::KeyboardLayout;
+use crate::redirection::{self, Redirection};
 use crate::tls::{normalize_pin, TlsSession};
-use crate::{ConnectParams, Event, Framebuffer, Input, Rect, Resize};
+use crate::{ConnectParams, Devices, Event, Framebuffer, Input, Rect, Resize};
 use core::net::{Ipv4Addr, SocketAddr};
 use ironrdp_connector::connection_activation::{
     ConnectionActivationFactory, ConnectionActivationSequence, ConnectionActivationState,
@@ -89,6 +90,8 @@ pub(crate) struct Connection {
     keyboard_layout: KeyboardLayout,
     /// The user asked to log off (a "disconnected" answer then means the workstation refused).
     log_off_requested: bool,
+    /// Redirected devices (drive, printer); `None` when none was asked for.
+    redirection: Option<Redirection>,
 }
 
 /// Fast-path input is allowed only if the server advertised it ([MS-RDPBCGR] 2.2.8.1.2).
@@ -124,12 +127,16 @@ fn termination_reason(reason: &GracefulDisconnectReason) -> String {
 }
 
 impl Connection {
-    pub(crate) fn new(params: ConnectParams) -> Result<(Self, Vec<u8>), ClientError> {
+    pub(crate) fn new(params: ConnectParams, devices: Devices) -> Result<(Self, Vec<u8>), ClientError> {
         let pin = params.pinned_sha256.as_deref().map(normalize_pin).transpose()?;
         let config = config::connector_config(&params)?;
         let mut connector = ClientConnector::new(config, SocketAddr::new(Ipv4Addr::UNSPECIFIED.into(), 0))
             .with_static_channel(clipboard::channel())
             .with_static_channel(display::dynamic_channels());
+        let redirection = (!devices.is_empty()).then(|| {
+            connector.attach_static_channel(redirection::channel(&devices, &params.client_name));
+            Redirection::new(devices)
+        });
         let mut buf = WriteBuf::new();
         let written = connector.step_no_input(&mut buf).map_err(|e| error::from_connector(&e))?;
         let request = written.size().map(|n| buf.filled()[..n].to_vec()).unwrap_or_default();
@@ -146,6 +153,7 @@ impl Connection {
             credssp_messages_sent: 0,
             clipboard: Clipboard::default(),
             log_off_requested: false,
+            redirection,
         };
         Ok((connection, request))
     }
@@ -504,6 +512,11 @@ impl Connection {
         }
         for frame in self.clipboard.drain(&mut session.stage, events)? {
             self.send(&frame, events)?;
+        }
+        if let Some(redirection) = self.redirection.as_mut() {
+            for frame in redirection.drain(&mut session.stage, events)? {
+                self.send(&frame, events)?;
+            }
         }
         if session.stage.take_bitmap_recovery_request() {
             let (width, height) = (session.image.width(), session.image.height());

@@ -82,7 +82,7 @@ fn to_client(server: &mut ServerConnection, connection: &mut Connection) -> Resu
 /// A client past X.224 and TLS with `protocol` selected, and the server side of the TLS connection.
 /// Returns the plaintext the server received right after the handshake.
 fn connected_over_tls(protocol: SecurityProtocol) -> (Connection, ServerConnection, Vec<u8>) {
-    let (mut connection, request) = Connection::new(params(None)).unwrap();
+    let (mut connection, request) = Connection::new(params(None), Default::default()).unwrap();
     let _ = request;
     let events = connection.receive(&confirm(protocol)).unwrap();
     assert_eq!(connection.phase_name(), "tls");
@@ -101,7 +101,7 @@ fn connected_over_tls(protocol: SecurityProtocol) -> (Connection, ServerConnecti
 
 #[test]
 fn connection_request_offers_tls_and_nla() {
-    let (_, request) = Connection::new(params(None)).unwrap();
+    let (_, request) = Connection::new(params(None), Default::default()).unwrap();
     let X224(request) = decode::<X224<ConnectionRequest>>(&request).unwrap();
     assert!(request.protocol.contains(SecurityProtocol::SSL));
     assert!(request.protocol.contains(SecurityProtocol::HYBRID));
@@ -115,7 +115,7 @@ fn connection_request_offers_tls_and_nla() {
 #[test]
 fn tls_only_server_gets_the_mcs_connect_initial_over_tls() {
     // The confirm arrives one byte at a time: nothing happens until it is complete.
-    let (mut connection, _) = Connection::new(params(None)).unwrap();
+    let (mut connection, _) = Connection::new(params(None), Default::default()).unwrap();
     let confirm = confirm(SecurityProtocol::SSL);
     let (last, head) = confirm.split_last().unwrap();
     for byte in head {
@@ -174,7 +174,7 @@ fn hang_up_during_sign_in_is_explained() {
 
 #[test]
 fn wrong_pin_is_refused_before_anything_is_sent_inside_tls() {
-    let (mut connection, _) = Connection::new(params(Some("0".repeat(64)))).unwrap();
+    let (mut connection, _) = Connection::new(params(Some("0".repeat(64))), Default::default()).unwrap();
     let events = connection.receive(&confirm(SecurityProtocol::HYBRID_EX)).unwrap();
     let mut server = test_server().connection();
     to_server(&events, &mut server);
@@ -186,7 +186,7 @@ fn wrong_pin_is_refused_before_anything_is_sent_inside_tls() {
             actual: sha256_hex(&test_server().cert_der)
         })
     );
-    assert!(matches!(Connection::new(params(Some("xyz".to_owned()))), Err(ClientError::InvalidParams(_))));
+    assert!(matches!(Connection::new(params(Some("xyz".to_owned())), Default::default()), Err(ClientError::InvalidParams(_))));
 }
 
 #[test]
@@ -195,14 +195,14 @@ fn negotiation_failures_are_explained() {
         (FailureCode::SSL_NOT_ALLOWED_BY_SERVER, ClientError::StandardSecurityOnly),
         (FailureCode::HYBRID_REQUIRED_BY_SERVER, ClientError::NlaRequiredButDisabled),
     ] {
-        let (mut connection, _) = Connection::new(params(None)).unwrap();
+        let (mut connection, _) = Connection::new(params(None), Default::default()).unwrap();
         assert_eq!(connection.receive(&failure(code)), Err(expected));
     }
 }
 
 #[test]
 fn input_before_the_session_is_ignored() {
-    let (mut connection, _) = Connection::new(params(None)).unwrap();
+    let (mut connection, _) = Connection::new(params(None), Default::default()).unwrap();
     assert_eq!(connection.input(Input::Key { code: "KeyA".into(), pressed: true }), Ok(Vec::new()));
     assert_eq!(connection.release_all(), Ok(Vec::new()));
     assert_eq!(connection.phase_name(), "negotiating");
@@ -407,12 +407,12 @@ fn random_bytes_never_panic_in_any_phase() {
     let rounds = env("HOMEDESK_FUZZ_ROUNDS").unwrap_or(200) as usize;
     for round in 0..rounds {
         // Before TLS: the X.224 confirm is expected.
-        let (mut connection, _) = Connection::new(params(None)).unwrap();
+        let (mut connection, _) = Connection::new(params(None), Default::default()).unwrap();
         for _ in 0..3 {
             feed_random(&mut connection, None, &mut rng);
         }
         // During the TLS handshake: garbage where the ServerHello should be.
-        let (mut connection, _) = Connection::new(params(None)).unwrap();
+        let (mut connection, _) = Connection::new(params(None), Default::default()).unwrap();
         connection.receive(&confirm(SecurityProtocol::SSL)).unwrap();
         feed_random(&mut connection, None, &mut rng);
         // Inside TLS, in the connection sequence, in CredSSP and in the active session.

@@ -18,12 +18,15 @@
 //! Modules: `connection` (the state machine), `tls` (rustls with certificate pinning), `framing`
 //! (frames out of arbitrary chunks), `guard` (refuses updates IronRDP would panic on), `input` and
 //! `keymap` (page events → RDP input), `layout` (which keys type a character), `softinput` (the
-//! soft keyboard's hidden field as edits), `gesture` (touch as a mouse, zoom and pan), `clipboard` (the shared clipboard), `config` (connector settings), `error` (user-facing errors).
+//! soft keyboard's hidden field as edits), `gesture` (touch as a mouse, zoom and pan), `clipboard` (the shared
+//! clipboard), `redirection` (device redirection: `drive` for the browser's drive, `printer` for the universal
+//! printer), `config` (connector settings), `error` (user-facing errors).
 
 mod clipboard;
 mod config;
 mod connection;
 mod display;
+pub mod drive;
 mod error;
 mod framing;
 pub mod gesture;
@@ -31,6 +34,8 @@ mod guard;
 mod input;
 mod keymap;
 mod layout;
+mod printer;
+mod redirection;
 pub mod softinput;
 mod tls;
 
@@ -38,6 +43,7 @@ pub use display::COLOR_DEPTHS;
 pub use error::ClientError;
 pub use keymap::key_input;
 pub use layout::{KeyboardLayout, LAYOUTS};
+pub use redirection::{Devices, PRINTER_DRIVER, PRINTER_NAME};
 pub use tls::sha256_hex;
 
 /// Everything needed to connect to one workstation.
@@ -150,6 +156,13 @@ pub enum Event {
     RemoteClipboardText(String),
     /// A clipboard transfer could not be done; a sentence for the user. The session goes on.
     ClipboardError(String),
+    /// The workstation wrote this file (`/`-separated path in the drive, inside the download folder)
+    /// and closed it: offer it as a download (read it from the drive's backend).
+    DriveDownload { path: String, size: u64 },
+    /// A print job of the universal printer: a whole PDF document.
+    PrintJob { name: String, pdf: Vec<u8> },
+    /// A print job could not be turned into a PDF; a sentence for the user. The session goes on.
+    PrintError(String),
     /// The server ended the session; the reason is a sentence for the user. Nothing follows.
     Terminated(String),
 }
@@ -204,7 +217,13 @@ pub struct RdpClient {
 impl RdpClient {
     /// Returns the client and the first bytes to send (the X.224 Connection Request).
     pub fn new(params: ConnectParams) -> Result<(RdpClient, Vec<u8>), ClientError> {
-        let (connection, first) = connection::Connection::new(params)?;
+        Self::with_devices(params, Devices::default())
+    }
+
+    /// Like [`RdpClient::new`], with redirected devices: the browser's drive and/or the universal
+    /// printer (see [`Devices`]).
+    pub fn with_devices(params: ConnectParams, devices: Devices) -> Result<(RdpClient, Vec<u8>), ClientError> {
+        let (connection, first) = connection::Connection::new(params, devices)?;
         Ok((RdpClient { connection }, first))
     }
 

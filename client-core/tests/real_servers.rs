@@ -2,7 +2,11 @@
 //! with NLA), driven by a small blocking TCP loop. Run through `cargo xtask test`, which starts the
 //! testbed and passes its addresses (RDP_TESTBED_XRDP_ADDR, RDP_TESTBED_SHADOW_ADDR).
 
-use homedesk_client_core::{ClientError, ConnectParams, Event, Input, MouseButton, RdpClient, Resize};
+use homedesk_client_core::drive::{DriveConfig, DrivePath, MemoryDrive};
+use homedesk_client_core::{
+    ClientError, ConnectParams, Devices, Event, Input, MouseButton, RdpClient, Resize,
+};
+use sha2::{Digest, Sha256};
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
@@ -57,10 +61,16 @@ struct Driver {
     pointer_shapes: Vec<(u16, u16, (u16, u16), usize)>,
     /// Pointer events of any kind (default, hidden, position, shape).
     pointer_events: usize,
+    /// Files the workstation wrote into the drive's download folder (path, size), in order.
+    downloads: Vec<(String, u64)>,
 }
 
 impl Driver {
     fn connect(addr: &str, params: ConnectParams) -> Driver {
+        Self::connect_with(addr, params, Devices::default())
+    }
+
+    fn connect_with(addr: &str, params: ConnectParams, devices: Devices) -> Driver {
         let _ = tracing_subscriber::fmt()
             .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
             .with_test_writer()
@@ -68,9 +78,8 @@ impl Driver {
         let stream = TcpStream::connect(addr).unwrap_or_else(|e| panic!("cannot reach {addr}: {e}"));
         stream.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
         stream.set_nodelay(true).unwrap();
-        let (client, first) = RdpClient::new(params).expect("valid parameters");
-        let mut driver =
-            Driver {
+        let (client, first) = RdpClient::with_devices(params, devices).expect("valid parameters");
+        let mut driver = Driver {
             stream,
             client,
             connected: None,
@@ -79,6 +88,7 @@ impl Driver {
             remote_clipboard: Vec::new(),
             pointer_shapes: Vec::new(),
             pointer_events: 0,
+            downloads: Vec::new(),
         };
         driver.stream.write_all(&first).unwrap();
         driver
@@ -100,6 +110,8 @@ impl Driver {
                 Event::PointerDefault | Event::PointerHidden | Event::PointerPosition { .. } => {
                     self.pointer_events += 1
                 }
+                Event::DriveDownload { path, size } => self.downloads.push((path, size)),
+                _ => {}
             }
         }
     }
@@ -603,4 +615,125 @@ fn xrdp_log_off_request_ends_the_connection() {
     // xrdp refuses while the user is signed in: the session stays for a later reattach.
     assert!(reason.contains("does not allow logging off"), "{reason}");
     assert!(session_display("rdpuser1").is_some(), "the xrdp session is still there");
+}
+// ---- The browser's drive through xrdp's chansrv (FUSE under ~/thinclient_drives), user rdpuser2 ------
+
+/// Runs `script` with `sh -c` as `user` (the FUSE mount is only readable by its owner) while pumping
+/// the connection: chansrv turns every file operation into requests to us. Returns (success, stdout).
+fn run_in_session(driver: &mut Driver, user: &str, script: &str) -> (bool, String) {
+    let mut child = std::process::Command::new("runuser")
+        .args(["-u", user, "--", "sh", "-c", script])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("runuser");
+    let (mut stdout, mut stderr) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
+    let reader = std::thread::spawn(move || {
+        let (mut out, mut err) = (String::new(), String::new());
+        let _ = stdout.read_to_string(&mut out);
+        let _ = stderr.read_to_string(&mut err);
+        (out, err)
+    });
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("{script:?} did not finish within 120 s");
+        }
+        driver.pump_once().expect("session runs while the workstation uses the drive");
+    }
+    let status = child.wait().unwrap();
+    let (out, err) = reader.join().unwrap();
+    if !status.success() {
+        eprintln!("{script:?} failed: {err}");
+    }
+    (status.success(), out)
+}
+
+fn sha256(data: &[u8]) -> String {
+    Sha256::digest(data).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Deterministic bytes that are not all alike (a checksum of zeros proves little).
+fn sample_bytes(len: usize, seed: u32) -> Vec<u8> {
+    let mut state = seed.wrapping_mul(2_654_435_761).max(1);
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            (state >> 24) as u8
+        })
+        .collect()
+}
+
+#[test]
+#[ignore = "needs the RDP testbed: run via cargo xtask test"]
+fn xrdp_drive_carries_files_both_ways_with_the_same_checksum() {
+    let user = "rdpuser2";
+    let drive = MemoryDrive::new();
+    let config = DriveConfig::default();
+    let upload = config.upload_folder.join("upload ü.bin").unwrap();
+    let uploaded = sample_bytes(3 * 1024 * 1024 + 17, 7);
+    drive.put(&upload, &uploaded);
+    let mut backend = drive.clone();
+    homedesk_client_core::drive::DriveBackend::mkdir(&mut backend, &config.download_folder).unwrap();
+    let devices = Devices { drive: Some((Box::new(drive.clone()), config)), printer: false };
+    let mut driver = Driver::connect_with(&testbed_addr("RDP_TESTBED_XRDP_ADDR"), params(user, &password(), None), devices);
+    let shown = driver.run_until(Duration::from_secs(60), |d| shows_picture(d, XRDP_BACKGROUND)).expect("connects");
+    assert!(shown, "the desktop did not appear");
+
+    // chansrv mounts the drive a moment after the session starts.
+    let mount = format!("/home/{user}/thinclient_drives/Browser");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut listing = (false, String::new());
+    while Instant::now() < deadline {
+        listing = run_in_session(&mut driver, user, &format!("ls -la '{mount}' '{mount}/Uploads'"));
+        if listing.0 {
+            break;
+        }
+        driver.run_until(Duration::from_millis(500), |_| false).unwrap();
+    }
+    assert!(listing.0, "the drive did not appear under {mount}");
+    eprintln!("the session sees the drive:\n{}", listing.1);
+    assert!(listing.1.contains("upload ü.bin"), "the uploaded file is not listed: {}", listing.1);
+
+    // Page → session: the session reads the uploaded file.
+    let (ok, out) = run_in_session(&mut driver, user, &format!("sha256sum '{mount}/Uploads/upload ü.bin'"));
+    assert!(ok, "the session cannot read the uploaded file");
+    assert_eq!(out.split_whitespace().next(), Some(sha256(&uploaded).as_str()), "checksum in the session differs");
+
+    // Session → page: a file written into the download folder is announced and arrives whole.
+    let script = format!(
+        "head -c 2500001 /dev/urandom > /tmp/homedesk-drive-test && cp /tmp/homedesk-drive-test '{mount}/Downloads/report.bin' \
+         && sha256sum /tmp/homedesk-drive-test && rm /tmp/homedesk-drive-test"
+    );
+    let (ok, out) = run_in_session(&mut driver, user, &script);
+    assert!(ok, "the session cannot write into the drive");
+    let written_sum = out.split_whitespace().next().unwrap_or_default().to_owned();
+    let announced = driver
+        .run_until(Duration::from_secs(30), |d| d.downloads.iter().any(|(p, _)| p == "Downloads/report.bin"))
+        .expect("session runs");
+    assert!(announced, "no download announced; got {:?}", driver.downloads);
+    let path = DrivePath::parse_slashed("Downloads/report.bin").unwrap();
+    let received = drive.contents(&path).expect("the file is in the drive");
+    assert_eq!(received.len(), 2_500_001);
+    assert_eq!(sha256(&received), written_sum, "checksum of the downloaded file differs");
+    let size = driver.downloads.iter().rev().find(|(p, _)| p == "Downloads/report.bin").map(|(_, s)| *s);
+    assert_eq!(size, Some(2_500_001));
+
+    // Hostile names from the session side are refused and leave nothing behind.
+    for name in ["CON", "bad:name", "trailing."] {
+        let (ok, _) = run_in_session(&mut driver, user, &format!("echo x > '{mount}/Downloads/{name}'"));
+        assert!(!ok, "{name:?} was accepted");
+    }
+    let mut backend = drive.clone();
+    let names: Vec<String> = homedesk_client_core::drive::DriveBackend::list(&mut backend, &DrivePath::parse_slashed("Downloads").unwrap())
+        .unwrap()
+        .into_iter()
+        .map(|e| e.name)
+        .collect();
+    assert_eq!(names, ["report.bin"]);
+    eprintln!("drive: 3 MiB up and 2.5 MB down with equal SHA-256; hostile names refused");
+    driver.shutdown();
 }
