@@ -45,7 +45,7 @@ apt_install() {
 }
 
 PKGS=(rustc-web cargo-web rust-web-src rust-web-llvm lld-22 clang-22 llvm-22 pkg-config brotli)
-((FOR_TESTS)) && PKGS+=(chromium chromium-driver fonts-dejavu-core oathtool slapd ldap-utils pebble openssl curl postgresql python3-aiosmtpd)
+((FOR_TESTS)) && PKGS+=(chromium chromium-driver fonts-dejavu-core oathtool slapd ldap-utils pebble openssl curl postgresql python3-aiosmtpd poppler-utils)
 apt_install "${PKGS[@]}"
 
 mkdir -p "$TOOLS/bin"

@@ -140,24 +140,29 @@ impl Redirection {
         stage: &mut ActiveStage,
         events: &mut Vec<Event>,
     ) -> Result<Vec<Vec<u8>>, ClientError> {
-        let mut frames = Vec::new();
-        loop {
-            let Some(backend) =
-                stage.get_svc_processor_mut::<Rdpdr>().and_then(|r| r.downcast_backend_mut::<QueueBackend>())
-            else {
-                return Ok(frames);
-            };
-            let Some(request) = backend.requests.pop_front() else {
-                return Ok(frames);
-            };
-            let answer = self.answer(request, events);
-            if let Some(answer) = answer {
-                let frame = stage
+        let Some(rdpdr) = stage.get_svc_processor_mut::<Rdpdr>() else {
+            return Ok(Vec::new());
+        };
+        let answers = self.answer_queued(rdpdr, events);
+        answers
+            .into_iter()
+            .map(|answer| {
+                stage
                     .process_svc_processor_messages(SvcProcessorMessages::<Rdpdr>::new(vec![answer]))
-                    .map_err(|e| error::from_session(&e))?;
-                frames.push(frame);
-            }
+                    .map_err(|e| error::from_session(&e))
+            })
+            .collect()
+    }
+
+    /// The answers to everything the channel recorded, in order.
+    fn answer_queued(&mut self, rdpdr: &mut Rdpdr, events: &mut Vec<Event>) -> Vec<SvcMessage> {
+        let mut answers = Vec::new();
+        while let Some(request) =
+            rdpdr.downcast_backend_mut::<QueueBackend>().and_then(|backend| backend.requests.pop_front())
+        {
+            answers.extend(self.answer(request, events));
         }
+        answers
     }
 
     fn answer(&mut self, request: Request, events: &mut Vec<Event>) -> Option<SvcMessage> {
@@ -220,3 +225,7 @@ fn not_redirected(io: DeviceIoRequest) -> SvcMessage {
         device_io_response: DeviceIoResponse::new(io, NtStatus::INVALID_DEVICE_REQUEST),
     }))
 }
+
+#[cfg(test)]
+#[path = "redirection_tests.rs"]
+mod tests;
