@@ -603,11 +603,18 @@ fn audit_event(command: &Command) -> Option<audit::Event> {
         Command::Directory(_) => None,
         Command::TwoFa(TwoFaCommand::List | TwoFaCommand::Settings(TwoFaSettingsCommand::Show)) => None,
         Command::TwoFa(_) => settings("2fa"),
+        Command::Portal(
+            PortalCommand::Themes
+            | PortalCommand::Page(crate::cli_portal::PortalPageCommand::List | crate::cli_portal::PortalPageCommand::Show { .. }),
+        ) => None,
         Command::Portal(_) => settings("portal"),
+        Command::ClientSettings(ClientSettingsCommand::Show) => None,
+        Command::ClientSettings(ClientSettingsCommand::Set { .. }) => settings("html5 client"),
         Command::Certificate(
             CertificateCommand::Status | CertificateCommand::History,
         ) => None,
         Command::Certificate(_) => settings("certificate"),
+        Command::Server(crate::cli_server::ServerCommand::Status) => None,
         Command::Server(_) => settings("server"),
         Command::Config(ConfigCommand::Export { .. }) => None,
         Command::Config(ConfigCommand::Import { .. }) => settings("config import"),
