@@ -14,7 +14,7 @@ use crate::client_settings::{self, ClientSettings};
 use crate::clipboard;
 use crate::display;
 use crate::session::{ClipboardNotice, Session, Status};
-use crate::softkeys::{self, SoftKeys};
+use crate::softkeys::SoftKeys;
 use crate::touch;
 use homedesk_client_core::{key_input, Input, MouseButton};
 use std::cell::RefCell;

@@ -261,6 +261,20 @@ pub struct Store {
     backend: Backend,
 }
 
+impl Store {
+    /// Starts a transaction that is going to write. On SQLite it takes the write lock at once
+    /// (`BEGIN IMMEDIATE`, waiting up to the busy timeout): a deferred transaction that reads first and
+    /// writes later fails at once with "database is locked" when another process (a serving relay's
+    /// status heartbeat, the CLI) committed in between, because its read snapshot is then stale and
+    /// waiting cannot help. PostgreSQL needs nothing special (row locks, `lock_timeout`).
+    pub(crate) async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
+        Ok(match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        })
+    }
+}
+
 fn is_unique_violation(error: &sqlx::Error) -> bool {
     matches!(error, sqlx::Error::Database(db) if db.is_unique_violation())
 }
@@ -500,7 +514,7 @@ impl Store {
 
     /// Replaces the password hash and ends the user's sessions.
     pub async fn set_password(&self, username: &str, password_hash: &str) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let done = sqlx::query("UPDATE users SET password_hash = $1 WHERE username = $2")
             .bind(password_hash)
             .bind(username)
@@ -808,7 +822,7 @@ impl Store {
     /// Creates or refreshes the local row of a user who just signed in through the directory, with
     /// their groups as of now. Refuses (`LocalNameTaken`) a name that belongs to a local account.
     pub async fn upsert_directory_user(&self, username: &str, groups: &[String]) -> Result<User> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO users (username, password_hash, is_admin, is_directory, created_at) \
              VALUES ($1, '', 0, 1, $2) ON CONFLICT (username) DO NOTHING",
@@ -1200,7 +1214,7 @@ impl Store {
 
     /// Revokes the secret, forgets enrolment and the validity window, and ends the user's sessions.
     pub async fn twofa_reset(&self, user_id: i64, at: i64) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "UPDATE twofa_users SET secret_enc = NULL, enrolled = 0, last_step = NULL, session_at = NULL, \
              session_ip = NULL, updated_at = $1 WHERE user_id = $2",
@@ -1304,7 +1318,7 @@ impl Store {
     /// Creates the first admin account exactly once per database: `create` runs (inside the same
     /// transaction) only if the `admin_bootstrapped` mark was not set yet. Returns whether it ran.
     pub async fn bootstrap_admin(&self, username: &str, password_hash: &str) -> Result<bool> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let claimed = sqlx::query(
             "INSERT INTO settings (name, value) VALUES ('admin_bootstrapped', $1) ON CONFLICT (name) DO NOTHING",
         )
@@ -1455,7 +1469,7 @@ impl Store {
 
     /// Lifts the block of an IP and forgets its failures. Returns whether a block row existed.
     pub async fn unblock_ip(&self, ip: &str) -> Result<bool> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let done = sqlx::query("DELETE FROM blocked_ips WHERE ip = $1")
             .bind(ip)
             .execute(&mut *tx)

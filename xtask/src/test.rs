@@ -40,7 +40,8 @@ pub fn test() -> Result<()> {
     let postgres_url = shell::output(&mut postgres("url"))?;
     let postgres_run = tally.run(
         shell::host_cargo()
-            .args(["test", "-p", "homedesk-relay", "--test", "integration"])
+            // PostgreSQL-only tests are ignored in the SQLite pass above and run here.
+            .args(["test", "-p", "homedesk-relay", "--test", "integration", "--", "--include-ignored"])
             .env("HOMEDESK_TEST_POSTGRES_URL", postgres_url.trim()),
     );
     // The cluster is throwaway (one schema per test): drop it whatever the result.

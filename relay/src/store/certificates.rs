@@ -176,7 +176,7 @@ impl Store {
 
     /// Keeps `new` and makes it the served certificate; the previous one is marked replaced at `now`.
     pub async fn install_certificate(&self, new: &NewCertificate, now: i64) -> Result<i64> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query("UPDATE certificates SET active = 0, replaced_at = $1 WHERE active = 1")
             .bind(now)
             .execute(&mut *tx)
@@ -202,7 +202,7 @@ impl Store {
 
     /// Serves kept certificate `id` again. False if there is no such certificate.
     pub async fn activate_certificate(&self, id: i64, now: i64) -> Result<bool> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let exists = sqlx::query("SELECT id FROM certificates WHERE id = $1")
             .bind(id)
             .fetch_optional(&mut *tx)

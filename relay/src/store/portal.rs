@@ -92,7 +92,7 @@ impl Store {
         now: i64,
     ) -> Result<()> {
         use base64::Engine;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         if let Some(asset) = asset {
             let data = base64::engine::general_purpose::STANDARD.encode(&asset.bytes);
             sqlx::query(

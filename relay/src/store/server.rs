@@ -176,7 +176,7 @@ impl Store {
 
     /// Sets and deletes several settings rows in one transaction (`None` deletes the row).
     pub async fn write_settings(&self, changes: &[(&str, Option<String>)]) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         for (name, value) in changes {
             match value {
                 Some(value) => {
@@ -202,7 +202,7 @@ impl Store {
 
     /// Replaces the listener rows of one relay (one transaction).
     pub async fn publish_listeners(&self, relay_id: &str, rows: &[ListenerRow]) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query("DELETE FROM relay_listeners WHERE relay_id = $1")
             .bind(relay_id)
             .execute(&mut *tx)

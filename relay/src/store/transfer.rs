@@ -208,7 +208,7 @@ impl Store {
     /// Replaces the whole configuration with `records` (already validated) in one transaction. Sessions,
     /// tickets and sent codes of the replaced users go with them (everyone signs in again).
     pub async fn import_config(&self, records: &ConfigRecords, now: i64) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         for table in [
             "assignments",
             "group_assignments",
