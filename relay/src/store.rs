@@ -374,9 +374,10 @@ impl Store {
                     if backend == Backend::Sqlite {
                         // WAL lets the CLI write while a relay serves; NORMAL is durable against a
                         // crashed (even kill -9'd) process, only an OS crash may lose the last commits.
-                        // Foreign keys and a 5 s busy timeout are sqlx's defaults for SQLite.
+                        // Foreign keys are sqlx's default. A writer waits up to 10 s for another
+                        // process's write (the CLI next to a serving relay), PostgreSQL's lock_timeout too.
                         connection
-                            .execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL")
+                            .execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 10000")
                             .await?;
                     } else {
                         // PostgreSQL's counterpart of the busy timeout: a statement stuck behind another

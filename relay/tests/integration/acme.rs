@@ -603,7 +603,7 @@ async fn wait_for_job(store: &Store, id: i64) -> homedesk_relay::store::AcmeJob 
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn challenge_path_answers_only_pending_tokens() {
     let mut relay = TestRelay::start().await;
     let store = relay.server().store().clone();
@@ -690,7 +690,7 @@ fn ca_signed(name: &str, not_before: i64, not_after: i64) -> (String, String, St
     )
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn imported_certificate_is_served_and_bad_pairs_are_refused() {
     let mut relay = TestRelay::start().await;
     let self_signed = served_leaf(relay.https_addr, "portal.example.org").await;

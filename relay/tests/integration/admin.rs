@@ -33,7 +33,7 @@ fn has_entry(entries: &[Value], actor: &str, action: &str, target: &str) -> bool
         .any(|e| e["actor"] == actor && e["action"] == action && e["target"] == target)
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_administrators_with_the_csrf_token_get_in() {
     let relay = TestRelay::start().await;
     let admin = admin_session(&relay).await;
@@ -104,7 +104,7 @@ async fn only_administrators_with_the_csrf_token_get_in() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn console_changes_go_through_the_broker_and_are_audited() {
     let relay = TestRelay::start().await;
     let admin = admin_session(&relay).await;
@@ -292,7 +292,7 @@ async fn console_changes_go_through_the_broker_and_are_audited() {
     ));
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failed_sign_ins_are_audited_without_the_typed_secret() {
     let relay = TestRelay::start().await;
     relay.add_user("dave").await;
@@ -313,7 +313,7 @@ async fn failed_sign_ins_are_audited_without_the_typed_secret() {
     assert!(entries.iter().all(|e| e["ip"] == "127.0.0.1"));
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_sees_the_live_tunnel_and_disconnects_it() {
     let relay = TestRelay::start().await;
     let admin = admin_session(&relay).await;
@@ -392,7 +392,7 @@ async fn admin_sees_the_live_tunnel_and_disconnects_it() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cli_changes_are_audited_with_the_cli_as_actor() {
     let relay = TestRelay::start().await;
     let admin = admin_session(&relay).await;

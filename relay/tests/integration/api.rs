@@ -7,7 +7,7 @@ use std::time::Duration;
 const FP_A: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
 const FP_B: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn login_failures_are_indistinguishable() {
     let relay = TestRelay::start().await;
     relay.add_user("alice").await;
@@ -34,7 +34,7 @@ async fn login_failures_are_indistinguishable() {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn login_sets_a_strict_session_cookie_and_session_restores() {
     let relay = TestRelay::start().await;
     let (addr, _) = echo_peer().await;
@@ -98,7 +98,7 @@ async fn login_sets_a_strict_session_cookie_and_session_restores() {
     assert_eq!(old.status, 401, "the previous session ended");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn posts_require_our_origin() {
     let relay = TestRelay::start_with(Options {
         public_origins: vec!["https://desk.example.com".into()],
@@ -149,7 +149,7 @@ async fn posts_require_our_origin() {
     assert_eq!(response.status, 403);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn posts_after_login_require_the_csrf_token() {
     let relay = TestRelay::start().await;
     let (addr, _) = echo_peer().await;
@@ -177,7 +177,7 @@ async fn posts_after_login_require_the_csrf_token() {
     assert_eq!(response.status, 401);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn user_without_workstation_gets_403_with_the_message() {
     let relay = TestRelay::start().await;
     relay.add_user("dave").await;
@@ -191,7 +191,7 @@ async fn user_without_workstation_gets_403_with_the_message() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn logout_ends_the_session() {
     let relay = TestRelay::start().await;
     relay.add_user("alice").await;
@@ -220,7 +220,7 @@ async fn logout_ends_the_session() {
     assert_eq!(after.status, 401);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn certificate_is_pinned_on_first_use() {
     let relay = TestRelay::start().await;
     let (addr, _) = echo_peer().await;
@@ -309,7 +309,7 @@ async fn certificate_is_pinned_on_first_use() {
     assert!(String::from_utf8_lossy(&listed.stdout).contains(FP_B));
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn plain_http_redirects_to_https() {
     let relay = TestRelay::start().await;
     let response = http_request(
@@ -334,7 +334,7 @@ async fn plain_http_redirects_to_https() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn portal_files_are_served_with_security_headers() {
     let web = tempfile::tempdir().unwrap();
     // As trunk builds it: an inline module script starts the wasm client.
@@ -440,7 +440,7 @@ async fn portal_files_are_served_with_security_headers() {
     assert_eq!(api.header("x-content-type-options"), Some("nosniff"));
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn missing_client_build_gives_a_clear_503() {
     let relay = TestRelay::start_with(Options {
         web_root: Some("/nonexistent/homedesk-dist".into()),
@@ -459,7 +459,7 @@ async fn missing_client_build_gives_a_clear_503() {
     assert_eq!(relay.request("GET", "/", &[], None).await.status, 503);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn first_start_creates_admin_once_and_keeps_the_certificate() {
     let temp = tempfile::tempdir().unwrap();
     let data_dir = temp.path().join("data");

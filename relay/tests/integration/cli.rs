@@ -214,7 +214,7 @@ fn errors_are_one_clear_line() {
     assert!(stderr.starts_with("error: "), "{stderr}");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cli_accounts_work_in_the_portal() {
     let temp = tempfile::tempdir().unwrap();
     let dir = temp.path().join("data");
@@ -464,7 +464,7 @@ fn workstation_edit_refuses_bad_input_and_changes_nothing() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn disabled_workstation_is_not_offered() {
     let temp = tempfile::tempdir().unwrap();
     let dir = temp.path().join("data");

@@ -526,6 +526,10 @@ impl TestRelay {
     }
 
     /// Runs the built `relay` binary against this relay's data directory.
+    ///
+    /// It blocks the calling thread, so a test using it runs on the multi-thread runtime: on a
+    /// current-thread one the relay's tasks freeze meanwhile, and one caught inside a write
+    /// transaction holds SQLite's lock until the CLI gives up with "database is locked".
     pub fn cli(&self, args: &[&str]) -> std::process::Output {
         cli_on_database(&self.data_dir, self.database_url.as_deref(), args, None)
     }

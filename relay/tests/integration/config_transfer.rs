@@ -94,7 +94,7 @@ async fn populate_store(store: homedesk_relay::store::Store) {
     store.close().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn export_import_round_trip_keeps_everything_and_accounts_sign_in() {
     let temp = tempfile::tempdir().unwrap();
     let (source, target) = (temp.path().join("source"), temp.path().join("target"));
@@ -167,7 +167,7 @@ async fn export_import_round_trip_keeps_everything_and_accounts_sign_in() {
         .unwrap();
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_partial_or_inconsistent_files_change_nothing() {
     let temp = tempfile::tempdir().unwrap();
     let dir = temp.path().join("data");
@@ -335,7 +335,7 @@ fn import_into_a_locked_sqlite_database_fails_clearly_and_changes_nothing() {
 /// PostgreSQL only (ignored in the SQLite pass, where the test above covers locks; `cargo xtask test`
 /// includes it in the PostgreSQL pass): another session holds a lock the import needs; the import fails
 /// within the lock timeout with one clear line and changes nothing.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "PostgreSQL only: run by the PostgreSQL pass of cargo xtask test"]
 async fn import_behind_a_postgres_lock_times_out_clearly_and_changes_nothing() {
     let temp = tempfile::tempdir().unwrap();

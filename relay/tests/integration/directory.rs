@@ -140,7 +140,7 @@ fn workstation_names(body: &serde_json::Value) -> Vec<String> {
         .collect()
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dn_pattern_over_starttls_gives_group_and_own_workstations_and_a_working_tunnel() {
     let slapd = Slapd::start();
     let relay = relay_with(&slapd.dn_pattern_config()).await;
@@ -211,7 +211,7 @@ async fn dn_pattern_over_starttls_gives_group_and_own_workstations_and_a_working
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn search_then_bind_over_ldaps_reads_groupofnames_and_escapes_names() {
     let slapd = Slapd::start();
     let relay = relay_with(&slapd.search_bind_config()).await;
@@ -279,7 +279,7 @@ async fn search_then_bind_over_ldaps_reads_groupofnames_and_escapes_names() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_passwords_and_unknown_users_look_the_same_and_count_as_failures() {
     let slapd = Slapd::start();
     let relay = relay_with(&slapd.search_bind_config()).await;
@@ -319,7 +319,7 @@ async fn wrong_passwords_and_unknown_users_look_the_same_and_count_as_failures()
     assert_eq!(store.ip_failures_since("127.0.0.1", 0).await.unwrap(), 3);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_empty_password_is_refused_although_the_server_allows_unauthenticated_binds() {
     let slapd = Slapd::start();
     // The server itself says yes to a DN with an empty password (RFC 4513 unauthenticated bind).
@@ -350,7 +350,7 @@ async fn an_empty_password_is_refused_although_the_server_allows_unauthenticated
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_ca_is_refused_for_ldaps_and_starttls_and_the_local_admin_still_signs_in() {
     let slapd = Slapd::start();
     let wrong_ca = slapd.ca("HOMEDESK_LDAP_OTHER_CA");
@@ -396,7 +396,7 @@ async fn a_wrong_ca_is_refused_for_ldaps_and_starttls_and_the_local_admin_still_
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_directory_that_is_down_gives_a_clear_error_and_local_accounts_still_sign_in() {
     let slapd = Slapd::start();
     let dead = closed_port().await;
@@ -458,7 +458,7 @@ async fn a_directory_that_is_down_gives_a_clear_error_and_local_accounts_still_s
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn local_accounts_win_over_directory_users_of_the_same_name() {
     let slapd = Slapd::start();
     let relay = relay_with(&slapd.search_bind_config()).await;
@@ -478,7 +478,7 @@ async fn local_accounts_win_over_directory_users_of_the_same_name() {
     assert!(refused.is_err());
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cli_configures_tests_and_assigns_groups_without_printing_the_service_password() {
     let slapd = Slapd::start();
     let relay = TestRelay::start().await;

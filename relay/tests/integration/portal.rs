@@ -50,7 +50,7 @@ async fn post_ok(relay: &TestRelay, session: &Session, path: &str, body: Value) 
     response.json()
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_pages_are_served_each_with_its_own_design_and_fields() {
     let web = web_root();
     let (relay, admin) = designer_relay(&web).await;
@@ -290,7 +290,7 @@ async fn two_pages_are_served_each_with_its_own_design_and_fields() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_names_files_and_callers_are_refused_and_nothing_is_saved() {
     let web = web_root();
     let (relay, admin) = designer_relay(&web).await;
@@ -455,7 +455,7 @@ async fn hostile_names_files_and_callers_are_refused_and_nothing_is_saved() {
     assert_eq!(response.error(), "There is no portal page named \"ghost\".");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cli_designs_and_publishes_pages() {
     let web = web_root();
     let (relay, _admin) = designer_relay(&web).await;

@@ -88,7 +88,7 @@ async fn login_on_one_relay_and_tunnel_on_the_other() {
     assert_eq!(a.ticket_response(&session, None).await.status, 401);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ticket_redeemed_concurrently_on_both_relays_connects_once() {
     let (a, b) = two_relays(Options::default).await;
     let (addr, accepted) = echo_peer().await;
@@ -136,7 +136,7 @@ async fn tunnel_close_or_echo(relay: &TestRelay, ticket: &str) -> bool {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_changes_on_one_relay_are_seen_by_the_other() {
     let (a, b) = two_relays(Options::default).await;
     let (first, _) = echo_peer().await;
@@ -223,7 +223,7 @@ async fn admin_changes_on_one_relay_are_seen_by_the_other() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failed_sign_ins_count_across_relays() {
     let proxied = || Options {
         trusted_proxies: vec!["127.0.0.1".parse().unwrap()],

@@ -51,7 +51,7 @@ async fn failure_rows(relay: &TestRelay) -> i64 {
     relay.server().store().login_failure_rows().await.unwrap()
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ninth_failure_allows_tenth_blocks_and_success_does_not_reset() {
     let (relay, _clock) = proxied_relay().await;
     relay.add_user("alice").await;
@@ -82,7 +82,7 @@ async fn ninth_failure_allows_tenth_blocks_and_success_does_not_reset() {
     assert!(logs().contains("IP blocked after failed sign-ins"));
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failures_just_outside_the_window_do_not_block() {
     let (relay, clock) = proxied_relay().await;
     relay.add_user("alice").await;
@@ -105,7 +105,7 @@ async fn failures_just_outside_the_window_do_not_block() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn block_expires_and_its_failures_do_not_count_again() {
     let (relay, clock) = proxied_relay().await;
     relay.add_user("alice").await;
@@ -133,7 +133,7 @@ async fn block_expires_and_its_failures_do_not_count_again() {
     assert!(guard.blocked().await.unwrap().is_empty());
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn whitelisted_addresses_and_ranges_are_never_blocked() {
     let (relay, _clock) = proxied_relay().await;
     relay.add_user("alice").await;
@@ -177,7 +177,7 @@ async fn whitelisted_addresses_and_ranges_are_never_blocked() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn account_slowdown_spares_known_ips_and_is_bounded() {
     let (relay, clock) = proxied_relay().await;
     relay.add_user("alice").await;
@@ -234,7 +234,7 @@ async fn account_slowdown_spares_known_ips_and_is_bounded() {
     assert!(relay.server().guard().blocked().await.unwrap().is_empty());
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn spoofed_forwarded_for_from_an_untrusted_peer_is_ignored() {
     let relay = TestRelay::start().await; // no trusted proxy
     relay.add_user("alice").await;
@@ -256,7 +256,7 @@ async fn spoofed_forwarded_for_from_an_untrusted_peer_is_ignored() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_trusted_proxys_forwarded_for_names_the_client() {
     let (relay, _clock) = proxied_relay().await;
     relay.add_user("alice").await;
@@ -290,7 +290,7 @@ async fn a_trusted_proxys_forwarded_for_names_the_client() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_blocked_ips_live_tunnel_is_closed_with_4429_and_new_ones_refused() {
     let (relay, _clock) = proxied_relay().await;
     let (addr, _) = echo_peer().await;
@@ -355,7 +355,7 @@ async fn temp_guard(max_failure_rows: i64) -> (tempfile::TempDir, Store, LoginGu
     (temp, store, guard, clock)
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn state_stays_bounded_under_a_flood_from_distinct_ips() {
     const CAP: i64 = 2_000;
     let (_temp, store, guard, clock) = temp_guard(CAP).await;
@@ -380,7 +380,7 @@ async fn state_stays_bounded_under_a_flood_from_distinct_ips() {
     store.close().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn housekeeping_forgets_expired_blocks() {
     let (_temp, store, guard, clock) = temp_guard(1_000).await;
     let ip: IpAddr = "198.51.100.5".parse().unwrap();

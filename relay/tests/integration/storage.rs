@@ -17,7 +17,7 @@ fn unreachable_url(port: u16) -> String {
     format!("postgres://homedesk:{SECRET}@127.0.0.1:{port}/homedesk")
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unreachable_postgres_is_one_clear_error_without_the_password() {
     let closed: SocketAddr = closed_port().await;
     let temp = tempfile::tempdir().unwrap();
@@ -166,7 +166,7 @@ pub fn spawn_relay(
 
 /// Every change the relay acknowledged (a session from a 200 login, a failed sign-in counted, a
 /// pinned certificate) is still there after `kill -9` and a restart.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_changes_survive_kill_9() {
     let temp = tempfile::tempdir().unwrap();
     let dir = temp.path().join("data");

@@ -136,7 +136,7 @@ impl TwoFactorRelay {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pending_session_gets_no_ticket_and_no_tunnel() {
     let t = two_factor_relay().await;
     let pending = t.password("198.51.100.1").await;
@@ -190,7 +190,7 @@ async fn pending_session_gets_no_ticket_and_no_tunnel() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn enrolment_then_sign_in_with_a_code_reaches_the_workstation() {
     let t = two_factor_relay().await;
     let ip = "198.51.100.2";
@@ -259,7 +259,7 @@ async fn enrolment_then_sign_in_with_a_code_reaches_the_workstation() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn validity_after_first_session_skips_the_code_from_the_same_ip_only() {
     let t = two_factor_relay().await;
     let ip = "198.51.100.3";
@@ -282,7 +282,7 @@ async fn validity_after_first_session_skips_the_code_from_the_same_ip_only() {
     assert_eq!(t.password(ip).await.body["second_factor"]["step"], "code");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn validity_before_first_session_expires() {
     let t = two_factor_relay().await;
     let ip = "198.51.100.5";
@@ -296,7 +296,7 @@ async fn validity_before_first_session_expires() {
     assert_eq!(t.ticket_from(&full, ip).await.status, 401, "session ended");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_code_is_accepted_once() {
     let t = two_factor_relay().await;
     let (secret, _) = t.enrol("198.51.100.6").await;
@@ -329,7 +329,7 @@ async fn a_code_is_accepted_once() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn racing_requests_with_one_code_have_exactly_one_winner() {
     let t = two_factor_relay().await;
     let (secret, _) = t.enrol("198.51.100.8").await;
@@ -358,7 +358,7 @@ async fn racing_requests_with_one_code_have_exactly_one_winner() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clock_skew_within_the_discrepancy_is_accepted_and_one_beyond_refused() {
     let t = two_factor_relay().await;
     let ip = "198.51.100.9";
@@ -398,7 +398,7 @@ async fn clock_skew_within_the_discrepancy_is_accepted_and_one_beyond_refused() 
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_codes_are_refused_cleanly() {
     let t = two_factor_relay().await;
     let ip = "198.51.100.12";
@@ -446,7 +446,7 @@ async fn malformed_codes_are_refused_cleanly() {
     assert_eq!(t.relay.ticket_response(&pending, None).await.status, 401);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_codes_count_in_the_brute_force_limiter() {
     let t = two_factor_relay().await;
     let ip = "198.51.100.13";
@@ -467,7 +467,7 @@ async fn wrong_codes_count_in_the_brute_force_limiter() {
     assert!(logs().contains("verification code refused"));
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reset_revokes_the_secret_and_the_sessions() {
     let t = two_factor_relay().await;
     let ip = "198.51.100.14";
@@ -500,7 +500,7 @@ async fn reset_revokes_the_secret_and_the_sessions() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn users_off_the_list_or_with_2fa_disabled_sign_in_with_the_password() {
     let t = two_factor_relay().await;
     let (addr, _) = echo_peer().await;
@@ -527,7 +527,7 @@ async fn users_off_the_list_or_with_2fa_disabled_sign_in_with_the_password() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn login_accepts_an_optional_domain_and_the_portal_says_whether_to_show_it() {
     let relay = TestRelay::start().await;
     relay.add_user("carol").await;
@@ -715,7 +715,7 @@ fn cli_manages_members_methods_and_settings() {
     assert!(ok(&["2fa", "list"]).starts_with("Two-factor sign-in is disabled."));
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn native_rdp_is_refused_for_two_factor_users_unless_whitelisted() {
     use tokio::io::AsyncWriteExt;
     let relay = TestRelay::start().await;
@@ -759,7 +759,7 @@ async fn native_rdp_is_refused_for_two_factor_users_unless_whitelisted() {
     assert_eq!(peer.accepted(), 1);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn directory_groups_on_the_list_require_the_second_factor() {
     let relay = TestRelay::start().await;
     let store = relay.server().store();
@@ -811,7 +811,7 @@ fn oathtool_code(mode: &str, secret_base32: &str, unix_secs: i64) -> String {
     String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sha256_and_sha512_enrolments_match_oathtool_and_keep_their_algorithm() {
     for (name, mode, algorithm) in [
         ("SHA256", "sha256", Algorithm::Sha256),
@@ -922,7 +922,7 @@ async fn sha256_and_sha512_enrolments_match_oathtool_and_keep_their_algorithm() 
     assert!(String::from_utf8_lossy(&bad.stderr).contains("use SHA1, SHA256 or SHA512"));
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn console_api_manages_two_factor_like_the_cli() {
     let relay = TestRelay::start().await;
     let password = relay
