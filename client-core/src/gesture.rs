@@ -66,7 +66,8 @@ enum State {
     Dragging { id: i32 },
     /// The long press was reported; waiting for the finger to lift.
     LongPressed,
-    Two { ids: (i32, i32), since: f64, start_distance: f64, last: (f64, f64, f64), mode: TwoMode },
+    /// Two fingers; `start` and `last` are their midpoint and distance at the start and the last event.
+    Two { ids: (i32, i32), since: f64, start: (f64, f64, f64), last: (f64, f64, f64), mode: TwoMode },
     /// The gesture is over (or was abandoned); waiting until no finger is left.
     Finished,
 }
@@ -136,12 +137,12 @@ impl GestureRecognizer {
                 if rest.is_empty() { State::Idle } else { State::Finished }
             }
 
-            (State::Two { ids, since, start_distance, last, mode }, [a, b])
+            (State::Two { ids, since, start, last, mode }, [a, b])
                 if (a.id, b.id) == ids || (b.id, a.id) == ids =>
             {
                 let now_point = midpoint_and_distance(a, b);
-                let mode = two_finger_move(mode, start_distance, last, now_point, &mut actions);
-                State::Two { ids, since, start_distance, last: now_point, mode }
+                let mode = two_finger_move(mode, start, last, now_point, &mut actions);
+                State::Two { ids, since, start, last: now_point, mode }
             }
             (State::Two { since, mode: TwoMode::Undecided, .. }, rest) if rest.len() < 2 => {
                 if now - since < TWO_FINGER_TAP_MS {
@@ -189,13 +190,16 @@ impl GestureRecognizer {
 
 fn two_fingers(a: &Touch, b: &Touch, now: f64) -> State {
     let start = midpoint_and_distance(a, b);
-    State::Two { ids: (a.id, b.id), since: now, start_distance: start.2, last: start, mode: TwoMode::Undecided }
+    State::Two { ids: (a.id, b.id), since: now, start, last: start, mode: TwoMode::Undecided }
 }
 
 /// One move of a two-finger gesture: decides scroll or pinch on the first clear movement, then acts.
+///
+/// The decision looks at the travel since the gesture started, not since the last event: a slow drag
+/// comes as many small moves (more the faster the device reports), each one below the slop.
 fn two_finger_move(
     mode: TwoMode,
-    start_distance: f64,
+    start: (f64, f64, f64),
     last: (f64, f64, f64),
     now: (f64, f64, f64),
     actions: &mut Vec<Action>,
@@ -203,12 +207,12 @@ fn two_finger_move(
     let (dx, dy) = (now.0 - last.0, now.1 - last.1);
     match mode {
         TwoMode::Undecided => {
-            if (now.2 - start_distance).abs() > PINCH_SLOP {
-                two_finger_move(TwoMode::Pinch, start_distance, last, now, actions)
-            } else if dx.hypot(dy) > 0.0 {
-                // Movement before the decision counts towards the scroll once it is clearly one.
-                let moved = TwoMode::Scroll { pending_x: dx, pending_y: dy };
-                if dx.abs().max(dy.abs()) > TAP_SLOP { scroll(moved, actions) } else { TwoMode::Undecided }
+            let (total_x, total_y) = (now.0 - start.0, now.1 - start.1);
+            if (now.2 - start.2).abs() > PINCH_SLOP {
+                two_finger_move(TwoMode::Pinch, start, last, now, actions)
+            } else if total_x.abs().max(total_y.abs()) > TAP_SLOP {
+                // Movement before the decision counts towards the scroll.
+                scroll(TwoMode::Scroll { pending_x: total_x, pending_y: total_y }, actions)
             } else {
                 TwoMode::Undecided
             }
@@ -400,6 +404,20 @@ mod tests {
         assert!(g.update(&[], 310.0).is_empty());
         // A new gesture starts fresh.
         assert_eq!(g.update(&[t(3, 1.0, 1.0)], 400.0), vec![Action::MoveTo { x: 1.0, y: 1.0 }]);
+    }
+
+    #[test]
+    fn a_slow_two_finger_drag_in_small_moves_scrolls() {
+        let mut g = GestureRecognizer::new();
+        g.update(&[t(1, 100.0, 300.0), t(2, 200.0, 300.0)], 0.0);
+        // 30 moves of 3 px each (below the slop one by one): 90 px up, three notches down.
+        let wheel: Vec<Action> = (1..=30)
+            .flat_map(|i| {
+                let y = 300.0 - 3.0 * f64::from(i);
+                g.update(&[t(1, 100.0, y), t(2, 200.0, y)], f64::from(i) * 13.0)
+            })
+            .collect();
+        assert_eq!(wheel, vec![Action::Wheel { vertical: true, amount: -120 }; 3]);
     }
 
     #[test]

@@ -58,9 +58,12 @@ pub fn Assignments(props: &PageProps) -> Html {
         })
     };
     let workstations = (*list).clone().unwrap_or_default();
+    // `selected` on the first option: yew inserts a list's children last to first, and a browser
+    // selects the first option *inserted*, so without it the last one would be the default.
     let options = workstations
         .iter()
-        .map(|w| html! { <option value={w.name.clone()}>{ &w.name }</option> });
+        .enumerate()
+        .map(|(i, w)| html! { <option value={w.name.clone()} selected={i == 0}>{ &w.name }</option> });
     let rows =
         workstations.iter().flat_map(|w| {
             let users = w.users.iter().map(|u| ("user", u.clone()));
@@ -81,7 +84,7 @@ pub fn Assignments(props: &PageProps) -> Html {
             <form class="hd-admin-form" {onsubmit} aria-label="Assign a workstation" novalidate=true>
                 <label>{ "Assign a" }
                     <select ref={kind} data-testid="admin-assignments-kind">
-                        <option value="user">{ "user" }</option>
+                        <option value="user" selected=true>{ "user" }</option>
                         <option value="group">{ "directory group" }</option>
                     </select>
                 </label>

@@ -268,8 +268,9 @@ fn AddMember(props: &AddMemberProps) -> Html {
     html! {
         <form class="hd-admin-form" {onsubmit} data-testid="admin-two-factor-add">
             <label>{ "Kind" }
+                // `selected` makes "User" the default (yew inserts options last to first).
                 <select ref={kind} data-testid="admin-two-factor-add-kind">
-                    <option value="user">{ "User" }</option>
+                    <option value="user" selected=true>{ "User" }</option>
                     <option value="group">{ "Directory group" }</option>
                 </select>
             </label>

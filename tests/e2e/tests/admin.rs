@@ -78,7 +78,6 @@ async fn wait_text(browser: &Browser, id: &str, needles: &[&str]) -> Result<Stri
 /// The whole story of the console: register the testbed's xrdp, assign a user, watch the user's live
 /// session, disconnect it, and find it all in the audit log.
 #[tokio::test]
-#[ignore = "failing in CI on 2026-11-23: the console's user/group select reads 'directory group' after the name is typed, so a group is added instead of the user; fix pending"]
 async fn admin_registers_assigns_watches_and_disconnects() -> Result<()> {
     let xrdp = required_env("RDP_TESTBED_XRDP_ADDR")?;
     let (host, port) = xrdp.rsplit_once(':').context("RDP_TESTBED_XRDP_ADDR is host:port")?;
@@ -165,7 +164,6 @@ async fn admin_registers_assigns_watches_and_disconnects() -> Result<()> {
 }
 
 #[tokio::test]
-#[ignore = "failing in CI on 2026-11-23: the console's user/group select reads 'directory group' after the name is typed, so a group is added instead of the user; fix pending"]
 async fn two_factor_page_manages_the_list_methods_and_settings() -> Result<()> {
     let mut relay = Relay::new()?;
     relay.add_user("carol", PASSWORD)?;

@@ -87,7 +87,6 @@ async fn xrdp_desktop_follows_the_window_and_shows_the_pointer() -> Result<()> {
 }
 
 #[tokio::test]
-#[ignore = "written on 2026-11-23 but not yet run green (no CI run reached it before the session ended); enable after a green run"]
 async fn client_settings_change_the_page_and_a_fixed_desktop_is_scaled() -> Result<()> {
     let mut relay = Relay::new()?;
     relay.add_user("rdpuser2", PASSWORD)?;
@@ -148,7 +147,6 @@ async fn client_settings_change_the_page_and_a_fixed_desktop_is_scaled() -> Resu
 }
 
 #[tokio::test]
-#[ignore = "written on 2026-11-23 but not yet run green (no CI run reached it before the session ended); enable after a green run"]
 async fn admin_console_edits_the_html5_client_settings() -> Result<()> {
     let mut relay = Relay::new()?;
     relay.serve().await?;

@@ -157,7 +157,6 @@ async fn resend(browser: &Browser, shot: &str) -> Result<String> {
 }
 
 #[tokio::test]
-#[ignore = "written on 2026-11-23 but not yet run green (no CI run reached it before the session ended); enable after a green run"]
 async fn sms_user_gets_the_code_page_and_reaches_the_desktop_with_the_texted_code() -> Result<()> {
     let gateway = RecordingGateway::start().await?;
     let mut relay = two_factor_relay("rdpuser1")?;
@@ -243,7 +242,6 @@ impl Drop for SmtpServer {
 }
 
 #[tokio::test]
-#[ignore = "written on 2026-11-23 but not yet run green (no CI run reached it before the session ended); enable after a green run"]
 async fn email_user_gets_the_code_page_and_reaches_the_desktop_with_the_mailed_code() -> Result<()> {
     let smtp = SmtpServer::start()?;
     let mut relay = two_factor_relay("rdpuser1")?;
