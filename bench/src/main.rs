@@ -310,6 +310,10 @@ async fn limiter_flood(run_dir: &std::path::Path) -> Result<limiter::Flood> {
     limiter::run(&run_dir.join("limiter"), attempts).await.context("limiter flood")
 }
 
+/// What the WAL may reach during the flood: the relay's `journal_size_limit` (64 MiB = 67.1 MB) plus
+/// the writes of one minute in which no checkpoint could restart the log.
+const WAL_BOUND_MB: f64 = 128.0;
+
 fn limiter_rows(flood: &limiter::Flood) -> Vec<Row> {
     let n = flood.attempts;
     vec![
@@ -328,6 +332,20 @@ fn limiter_rows(flood: &limiter::Flood) -> Vec<Row> {
             peer_figure: flood.db_mb_at_quarter,
             met: Some(flood.db_mb_at_end <= flood.db_mb_at_quarter * 1.25 + 1.0),
             target: "flat (≤ 1.25× + 1 MB)".into(),
+        },
+        Row {
+            metric: format!(
+                "limiter: WAL MB at the end vs its peak before a housekeeping pass ({} passes, every {} s; {:.1} MB after \
+                 the next pass)",
+                flood.housekeeping_passes,
+                homedesk_relay::server::HOUSEKEEPING_INTERVAL.as_secs(),
+                flood.wal_mb_after_pass
+            ),
+            homedesk: flood.wal_mb_at_end,
+            peer: "peak".into(),
+            peer_figure: flood.wal_mb_peak,
+            met: Some(flood.wal_mb_peak <= WAL_BOUND_MB),
+            target: format!("peak ≤ {WAL_BOUND_MB} MB"),
         },
         Row {
             metric: format!("limiter: process RSS MB after {n} vs after {} failures", n / 4),

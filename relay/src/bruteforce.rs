@@ -268,6 +268,11 @@ impl LoginGuard {
         self.config.clock.now_ms()
     }
 
+    /// The database the limiter keeps its state in.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
     pub async fn policy(&self) -> Result<Policy> {
         let rows = self.store.settings_with_prefix(SETTING_PREFIX).await?;
         Ok(Policy::from_settings(&rows))

@@ -16,6 +16,7 @@ use homedesk_relay::config::{normalize_origin, DataDir, ServeConfig};
 use homedesk_relay::delivery;
 use homedesk_relay::directory::{self, BindMode, DirectoryConfig, GroupMode};
 use homedesk_relay::netaddr::Cidr;
+use homedesk_relay::security_admin::{self, ChangedBy, Outcome};
 use homedesk_relay::server::open_store;
 use homedesk_relay::server_admin::PinnedByFlags;
 use homedesk_relay::store::Store;
@@ -393,7 +394,7 @@ enum SecurityCommand {
 struct SecuritySetArgs {
     /// Failed sign-ins from one IP that block it.
     #[arg(long)]
-    max_failures: Option<u32>,
+    max_failures: Option<u64>,
     /// Minutes within which those failures must happen.
     #[arg(long)]
     window_minutes: Option<u64>,
@@ -402,7 +403,7 @@ struct SecuritySetArgs {
     block_minutes: Option<u64>,
     /// Failures of one account (from any IPs) within the window after which new IPs are slowed down.
     #[arg(long)]
-    account_threshold: Option<u32>,
+    account_threshold: Option<u64>,
     /// Longest wait the per-account slow-down imposes, in seconds.
     #[arg(long)]
     account_max_delay_secs: Option<u64>,
@@ -589,15 +590,8 @@ fn audit_event(command: &Command) -> Option<audit::Event> {
             let workstation = args.names.last().cloned().unwrap_or_default();
             event(action, &workstation).map(|e| e.detail(who))
         }
-        Command::Security(command) => match command {
-            SecurityCommand::Set(_) => event(Action::SecuritySettingsChanged, "brute-force limits"),
-            SecurityCommand::Unblock { ip } => event(Action::IpUnblocked, &ip.to_string()),
-            SecurityCommand::Whitelist(WhitelistCommand::Add { cidr }) => event(Action::WhitelistAdded, &cidr.to_string()),
-            SecurityCommand::Whitelist(WhitelistCommand::Remove { cidr }) => {
-                event(Action::WhitelistRemoved, &cidr.to_string())
-            }
-            SecurityCommand::Show | SecurityCommand::Blocked | SecurityCommand::Whitelist(WhitelistCommand::List) => None,
-        },
+        // Audited by the shared operations of `security_admin` themselves (as for the console).
+        Command::Security(_) => None,
         Command::Directory(DirectoryCommand::Set(_)) => settings("directory"),
         Command::Directory(DirectoryCommand::Clear) => settings("directory cleared"),
         Command::Directory(_) => None,
@@ -1147,28 +1141,18 @@ async fn security(store: &Store, command: SecurityCommand) -> Result<()> {
             max_failure_rows: DEFAULT_MAX_FAILURE_ROWS,
         },
     );
+    let by = ChangedBy::cli();
     match command {
         SecurityCommand::Show => print_policy(&guard.policy().await?),
         SecurityCommand::Set(args) => {
-            let mut policy = guard.policy().await?;
-            let minutes = |m: u64| Duration::from_secs(m.saturating_mul(60));
-            if let Some(n) = args.max_failures {
-                policy.max_failures = n;
-            }
-            if let Some(m) = args.window_minutes {
-                policy.window = minutes(m);
-            }
-            if let Some(m) = args.block_minutes {
-                policy.block = minutes(m);
-            }
-            if let Some(n) = args.account_threshold {
-                policy.account_threshold = n;
-            }
-            if let Some(s) = args.account_max_delay_secs {
-                policy.account_max_delay = Duration::from_secs(s);
-            }
-            guard.set_policy(&policy).await?;
-            print_policy(&policy);
+            let changes = security_admin::LimitChanges {
+                max_failures: args.max_failures,
+                window_minutes: args.window_minutes,
+                block_minutes: args.block_minutes,
+                account_threshold: args.account_threshold,
+                account_max_delay_secs: args.account_max_delay_secs,
+            };
+            print_policy(&security_admin::change_limits(&guard, &changes, &by).await?);
         }
         SecurityCommand::Blocked => {
             let rows: Vec<[String; 5]> = guard
@@ -1187,22 +1171,18 @@ async fn security(store: &Store, command: SecurityCommand) -> Result<()> {
                 .collect();
             print_table(["IP", "BLOCKED AT", "UNTIL", "FAILURES", "REASON"], &rows);
         }
-        SecurityCommand::Unblock { ip } => {
-            if guard.unblock(ip).await? {
-                println!("{ip} unblocked.");
-            } else {
-                println!("{ip} was not blocked (its failed sign-ins were forgotten).");
-            }
-        }
+        SecurityCommand::Unblock { ip } => match security_admin::unblock(&guard, ip, &by).await? {
+            Outcome::Done => println!("{ip} unblocked."),
+            Outcome::Nothing => println!("{ip} was not blocked (its failed sign-ins were forgotten)."),
+        },
         SecurityCommand::Whitelist(WhitelistCommand::Add { cidr }) => {
-            if guard.whitelist_add(&cidr).await? {
-                println!("{cidr} added to the whitelist.");
-            } else {
-                println!("{cidr} is already whitelisted.");
+            match security_admin::whitelist_add(&guard, &cidr, &by).await? {
+                Outcome::Done => println!("{cidr} added to the whitelist."),
+                Outcome::Nothing => println!("{cidr} is already whitelisted."),
             }
         }
         SecurityCommand::Whitelist(WhitelistCommand::Remove { cidr }) => {
-            if !guard.whitelist_remove(&cidr).await? {
+            if security_admin::whitelist_remove(&guard, &cidr, &by).await? == Outcome::Nothing {
                 bail!("{cidr} is not on the whitelist");
             }
             println!("{cidr} removed from the whitelist.");

@@ -1031,6 +1031,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::client_settings_api::routes())
         .merge(crate::portal_api::routes())
         .merge(crate::twofa_api::routes())
+        .merge(crate::security_api::routes())
         .route("/api", any(api_not_found))
         .route("/api/{*rest}", any(api_not_found))
         .fallback(portal)

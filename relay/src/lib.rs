@@ -49,6 +49,8 @@ pub mod pipes;
 pub mod portal;
 pub mod portal_api;
 pub mod portal_design;
+pub mod security_admin;
+pub mod security_api;
 pub mod server;
 pub mod server_admin;
 pub mod server_api;

@@ -259,18 +259,34 @@ async fn bootstrap_admin(store: &Store) -> Result<Option<String>, StartError> {
         .then_some(password))
 }
 
-/// Deletes expired tickets and sessions, and old login failures and blocks, once a minute.
+/// How often the serving relay runs [`housekeeping_pass`].
+pub const HOUSEKEEPING_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Runs [`housekeeping_pass`] every [`HOUSEKEEPING_INTERVAL`].
 async fn housekeeping(store: Store, guard: LoginGuard, shutdown: CancellationToken) {
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => return,
-            _ = tokio::time::sleep(Duration::from_secs(60)) => {}
+            _ = tokio::time::sleep(HOUSEKEEPING_INTERVAL) => {}
         }
-        if let Err(error) = store.purge_expired(store::unix_ms()).await {
-            tracing::warn!(%error, "housekeeping failed");
-        }
-        if let Err(error) = guard.purge().await {
-            tracing::warn!(%error, "housekeeping of login failures failed");
-        }
+        housekeeping_pass(&store, &guard).await;
+    }
+}
+
+/// One round of the periodic housekeeping: deletes expired tickets and sessions, old login failures
+/// and blocks, then (SQLite) checkpoints and truncates the write-ahead log, so a burst of writes (a
+/// flood of failed sign-ins) does not leave the WAL at its high-water mark on disk. Failures are
+/// logged; the next round tries again.
+pub async fn housekeeping_pass(store: &Store, guard: &LoginGuard) {
+    if let Err(error) = store.purge_expired(store::unix_ms()).await {
+        tracing::warn!(%error, "housekeeping failed");
+    }
+    if let Err(error) = guard.purge().await {
+        tracing::warn!(%error, "housekeeping of login failures failed");
+    }
+    match store.checkpoint_wal().await {
+        Ok(true) => {}
+        Ok(false) => tracing::debug!("WAL checkpoint left the log in place (readers busy); retried next round"),
+        Err(error) => tracing::warn!(%error, "WAL checkpoint failed"),
     }
 }

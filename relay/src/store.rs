@@ -376,8 +376,14 @@ impl Store {
                         // crashed (even kill -9'd) process, only an OS crash may lose the last commits.
                         // Foreign keys are sqlx's default. A writer waits up to 10 s for another
                         // process's write (the CLI next to a serving relay), PostgreSQL's lock_timeout too.
+                        // journal_size_limit: a WAL that a burst of writes grew (a sign-in flood) is cut
+                        // back to this size whenever a checkpoint restarts it, instead of keeping its
+                        // high-water mark on disk; the housekeeping's checkpoint truncates it.
                         connection
-                            .execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 10000")
+                            .execute(
+                                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 10000; \
+                                 PRAGMA journal_size_limit = 67108864",
+                            )
                             .await?;
                     } else {
                         // PostgreSQL's counterpart of the busy timeout: a statement stuck behind another
@@ -403,6 +409,21 @@ impl Store {
     /// The database server behind this store.
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// SQLite: copies the write-ahead log into the database and truncates the WAL file to zero bytes
+    /// (`wal_checkpoint(TRUNCATE)`), so its size on disk returns to nothing after a burst of writes.
+    /// Waits (busy timeout) for writers of other connections; if readers still use the log it is left
+    /// as it is and `Ok(false)` says so (the next call retries). PostgreSQL: nothing to do, `Ok(true)`.
+    pub async fn checkpoint_wal(&self) -> Result<bool> {
+        if self.backend != Backend::Sqlite {
+            return Ok(true);
+        }
+        let row = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .fetch_one(&self.pool)
+            .await?;
+        let busy: i64 = row.try_get(0)?;
+        Ok(busy == 0)
     }
 
     /// Closes the pool, waiting for connections to finish (checkpoints the WAL).

@@ -11,6 +11,7 @@ mod assignments;
 mod audit;
 mod client_settings;
 mod home;
+mod security;
 mod sessions;
 mod signin;
 mod twofa;
@@ -32,6 +33,7 @@ pub enum Page {
     AuditLog,
     ClientSettings,
     TwoFactor,
+    Security,
 }
 
 /// What the console needs to know about a page.
@@ -54,6 +56,7 @@ impl Page {
         Page::AuditLog,
         Page::ClientSettings,
         Page::TwoFactor,
+        Page::Security,
     ];
 
     fn entry(self) -> Entry {
@@ -97,6 +100,11 @@ impl Page {
                 slug: "two-factor",
                 title: "Two-factor",
                 view: |props| html! { <twofa::TwoFactor ..props /> },
+            },
+            Page::Security => Entry {
+                slug: "security",
+                title: "Security",
+                view: |props| html! { <security::Security ..props /> },
             },
         }
     }

@@ -14,6 +14,7 @@ mod native;
 mod portal;
 mod scale_out;
 mod security;
+mod security_api;
 mod server_mgmt;
 mod storage;
 mod tickets;

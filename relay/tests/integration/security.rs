@@ -440,7 +440,7 @@ fn security_cli_round_trip() {
     let bad = run_cli(&dir, &["security", "set", "--max-failures", "0"], None);
     assert!(
         !bad.status.success()
-            && String::from_utf8_lossy(&bad.stderr).contains("max_failures must be between")
+            && String::from_utf8_lossy(&bad.stderr).contains("(max_failures) must be between 1 and 1000, not 0.")
     );
 
     assert!(ok(&["security", "whitelist", "add", "10.1.2.3/8"]).contains("10.0.0.0/8 added"));

@@ -245,3 +245,33 @@ async fn acknowledged_changes_survive_kill_9() {
     child.wait().unwrap();
     store.close().await;
 }
+
+/// SQLite's write-ahead log keeps its high-water mark on disk after a burst of writes unless it is
+/// truncated: the relay's housekeeping pass (run once a minute by the serving relay) checkpoints it
+/// with `wal_checkpoint(TRUNCATE)`. Always SQLite (the WAL is SQLite's), whatever the test database.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn housekeeping_truncates_the_sqlite_wal() {
+    use homedesk_relay::bruteforce::{LimiterConfig, LoginGuard, DEFAULT_MAX_FAILURE_ROWS};
+    let temp = tempfile::tempdir().unwrap();
+    let path = temp.path().join("homedesk.db");
+    let wal = temp.path().join("homedesk.db-wal");
+    let store = homedesk_relay::store::Store::open(&path).await.unwrap();
+    let guard = LoginGuard::new(
+        store.clone(),
+        LimiterConfig { clock: homedesk_relay::clock::system(), max_failure_rows: DEFAULT_MAX_FAILURE_ROWS },
+    );
+    // One 16 MB transaction: the WAL must hold all of it until a checkpoint.
+    let big = "x".repeat(16 * 1024 * 1024);
+    store.set_setting("test.bulk", &big).await.unwrap();
+    let before = std::fs::metadata(&wal).unwrap().len();
+    assert!(before >= 16 * 1024 * 1024, "WAL after a 16 MB write: {before} bytes");
+
+    homedesk_relay::server::housekeeping_pass(&store, &guard).await;
+    let after = std::fs::metadata(&wal).map_or(0, |m| m.len());
+    assert_eq!(after, 0, "WAL after the housekeeping pass ({before} bytes before)");
+    // Nothing was lost: the data is in the database file, also for a fresh connection.
+    store.close().await;
+    let reopened = homedesk_relay::store::Store::open(&path).await.unwrap();
+    assert_eq!(reopened.setting("test.bulk").await.unwrap().map(|v| v.len()), Some(big.len()));
+    reopened.close().await;
+}
