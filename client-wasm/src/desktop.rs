@@ -345,10 +345,12 @@ pub fn Desktop(props: &DesktopProps) -> Html {
                 <SoftKeys send={send_input} ctrl_alt_del={settings.offers_ctrl_alt_del(mobile)} />
                 <button type="button" onclick={on_clip_toggle} data-testid="clipboard-toggle"
                         aria-expanded={clip_open.to_string()}>{ "Clipboard" }</button>
+                <button type="button" onclick={on_files_toggle} data-testid="files-toggle"
+                        aria-expanded={files_open.to_string()}>
+                    { if settings.file_transfer { "Files" } else { "Print jobs" } }
+                </button>
                 <button type="button" onclick={on_disconnect} data-testid="session-disconnect">{ "Disconnect" }</button>
                 <button type="button" onclick={on_log_off} data-testid="session-logoff">{ "Log off" }</button>
-                <button type="button" onclick={on_files_toggle} data-testid="files-toggle"
-                        aria-expanded={files_open.to_string()}>{ "Files" }</button>
                 <button type="button" onclick={on_logout} data-testid="logout">{ "Sign out" }</button>
             </nav>
             if *files_open {

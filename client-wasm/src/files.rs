@@ -3,10 +3,17 @@
 //! and the universal printer's PDFs (preview tab and download link).
 //!
 //! The drive's store is one `MemoryDrive` per page (see ARCHITECTURE.md for why, and what is left):
-//! uploads are read from the `File` in 1 MiB slices and written into it chunk by chunk; a file the
-//! workstation closes in the download folder is read back in chunks into a `Blob` and handed to the
-//! browser's download. Names are checked by the core (`drive::names`) before anything is stored.
+//! uploads are read from the `File` in 1 MiB slices and written chunk by chunk into a hidden partial
+//! file that takes its name only when complete (a cancelled or failed upload is deleted, so the
+//! workstation never sees half a file under the real name); a file the workstation closes in the
+//! download folder is read back in chunks into a `Blob` and handed to the browser's download. Names
+//! are checked by the core (`drive::names`) before anything is stored.
+//!
+//! The HTML5 client setting "file transfer" decides whether the drive exists at all: when it is off,
+//! no drive is announced to the workstation and the panel offers no upload (print jobs still arrive:
+//! the universal printer is its own feature).
 
+use crate::client_settings;
 use homedesk_client_core::drive::{names, DriveBackend, DriveConfig, DrivePath, MemoryDrive};
 use homedesk_client_core::{Devices, Event as SessionEvent};
 use std::cell::{Cell, RefCell};
@@ -79,8 +86,11 @@ fn notice(text: String) {
     refresh();
 }
 
-/// The devices a session announces: the page's drive and the universal printer.
-pub fn devices() -> Devices {
+/// The devices a session announces: the page's drive (only with file transfer on) and the universal printer.
+pub fn devices(file_transfer: bool) -> Devices {
+    if !file_transfer {
+        return Devices { drive: None, printer: true };
+    }
     let (drive, config) = with_state(|s| (s.drive.clone(), s.config.clone()));
     let mut setup = drive.clone();
     for folder in [&config.upload_folder, &config.download_folder] {
@@ -171,17 +181,26 @@ fn upload_all(files: FileList) {
 
 async fn upload(file: File) {
     let name = file.name();
+    if !client_settings::current().file_transfer {
+        notice(format!("{name:?} was not uploaded: file transfer is turned off by your administrator."));
+        return;
+    }
     if let Err(error) = names::check_name(&name) {
         notice(format!("{name:?} was not uploaded: {error}."));
         return;
     }
-    let (mut drive, folder) = with_state(|s| (s.drive.clone(), s.config.upload_folder.clone()));
-    let Ok(path) = folder.join(&name) else { return };
-    let cancel = Rc::new(Cell::new(false));
-    let id = with_state(|s| {
+    let (mut drive, folder, id) = with_state(|s| {
         s.next_id += 1;
+        (s.drive.clone(), s.config.upload_folder.clone(), s.next_id)
+    });
+    let (Ok(path), Ok(partial)) = (folder.join(&name), folder.join(&format!(".upload-{id}.part"))) else {
+        notice(format!("{name:?} was not uploaded: the path in the drive is too long."));
+        return;
+    };
+    let cancel = Rc::new(Cell::new(false));
+    with_state(|s| {
         let upload = Upload {
-            id: s.next_id,
+            id,
             name: name.clone(),
             total: file.size(),
             sent: 0.0,
@@ -190,18 +209,20 @@ async fn upload(file: File) {
             cancel: cancel.clone(),
         };
         s.uploads.push(upload);
-        s.next_id
     });
     refresh();
-    let result = copy_into_drive(&file, &mut drive, &path, id, &cancel).await;
+    let result = copy_into_drive(&file, &mut drive, &partial, id, &cancel).await;
     let state = match result {
         Ok(()) if cancel.get() => UploadState::Cancelled,
-        Ok(()) => UploadState::Done,
+        Ok(()) => match drive.rename(&partial, &path, true) {
+            Ok(()) => UploadState::Done,
+            Err(error) => UploadState::Failed(error.to_string()),
+        },
         Err(error) => UploadState::Failed(error),
     };
     if state != UploadState::Done {
         // Nothing half-written stays in the drive.
-        let _ = drive.delete(&path);
+        let _ = drive.delete(&partial);
     }
     with_state(|s| {
         if let Some(upload) = s.uploads.iter_mut().find(|u| u.id == id) {
@@ -339,6 +360,7 @@ pub fn FilesPanel() -> Html {
             }
         })
     };
+    let file_transfer = client_settings::current().file_transfer;
     let (uploads, offered, notice, folders) = with_state(|s| {
         (
             s.uploads.clone(),
@@ -350,6 +372,12 @@ pub fn FilesPanel() -> Html {
     let zone = if *dragging { "hd-files-drop hd-files-drop-active" } else { "hd-files-drop" };
     html! {
         <section class="hd-files" data-testid="files-panel" aria-label="Files">
+            if !file_transfer {
+                <p data-testid="files-disabled">
+                    { "File transfer is turned off by your administrator. Documents you print on the workstation \
+                       with the universal printer appear here." }
+                </p>
+            } else {
             <div class={zone} data-testid="files-drop" ondragover={on_drag_over} ondragleave={on_drag_leave}
                  ondrop={on_drop}>
                 <label>
@@ -360,6 +388,7 @@ pub fn FilesPanel() -> Html {
                                  files the workstation saves in folder {} are downloaded.", folders.0, folders.1) }</span>
             </div>
             <ul class="hd-files-list">{ for uploads.iter().map(upload_row) }</ul>
+            }
             <ul class="hd-files-list">{ for offered.iter().rev().map(offered_row) }</ul>
             if let Some(notice) = notice {
                 <p data-testid="files-notice" role="status">{ notice }</p>

@@ -100,7 +100,7 @@ impl Session {
             keyboard_layout: crate::prefs::load().keyboard_layout,
             color_depth: settings.color_depth,
         };
-        let (client, first_bytes) = RdpClient::with_devices(params, files::devices()).map_err(|e| e.to_string())?;
+        let (client, first_bytes) = RdpClient::with_devices(params, files::devices(settings.file_transfer)).map_err(|e| e.to_string())?;
         let context = canvas
             .get_context("2d")
             .ok()
