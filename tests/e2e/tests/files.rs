@@ -107,7 +107,9 @@ async fn files_go_both_ways_between_browser_and_xrdp_session() -> Result<()> {
         browser.screenshot("files-upload-progress").await?;
         browser
             .client
-            .find(fantoccini::Locator::Css("[data-testid=\"files-upload\"][data-name=\"big.bin\"] [data-testid=\"files-cancel\"]"))
+            .find(fantoccini::Locator::Css(
+                "[data-testid=\"files-upload\"][data-name=\"big.bin\"] [data-testid=\"files-cancel\"]",
+            ))
             .await?
             .click()
             .await?;
@@ -200,7 +202,10 @@ async fn file_transfer_off_offers_no_upload_and_no_drive() -> Result<()> {
         browser.click("files-toggle").await?;
         let text = browser.text_of("files-disabled", Duration::from_secs(10)).await?;
         ensure!(text.contains("File transfer is turned off"), "panel: {text}");
-        ensure!(browser.client.find(fantoccini::Locator::Css("[data-testid=\"files-input\"]")).await.is_err(), "upload offered");
+        ensure!(
+            browser.client.find(fantoccini::Locator::Css("[data-testid=\"files-input\"]")).await.is_err(),
+            "upload offered"
+        );
         browser.screenshot("files-transfer-off").await?;
         // chansrv's mount exists in every session; no drive "Browser" in it.
         let drives = wait_for("the session's thinclient_drives", Duration::from_secs(30), || async {
