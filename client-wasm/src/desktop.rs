@@ -13,6 +13,7 @@ use crate::app::SharedCredentials;
 use crate::client_settings::{self, ClientSettings};
 use crate::clipboard;
 use crate::display;
+use crate::files::FilesPanel;
 use crate::session::{ClipboardNotice, Session, Status};
 use crate::softkeys::SoftKeys;
 use crate::touch;
@@ -47,6 +48,7 @@ pub fn Desktop(props: &DesktopProps) -> Html {
     let countdown = use_state(|| None::<u32>);
     let ticker = use_mut_ref(|| None::<gloo::timers::callback::Interval>);
     let clip_open = use_state(|| false);
+    let files_open = use_state(|| false);
     let clip_text = use_state(String::new);
     let clip_notice = use_state(|| None::<String>);
     // The key-down of a paste gesture, waiting for the `paste` event's text.
@@ -286,6 +288,10 @@ pub fn Desktop(props: &DesktopProps) -> Html {
         let clip_open = clip_open.clone();
         Callback::from(move |_: MouseEvent| clip_open.set(!*clip_open))
     };
+    let on_files_toggle = {
+        let files_open = files_open.clone();
+        Callback::from(move |_: MouseEvent| files_open.set(!*files_open))
+    };
     let on_clip_input = {
         let clip_text = clip_text.clone();
         Callback::from(move |event: InputEvent| {
@@ -339,10 +345,17 @@ pub fn Desktop(props: &DesktopProps) -> Html {
                 <SoftKeys send={send_input} ctrl_alt_del={settings.offers_ctrl_alt_del(mobile)} />
                 <button type="button" onclick={on_clip_toggle} data-testid="clipboard-toggle"
                         aria-expanded={clip_open.to_string()}>{ "Clipboard" }</button>
+                <button type="button" onclick={on_files_toggle} data-testid="files-toggle"
+                        aria-expanded={files_open.to_string()}>
+                    { if settings.file_transfer { "Files" } else { "Print jobs" } }
+                </button>
                 <button type="button" onclick={on_disconnect} data-testid="session-disconnect">{ "Disconnect" }</button>
                 <button type="button" onclick={on_log_off} data-testid="session-logoff">{ "Log off" }</button>
                 <button type="button" onclick={on_logout} data-testid="logout">{ "Sign out" }</button>
             </nav>
+            if *files_open {
+                <FilesPanel />
+            }
             if *clip_open {
                 <section class="hd-clip" data-testid="clipboard-panel" aria-label="Clipboard">
                     <p>{ if clipboard::available() {

@@ -12,6 +12,7 @@ mod clipboard;
 mod desktop;
 mod display;
 mod prefs;
+mod files;
 mod session;
 mod softkeys;
 mod touch;

@@ -7,6 +7,7 @@ use crate::api::{self, PortalSession, Ticket};
 use crate::clipboard;
 use crate::client_settings::ClientSettings;
 use crate::display;
+use crate::files;
 use homedesk_client_core::{ClientError, ConnectParams, Event, Input, RdpClient, Rect, Resize};
 use std::cell::RefCell;
 use std::rc::{Rc, Weak};
@@ -99,7 +100,7 @@ impl Session {
             keyboard_layout: crate::prefs::load().keyboard_layout,
             color_depth: settings.color_depth,
         };
-        let (client, first_bytes) = RdpClient::new(params).map_err(|e| e.to_string())?;
+        let (client, first_bytes) = RdpClient::with_devices(params, files::devices(settings.file_transfer)).map_err(|e| e.to_string())?;
         let context = canvas
             .get_context("2d")
             .ok()
@@ -336,6 +337,10 @@ impl Inner {
             Event::ClipboardError(message) => {
                 let on_clipboard = self.on_clipboard.clone();
                 wasm_bindgen_futures::spawn_local(async move { on_clipboard.emit(ClipboardNotice::Error(message)) });
+            }
+            // From a microtask, like status changes: the page may re-render.
+            event @ (Event::DriveDownload { .. } | Event::PrintJob { .. } | Event::PrintError(_)) => {
+                wasm_bindgen_futures::spawn_local(async move { files::on_event(event) });
             }
             _ => {}
         }

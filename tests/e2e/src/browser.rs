@@ -21,7 +21,7 @@ pub struct Browser {
 impl Browser {
     /// Starts chromedriver and a fresh headless Chromium with a window of the given size.
     pub async fn start(width: u32, height: u32) -> Result<Browser> {
-        Self::start_with(width, height, None).await
+        Self::start_with(width, height, None, None).await
     }
 
     /// A phone: Chromium's mobile emulation (chromedriver `mobileEmulation`: a 390x844 CSS px touch screen
@@ -33,10 +33,20 @@ impl Browser {
             "userAgent": "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) \
                           Chrome/120.0.0.0 Mobile Safari/537.36",
         });
-        Self::start_with(PHONE.0, PHONE.1, Some(emulation)).await
+        Self::start_with(PHONE.0, PHONE.1, Some(emulation), None).await
     }
 
-    async fn start_with(width: u32, height: u32, mobile_emulation: Option<Value>) -> Result<Browser> {
+    /// Like [`Browser::start`]; downloads go to `downloads` without a prompt.
+    pub async fn start_with_downloads(width: u32, height: u32, downloads: &std::path::Path) -> Result<Browser> {
+        Self::start_with(width, height, None, Some(downloads)).await
+    }
+
+    async fn start_with(
+        width: u32,
+        height: u32,
+        mobile_emulation: Option<Value>,
+        downloads: Option<&std::path::Path>,
+    ) -> Result<Browser> {
         let port = free_port()?;
         let driver = Command::new("chromedriver")
             .arg(format!("--port={port}"))
@@ -61,6 +71,13 @@ impl Browser {
         let mut capabilities = capabilities;
         if let Some(emulation) = mobile_emulation {
             capabilities["goog:chromeOptions"]["mobileEmulation"] = emulation;
+        }
+        if let Some(downloads) = downloads {
+            capabilities["goog:chromeOptions"]["prefs"] = json!({
+                "download.default_directory": downloads.display().to_string(),
+                "download.prompt_for_download": false,
+                "download.directory_upgrade": true,
+            });
         }
         let Value::Object(capabilities) = capabilities else { bail!("capabilities must be an object") };
         let url = format!("http://127.0.0.1:{port}");

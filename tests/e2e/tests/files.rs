@@ -1,0 +1,225 @@
+//! File transfer in the browser against xrdp: a file chosen in the Files panel is uploaded into the
+//! browser's drive and read in the session (xrdp mounts it under ~/thinclient_drives/Browser) with the
+//! same SHA-256; a large upload shows its progress and, cancelled, leaves nothing in the drive; a file
+//! the session writes into the drive's download folder arrives in Chromium's download directory with
+//! the same SHA-256; a file with a reserved name is refused with a message. With the HTML5 client
+//! setting "file transfer" off, the panel offers no upload and the session gets no drive.
+//!
+//! The universal printer is not exercised here: xrdp 0.9 redirects drives and smart cards only (its
+//! chansrv ignores printer announcements); `client-core/src/redirection_tests.rs` covers it against IronRDP's
+//! `RdpdrServer`.
+
+use anyhow::{ensure, Context, Result};
+use homedesk_e2e::browser::Browser;
+use homedesk_e2e::relay::Relay;
+use homedesk_e2e::{known_picture, required_env, wait_for, Rgb};
+use std::path::Path;
+use std::time::Duration;
+
+const USER: &str = "rdpuser2";
+const PASSWORD: &str = "Passw0rd!";
+const UPLOAD_NAME: &str = "quarterly report ü.bin";
+/// Big enough that its upload is still running when the test clicks Cancel.
+const CANCELLED_SIZE: u64 = 400 * 1024 * 1024;
+
+/// `script` with `sh -c` as the session's user (only they may read their FUSE mount); its stdout.
+async fn in_session(script: &str) -> Result<Option<String>> {
+    in_session_of(USER, script).await
+}
+
+async fn in_session_of(user: &str, script: &str) -> Result<Option<String>> {
+    let output = tokio::process::Command::new("runuser")
+        .args(["-u", user, "--", "sh", "-c", script])
+        .output()
+        .await
+        .context("runuser")?;
+    Ok(output.status.success().then(|| String::from_utf8_lossy(&output.stdout).into_owned()))
+}
+
+async fn sha256_of(path: &Path) -> Result<String> {
+    let output = tokio::process::Command::new("sha256sum").arg(path).output().await?;
+    ensure!(output.status.success(), "sha256sum {} failed", path.display());
+    Ok(String::from_utf8_lossy(&output.stdout).split_whitespace().next().unwrap_or_default().to_owned())
+}
+
+fn first_word(text: &str) -> String {
+    text.split_whitespace().next().unwrap_or_default().to_owned()
+}
+
+#[tokio::test]
+async fn files_go_both_ways_between_browser_and_xrdp_session() -> Result<()> {
+    let addr = required_env("RDP_TESTBED_XRDP_ADDR")?;
+    let mut relay = Relay::new()?;
+    relay.add_user(USER, PASSWORD)?;
+    relay.add_workstation("Office PC", &addr)?;
+    relay.assign(USER, "Office PC")?;
+    relay.serve().await?;
+    let local = tempfile::Builder::new().prefix("homedesk-files-").tempdir()?;
+    let downloads = local.path().join("downloads");
+    std::fs::create_dir_all(&downloads)?;
+    let upload = local.path().join(UPLOAD_NAME);
+    let upload_data: Vec<u8> = (0..5_000_003u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    std::fs::write(&upload, &upload_data)?;
+    let cancelled = local.path().join("big.bin");
+    std::fs::File::create(&cancelled)?.set_len(CANCELLED_SIZE)?;
+    let reserved = local.path().join("CON.txt");
+    std::fs::write(&reserved, b"reserved")?;
+    let browser = Browser::start_with_downloads(1280, 1000, &downloads).await?;
+    let result = async {
+        browser.login(&relay.url(), USER, PASSWORD).await?;
+        browser
+            .wait_for_picture(&known_picture(Rgb::from_hex("#1e6fd9")), 8, Duration::from_secs(60))
+            .await
+            .context("the desktop did not appear")?;
+        let mount = format!("/home/{USER}/thinclient_drives/Browser");
+        wait_for("the drive in the session", Duration::from_secs(30), || async {
+            in_session(&format!("test -d '{mount}/Uploads'")).await
+        })
+        .await?;
+
+        // Upload with the file picker.
+        browser.click("files-toggle").await?;
+        let input = browser.wait_testid("files-input", Duration::from_secs(10)).await?;
+        input.send_keys(&upload.display().to_string()).await?;
+        wait_for("the upload to finish", Duration::from_secs(120), || async {
+            let status = browser.text_of("files-upload-status", Duration::from_secs(5)).await?;
+            ensure!(!status.starts_with("Failed") && status != "Cancelled", "upload status: {status}");
+            Ok(status.starts_with("Uploaded").then_some(()))
+        })
+        .await?;
+        browser.screenshot("files-uploaded").await?;
+        let expected = sha256_of(&upload).await?;
+        let in_drive = wait_for("the uploaded file in the session", Duration::from_secs(30), || async {
+            in_session(&format!("sha256sum '{mount}/Uploads/{UPLOAD_NAME}'")).await
+        })
+        .await?;
+        ensure!(first_word(&in_drive) == expected, "the session reads another file: {in_drive} vs {expected}");
+
+        // A reserved name is refused with a message, and nothing reaches the drive.
+        input.send_keys(&reserved.display().to_string()).await?;
+        let notice = browser.text_of("files-notice", Duration::from_secs(10)).await?;
+        ensure!(notice.contains("CON.txt") && notice.contains("reserved"), "notice: {notice}");
+        ensure!(in_session(&format!("test -e '{mount}/Uploads/CON.txt'")).await?.is_none(), "CON.txt was stored");
+
+        // A large upload shows its progress; cancelled, nothing of it stays in the drive.
+        input.send_keys(&cancelled.display().to_string()).await?;
+        let progress = upload_status_once(&browser, "big.bin", " of ").await?;
+        browser.screenshot("files-upload-progress").await?;
+        browser
+            .client
+            .find(fantoccini::Locator::Css(
+                "[data-testid=\"files-upload\"][data-name=\"big.bin\"] [data-testid=\"files-cancel\"]",
+            ))
+            .await?
+            .click()
+            .await?;
+        ensure!(progress.contains("/s") && progress.contains("of 419.4 MB"), "progress: {progress}");
+        let status = upload_status_once(&browser, "big.bin", "Cancelled").await?;
+        ensure!(status == "Cancelled", "status after cancel: {status}");
+        let listing = in_session(&format!("ls -A '{mount}/Uploads'")).await?.context("ls Uploads")?;
+        ensure!(listing.trim() == UPLOAD_NAME, "the upload folder holds more than the finished upload: {listing:?}");
+        browser.screenshot("files-upload-cancelled").await?;
+
+        // The session saves a file in the download folder: it arrives as a browser download.
+        let written = in_session(&format!(
+            "head -c 3000001 /dev/urandom > /tmp/homedesk-e2e-download && \
+             cp /tmp/homedesk-e2e-download '{mount}/Downloads/from session.bin' && \
+             sha256sum /tmp/homedesk-e2e-download && rm /tmp/homedesk-e2e-download"
+        ))
+        .await?
+        .context("the session could not write into the drive")?;
+        let arrived = downloads.join("from session.bin");
+        wait_for("the browser download", Duration::from_secs(60), || async {
+            let partial = std::fs::read_dir(&downloads)?
+                .flatten()
+                .any(|e| e.path().extension().is_some_and(|x| x == "crdownload"));
+            Ok((arrived.exists() && !partial).then_some(()))
+        })
+        .await?;
+        let received = sha256_of(&arrived).await?;
+        ensure!(received == first_word(&written), "the download differs: {received} vs {written}");
+        let link = browser.text_of("files-download", Duration::from_secs(5)).await?;
+        ensure!(link.contains("from session.bin"), "download link: {link}");
+        browser.screenshot("files-downloaded").await?;
+        Ok(())
+    }
+    .await;
+    if result.is_err() {
+        let _ = browser.screenshot("files-failure").await;
+        eprintln!("relay log:\n{}", relay.log());
+    }
+    browser.close().await?;
+    result
+}
+
+/// Waits (in the page, without polling delays) until the upload row of `name` shows a status
+/// containing `wanted`; that status.
+async fn upload_status_once(browser: &Browser, name: &str, wanted: &str) -> Result<String> {
+    let value = browser
+        .run_async(
+            "const [name, wanted] = arguments;
+             const status = () => {
+                 const row = [...document.querySelectorAll('[data-testid=\"files-upload\"]')]
+                     .find(r => r.dataset.name === name);
+                 const text = row ? row.querySelector('[data-testid=\"files-upload-status\"]').textContent : '';
+                 return text.includes(wanted) ? text : null;
+             };
+             return await new Promise(done => {
+                 const found = status();
+                 if (found) { done(found); return; }
+                 const observer = new MutationObserver(() => {
+                     const text = status();
+                     if (text) { observer.disconnect(); done(text); }
+                 });
+                 observer.observe(document.body, { subtree: true, childList: true, characterData: true });
+             });",
+            vec![name.into(), wanted.into()],
+        )
+        .await
+        .with_context(|| format!("the upload of {name} never showed {wanted:?}"))?;
+    value.as_str().map(str::to_owned).context("upload status is not text")
+}
+
+#[tokio::test]
+async fn file_transfer_off_offers_no_upload_and_no_drive() -> Result<()> {
+    const OTHER_USER: &str = "rdpuser1";
+    let addr = required_env("RDP_TESTBED_XRDP_ADDR")?;
+    let mut relay = Relay::new()?;
+    relay.add_user(OTHER_USER, PASSWORD)?;
+    relay.add_workstation("Office PC", &addr)?;
+    relay.assign(OTHER_USER, "Office PC")?;
+    relay.cli(&["client-settings", "set", "file_transfer", "off"], None)?;
+    relay.serve().await?;
+    let browser = Browser::start(1280, 1000).await?;
+    let result = async {
+        browser.login(&relay.url(), OTHER_USER, PASSWORD).await?;
+        browser
+            .wait_for_picture(&known_picture(Rgb::from_hex("#1e6fd9")), 8, Duration::from_secs(60))
+            .await
+            .context("the desktop did not appear")?;
+        let label = browser.text_of("files-toggle", Duration::from_secs(5)).await?;
+        ensure!(label == "Print jobs", "menu button: {label}");
+        browser.click("files-toggle").await?;
+        let text = browser.text_of("files-disabled", Duration::from_secs(10)).await?;
+        ensure!(text.contains("File transfer is turned off"), "panel: {text}");
+        ensure!(
+            browser.client.find(fantoccini::Locator::Css("[data-testid=\"files-input\"]")).await.is_err(),
+            "upload offered"
+        );
+        browser.screenshot("files-transfer-off").await?;
+        // chansrv's mount exists in every session; no drive "Browser" in it.
+        let drives = wait_for("the session's thinclient_drives", Duration::from_secs(30), || async {
+            in_session_of(OTHER_USER, &format!("ls -A /home/{OTHER_USER}/thinclient_drives")).await
+        })
+        .await?;
+        ensure!(!drives.contains("Browser"), "the session got the browser's drive: {drives:?}");
+        Ok(())
+    }
+    .await;
+    if result.is_err() {
+        let _ = browser.screenshot("files-transfer-off-failure").await;
+        eprintln!("relay log:\n{}", relay.log());
+    }
+    browser.close().await?;
+    result
+}
