@@ -9,8 +9,10 @@
 pub mod api;
 mod assignments;
 mod audit;
+mod certificate;
 mod client_settings;
 mod home;
+mod server;
 mod sessions;
 mod signin;
 mod twofa;
@@ -32,6 +34,8 @@ pub enum Page {
     AuditLog,
     ClientSettings,
     TwoFactor,
+    Certificate,
+    Server,
 }
 
 /// What the console needs to know about a page.
@@ -54,6 +58,8 @@ impl Page {
         Page::AuditLog,
         Page::ClientSettings,
         Page::TwoFactor,
+        Page::Certificate,
+        Page::Server,
     ];
 
     fn entry(self) -> Entry {
@@ -97,6 +103,16 @@ impl Page {
                 slug: "two-factor",
                 title: "Two-factor",
                 view: |props| html! { <twofa::TwoFactor ..props /> },
+            },
+            Page::Certificate => Entry {
+                slug: "certificate",
+                title: "HTTPS certificate",
+                view: |props| html! { <certificate::CertificatePage ..props /> },
+            },
+            Page::Server => Entry {
+                slug: "server",
+                title: "Web server",
+                view: |props| html! { <server::ServerPage ..props /> },
             },
         }
     }
