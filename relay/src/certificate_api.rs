@@ -6,8 +6,10 @@
 //! CSRF check like every other POST.
 
 use crate::acme::{self, Stage};
+use crate::audit::{self, Action, Actor};
 use crate::certificates::{self, CertificateError};
-use crate::http::{parse_json, ApiError, ApiResult, AppState, CurrentSession};
+use crate::config::DataDir;
+use crate::http::{parse_json, ApiError, ApiResult, AppState, ClientIp, CurrentSession};
 use crate::store::{self, AcmeJobKind, CertificateSource, StoredCertificate};
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -17,6 +19,10 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use std::net::IpAddr;
+
+/// How many of the latest requests and renewals the status lists.
+const RECENT_ATTEMPTS: i64 = 10;
 
 pub const ADMINS_ONLY: &str = "Only administrators can manage the portal's certificate.";
 
@@ -79,6 +85,48 @@ impl From<StoredCertificate> for CertificateItem {
     }
 }
 
+/// Records a console change of the certificate like the CLI's (`settings.change`, target `certificate`).
+async fn audited(state: &AppState, session: &CurrentSession, ip: IpAddr, detail: String) {
+    let event = audit::Event::new(
+        Actor::User(session.user.username.clone()),
+        Some(ip),
+        Action::SettingsChanged,
+        "certificate",
+    );
+    audit::record(&state.store, event.detail(detail)).await;
+}
+
+/// What the served certificate says about itself: the active kept one's leaf, else the self-signed
+/// one's (read from the database and data directory, so a change shows at once, before the relays'
+/// next poll). `null` when it cannot be read (logged).
+async fn served_details(state: &AppState) -> serde_json::Value {
+    let data_dir = DataDir::new(&state.config.data_dir);
+    let leaf = match certificates::load_active(&state.store, &data_dir).await {
+        Ok((_, certified, _)) => certified.cert.first().cloned(),
+        Err(error) => {
+            tracing::warn!(%error, "cannot read the served certificate for the console");
+            None
+        }
+    };
+    let Some(leaf) = leaf else {
+        return serde_json::Value::Null;
+    };
+    match certificates::certificate_info(&leaf) {
+        Ok(info) => json!({
+            "subject": info.subject,
+            "names": info.names,
+            "issuer": info.issuer,
+            "not_before": info.not_before,
+            "not_after": info.not_after,
+            "sha256": crate::tls::fingerprint(&leaf),
+        }),
+        Err(error) => {
+            tracing::warn!(%error, "cannot parse the served certificate for the console");
+            serde_json::Value::Null
+        }
+    }
+}
+
 /// What the console's certificate page shows (timestamps in Unix ms).
 async fn status_body(state: &AppState) -> ApiResult<serde_json::Value> {
     let history: Vec<CertificateItem> = state
@@ -101,11 +149,31 @@ async fn status_body(state: &AppState) -> ApiResult<serde_json::Value> {
             "next_check_at": s.next_check_at,
         })
     });
+    let attempts: Vec<_> = state
+        .store
+        .recent_acme_attempts(RECENT_ATTEMPTS)
+        .await?
+        .into_iter()
+        .map(|job| {
+            json!({
+                "id": job.id,
+                "kind": job.kind.as_str(),
+                "domain": job.domain,
+                "requested_at": job.created_at,
+                "finished_at": job.finished_at,
+                "code": job.result_code,
+                "message": job.result_message,
+            })
+        })
+        .collect();
+    let mut served = served.map_or_else(|| json!({ "source": "self-signed" }), |c| json!(c));
+    served["details"] = served_details(state).await;
     Ok(json!({
-        "served": served.map_or_else(|| json!({ "source": "self-signed" }), |c| json!(c)),
+        "served": served,
         "hsts": state.certificate.publicly_trusted(),
         "acme": acme,
         "history": history,
+        "attempts": attempts,
     }))
 }
 
@@ -122,6 +190,7 @@ struct ImportRequest {
 
 async fn import(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     session: CurrentSession,
     body: Bytes,
 ) -> ApiResult<Response> {
@@ -136,6 +205,8 @@ async fn import(
     )
     .await?;
     tracing::info!(certificate = imported.id, admin = %session.user.username, "certificate imported");
+    let detail = format!("imported #{} for {}", imported.id, imported.domain);
+    audited(&state, &session, ip, detail).await;
     Ok(Json(status_body(&state).await?).into_response())
 }
 
@@ -146,18 +217,37 @@ struct RestoreRequest {
 
 async fn restore(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     session: CurrentSession,
     body: Bytes,
 ) -> ApiResult<Response> {
     require_admin(&session)?;
     let request: RestoreRequest = parse_json(&body)?;
-    certificates::restore(&state.store, request.id).await?;
+    let restored = certificates::restore(&state.store, request.id).await?;
+    audited(
+        &state,
+        &session,
+        ip,
+        format!("restored #{} for {}", restored.id, restored.domain),
+    )
+    .await;
     Ok(Json(status_body(&state).await?).into_response())
 }
 
-async fn reset(State(state): State<AppState>, session: CurrentSession) -> ApiResult<Response> {
+async fn reset(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    session: CurrentSession,
+) -> ApiResult<Response> {
     require_admin(&session)?;
     certificates::reset(&state.store).await?;
+    audited(
+        &state,
+        &session,
+        ip,
+        "reset to the self-signed certificate".to_owned(),
+    )
+    .await;
     Ok(Json(status_body(&state).await?).into_response())
 }
 
@@ -182,6 +272,7 @@ struct JobRequest {
 /// address, an internal name or an invalid email is refused at once with its code.
 async fn queue_job(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     session: CurrentSession,
     body: Bytes,
 ) -> ApiResult<Response> {
@@ -212,6 +303,27 @@ async fn queue_job(
             store::unix_ms(),
         )
         .await?;
+    match (kind, domain.as_deref()) {
+        (AcmeJobKind::Request, Some(domain)) => {
+            audited(
+                &state,
+                &session,
+                ip,
+                format!("free certificate requested for {domain} (job #{id})"),
+            )
+            .await;
+        }
+        (AcmeJobKind::Renew, _) => {
+            audited(
+                &state,
+                &session,
+                ip,
+                format!("renewal requested (job #{id})"),
+            )
+            .await
+        }
+        _ => {}
+    }
     Ok((StatusCode::ACCEPTED, Json(json!({ "job_id": id }))).into_response())
 }
 

@@ -59,6 +59,8 @@ pub enum CertificateError {
 /// What a certificate says about itself (for display and renewal).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CertificateInfo {
+    /// The subject's distinguished name (RFC 4514 text).
+    pub subject: String,
     /// DNS names (subject alternative names, else the common name).
     pub names: Vec<String>,
     pub issuer: String,
@@ -105,6 +107,7 @@ pub fn certificate_info(der: &CertificateDer<'_>) -> Result<CertificateInfo, Cer
     let validity = cert.validity();
     Ok(CertificateInfo {
         names,
+        subject: cert.subject().to_string(),
         issuer: cert.issuer().to_string(),
         not_before: validity.not_before.timestamp().saturating_mul(1000),
         not_after: validity.not_after.timestamp().saturating_mul(1000),

@@ -5,7 +5,8 @@
 //! whose outcome the request waits for. The answer of a port change arrives on the connection that asked
 //! for it, which the change does not cut.
 
-use crate::http::{parse_json, ApiError, ApiResult, AppState, CurrentSession};
+use crate::audit::{self, Action, Actor};
+use crate::http::{parse_json, ApiError, ApiResult, AppState, ClientIp, CurrentSession};
 use crate::server_admin::{self, JobKind, ServerAdminError, ServerSettings};
 use crate::store::ServerChange;
 use axum::body::Bytes;
@@ -16,6 +17,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
+use std::net::IpAddr;
 
 pub const ADMINS_ONLY: &str = "Only administrators can manage the web server.";
 
@@ -106,6 +108,7 @@ struct ChangeRequest {
 
 async fn change(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     session: CurrentSession,
     body: Bytes,
 ) -> ApiResult<Response> {
@@ -119,30 +122,72 @@ async fn change(
         web_root: request.web_root.filter(|root| !root.is_empty()),
         clear_web_root,
     };
-    run(&state, &session, JobKind::Apply, &change).await
+    run(&state, &session, ip, JobKind::Apply, &change).await
 }
 
-async fn restart(State(state): State<AppState>, session: CurrentSession) -> ApiResult<Response> {
-    run(&state, &session, JobKind::Restart, &ServerChange::default()).await
+async fn restart(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    session: CurrentSession,
+) -> ApiResult<Response> {
+    run(
+        &state,
+        &session,
+        ip,
+        JobKind::Restart,
+        &ServerChange::default(),
+    )
+    .await
 }
 
-async fn stop(State(state): State<AppState>, session: CurrentSession) -> ApiResult<Response> {
-    run(&state, &session, JobKind::Stop, &ServerChange::default()).await
+async fn stop(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    session: CurrentSession,
+) -> ApiResult<Response> {
+    run(
+        &state,
+        &session,
+        ip,
+        JobKind::Stop,
+        &ServerChange::default(),
+    )
+    .await
 }
 
-async fn start(State(state): State<AppState>, session: CurrentSession) -> ApiResult<Response> {
-    run(&state, &session, JobKind::Start, &ServerChange::default()).await
+async fn start(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    session: CurrentSession,
+) -> ApiResult<Response> {
+    run(
+        &state,
+        &session,
+        ip,
+        JobKind::Start,
+        &ServerChange::default(),
+    )
+    .await
 }
 
 async fn run(
     state: &AppState,
     session: &CurrentSession,
+    ip: IpAddr,
     kind: JobKind,
     change: &ServerChange,
 ) -> ApiResult<Response> {
     require_admin(session)?;
     let message = server_admin::run(&state.store, kind, change).await?;
     tracing::info!(admin = %session.user.username, kind = kind.as_str(), %message, "web server changed");
+    // The same entry as `relay server …` writes (`settings.change`, target `server`).
+    let event = audit::Event::new(
+        Actor::User(session.user.username.clone()),
+        Some(ip),
+        Action::SettingsChanged,
+        "server",
+    );
+    audit::record(&state.store, event.detail(message.clone())).await;
     let mut body = status_body(state).await?;
     body["message"] = json!(message);
     Ok(Json(body).into_response())

@@ -9,9 +9,11 @@
 pub mod api;
 mod assignments;
 mod audit;
+mod certificate;
 mod client_settings;
 mod home;
 mod security;
+mod server;
 mod sessions;
 mod signin;
 mod twofa;
@@ -34,6 +36,8 @@ pub enum Page {
     ClientSettings,
     TwoFactor,
     Security,
+    Certificate,
+    Server,
 }
 
 /// What the console needs to know about a page.
@@ -57,6 +61,8 @@ impl Page {
         Page::ClientSettings,
         Page::TwoFactor,
         Page::Security,
+        Page::Certificate,
+        Page::Server,
     ];
 
     fn entry(self) -> Entry {
@@ -105,6 +111,16 @@ impl Page {
                 slug: "security",
                 title: "Security",
                 view: |props| html! { <security::Security ..props /> },
+            },
+            Page::Certificate => Entry {
+                slug: "certificate",
+                title: "HTTPS certificate",
+                view: |props| html! { <certificate::CertificatePage ..props /> },
+            },
+            Page::Server => Entry {
+                slug: "server",
+                title: "Web server",
+                view: |props| html! { <server::ServerPage ..props /> },
             },
         }
     }

@@ -1,5 +1,5 @@
-//! Workstations: the list (address, state, who is assigned), register one, enable/disable, forget the
-//! pinned certificate, remove.
+//! Workstations: the list (address, state, who is assigned), register one, edit one (name, address,
+//! domain, notes), enable/disable, forget the pinned certificate, remove.
 
 use super::api;
 use super::{act, input_value, PageProps};
@@ -12,6 +12,8 @@ struct Workstation {
     name: String,
     host: String,
     port: u16,
+    domain: Option<String>,
+    notes: Option<String>,
     certificate_sha256: Option<String>,
     enabled: bool,
     users: Vec<String>,
@@ -23,6 +25,8 @@ pub fn Workstations(props: &PageProps) -> Html {
     let list = use_state(|| None::<Vec<Workstation>>);
     let error = use_state(|| None::<String>);
     let reload = use_state(|| 0u32);
+    let editing = use_state(|| None::<Workstation>);
+    let notice = use_state(|| None::<String>);
     let (name, host, port) = (use_node_ref(), use_node_ref(), use_node_ref());
     {
         let (list, error, props) = (list.clone(), error.clone(), props.clone());
@@ -65,18 +69,39 @@ pub fn Workstations(props: &PageProps) -> Html {
             });
         })
     };
+    let on_edit_done = {
+        let (editing, notice, reload) = (editing.clone(), notice.clone(), reload.clone());
+        Callback::from(move |outcome: Option<String>| {
+            editing.set(None);
+            if let Some(message) = outcome {
+                notice.set(Some(message));
+                reload.set(reload.wrapping_add(1));
+            }
+        })
+    };
     let rows = (*list).clone().unwrap_or_default().into_iter().map(|w| {
+        let edit = {
+            let (editing, notice, w) = (editing.clone(), notice.clone(), w.clone());
+            Callback::from(move |_: MouseEvent| {
+                notice.set(None);
+                editing.set(Some(w.clone()));
+            })
+        };
         let toggle = if w.enabled { "disable" } else { "enable" };
         let assigned: Vec<String> =
             w.users.iter().cloned().chain(w.groups.iter().map(|g| format!("group {g}"))).collect();
         html! {
             <tr data-testid="admin-workstations-row">
-                <td>{ &w.name }</td>
-                <td>{ format!("{}:{}", w.host, w.port) }</td>
+                <td>{ &w.name }
+                    if let Some(notes) = &w.notes { <div class="hd-admin-muted">{ notes }</div> }</td>
+                <td>{ format!("{}:{}", w.host, w.port) }
+                    if let Some(domain) = &w.domain { <div class="hd-admin-muted">{ format!("domain {domain}") }</div> }</td>
                 <td>{ if w.enabled { "enabled" } else { "disabled" } }</td>
                 <td>{ if assigned.is_empty() { "nobody".to_owned() } else { assigned.join(", ") } }</td>
                 <td class="hd-admin-muted">{ w.certificate_sha256.as_deref().map_or("not pinned yet", |s| &s[..s.len().min(16)]) }</td>
                 <td class="hd-admin-actions">
+                    <button type="button" class="hd-secondary" onclick={edit} data-testid="admin-workstations-edit"
+                            aria-label={format!("edit {}", w.name)}>{ "Edit" }</button>
                     <button type="button" class="hd-secondary" onclick={change(toggle, &w.name)}
                             aria-label={format!("{toggle} {}", w.name)}>{ capitalized(toggle) }</button>
                     <button type="button" class="hd-secondary" onclick={change("repin", &w.name)}
@@ -98,6 +123,12 @@ pub fn Workstations(props: &PageProps) -> Html {
             if let Some(message) = (*error).clone() {
                 <div class="hd-error" role="alert" data-testid="admin-workstations-error">{ message }</div>
             }
+            if let Some(message) = (*notice).clone() {
+                <div class="hd-error hd-info" role="status" data-testid="admin-workstations-notice">{ message }</div>
+            }
+            if let Some((key, workstation)) = (*editing).clone().map(|w| (w.name.clone(), w)) {
+                <EditWorkstation key={key} {workstation} page={props.clone()} on_done={on_edit_done} />
+            }
             <table data-testid="admin-workstations-table">
                 <thead><tr><th>{ "Name" }</th><th>{ "Address" }</th><th>{ "State" }</th><th>{ "Assigned to" }</th>
                     <th>{ "Certificate" }</th><th>{ "Actions" }</th></tr></thead>
@@ -113,4 +144,82 @@ fn capitalized(word: &str) -> String {
         .next()
         .map(|c| c.to_uppercase().chain(chars).collect())
         .unwrap_or_default()
+}
+
+#[derive(Properties, PartialEq)]
+struct EditProps {
+    workstation: Workstation,
+    page: PageProps,
+    /// `Some(what happened)` after a save, `None` when cancelled.
+    on_done: Callback<Option<String>>,
+}
+
+/// The edit form of one workstation; the relay validates (its sentence is shown here) and forgets the
+/// pinned certificate when the address changes.
+#[function_component]
+fn EditWorkstation(props: &EditProps) -> Html {
+    let error = use_state(|| None::<String>);
+    let refs = (use_node_ref(), use_node_ref(), use_node_ref(), use_node_ref(), use_node_ref());
+    let w = &props.workstation;
+    let onsubmit = {
+        let (props, error, refs) = (props.clone_parts(), error.clone(), refs.clone());
+        Callback::from(move |event: SubmitEvent| {
+            event.prevent_default();
+            let (old, page, on_done) = props.clone();
+            let (name, host, port, domain, notes) = &refs;
+            let port_text = input_value(port);
+            let Ok(port) = port_text.trim().parse::<u16>() else {
+                return error.set(Some(format!("\"{}\" is no port: use a number from 1 to 65535.", port_text.trim())));
+            };
+            let (new_name, new_host) = (input_value(name).trim().to_owned(), input_value(host).trim().to_owned());
+            let moved = !new_host.eq_ignore_ascii_case(&old.host) || port != old.port;
+            let body = json!({
+                "name": old.name,
+                "new_name": new_name,
+                "host": new_host,
+                "port": port,
+                "domain": input_value(domain),
+                "notes": input_value(notes),
+            });
+            let error = error.clone();
+            wasm_bindgen_futures::spawn_local(async move {
+                match api::post_no_content(&page.session, "/api/admin/workstations/edit", &body).await {
+                    Ok(()) => {
+                        let mut message = format!("Saved {new_name} ({new_host}:{port}).");
+                        if moved && old.certificate_sha256.is_some() {
+                            message.push_str(
+                                " The address changed, so the pinned certificate was forgotten: \
+                                 the next connection pins the certificate found there.",
+                            );
+                        }
+                        on_done.emit(Some(message));
+                    }
+                    Err(e) => error.set(Some(page.failed(e))),
+                }
+            });
+        })
+    };
+    let cancel = props.on_done.reform(|_: MouseEvent| None);
+    let (name, host, port, domain, notes) = refs;
+    html! {
+        <form class="hd-admin-form hd-admin-edit" {onsubmit} aria-label={format!("Edit {}", w.name)} novalidate=true
+              data-testid="admin-workstations-edit-form">
+            <label>{ "Name" }<input ref={name} type="text" value={w.name.clone()} data-testid="admin-workstations-edit-name" /></label>
+            <label>{ "Host (DNS name or IP)" }<input ref={host} type="text" value={w.host.clone()} data-testid="admin-workstations-edit-host" /></label>
+            <label>{ "Port" }<input ref={port} type="text" inputmode="numeric" value={w.port.to_string()} data-testid="admin-workstations-edit-port" /></label>
+            <label>{ "Domain (for the RDP logon)" }<input ref={domain} type="text" value={w.domain.clone().unwrap_or_default()} data-testid="admin-workstations-edit-domain" /></label>
+            <label>{ "Notes" }<input ref={notes} type="text" value={w.notes.clone().unwrap_or_default()} data-testid="admin-workstations-edit-notes" /></label>
+            <button type="submit" data-testid="admin-workstations-edit-save">{ "Save" }</button>
+            <button type="button" class="hd-secondary" onclick={cancel}>{ "Cancel" }</button>
+            if let Some(message) = (*error).clone() {
+                <div class="hd-error" role="alert" data-testid="admin-workstations-edit-error">{ message }</div>
+            }
+        </form>
+    }
+}
+
+impl EditProps {
+    fn clone_parts(&self) -> (Workstation, PageProps, Callback<Option<String>>) {
+        (self.workstation.clone(), self.page.clone(), self.on_done.clone())
+    }
 }

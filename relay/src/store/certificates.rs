@@ -507,6 +507,19 @@ impl Store {
         row.as_ref().map(job_from_row).transpose()
     }
 
+    /// The newest `limit` request and renewal jobs (console and CLI), newest first, with their outcome.
+    pub async fn recent_acme_attempts(&self, limit: i64) -> Result<Vec<AcmeJob>> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            job_columns!(),
+            " FROM acme_jobs WHERE kind <> 'terms' ORDER BY id DESC LIMIT $1"
+        ))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(job_from_row).collect()
+    }
+
     // -------------------------------------------------- HTTP-01 tokens
 
     pub async fn put_acme_challenge(

@@ -798,6 +798,28 @@ async fn console_api_manages_the_certificate() {
     assert_eq!(status.status, 200, "{}", status.text());
     assert_eq!(status.json()["served"]["source"], "self-signed");
     assert_eq!(status.json()["hsts"], false);
+    // The self-signed certificate's own details, as a TLS client receives it.
+    let details = &status.json()["served"]["details"];
+    let names: Vec<&str> = details["names"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|n| n.as_str())
+        .collect();
+    assert!(names.contains(&"localhost"), "{details}");
+    assert_eq!(
+        details["subject"], details["issuer"],
+        "self-signed: {details}"
+    );
+    assert!(
+        details["not_after"].as_i64().unwrap() > store::unix_ms(),
+        "{details}"
+    );
+    let self_signed_leaf = served_leaf(relay.https_addr, "localhost").await;
+    assert_eq!(
+        details["sha256"],
+        homedesk_relay::tls::fingerprint(&self_signed_leaf)
+    );
     assert_eq!(
         get_json(&relay, "/api/admin/certificate", &bob)
             .await
@@ -861,10 +883,21 @@ async fn console_api_manages_the_certificate() {
         .unwrap()
         .contains("Homedesk Test Office CA"));
     let id = served["id"].as_i64().unwrap();
+    assert_eq!(
+        served["details"]["names"],
+        serde_json::json!(["portal.example.org"])
+    );
+    // The fixture's subject is rcgen's default; the issuer is the test CA's.
+    assert_eq!(served["details"]["subject"], "CN=rcgen self signed cert");
+    assert_eq!(served["details"]["issuer"], served["issuer"]);
 
     // From here the relay serves the imported certificate: talk to it as a client that accepts it.
     let store = relay.server().store().clone();
     let imported_leaf = leaf_of(&store, id).await;
+    assert_eq!(
+        served["details"]["sha256"],
+        homedesk_relay::tls::fingerprint(&imported_leaf)
+    );
     wait_until_served(relay.https_addr, "localhost", &imported_leaf).await;
     relay.tls = accepting_any();
     let status = get_json(&relay, "/api/admin/certificate", &admin).await;
@@ -891,6 +924,26 @@ async fn console_api_manages_the_certificate() {
         )
         .await;
     assert_eq!(restored.json()["served"]["id"], id);
+    // Console changes are audited like the CLI's (`settings.change`, target `certificate`).
+    let audit = get_json(&relay, "/api/admin/audit?q=certificate", &admin)
+        .await
+        .json();
+    let details: Vec<&str> = audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "settings.change" && e["actor"] == "admin")
+        .filter_map(|e| e["detail"].as_str())
+        .collect();
+    assert_eq!(
+        details,
+        [
+            format!("restored #{id} for portal.example.org"),
+            "reset to the self-signed certificate".to_owned(),
+            format!("imported #{id} for portal.example.org"),
+        ],
+        "{audit}"
+    );
 
     let job = |body: serde_json::Value| {
         let relay = &relay;
@@ -928,6 +981,55 @@ async fn console_api_manages_the_certificate() {
             .await
             .status,
         404
+    );
+
+    // A renewal with nothing to renew fails; the status lists the attempt with its code and reason.
+    let renew = job(serde_json::json!({"kind": "renew"})).await;
+    assert_eq!(renew.status, 202, "{}", renew.text());
+    let job_id = renew.json()["job_id"].as_i64().unwrap();
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    loop {
+        let progress = get_json(
+            &relay,
+            &format!("/api/admin/certificate/jobs/{job_id}"),
+            &admin,
+        )
+        .await;
+        if progress.json()["done"] == true {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the renewal job never finished"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let status = get_json(&relay, "/api/admin/certificate", &admin)
+        .await
+        .json();
+    let attempt = &status["attempts"][0];
+    assert_eq!(
+        (&attempt["id"], &attempt["kind"]),
+        (&serde_json::json!(job_id), &serde_json::json!("renew")),
+        "{status}"
+    );
+    assert!(
+        attempt["code"]
+            .as_i64()
+            .is_some_and(|code| (801..=806).contains(&code)),
+        "{status}"
+    );
+    assert!(
+        attempt["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("No free certificate to renew"),
+        "{status}"
+    );
+    assert_eq!(
+        status["attempts"].as_array().unwrap().len(),
+        1,
+        "terms lookups are no attempts: {status}"
     );
     relay.stop().await;
 }
@@ -1039,10 +1141,18 @@ async fn two_relays_claim_each_job_and_each_due_renewal_check_once() {
     let (a, b) = (a.unwrap(), b.unwrap());
     let mut all: Vec<i64> = a.iter().chain(&b).copied().collect();
     all.sort();
-    assert_eq!(all, queued, "every job claimed exactly once (a: {a:?}, b: {b:?})");
+    assert_eq!(
+        all, queued,
+        "every job claimed exactly once (a: {a:?}, b: {b:?})"
+    );
 
     first
-        .save_acme_request("admin@homedesk-ci.net", DOMAIN, "", "https://ca.invalid/dir")
+        .save_acme_request(
+            "admin@homedesk-ci.net",
+            DOMAIN,
+            "",
+            "https://ca.invalid/dir",
+        )
         .await
         .unwrap();
     for round in 0..30i64 {

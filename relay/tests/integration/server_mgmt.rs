@@ -6,6 +6,7 @@ use crate::common::*;
 use crate::native::connection_request;
 use homedesk_relay::config::ServeConfig;
 use homedesk_relay::server_admin::PinnedByFlags;
+use serde_json::json;
 use std::net::SocketAddr;
 use std::process::Output;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -281,6 +282,29 @@ async fn restart_stop_and_start_keep_open_pipes() {
             .starts_with("Restarted"),
         "{}",
         response.text()
+    );
+    // Audited like `relay server restart` (`settings.change`, target `server`), with the outcome.
+    let audit = relay
+        .request(
+            "GET",
+            "/api/admin/audit?q=server",
+            &[("Cookie", &admin.cookie_header())],
+            None,
+        )
+        .await
+        .json();
+    let entry = &audit["entries"][0];
+    assert_eq!(
+        (&entry["action"], &entry["actor"], &entry["target"]),
+        (&json!("settings.change"), &json!("admin"), &json!("server")),
+        "{audit}"
+    );
+    assert!(
+        entry["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("Restarted"),
+        "{audit}"
     );
     echo_roundtrip(&mut tunnel, b"after restart").await;
     native_roundtrip(&mut native, b"native after restart").await;

@@ -1,0 +1,259 @@
+//! The admin console's HTTPS certificate, Web server and workstation edit pages, in headless Chromium
+//! against a real relay process. What the pages claim is checked against what the relay really does:
+//! the certificate it serves over TLS (read with `openssl s_client`) and the port it listens on.
+
+use anyhow::{bail, Context, Result};
+use homedesk_e2e::browser::Browser;
+use homedesk_e2e::relay::Relay;
+use homedesk_e2e::{free_port, wait_for};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+const TIMEOUT: Duration = Duration::from_secs(30);
+/// A port change is a job for the serving relay; the request waits for it (the relay allows ~50 s).
+const JOB_TIMEOUT: Duration = Duration::from_secs(60);
+
+async fn admin_sign_in(browser: &Browser, relay: &Relay) -> Result<()> {
+    browser.goto(&format!("{}admin", relay.url())).await?;
+    browser.type_into("admin-login-username", "admin").await?;
+    browser.type_into("admin-login-password", &relay.admin_password()?).await?;
+    browser.click("admin-login-submit").await?;
+    browser.wait_testid("admin-nav", TIMEOUT).await.map(drop)
+}
+
+/// Waits until the element's visible text contains every one of `needles`; returns that text.
+async fn wait_text(browser: &Browser, id: &str, needles: &[&str], timeout: Duration) -> Result<String> {
+    wait_for(&format!("{id} to show {needles:?}"), timeout, || async {
+        let text = browser.text_of(id, timeout).await?;
+        Ok(needles.iter().all(|n| text.contains(n)).then_some(text))
+    })
+    .await
+}
+
+fn run(program: &str, args: &[&str], dir: &Path) -> Result<String> {
+    let output = Command::new(program).args(args).current_dir(dir).stdin(Stdio::null()).output()
+        .with_context(|| format!("cannot run {program}"))?;
+    if !output.status.success() {
+        bail!("{program} {args:?} failed: {}", String::from_utf8_lossy(&output.stderr));
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+/// A test CA and a certificate it signed for `portal.e2e.test` and `localhost` (P-256 keys, PKCS#8),
+/// written as `ca.key`, `leaf.pem` and `leaf.key` in `dir`.
+fn ca_signed_pair(dir: &Path) -> Result<()> {
+    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
+    let ca = [&["req", "-x509"][..], &ec, &["-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=Homedesk E2E Test CA"]];
+    run("openssl", &ca.concat(), dir)?;
+    let csr = [&["req"][..], &ec, &["-keyout", "leaf.key", "-out", "leaf.csr", "-subj", "/CN=portal.e2e.test"]];
+    run("openssl", &csr.concat(), dir)?;
+    std::fs::write(dir.join("san.ext"), "subjectAltName=DNS:portal.e2e.test,DNS:localhost\n")?;
+    run(
+        "openssl",
+        &["x509", "-req", "-in", "leaf.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", "leaf.pem",
+          "-days", "2", "-extfile", "san.ext"],
+        dir,
+    )
+    .map(drop)
+}
+
+/// What the relay serves on `port` to a TLS client: subject, issuer and the SHA-256 fingerprint
+/// (lowercase hex without colons, the console's format).
+fn served_certificate(port: u16) -> Result<(String, String)> {
+    let script = format!(
+        "openssl s_client -connect 127.0.0.1:{port} -servername localhost </dev/null 2>/dev/null \
+         | openssl x509 -noout -subject -issuer -fingerprint -sha256"
+    );
+    let text = run("sh", &["-c", &script], Path::new("/"))?;
+    let fingerprint = text
+        .lines()
+        .find_map(|line| line.split_once("Fingerprint=").map(|(_, hex)| hex.replace(':', "").to_ascii_lowercase()))
+        .context("openssl printed no fingerprint")?;
+    Ok((text, fingerprint))
+}
+
+async fn finish(browser: Browser, relay: &Relay, name: &str, result: Result<()>) -> Result<()> {
+    if result.is_err() {
+        let _ = browser.screenshot(&format!("{name}-failure")).await;
+        eprintln!("relay log:\n{}", relay.log());
+    }
+    browser.close().await?;
+    result
+}
+
+/// The page shows the self-signed certificate as TLS clients get it; an imported CA-signed pair
+/// (files chosen in the browser) replaces it on the page and on the wire; a key of another
+/// certificate is refused with the relay's reason; reset and restore work from the page.
+#[tokio::test]
+#[ignore = "written at the session-4 deadline, not yet run green (the client build did not finish in time); run and un-ignore"]
+async fn certificate_page_shows_and_imports() -> Result<()> {
+    let mut relay = Relay::new()?;
+    relay.serve().await?;
+    let files = tempfile::tempdir()?;
+    ca_signed_pair(files.path())?;
+    let browser = Browser::start(1400, 1300).await?;
+    let result = async {
+        admin_sign_in(&browser, &relay).await?;
+        browser.click("admin-nav-certificate").await?;
+        wait_text(&browser, "admin-certificate-source", &["Self-signed"], TIMEOUT).await?;
+        let names = browser.text_of("admin-certificate-names", TIMEOUT).await?;
+        assert!(names.split(", ").any(|n| n == "localhost"), "self-signed names: {names}");
+        let (served, fingerprint) = served_certificate(relay.https_port)?;
+        assert_eq!(browser.text_of("admin-certificate-sha256", TIMEOUT).await?, fingerprint, "served: {served}");
+        browser.screenshot("console-certificate-self-signed").await?;
+
+        // A key that does not belong to the certificate: the relay's reason, nothing changes.
+        let chain = files.path().join("leaf.pem");
+        browser.wait_testid("admin-certificate-import-chain", TIMEOUT).await?.send_keys(&chain.display().to_string()).await?;
+        let wrong_key = files.path().join("ca.key");
+        browser.wait_testid("admin-certificate-import-key", TIMEOUT).await?.send_keys(&wrong_key.display().to_string()).await?;
+        browser.click("admin-certificate-import").await?;
+        wait_text(&browser, "admin-certificate-notice", &["does not belong"], TIMEOUT).await?;
+        assert_eq!(served_certificate(relay.https_port)?.1, fingerprint, "a refused import changed the served certificate");
+        browser.screenshot("console-certificate-wrong-key").await?;
+
+        let key_input = browser.wait_testid("admin-certificate-import-key", TIMEOUT).await?;
+        key_input.clear().await?;
+        key_input.send_keys(&files.path().join("leaf.key").display().to_string()).await?;
+        browser.click("admin-certificate-import").await?;
+        wait_text(&browser, "admin-certificate-notice", &["now served"], TIMEOUT).await?;
+        wait_text(&browser, "admin-certificate-source", &["Imported"], TIMEOUT).await?;
+        assert_eq!(browser.text_of("admin-certificate-names", TIMEOUT).await?, "portal.e2e.test, localhost");
+        assert!(browser.text_of("admin-certificate-issuer", TIMEOUT).await?.contains("Homedesk E2E Test CA"));
+        let imported = browser.text_of("admin-certificate-sha256", TIMEOUT).await?;
+        assert_ne!(imported, fingerprint);
+        // The relay serves it from the next handshake on (each relay polls the database).
+        let port = relay.https_port;
+        let served = wait_for("the relay to serve the imported certificate", TIMEOUT, || {
+            let imported = imported.clone();
+            async move { Ok(served_certificate(port).ok().filter(|(_, sha)| *sha == imported).map(|(text, _)| text)) }
+        })
+        .await?;
+        assert!(served.contains("Homedesk E2E Test CA"), "{served}");
+        wait_text(&browser, "admin-certificate-history", &["#1", "Imported", "portal.e2e.test", "served"], TIMEOUT).await?;
+        browser.screenshot("console-certificate-imported").await?;
+
+        // Reset: self-signed again, on the page and on the wire; the import is kept and can be restored.
+        browser.click("admin-certificate-reset").await?;
+        wait_text(&browser, "admin-certificate-source", &["Self-signed"], TIMEOUT).await?;
+        wait_for("the relay to serve the self-signed certificate again", TIMEOUT, || async {
+            Ok(served_certificate(port).ok().filter(|(_, sha)| *sha == fingerprint).map(drop))
+        })
+        .await?;
+        let restore = browser.client.find(fantoccini::Locator::Css("button[aria-label='restore certificate #1']")).await?;
+        restore.click().await?;
+        wait_text(&browser, "admin-certificate-notice", &["#1", "served again"], TIMEOUT).await?;
+        wait_text(&browser, "admin-certificate-source", &["Imported"], TIMEOUT).await?;
+        wait_for("the relay to serve the restored certificate", TIMEOUT, || {
+            let imported = imported.clone();
+            async move { Ok(served_certificate(port).ok().filter(|(_, sha)| *sha == imported).map(drop)) }
+        })
+        .await?;
+        browser.screenshot("console-certificate-restored").await?;
+        Ok(())
+    }
+    .await;
+    finish(browser, &relay, "console-certificate", result).await
+}
+
+/// The page lists the listener; a taken port is refused with the relay's sentence while the console
+/// keeps working on the old port; a free port moves the relay there (and the console with it).
+#[tokio::test]
+#[ignore = "written at the session-4 deadline, not yet run green (the client build did not finish in time); run and un-ignore"]
+async fn server_page_moves_the_listener() -> Result<()> {
+    let mut relay = Relay::new()?;
+    relay.serve().await?;
+    let old_port = relay.https_port;
+    let browser = Browser::start(1400, 1000).await?;
+    let result = async {
+        admin_sign_in(&browser, &relay).await?;
+        browser.click("admin-nav-server").await?;
+        let address = format!("127.0.0.1:{old_port}");
+        wait_text(&browser, "admin-server-listeners", &[&address, "HTTPS", "HTTP", "listening"], TIMEOUT).await?;
+        browser.screenshot("console-server").await?;
+
+        let occupied = std::net::TcpListener::bind("127.0.0.1:0")?;
+        let taken = occupied.local_addr()?.port();
+        browser.type_into("admin-server-https-port", &taken.to_string()).await?;
+        browser.click("admin-server-save").await?;
+        let refusal = wait_text(&browser, "admin-server-notice", &["already in use"], JOB_TIMEOUT).await?;
+        assert!(refusal.contains(&format!("127.0.0.1:{taken}")) && refusal.contains("keeps serving"), "{refusal}");
+        browser.screenshot("console-server-port-taken").await?;
+        // The console still answers on its port: another page loads from the relay.
+        browser.click("admin-nav-workstations").await?;
+        browser.wait_testid("admin-workstations-table", TIMEOUT).await?;
+        browser.click("admin-nav-server").await?;
+        wait_text(&browser, "admin-server-listeners", &[&address, "listening", "already in use"], TIMEOUT).await?;
+        drop(occupied);
+
+        let free = free_port()?;
+        browser.type_into("admin-server-https-port", &free.to_string()).await?;
+        browser.click("admin-server-save").await?;
+        let applied = wait_text(&browser, "admin-server-notice", &["Applied"], JOB_TIMEOUT).await?;
+        assert!(applied.contains(&format!("HTTPS on 127.0.0.1:{free}")), "{applied}");
+        let link = browser.text_of("admin-server-moved-link", TIMEOUT).await?;
+        assert_eq!(link, format!("https://localhost:{free}/admin/server"));
+        browser.screenshot("console-server-moved").await?;
+        // The relay serves TLS on the new port, no longer on the old one; the console follows the link
+        // (same host, so the session cookie still applies).
+        served_certificate(free).context("nothing serves TLS on the new port")?;
+        wait_for("the old port to stop accepting", TIMEOUT, || async {
+            Ok(std::net::TcpStream::connect(("127.0.0.1", old_port)).is_err().then_some(()))
+        })
+        .await?;
+        browser.click("admin-server-moved-link").await?;
+        wait_text(&browser, "admin-server-listeners", &[&format!("127.0.0.1:{free}"), "listening"], TIMEOUT).await?;
+        browser.screenshot("console-server-new-port").await?;
+        Ok(())
+    }
+    .await;
+    finish(browser, &relay, "console-server", result).await
+}
+
+/// Edit in the Workstations table: an invalid host gets the relay's sentence; a new host and port are
+/// saved, shown in the table, and the pinned certificate is forgotten (shown too).
+#[tokio::test]
+#[ignore = "written at the session-4 deadline, not yet run green (the client build did not finish in time); run and un-ignore"]
+async fn workstation_edit_changes_the_address() -> Result<()> {
+    let mut relay = Relay::new()?;
+    relay.add_workstation("Office PC", "desk1.example:3389")?;
+    relay.cli(&["workstation", "pin", "Office PC", &"ab".repeat(32)], None)?;
+    relay.serve().await?;
+    let browser = Browser::start(1400, 1000).await?;
+    let result = async {
+        admin_sign_in(&browser, &relay).await?;
+        browser.click("admin-nav-workstations").await?;
+        wait_text(&browser, "admin-workstations-table", &["Office PC", "desk1.example:3389", "abababab"], TIMEOUT).await?;
+        browser.click("admin-workstations-edit").await?;
+        browser.type_into("admin-workstations-edit-host", "not a host!").await?;
+        browser.click("admin-workstations-edit-save").await?;
+        let refusal = browser.text_of("admin-workstations-edit-error", TIMEOUT).await?;
+        assert!(refusal.contains("not a host!"), "the relay's reason: {refusal}");
+        browser.screenshot("console-workstation-edit-invalid").await?;
+
+        browser.type_into("admin-workstations-edit-name", "Office PC 2").await?;
+        browser.type_into("admin-workstations-edit-host", "desk2.example").await?;
+        browser.type_into("admin-workstations-edit-port", "3390").await?;
+        browser.type_into("admin-workstations-edit-domain", "CORP").await?;
+        browser.type_into("admin-workstations-edit-notes", "second floor").await?;
+        browser.click("admin-workstations-edit-save").await?;
+        let notice = browser.text_of("admin-workstations-notice", TIMEOUT).await?;
+        assert!(notice.contains("pinned certificate was forgotten"), "{notice}");
+        let table = wait_text(
+            &browser,
+            "admin-workstations-table",
+            &["Office PC 2", "desk2.example:3390", "domain CORP", "second floor", "not pinned yet"],
+            TIMEOUT,
+        )
+        .await?;
+        assert!(!table.contains("desk1.example"), "{table}");
+        browser.screenshot("console-workstation-edited").await?;
+        // Stored, not just shown: the CLI reads the same row.
+        let list = relay.cli(&["workstation", "list"], None)?;
+        assert!(list.contains("Office PC 2") && list.contains("desk2.example") && list.contains("3390"), "{list}");
+        Ok(())
+    }
+    .await;
+    finish(browser, &relay, "console-workstation-edit", result).await
+}
