@@ -176,10 +176,12 @@ fn served_view(current: &Status, change: &Callback<(&'static str, Value, String)
         },
         None => row("Details", "The served certificate cannot be read (see the relay's log).".to_owned(), "details"),
     };
-    let trust = if current.hsts {
-        "Issued by a certificate authority: browsers are told to use HTTPS only (HSTS)."
-    } else {
-        "Self-signed: browsers warn until you install a certificate for the portal's public name."
+    // From the served certificate's kind: `hsts` follows the certificate switch, which picks a new
+    // certificate up a moment after it is stored.
+    let trust = match (current.served.source.as_str(), current.hsts) {
+        ("self-signed", _) => "Self-signed: browsers warn until you install a certificate for the portal's public name.",
+        (_, true) => "Issued by a certificate authority: browsers are told to use HTTPS only (HSTS).",
+        (_, false) => "Issued by a certificate authority.",
     };
     let reset = change.reform(|_: MouseEvent| {
         ("/api/admin/certificate/reset", json!({}), "The portal now serves its self-signed certificate.".to_owned())
@@ -193,7 +195,7 @@ fn served_view(current: &Status, change: &Callback<(&'static str, Value, String)
                     { details }
                 </tbody>
             </table>
-            <p class="hd-admin-muted">{ trust }</p>
+            <p class="hd-admin-muted" data-testid="admin-certificate-trust">{ trust }</p>
             if current.served.source != "self-signed" {
                 <button type="button" class="hd-danger" onclick={reset} data-testid="admin-certificate-reset">
                     { "Reset to self-signed" }

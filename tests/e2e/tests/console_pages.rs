@@ -86,7 +86,6 @@ async fn finish(browser: Browser, relay: &Relay, name: &str, result: Result<()>)
 /// (files chosen in the browser) replaces it on the page and on the wire; a key of another
 /// certificate is refused with the relay's reason; reset and restore work from the page.
 #[tokio::test]
-#[ignore = "passed 3/3 in its first local run on 2026-11-23 (after the last CI run of that session); enable once a CI run includes it"]
 async fn certificate_page_shows_and_imports() -> Result<()> {
     let mut relay = Relay::new()?;
     relay.serve().await?;
@@ -97,6 +96,7 @@ async fn certificate_page_shows_and_imports() -> Result<()> {
         admin_sign_in(&browser, &relay).await?;
         browser.click("admin-nav-certificate").await?;
         wait_text(&browser, "admin-certificate-source", &["Self-signed"], TIMEOUT).await?;
+        wait_text(&browser, "admin-certificate-trust", &["Self-signed: browsers warn"], TIMEOUT).await?;
         let names = browser.text_of("admin-certificate-names", TIMEOUT).await?;
         assert!(names.split(", ").any(|n| n == "localhost"), "self-signed names: {names}");
         let (served, fingerprint) = served_certificate(relay.https_port)?;
@@ -119,6 +119,7 @@ async fn certificate_page_shows_and_imports() -> Result<()> {
         browser.click("admin-certificate-import").await?;
         wait_text(&browser, "admin-certificate-notice", &["now served"], TIMEOUT).await?;
         wait_text(&browser, "admin-certificate-source", &["Imported"], TIMEOUT).await?;
+        wait_text(&browser, "admin-certificate-trust", &["Issued by a certificate authority"], TIMEOUT).await?;
         assert_eq!(browser.text_of("admin-certificate-names", TIMEOUT).await?, "portal.e2e.test, localhost");
         assert!(browser.text_of("admin-certificate-issuer", TIMEOUT).await?.contains("Homedesk E2E Test CA"));
         let imported = browser.text_of("admin-certificate-sha256", TIMEOUT).await?;
@@ -160,7 +161,6 @@ async fn certificate_page_shows_and_imports() -> Result<()> {
 /// The page lists the listener; a taken port is refused with the relay's sentence while the console
 /// keeps working on the old port; a free port moves the relay there (and the console with it).
 #[tokio::test]
-#[ignore = "passed 3/3 in its first local run on 2026-11-23 (after the last CI run of that session); enable once a CI run includes it"]
 async fn server_page_moves_the_listener() -> Result<()> {
     let mut relay = Relay::new()?;
     relay.serve().await?;
@@ -214,7 +214,6 @@ async fn server_page_moves_the_listener() -> Result<()> {
 /// Edit in the Workstations table: an invalid host gets the relay's sentence; a new host and port are
 /// saved, shown in the table, and the pinned certificate is forgotten (shown too).
 #[tokio::test]
-#[ignore = "passed 3/3 in its first local run on 2026-11-23 (after the last CI run of that session); enable once a CI run includes it"]
 async fn workstation_edit_changes_the_address() -> Result<()> {
     let mut relay = Relay::new()?;
     relay.add_workstation("Office PC", "desk1.example:3389")?;
