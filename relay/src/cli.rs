@@ -802,7 +802,7 @@ async fn admin(store: &Store, data_dir: &DataDir, command: Command) -> Result<()
             let bytes = read_limited(&file, homedesk_relay::config_transfer::MAX_BYTES)?;
             println!(
                 "{}",
-                homedesk_relay::config_transfer::import(store, &bytes).await?
+                homedesk_relay::config_transfer::import(store, &bytes, homedesk_relay::config_transfer::AdminRule::CreatedAtNextStart).await?
             );
         }
         Command::ClientSettings(command) => client_settings_command(store, command).await?,

@@ -65,7 +65,7 @@ async fn import(
     body: Bytes,
 ) -> ApiResult<Response> {
     require_admin(&session)?;
-    let summary = config_transfer::import(&state.store, &body).await?;
+    let summary = config_transfer::import(&state.store, &body, config_transfer::AdminRule::Required).await?;
     tracing::info!(admin = %session.user.username, %summary, "configuration imported");
     Ok(Json(json!({ "message": summary.to_string() })).into_response())
 }

@@ -4,7 +4,8 @@
 //! Included: users (with their argon2 password hashes), workstations (with pinned fingerprints and the
 //! enabled flag), user and group assignments, every settings row (brute-force limits, 2FA settings, SMS
 //! and SMTP delivery, the directory configuration, portal options, web server settings), 2FA members and
-//! per-user 2FA state, and the IP whitelist. Secrets stay as stored: 2FA secrets sealed under `twofa.key`
+//! per-user 2FA state, the IP whitelist, and the portal designer's pages with their uploaded images.
+//! Secrets stay as stored: 2FA secrets sealed under `twofa.key`
 //! (back that file up too; user ids are kept so they open again), the directory's service password and
 //! delivery credentials as in their settings rows, so the file is as sensitive as the database.
 //! Excluded (state, not configuration): sessions, tickets, sent codes, failed sign-ins, blocks, known
@@ -13,11 +14,17 @@
 //!
 //! An import is validated completely before anything is written, then replaces the configuration in
 //! one transaction: a malformed, partial or inconsistent file changes nothing.
+//!
+//! The console refuses a file without a local administrator (the admin importing it would lock
+//! everyone out of the running relay). The CLI accepts one, as exported from a database only ever set
+//! up by the CLI: the next `relay serve` then creates the first administrator as on a new database.
 
 use crate::broker;
 use crate::netaddr::Cidr;
+use crate::portal_design::{self, Background, Design, ImagePurpose, Preferences};
 use crate::store::{self, ConfigRecords, Store, StoreError};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use std::collections::HashSet;
 
 /// `format` of an export file.
@@ -53,6 +60,15 @@ pub struct ConfigFile {
     pub records: ConfigRecords,
 }
 
+/// Whether an import may leave the relay without a local administrator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdminRule {
+    /// The console: the file must have one, or nobody could sign in to the running relay.
+    Required,
+    /// The CLI: without one, the next `relay serve` creates the first administrator.
+    CreatedAtNextStart,
+}
+
 /// What an import replaced, for the message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ImportSummary {
@@ -60,16 +76,26 @@ pub struct ImportSummary {
     pub workstations: usize,
     pub assignments: usize,
     pub settings: usize,
+    pub portal_pages: usize,
+    pub has_local_admin: bool,
 }
 
 impl std::fmt::Display for ImportSummary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "Configuration imported: {} users, {} workstations, {} assignments, {} settings. \
+            "Configuration imported: {} users, {} workstations, {} assignments, {} settings, {} portal pages. \
              Everyone signs in again; web server settings apply at the next restart.",
-            self.users, self.workstations, self.assignments, self.settings
-        )
+            self.users, self.workstations, self.assignments, self.settings, self.portal_pages
+        )?;
+        if !self.has_local_admin {
+            write!(
+                f,
+                " The file has no local administrator: the next `relay serve` creates \"{}\" and prints its password.",
+                crate::server::ADMIN_USERNAME
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -85,17 +111,36 @@ pub async fn export(store: &Store) -> Result<String, TransferError> {
 }
 
 /// Parses, validates and imports a file's bytes (all or nothing).
-pub async fn import(store: &Store, bytes: &[u8]) -> Result<ImportSummary, TransferError> {
+pub async fn import(
+    store: &Store,
+    bytes: &[u8],
+    admin_rule: AdminRule,
+) -> Result<ImportSummary, TransferError> {
     let file = parse(bytes)?;
     validate(&file.records)?;
-    store.import_config(&file.records, store::unix_ms()).await?;
     let records = &file.records;
+    let has_local_admin = has_local_admin(records);
+    if admin_rule == AdminRule::Required && !has_local_admin {
+        return Err(invalid(
+            "the file has no local administrator account (nobody could sign in to manage this relay); \
+             import it with `relay config import` instead"
+                .into(),
+        ));
+    }
+    store.import_config(records, store::unix_ms()).await?;
     Ok(ImportSummary {
         users: records.users.len(),
         workstations: records.workstations.len(),
         assignments: records.assignments.len() + records.group_assignments.len(),
         settings: records.settings.len(),
+        portal_pages: records.portal_pages.len(),
+        has_local_admin,
     })
+}
+
+/// Whether someone can sign in to the console with a password the relay itself checks.
+pub fn has_local_admin(records: &ConfigRecords) -> bool {
+    records.users.iter().any(|u| u.is_admin && !u.is_directory)
 }
 
 /// The header first (so a newer version gets that message, not a field error), then the body.
@@ -157,11 +202,6 @@ pub fn validate(records: &ConfigRecords) -> Result<(), TransferError> {
                 "{at}: the password hash is not an argon2 hash"
             )));
         }
-    }
-    if !records.users.iter().any(|u| u.is_admin && !u.is_directory) {
-        return Err(invalid(
-            "the file has no local administrator account (nobody could manage the relay)".into(),
-        ));
     }
     let mut workstation_ids = HashSet::new();
     let mut workstation_names = HashSet::new();
@@ -262,6 +302,7 @@ pub fn validate(records: &ConfigRecords) -> Result<(), TransferError> {
             return Err(invalid(format!("whitelist[{i}]: listed twice")));
         }
     }
+    validate_portal(records)?;
     for (name, value) in &records.settings {
         if name.is_empty() || store::LOCAL_SETTINGS.contains(&name.as_str()) {
             return Err(invalid(format!("settings: {name:?} cannot be imported")));
@@ -276,6 +317,64 @@ pub fn validate(records: &ConfigRecords) -> Result<(), TransferError> {
             return Err(invalid(format!(
                 "settings: {name} = {value:?} is not valid"
             )));
+        }
+    }
+    Ok(())
+}
+
+/// Pages pass the designer's own rules and use only images the file carries; each image is what its
+/// id (SHA-256), purpose and content type say.
+fn validate_portal(records: &ConfigRecords) -> Result<(), TransferError> {
+    use base64::Engine;
+    let mut image_ids = HashSet::new();
+    for (i, image) in records.portal_images.iter().enumerate() {
+        let at = format!("portal_images[{i}] ({:?})", image.id);
+        let purpose = match image.purpose.as_str() {
+            "logo" => ImagePurpose::Logo,
+            "background" => ImagePurpose::Background,
+            other => return Err(invalid(format!("{at}: unknown purpose {other:?}"))),
+        };
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(&image.data)
+            .map_err(|_| invalid(format!("{at}: the data is not base64")))?;
+        if hex::encode(Sha256::digest(&bytes)) != image.id {
+            return Err(invalid(format!("{at}: the id is not the SHA-256 of the data")));
+        }
+        let kind = portal_design::check_image(&bytes, purpose)
+            .map_err(|e| invalid(format!("{at}: {e}")))?;
+        if kind.content_type() != image.content_type {
+            return Err(invalid(format!(
+                "{at}: the data is {}, not {}",
+                kind.content_type(),
+                image.content_type
+            )));
+        }
+        if !image_ids.insert(image.id.as_str()) {
+            return Err(invalid(format!("{at}: listed twice")));
+        }
+    }
+    let mut names = HashSet::new();
+    for (i, page) in records.portal_pages.iter().enumerate() {
+        let at = format!("portal_pages[{i}] ({:?})", page.name);
+        portal_design::validate_page_name(&page.name).map_err(|e| invalid(format!("{at}: {e}")))?;
+        if !names.insert(page.name.as_str()) {
+            return Err(invalid(format!("{at}: the name is used twice")));
+        }
+        let mut design: Design = serde_json::from_value(page.design.clone())
+            .map_err(|e| invalid(format!("{at}: design: {e}")))?;
+        let preferences: Preferences = serde_json::from_value(page.preferences.clone())
+            .map_err(|e| invalid(format!("{at}: preferences: {e}")))?;
+        portal_design::validate_design(&mut design).map_err(|e| invalid(format!("{at}: {e}")))?;
+        portal_design::validate_preferences(&page.name, &preferences)
+            .map_err(|e| invalid(format!("{at}: {e}")))?;
+        let background = match &design.background {
+            Background::Upload { asset } => Some(asset),
+            _ => None,
+        };
+        for asset in design.logo.iter().chain(background) {
+            if !image_ids.contains(asset.as_str()) {
+                return Err(invalid(format!("{at}: uses image {asset}, which the file does not have")));
+            }
         }
     }
     Ok(())

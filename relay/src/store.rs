@@ -35,8 +35,8 @@ mod server;
 pub use server::{ListenerRow, ServerChange, ServerJob};
 mod transfer;
 pub use transfer::{
-    AssignmentRecord, ConfigRecords, GroupAssignmentRecord, TwoFactorMemberRecord,
-    TwoFactorUserRecord, UserRecord, WorkstationRecord, LOCAL_SETTINGS,
+    AssignmentRecord, ConfigRecords, GroupAssignmentRecord, PortalImageRecord, PortalPageRecord,
+    TwoFactorMemberRecord, TwoFactorUserRecord, UserRecord, WorkstationRecord, LOCAL_SETTINGS,
 };
 mod portal;
 pub use portal::{NewPortalAsset, PortalAsset, PortalPageRow};

@@ -78,6 +78,33 @@ fn sha1() -> String {
     "SHA1".to_owned()
 }
 
+/// A portal designer page; its design and preferences are the JSON objects the designer stores.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PortalPageRecord {
+    pub name: String,
+    pub design: serde_json::Value,
+    pub preferences: serde_json::Value,
+    pub published: bool,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub published_at: Option<i64>,
+}
+
+/// An image uploaded for portal pages (logo or background).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PortalImageRecord {
+    /// SHA-256 of the bytes, lowercase hex.
+    pub id: String,
+    /// `logo` or `background`.
+    pub purpose: String,
+    pub content_type: String,
+    /// The bytes in standard base64.
+    pub data: String,
+    pub created_at: i64,
+}
+
 /// Every configuration table's rows (the body of an export file).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -91,6 +118,11 @@ pub struct ConfigRecords {
     pub twofa_members: Vec<TwoFactorMemberRecord>,
     pub twofa_users: Vec<TwoFactorUserRecord>,
     pub whitelist: Vec<String>,
+    /// Absent from files written before pages were exported: such a file leaves no pages.
+    #[serde(default)]
+    pub portal_pages: Vec<PortalPageRecord>,
+    #[serde(default)]
+    pub portal_images: Vec<PortalImageRecord>,
 }
 
 /// Settings rows that describe this database, not its configuration: never exported nor replaced.
@@ -201,13 +233,55 @@ impl Store {
         {
             records.whitelist.push(row.try_get("cidr")?);
         }
+        for row in sqlx::query(
+            "SELECT name, design, preferences, published, created_at, updated_at, published_at \
+             FROM portal_pages ORDER BY name",
+        )
+        .fetch_all(&mut *tx)
+        .await?
+        {
+            let name: String = row.try_get("name")?;
+            let json = |column: &str| -> Result<serde_json::Value> {
+                let text: String = row.try_get(column)?;
+                serde_json::from_str(&text)
+                    .map_err(|_| super::StoreError::Corrupt(format!("{column} of portal page {name}")))
+            };
+            records.portal_pages.push(PortalPageRecord {
+                design: json("design")?,
+                preferences: json("preferences")?,
+                published: row.try_get::<i64, _>("published")? != 0,
+                created_at: row.try_get("created_at")?,
+                updated_at: row.try_get("updated_at")?,
+                published_at: row.try_get("published_at")?,
+                name,
+            });
+        }
+        for row in sqlx::query(
+            "SELECT id, purpose, content_type, data, created_at FROM portal_assets ORDER BY id",
+        )
+        .fetch_all(&mut *tx)
+        .await?
+        {
+            records.portal_images.push(PortalImageRecord {
+                id: row.try_get("id")?,
+                purpose: row.try_get("purpose")?,
+                content_type: row.try_get("content_type")?,
+                data: row.try_get("data")?,
+                created_at: row.try_get("created_at")?,
+            });
+        }
         tx.commit().await?;
         Ok(records)
     }
 
     /// Replaces the whole configuration with `records` (already validated) in one transaction. Sessions,
     /// tickets and sent codes of the replaced users go with them (everyone signs in again).
+    ///
+    /// A file without a local administrator also clears the `admin_bootstrapped` mark, so that the next
+    /// `relay serve` creates the first administrator as on a new database (the CLI allows such files:
+    /// a database only ever set up by the CLI has no administrator yet).
     pub async fn import_config(&self, records: &ConfigRecords, now: i64) -> Result<()> {
+        let has_local_admin = records.users.iter().any(|u| u.is_admin && !u.is_directory);
         let mut tx = self.begin_write().await?;
         for table in [
             "assignments",
@@ -221,6 +295,8 @@ impl Store {
             "sessions",
             "users",
             "workstations",
+            "portal_pages",
+            "portal_assets",
         ] {
             sqlx::query(AssertSqlSafe(format!("DELETE FROM {table}")))
                 .execute(&mut *tx)
@@ -319,6 +395,47 @@ impl Store {
             sqlx::query("INSERT INTO ip_whitelist (cidr, created_at) VALUES ($1, $2)")
                 .bind(cidr.as_str())
                 .bind(now)
+                .execute(&mut *tx)
+                .await?;
+        }
+        for page in &records.portal_pages {
+            sqlx::query(
+                "INSERT INTO portal_pages (name, design, preferences, published, created_at, updated_at, \
+                 published_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(page.name.as_str())
+            .bind(page.design.to_string())
+            .bind(page.preferences.to_string())
+            .bind(i64::from(page.published))
+            .bind(page.created_at)
+            .bind(page.updated_at)
+            .bind(page.published_at)
+            .execute(&mut *tx)
+            .await?;
+        }
+        for image in &records.portal_images {
+            use base64::Engine;
+            let size = base64::engine::general_purpose::STANDARD
+                .decode(&image.data)
+                .map_err(|_| super::StoreError::Corrupt(format!("portal image {}", image.id)))?
+                .len();
+            sqlx::query(
+                "INSERT INTO portal_assets (id, purpose, content_type, size, data, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(image.id.as_str())
+            .bind(image.purpose.as_str())
+            .bind(image.content_type.as_str())
+            .bind(size as i64)
+            .bind(image.data.as_str())
+            .bind(image.created_at)
+            .execute(&mut *tx)
+            .await?;
+        }
+        if !has_local_admin {
+            // The next `relay serve` creates the first administrator again, as on a new database.
+            sqlx::query("DELETE FROM settings WHERE name = $1")
+                .bind(LOCAL_SETTINGS[0])
                 .execute(&mut *tx)
                 .await?;
         }

@@ -4,7 +4,7 @@
 //! admin API does the same as the CLI.
 
 use crate::common::*;
-use homedesk_relay::{broker, twofa};
+use homedesk_relay::{broker, portal, twofa};
 use serde_json::Value;
 use std::path::Path;
 use std::process::Output;
@@ -91,8 +91,15 @@ async fn populate_store(store: homedesk_relay::store::Store) {
         .unwrap();
     store.set_setting("server.bind", "127.0.0.1").await.unwrap();
     store.whitelist_add("10.1.0.0/16", 1).await.unwrap();
+    portal::set_logo(&store, "sales", Some(LOGO.to_vec()))
+        .await
+        .unwrap();
+    portal::publish(&store, "sales").await.unwrap();
     store.close().await;
 }
+
+/// A PNG by its signature (all the designer checks), unique enough to be found in an export.
+const LOGO: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x02\0\0\0exported logo";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn export_import_round_trip_keeps_everything_and_accounts_sign_in() {
@@ -128,6 +135,12 @@ async fn export_import_round_trip_keeps_everything_and_accounts_sign_in() {
     assert!(!text.contains("admin_bootstrapped"), "{text}");
     // The algorithm alice enrolled with travels with her (a SHA-1 default would break her app's codes).
     assert_eq!(exported["twofa_users"][0]["algorithm"], "SHA256", "{text}");
+    // The designer's page travels with the logo it uses.
+    let logo_id = exported["portal_pages"][0]["design"]["logo"].as_str().unwrap().to_owned();
+    assert_eq!(exported["portal_pages"][0]["name"], "sales", "{text}");
+    assert_eq!(exported["portal_pages"][0]["published"], true, "{text}");
+    assert_eq!(exported["portal_images"][0]["id"], logo_id.as_str(), "{text}");
+    assert_eq!(exported["portal_images"][0]["content_type"], "image/png", "{text}");
 
     // The target already has other data: the import replaces it.
     ok(run_cli(&target, &["user", "add", "mallory"], None));
@@ -137,6 +150,8 @@ async fn export_import_round_trip_keeps_everything_and_accounts_sign_in() {
         None,
     ));
     assert!(message.contains("4 users, 2 workstations"), "{message}");
+    assert!(message.contains("1 portal pages"), "{message}");
+    assert!(!message.contains("no local administrator"), "{message}");
     assert_eq!(
         export(&target),
         exported,
@@ -158,6 +173,15 @@ async fn export_import_round_trip_keeps_everything_and_accounts_sign_in() {
         serde_json::json!([])
     );
     assert_eq!(relay.login_response("mallory", PASSWORD).await.status, 401);
+    // The imported page is served with its logo, byte for byte.
+    let page = relay.request("GET", "/api/portal?page=sales", &[], None).await;
+    assert_eq!(page.status, 200, "{}", page.text());
+    assert!(page.text().contains(&logo_id), "{}", page.text());
+    let logo = relay
+        .request("GET", &format!("/api/portal/assets/{logo_id}"), &[], None)
+        .await;
+    assert_eq!(logo.status, 200);
+    assert_eq!(logo.body, LOGO);
     // New rows get fresh ids after imported ones (PostgreSQL sequences moved past them).
     broker::add_user(relay.server().store(), "dave", Some(PASSWORD.into()))
         .await
@@ -213,12 +237,26 @@ async fn malformed_partial_or_inconsistent_files_change_nothing() {
             "not an argon2 hash",
         ),
         (
+            edit(&|f| f["portal_images"][0]["data"] = "aGVsbG8=".into()),
+            "the id is not the SHA-256 of the data",
+        ),
+        (
             edit(&|f| {
-                for user in f["users"].as_array_mut().unwrap() {
-                    user["is_admin"] = false.into();
-                }
+                f["portal_images"].as_array_mut().unwrap().clear();
             }),
-            "no local administrator",
+            "which the file does not have",
+        ),
+        (
+            edit(&|f| f["portal_pages"][0]["name"] = "../etc".into()),
+            "portal_pages[0]",
+        ),
+        (
+            edit(&|f| f["portal_images"][0]["content_type"] = "image/jpeg".into()),
+            "not image/jpeg",
+        ),
+        (
+            edit(&|f| f["portal_pages"][0]["design"]["colors"] = "red".into()),
+            "portal_pages[0] (\"sales\"): design",
         ),
         (
             edit(&|f| f["workstations"][0]["host"] = "bad host!".into()),
@@ -430,6 +468,19 @@ async fn admin_api_exports_and_imports() {
     assert_eq!(bad.status, 400);
     assert!(bad.error().contains("format version 9"), "{}", bad.error());
 
+    // The console refuses a file that would leave nobody able to sign in to this relay.
+    let mut without_admin = file.clone();
+    without_admin["users"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|u| u["username"] != "admin");
+    let refused = relay
+        .post("/api/admin/config/import", Some(&admin), &without_admin.to_string())
+        .await;
+    assert_eq!(refused.status, 400);
+    assert!(refused.error().contains("no local administrator"), "{}", refused.error());
+    assert_eq!(relay.login_response("admin", &password).await.status, 200, "nothing changed");
+
     file["users"]
         .as_array_mut()
         .unwrap()
@@ -444,4 +495,32 @@ async fn admin_api_exports_and_imports() {
         "alice is gone"
     );
     assert_eq!(relay.login_response("admin", &password).await.status, 200);
+}
+
+/// A database only ever set up by the CLI has no administrator yet; its export imports through the
+/// CLI, and the next `relay serve` creates the first administrator as on a new database.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_without_an_administrator_imports_by_cli_and_serve_creates_one() {
+    let temp = tempfile::tempdir().unwrap();
+    let (source, target) = (temp.path().join("source"), temp.path().join("target"));
+    ok(run_cli(&source, &["user", "add", "alice", "--password-stdin"], Some(PASSWORD)));
+    ok(run_cli(&source, &["workstation", "add", "pc", "--host", "10.0.0.21"], None));
+    ok(run_cli(&source, &["assign", "alice", "pc"], None));
+    let file = temp.path().join("backup.json");
+    ok(run_cli(&source, &["config", "export", "--output", file.to_str().unwrap()], None));
+
+    // The target was served once: its administrator exists and is replaced by the file's users.
+    let mut first = TestRelay::start_with(Options { data_dir: Some(target.clone()), ..Options::default() }).await;
+    assert!(first.admin_password.is_some());
+    first.stop().await;
+    let message = ok(run_cli(&target, &["config", "import", file.to_str().unwrap()], None));
+    assert!(message.contains("no local administrator"), "{message}");
+    assert!(message.contains("creates \"admin\""), "{message}");
+
+    let relay = TestRelay::start_with(Options { data_dir: Some(target.clone()), ..Options::default() }).await;
+    let password = relay.admin_password.clone().expect("serve created a new administrator");
+    assert_eq!(relay.login_response("admin", &password).await.status, 200);
+    let login = relay.login_response("alice", PASSWORD).await;
+    assert_eq!(login.status, 200, "{}", login.text());
+    assert_eq!(login.json()["workstations"][0]["name"], "pc");
 }
