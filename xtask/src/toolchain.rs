@@ -20,7 +20,17 @@ pub fn install(for_tests: bool) -> Result<()> {
 }
 
 /// Builds the client with trunk into [`paths::dist`] and returns that directory.
+///
+/// Checkouts on one machine share the wasm target dir (a cold build takes minutes). Cargo locks it only
+/// while compiling; trunk's wasm-bindgen step then writes into it too, so a whole build holds a lock
+/// file there and a second checkout's build waits instead of mixing outputs.
 pub fn build_client() -> Result<PathBuf> {
+    std::fs::create_dir_all(paths::wasm_target())?;
+    let lock = std::fs::File::create(paths::wasm_target().join(".homedesk-client-build.lock"))?;
+    if lock.try_lock().is_err() {
+        eprintln!("xtask: another checkout is building its client; waiting for it");
+        lock.lock()?;
+    }
     let dist = paths::dist();
     let path = format!(
         "{}:{}:/usr/bin:{}",
