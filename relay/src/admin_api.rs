@@ -10,8 +10,9 @@
 use crate::audit::{self, Action, Actor};
 use crate::broker::{self, BrokerError, WorkstationEdit};
 use crate::http::{parse_json, ApiError, ApiResult, AppState, ClientIp, CurrentSession};
-use crate::store::{StoreError, Workstation};
+use crate::store::{self, LiveTunnelRow, StoreError, Workstation};
 use crate::tunnel::close_code;
+use crate::tunnel_sync;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
@@ -21,7 +22,7 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::net::IpAddr;
-use std::time::UNIX_EPOCH;
+use std::time::Duration;
 
 pub const ADMINS_ONLY: &str = "This console is for administrators only.";
 /// The close reason a disconnected user sees.
@@ -447,35 +448,50 @@ async fn change_assignment(
 
 // ------------------------------------------------------------------ live sessions
 
-/// `GET /api/admin/sessions`: the live tunnels of this relay, oldest first.
+/// `GET /api/admin/sessions`: the live tunnels of every relay on this database, oldest first (this
+/// relay's from memory, the others' as they last shared them: [`crate::tunnel_sync`]).
 async fn sessions(State(state): State<AppState>, session: CurrentSession) -> ApiResult<Response> {
     require_admin(&session)?;
-    let mut pipes = state.pipes.snapshot();
-    pipes.sort_by_key(|p| p.id);
-    let items: Vec<_> = pipes
+    let mut rows: Vec<LiveTunnelRow> = state
+        .pipes
+        .snapshot()
+        .iter()
+        .map(|p| tunnel_sync::row_of(&state.relay_id, p))
+        .collect();
+    let fresh_since = tunnel_sync::fresh_since(state.config.tunnel_sync_interval);
+    rows.extend(
+        state
+            .store
+            .live_tunnels(fresh_since)
+            .await?
+            .into_iter()
+            .filter(|row| row.relay_id != state.relay_id),
+    );
+    rows.sort_by_key(|row| (row.started_at, row.id));
+    let items: Vec<_> = rows
         .into_iter()
-        .map(|p| {
-            let since = p
-                .started_at
-                .duration_since(UNIX_EPOCH)
-                .map(|d| d.as_millis() as i64)
-                .unwrap_or(0);
+        .map(|row| {
             json!({
-                "id": p.id,
-                "user": p.username,
-                "workstation": p.workstation,
-                "kind": p.kind.to_string(),
-                "client_ip": p.ip.to_string(),
-                "since": since,
-                "bytes_up": p.bytes_up,
-                "bytes_down": p.bytes_down,
+                "id": row.id,
+                "user": row.username,
+                "workstation": row.workstation,
+                "kind": row.kind,
+                "client_ip": row.client_ip,
+                "since": row.started_at,
+                "bytes_up": row.bytes_up,
+                "bytes_down": row.bytes_down,
+                "relay": row.relay_id,
             })
         })
         .collect();
     Ok(no_store(Json(items)))
 }
 
-/// `POST /api/admin/sessions/{id}/disconnect`: closes that tunnel (204; 404 when it is gone).
+/// How long a disconnect waits for another relay to close its tunnel.
+const REMOTE_CLOSE_WAIT: Duration = Duration::from_secs(15);
+
+/// `POST /api/admin/sessions/{id}/disconnect`: closes that tunnel, on whichever relay pipes it (204 once
+/// it is closed; 404 when it is gone; 504 when its relay did not close it in time).
 async fn disconnect(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
@@ -483,20 +499,63 @@ async fn disconnect(
     session: CurrentSession,
 ) -> ApiResult<Response> {
     require_admin(&session)?;
-    let Some(pipe) = state.pipes.close_id(id, close_code::DISCONNECTED, DISCONNECTED) else {
-        return Err(ApiError::new(StatusCode::NOT_FOUND, "This session has already ended."));
+    let closed = match state.pipes.close_id(id, close_code::DISCONNECTED, DISCONNECTED) {
+        Some(pipe) => tunnel_sync::row_of(&state.relay_id, &pipe),
+        None => close_on_another_relay(&state, id).await?,
     };
-    let detail = format!("{} of {} from {}", pipe.kind, pipe.username, pipe.ip);
+    let detail = format!("{} of {} from {}", closed.kind, closed.username, closed.client_ip);
     audited(
         &state,
         &session,
         ip,
         Action::SessionDisconnected,
-        &pipe.workstation,
+        &closed.workstation,
         detail,
     )
     .await;
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Asks the relay that pipes tunnel `id` to close it and waits until its row is gone.
+async fn close_on_another_relay(state: &AppState, id: u64) -> ApiResult<LiveTunnelRow> {
+    let gone = || ApiError::new(StatusCode::NOT_FOUND, "This session has already ended.");
+    let id = i64::try_from(id).map_err(|_| gone())?;
+    let interval = state.config.tunnel_sync_interval;
+    let Some(row) = state
+        .store
+        .live_tunnel(id, tunnel_sync::fresh_since(interval))
+        .await?
+    else {
+        return Err(gone());
+    };
+    if row.relay_id == state.relay_id {
+        // Ours, ended since: its row goes at our next sync.
+        return Err(gone());
+    }
+    if !state.store.request_tunnel_close(id, store::unix_ms()).await? {
+        return Err(gone());
+    }
+    let deadline = tokio::time::Instant::now() + REMOTE_CLOSE_WAIT;
+    while tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100).min(interval)).await;
+        if state
+            .store
+            .live_tunnel(id, tunnel_sync::fresh_since(interval))
+            .await?
+            .is_none()
+        {
+            return Ok(row);
+        }
+    }
+    Err(ApiError::new(
+        StatusCode::GATEWAY_TIMEOUT,
+        format!(
+            "The relay serving this session ({}) did not close it within {} seconds; it may be overloaded. \
+             It will close the session as soon as it can.",
+            row.relay_id,
+            REMOTE_CLOSE_WAIT.as_secs()
+        ),
+    ))
 }
 
 // ------------------------------------------------------------------ audit log

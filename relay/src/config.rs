@@ -48,6 +48,9 @@ pub struct ServeConfig {
     pub certificate_poll_interval: Duration,
     /// Key file that seals two-factor secrets; `None` → `twofa.key` in the data directory.
     pub twofa_key_file: Option<PathBuf>,
+    /// How often the relay shares its live tunnels with relays on the same database
+    /// ([`crate::tunnel_sync`]): a disconnect asked elsewhere takes up to this long.
+    pub tunnel_sync_interval: Duration,
     /// Which of `https_port`, `http_port`, `bind`, `web_root` were given as flags: those win over the
     /// stored `server.*` settings (see [`crate::server_admin`]); the others are defaults.
     pub pinned_by_flags: crate::server_admin::PinnedByFlags,
@@ -76,6 +79,7 @@ impl ServeConfig {
             acme_ca_root: None,
             certificate_poll_interval: Duration::from_secs(1),
             twofa_key_file: None,
+            tunnel_sync_interval: Duration::from_secs(2),
             pinned_by_flags: Default::default(),
         }
     }

@@ -71,6 +71,8 @@ pub struct AppInner {
     /// The portal's files (changeable while serving; `config.web_root` is only the start's default).
     pub web_root: crate::listeners::WebRoot,
     pub pipes: PipeRegistry,
+    /// Names this relay among those sharing the database (listener status, live tunnels).
+    pub relay_id: String,
     /// Cancelled when the relay shuts down; open pipes close themselves.
     pub shutdown: CancellationToken,
     /// Tracks spawned tasks (connections, pipes) so that shutdown can wait for them.

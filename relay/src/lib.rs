@@ -59,6 +59,7 @@ pub mod tickets;
 pub mod tls;
 pub mod totp;
 pub mod tunnel;
+pub mod tunnel_sync;
 pub mod twofa;
 pub mod twofa_api;
 

@@ -109,7 +109,6 @@ pub struct PipeInfo {
 
 #[derive(Debug, Default)]
 struct Inner {
-    next_id: AtomicU64,
     pipes: Mutex<BTreeMap<u64, Arc<PipeStats>>>,
 }
 
@@ -132,7 +131,16 @@ impl PipeRegistry {
         workstation: &str,
         ip: IpAddr,
     ) -> PipeGuard {
-        let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed) + 1;
+        // A random id below 2^53 (exact as a JavaScript number), so that the tunnels of all relays on one
+        // database have distinct ids ([`crate::tunnel_sync`]): the odds of two relays drawing the same
+        // one while both tunnels live are negligible, and this relay never holds one twice.
+        let mut pipes = self.lock();
+        let id = loop {
+            let id = rand::random::<u64>() >> 11;
+            if id != 0 && !pipes.contains_key(&id) {
+                break id;
+            }
+        };
         let stats = Arc::new(PipeStats {
             id,
             kind,
@@ -146,7 +154,8 @@ impl PipeRegistry {
             bytes_up: AtomicU64::new(0),
             bytes_down: AtomicU64::new(0),
         });
-        self.lock().insert(id, Arc::clone(&stats));
+        pipes.insert(id, Arc::clone(&stats));
+        drop(pipes);
         PipeGuard {
             registry: self.clone(),
             stats,

@@ -189,6 +189,7 @@ pub async fn start(config: ServeConfig) -> Result<RunningServer, StartError> {
         config: config.clone(),
         web_root: web_root.clone(),
         pipes: PipeRegistry::new(),
+        relay_id: server_admin::relay_id(),
         shutdown: shutdown.clone(),
         tasks: tasks.clone(),
     });
@@ -217,7 +218,7 @@ pub async fn start(config: ServeConfig) -> Result<RunningServer, StartError> {
             http_port: http_addr.port(),
             ..settings
         },
-        relay_id: server_admin::relay_id(),
+        relay_id: state.relay_id.clone(),
         published: None,
     };
     tasks.spawn(worker.run(shutdown.clone()));
@@ -231,6 +232,7 @@ pub async fn start(config: ServeConfig) -> Result<RunningServer, StartError> {
     ));
     tasks.spawn(AcmeWorker::new(store.clone(), acme_config, poll_interval).run(shutdown.clone()));
     tasks.spawn(housekeeping(store, guard, shutdown));
+    tasks.spawn(crate::tunnel_sync::run(state.clone()));
     tracing::info!(%https_addr, %http_addr, "relay listening");
 
     Ok(RunningServer {

@@ -39,6 +39,8 @@ pub use transfer::{
     TwoFactorMemberRecord, TwoFactorUserRecord, UserRecord, WorkstationRecord, LOCAL_SETTINGS,
 };
 mod portal;
+mod tunnels;
+pub use tunnels::LiveTunnelRow;
 pub use portal::{NewPortalAsset, PortalAsset, PortalPageRow};
 
 /// SQLite migrations embedded in the binary (`relay/migrations`).
@@ -1078,6 +1080,8 @@ impl Store {
             .bind(now.saturating_sub(crate::audit::RETENTION_MS))
             .execute(&self.pool)
             .await?;
+        // Rows of a killed relay: long ignored as stale (see `tunnel_sync`), deleted after 10 minutes.
+        self.purge_stale_tunnels(now.saturating_sub(600_000)).await?;
         Ok(())
     }
 

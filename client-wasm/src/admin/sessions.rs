@@ -1,5 +1,6 @@
 //! Live sessions: who is connected to which workstation, from where, since when, how many bytes;
-//! refreshed every few seconds; Disconnect closes the tunnel.
+//! refreshed every few seconds; Disconnect closes the tunnel. With several relays on one database the
+//! list holds all their tunnels, with a Relay column naming which one pipes each.
 
 use super::api;
 use super::{act, local_time, PageProps};
@@ -19,6 +20,7 @@ struct LiveSession {
     since: f64,
     bytes_up: u64,
     bytes_down: u64,
+    relay: String,
 }
 
 #[function_component]
@@ -55,6 +57,7 @@ pub fn Sessions(props: &PageProps) -> Html {
         })
     };
     let sessions = (*list).clone().unwrap_or_default();
+    let several_relays = sessions.iter().any(|s| s.relay != sessions[0].relay);
     let rows = sessions.iter().map(|s| {
         html! {
             <tr data-testid="admin-sessions-row">
@@ -64,6 +67,7 @@ pub fn Sessions(props: &PageProps) -> Html {
                 <td>{ &s.client_ip }</td>
                 <td>{ local_time(s.since) }</td>
                 <td>{ format!("{} ↑ / {} ↓", bytes(s.bytes_up), bytes(s.bytes_down)) }</td>
+                if several_relays { <td>{ &s.relay }</td> }
                 <td><button type="button" class="hd-danger" onclick={disconnect(s)} data-testid="admin-sessions-disconnect"
                             aria-label={format!("disconnect {} from {}", s.user, s.workstation)}>{ "Disconnect" }</button></td>
             </tr>
@@ -79,7 +83,9 @@ pub fn Sessions(props: &PageProps) -> Html {
             } else {
                 <table data-testid="admin-sessions-table">
                     <thead><tr><th>{ "User" }</th><th>{ "Workstation" }</th><th>{ "Through" }</th><th>{ "Client IP" }</th>
-                        <th>{ "Since" }</th><th>{ "Traffic" }</th><th>{ "Actions" }</th></tr></thead>
+                        <th>{ "Since" }</th><th>{ "Traffic" }</th>
+                        if several_relays { <th>{ "Relay" }</th> }
+                        <th>{ "Actions" }</th></tr></thead>
                     <tbody>{ for rows }</tbody>
                 </table>
             }

@@ -327,6 +327,7 @@ impl TestRelay {
         config.https_port = 0;
         config.http_port = options.http_port;
         config.certificate_poll_interval = Duration::from_millis(200);
+        config.tunnel_sync_interval = Duration::from_millis(200);
         if let Some((directory, root)) = options.acme {
             config.acme_directory = directory;
             config.acme_ca_root = Some(root);

@@ -1,6 +1,8 @@
 //! Scale-out: two relays on one database (PostgreSQL in the PostgreSQL run, one SQLite file shared by
 //! two processes' worth of pools in the SQLite run). Nothing lives only in a relay's memory: sessions,
-//! tickets, assignments and failed sign-ins are all seen by the other relay at once.
+//! tickets, assignments and failed sign-ins are all seen by the other relay at once; live tunnels (in
+//! a relay's memory by nature) are shared every sync interval, so either console lists and disconnects
+//! them and a block decided on one relay closes the tunnels of that IP on the other.
 
 use crate::common::*;
 use futures_util::{SinkExt, StreamExt};
@@ -262,4 +264,101 @@ async fn failed_sign_ins_count_across_relays() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(a.login_from(ip, "alice", PASSWORD).await.status, 200);
+}
+
+/// The admin sessions list of `relay` once `done` holds for it (tunnels are shared every 200 ms here).
+async fn sessions_when(relay: &TestRelay, admin: &Session, done: impl Fn(&[serde_json::Value]) -> bool) -> Vec<serde_json::Value> {
+    let cookie = admin.cookie_header();
+    for _ in 0..100 {
+        let response = relay.request("GET", "/api/admin/sessions", &[("Cookie", &cookie)], None).await;
+        assert_eq!(response.status, 200, "{}", response.text());
+        let items = response.json().as_array().unwrap().clone();
+        if done(&items) {
+            return items;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("the sessions list never reached the expected state");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn either_console_lists_and_disconnects_the_tunnels_of_both_relays() {
+    let (a, b) = two_relays(Options::default).await;
+    let (addr, _) = echo_peer().await;
+    a.user_with_workstation("alice", "pc-alice", addr).await;
+    let session = a.login("alice").await;
+    let mut on_a = a.tunnel(&a.ticket(&session, None).await).await;
+    echo_roundtrip(&mut on_a, b"piped by relay A").await;
+    let mut on_b = b.tunnel(&b.ticket(&session, None).await).await;
+    echo_roundtrip(&mut on_b, b"piped by relay B").await;
+    let a_id = a.server().pipes().snapshot()[0].id;
+    let b_id = b.server().pipes().snapshot()[0].id;
+    assert_ne!(a_id, b_id);
+
+    // B's console lists both tunnels: its own from memory, A's as A shared it, with A's byte counts.
+    let password = a.admin_password.clone().unwrap();
+    let admin = Session::from_login(&b.login_response("admin", &password).await);
+    let items = sessions_when(&b, &admin, |items| {
+        items.len() == 2 && items.iter().any(|i| i["id"] == a_id && i["bytes_up"].as_u64() >= Some(16))
+    })
+    .await;
+    let relays: std::collections::HashSet<_> = items.iter().map(|i| i["relay"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(relays.len(), 2, "each tunnel names its own relay: {items:?}");
+    assert!(items.iter().all(|i| i["user"] == "alice" && i["workstation"] == "pc-alice"), "{items:?}");
+
+    // Disconnect on B of the tunnel A pipes: A closes it with the administrator's reason, B's stays.
+    let disconnected = b.post(&format!("/api/admin/sessions/{a_id}/disconnect"), Some(&admin), "").await;
+    assert_eq!(disconnected.status, 204, "{}", disconnected.text());
+    let (_, close) = read_until_close(&mut on_a).await;
+    assert_eq!(close_code(&close), Some(tunnel::close_code::DISCONNECTED));
+    assert_eq!(close.unwrap().reason.as_str(), homedesk_relay::admin_api::DISCONNECTED);
+    echo_roundtrip(&mut on_b, b"still piped by B").await;
+    let items = sessions_when(&a, &Session::from_login(&a.login_response("admin", &password).await), |items| {
+        items.len() == 1
+    })
+    .await;
+    assert_eq!(items[0]["id"], b_id, "A's console lists only B's remaining tunnel");
+    let again = b.post(&format!("/api/admin/sessions/{a_id}/disconnect"), Some(&admin), "").await;
+    assert_eq!(again.status, 404, "{}", again.text());
+    // The disconnect is in the shared audit log.
+    let cookie = admin.cookie_header();
+    let audit = a.request("GET", "/api/admin/audit?q=disconnect", &[("Cookie", &cookie)], None).await;
+    assert!(audit.text().contains("websocket of alice from"), "{}", audit.text());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_block_decided_on_one_relay_closes_that_ips_tunnels_on_the_other() {
+    let proxied = || Options {
+        trusted_proxies: vec!["127.0.0.1".parse().unwrap()],
+        ..Options::default()
+    };
+    let (a, b) = two_relays(proxied).await;
+    let (addr, _) = echo_peer().await;
+    a.user_with_workstation("alice", "pc-alice", addr).await;
+    let ip = "198.51.100.40";
+    let session = Session::from_login(&a.login_from(ip, "alice", PASSWORD).await);
+    let origin = a.origin();
+    let open_from = |from: &'static str| {
+        let (a, session, origin) = (&a, &session, &origin);
+        async move {
+            let ticket = a.ticket(session, None).await;
+            let mut ws = a
+                .ws_connect_with(&format!("ticket={ticket}"), Some(origin), &[("X-Forwarded-For", from)])
+                .await
+                .expect("tunnel upgrade");
+            echo_roundtrip(&mut ws, b"hello").await;
+            ws
+        }
+    };
+    let mut blocked = open_from(ip).await;
+    let mut other = open_from("198.51.100.41").await;
+
+    // Ten failures from that IP on relay B: B blocks it, and A closes its tunnel from there.
+    for _ in 0..10 {
+        assert_eq!(b.login_from(ip, "alice", "wrong password").await.status, 401);
+    }
+    let (_, close) = read_until_close(&mut blocked).await;
+    assert_eq!(close_code(&close), Some(tunnel::close_code::BLOCKED));
+    assert!(close.unwrap().reason.contains("Too many failed sign-in attempts"), "the user is told why");
+    echo_roundtrip(&mut other, b"another IP keeps its tunnel").await;
 }
