@@ -5,7 +5,11 @@
 # Usage: postgres.sh start   start the cluster (idempotent; safe to call from parallel tests)
 #        postgres.sh url     print the admin URL (postgres://postgres@127.0.0.1:PORT/postgres)
 #        postgres.sh env     print `export HOMEDESK_TEST_POSTGRES_URL=…`
+#        postgres.sh ca      print the path of the test CA that signed the server's TLS certificate
 #        postgres.sh stop    stop the cluster and delete it
+#
+# TLS is on (a throwaway CA made at initdb, server certificate for 127.0.0.1 and localhost); the role
+# `tls_only` may connect over TLS only (hostssl), to test that the relay's connections are encrypted.
 #
 # The cluster lives in $HOMEDESK_PG_DIR (default /var/tmp/homedesk-postgres-$UID): outside /root, so that
 # the `postgres` OS user can own it when we run as root (PostgreSQL refuses to run as root).
@@ -47,8 +51,24 @@ running() {
 # The server must not inherit our lock (fd 9) or our output (callers wait for it to close).
 start_on() {
   as_owner "$1/pg_ctl" -D "$DATA" -l "$DIR/server.log" -w -t 60 \
-    -o "-c listen_addresses=127.0.0.1 -p $2 -c unix_socket_directories=$DIR -c fsync=off -c max_connections=300" \
+    -o "-c listen_addresses=127.0.0.1 -p $2 -c unix_socket_directories=$DIR -c fsync=off -c max_connections=300 \
+        -c ssl=on -c ssl_cert_file=$DIR/tls/server.crt -c ssl_key_file=$DIR/tls/server.key" \
     start </dev/null >/dev/null 2>&1 9>&-
+}
+
+# A CA and a server certificate signed by it; the key readable by the server's owner only.
+make_tls() {
+  local tls="$DIR/tls"
+  mkdir -p "$tls"
+  openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj "/CN=Homedesk test database CA" \
+    -keyout "$tls/ca.key" -out "$tls/ca.pem" 2>/dev/null
+  openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" -keyout "$tls/server.key" -out "$tls/server.csr" 2>/dev/null
+  printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' >"$tls/ext.cnf"
+  openssl x509 -req -in "$tls/server.csr" -CA "$tls/ca.pem" -CAkey "$tls/ca.key" -CAcreateserial -days 30 \
+    -extfile "$tls/ext.cnf" -out "$tls/server.crt" 2>/dev/null
+  chmod 0600 "$tls/server.key" "$tls/ca.key"
+  chmod 0644 "$tls/ca.pem"
+  if [[ $(id -u) == 0 ]]; then chown -R postgres: "$tls"; fi
 }
 
 start() {
@@ -64,6 +84,12 @@ start() {
   if [[ ! -f "$DATA/PG_VERSION" ]]; then
     log "initdb $DATA"
     as_owner "$bin/initdb" -D "$DATA" -U postgres --auth=trust --encoding=UTF8 --locale=C --no-sync >/dev/null
+    # First match wins: tls_only gets in over TLS only.
+    { printf 'hostnossl all tls_only 0.0.0.0/0 reject\nhostssl all tls_only 127.0.0.1/32 trust\n'
+      cat "$DATA/pg_hba.conf"; } >"$DIR/pg_hba.conf.new"
+    as_owner cp "$DIR/pg_hba.conf.new" "$DATA/pg_hba.conf"
+    rm -f "$DIR/pg_hba.conf.new"
+    make_tls
   fi
   # A port found free can be taken before PostgreSQL binds it (the machine is busy with tests): try
   # another one when that happens, fail on anything else.
@@ -77,7 +103,9 @@ start() {
     log "port $port was taken meanwhile; trying another"
   done
   echo "$port" >"$DIR/port"
-  log "listening on 127.0.0.1:$port ($DATA)"
+  as_owner "$bin/psql" -h "$DIR" -p "$port" -U postgres -d postgres -qAt \
+    -c "DO \$\$ BEGIN CREATE ROLE tls_only LOGIN SUPERUSER; EXCEPTION WHEN duplicate_object THEN NULL; END \$\$" >/dev/null
+  log "listening on 127.0.0.1:$port ($DATA), TLS on"
 }
 
 url() {
@@ -96,6 +124,7 @@ case "${1:-}" in
   start) start ;;
   url) url ;;
   env) echo "export HOMEDESK_TEST_POSTGRES_URL=$(url)" ;;
+  ca) running || { log "not running (postgres.sh start)"; exit 1; }; echo "$DIR/tls/ca.pem" ;;
   stop) stop ;;
   *) echo "usage: $0 start|url|env|stop" >&2; exit 2 ;;
 esac

@@ -38,11 +38,13 @@ pub fn test() -> Result<()> {
         return Err(error.context("the throwaway PostgreSQL cluster (scripts/postgres.sh) did not start"));
     }
     let postgres_url = shell::output(&mut postgres("url"))?;
+    let postgres_ca = shell::output(&mut postgres("ca"))?;
     let postgres_run = tally.run(
         shell::host_cargo()
             // PostgreSQL-only tests are ignored in the SQLite pass above and run here.
             .args(["test", "-p", "homedesk-relay", "--test", "integration", "--", "--include-ignored"])
-            .env("HOMEDESK_TEST_POSTGRES_URL", postgres_url.trim()),
+            .env("HOMEDESK_TEST_POSTGRES_URL", postgres_url.trim())
+            .env("HOMEDESK_TEST_POSTGRES_CA", postgres_ca.trim()),
     );
     // The cluster is throwaway (one schema per test): drop it whatever the result.
     let _ = shell::run(&mut postgres("stop"));

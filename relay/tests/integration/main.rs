@@ -9,6 +9,7 @@ mod client_settings;
 #[allow(dead_code)]
 mod common;
 mod config_transfer;
+mod postgres_tls;
 mod directory;
 mod native;
 mod portal;
