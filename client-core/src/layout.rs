@@ -120,6 +120,18 @@ impl KeyboardLayout {
         LAYOUTS.iter().copied().find(|layout| layout.id == id).unwrap_or(LAYOUTS[0])
     }
 
+    /// The offered layout a language tag names (a portal page's preference, the browser's language),
+    /// case-insensitively; `None` for a tag of a layout not offered.
+    pub fn by_tag(tag: &str) -> Option<KeyboardLayout> {
+        let id = match tag.trim().to_ascii_lowercase().as_str() {
+            "en" | "en-us" => 0x0409,
+            "en-gb" => 0x0809,
+            "de" | "de-de" | "de-at" => 0x0407,
+            _ => return None,
+        };
+        Some(Self::by_id(id))
+    }
+
     /// The key (DOM `code`) and level that type `ch`, or `None` when this layout has no live key for it.
     pub fn key_for(&self, ch: char) -> Option<(&'static str, Level)> {
         if ch == '\0' {
@@ -160,6 +172,16 @@ const LETTER_CODES: [&str; 26] = [
 mod tests {
     use super::*;
     use crate::keymap;
+
+    #[test]
+    fn language_tags_name_the_offered_layouts() {
+        assert_eq!(KeyboardLayout::by_tag("de-DE").map(|l| l.id), Some(0x0407));
+        assert_eq!(KeyboardLayout::by_tag("EN-gb").map(|l| l.id), Some(0x0809));
+        assert_eq!(KeyboardLayout::by_tag("en").map(|l| l.id), Some(0x0409));
+        for other in ["", "fr-FR", "de-CH", "en-US-x-evil", "english"] {
+            assert_eq!(KeyboardLayout::by_tag(other).map(|l| l.id), None, "{other}");
+        }
+    }
 
     #[test]
     fn us_types_ascii_with_shift_where_needed() {

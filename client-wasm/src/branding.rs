@@ -81,7 +81,6 @@ pub fn current() -> LoginLook {
 
 /// The preferences of the page the user signed in on (keyboard layout, upload and download paths),
 /// for the desktop's features.
-#[allow(dead_code, reason = "read by the keyboard and file-transfer features")]
 pub fn preferences() -> Preferences {
     CURRENT.with(|current| current.borrow().preferences.clone())
 }
@@ -119,19 +118,24 @@ pub async fn load() -> LoginLook {
 
 /// Sets the stylesheet's custom properties on `<html>`.
 fn apply(design: &Design) {
-    let Some(root) = gloo::utils::document()
+    if let Some(root) = gloo::utils::document()
         .document_element()
         .and_then(|e| e.dyn_into::<web_sys::HtmlElement>().ok())
-    else {
-        return;
-    };
+    {
+        apply_to(&root, design);
+    }
+}
+
+/// Sets the custom properties on `element`, for what is inside it (the whole page, or the console's
+/// preview of a page being designed).
+pub fn apply_to(element: &web_sys::HtmlElement, design: &Design) {
     let c = &design.colors;
     let page = match &design.background_url {
         // The picture covers the page; its colour shows while it loads.
         Some(url) => format!("url(\"{}\") center / cover no-repeat fixed, {}", css_url(url), c.page),
         None => c.page.clone(),
     };
-    let style = root.style();
+    let style = element.style();
     for (name, value) in [
         ("--hd-accent", c.accent.as_str()),
         ("--hd-accent-text", c.accent_text.as_str()),

@@ -80,11 +80,10 @@ fn opacity(text: Option<String>, default: u32) -> u32 {
 
 pub fn load() -> Prefs {
     let defaults = Prefs::default();
+    let page_layout = crate::branding::preferences().keyboard_layout;
+    let browser_language = gloo::utils::window().navigator().language().unwrap_or_default();
     Prefs {
-        keyboard_layout: read(KEY_LAYOUT)
-            .and_then(|id| id.parse::<u32>().ok())
-            .map(|id| KeyboardLayout::by_id(id).id)
-            .unwrap_or(defaults.keyboard_layout),
+        keyboard_layout: layout_for(read(KEY_LAYOUT).as_deref(), &page_layout, &browser_language),
         pointer_size: read(KEY_POINTER_SIZE)
             .as_deref()
             .and_then(PointerSize::from_name)
@@ -101,4 +100,29 @@ pub fn save(prefs: &Prefs) {
     let _ = storage.set_item(KEY_POINTER_SIZE, prefs.pointer_size.name());
     let _ = storage.set_item(KEY_POINTER_OPACITY, &prefs.pointer_opacity.to_string());
     let _ = storage.set_item(KEY_BAR_OPACITY, &prefs.bar_opacity.to_string());
+}
+
+/// The keyboard layout of a session: the user's own choice on this device, else the portal page's
+/// preference, else the browser's language, else US English (each only when it names an offered layout).
+pub fn layout_for(chosen: Option<&str>, page: &str, browser_language: &str) -> u32 {
+    chosen
+        .and_then(|id| id.parse::<u32>().ok())
+        .map(|id| KeyboardLayout::by_id(id).id)
+        .or_else(|| KeyboardLayout::by_tag(page).map(|l| l.id))
+        .or_else(|| KeyboardLayout::by_tag(browser_language).map(|l| l.id))
+        .unwrap_or(Prefs::default().keyboard_layout)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::layout_for;
+
+    #[test]
+    fn the_users_choice_wins_then_the_page_then_the_browser() {
+        assert_eq!(layout_for(Some("2057"), "de-DE", "de-DE"), 0x0809, "chosen on the key bar");
+        assert_eq!(layout_for(None, "de-DE", "en-US"), 0x0407, "the page's preference");
+        assert_eq!(layout_for(None, "", "en-GB"), 0x0809, "the browser's language");
+        assert_eq!(layout_for(None, "fr-FR", "fr-FR"), 0x0409, "no French layout offered: US");
+        assert_eq!(layout_for(Some("garbage"), "", "de"), 0x0407);
+    }
 }

@@ -128,6 +128,18 @@ struct PageBody {
     preferences: Preferences,
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PreviewBody {
+    #[serde(default)]
+    design: Design,
+    #[serde(default)]
+    preferences: Preferences,
+    /// The page being designed, if it has a name yet.
+    #[serde(default)]
+    name: Option<String>,
+}
+
 /// Checks unsaved values and answers what the login page would receive, with the warnings (the
 /// designer's live preview).
 async fn preview(
@@ -136,13 +148,18 @@ async fn preview(
     body: Bytes,
 ) -> ApiResult<Response> {
     require_admin(&session)?;
-    let PageBody {
+    let PreviewBody {
         mut design,
         preferences,
+        name,
     } = parse_json(&body)?;
+    // The page's name makes the warnings name its address; a new page may not have a valid one yet.
+    let name = name
+        .filter(|n| portal_design::validate_page_name(n).is_ok())
+        .unwrap_or_else(|| "NAME".to_owned());
     let mut warnings = portal_design::validate_design(&mut design).map_err(PortalError::from)?;
     warnings.extend(
-        portal_design::validate_preferences("NAME", &preferences).map_err(PortalError::from)?,
+        portal_design::validate_preferences(&name, &preferences).map_err(PortalError::from)?,
     );
     let show_domain = portal::show_domain_setting(&state.store).await?;
     let view = portal::view(None, &design, &preferences, show_domain);

@@ -529,8 +529,9 @@ pub fn visible_password_warning(name: &str) -> Warning {
     Warning {
         kind: "visible_password",
         message: format!(
-            "The default password is visible to anyone who opens /{name}.html: it is sent to every browser \
-             in clear. Use it only for an account that may be public (a demo or kiosk account)."
+            "The default password is visible to anyone who opens {}: it is sent to every browser \
+             in clear. Use it only for an account that may be public (a demo or kiosk account).",
+            if name == INDEX_PAGE { "/".to_owned() } else { format!("/{name}.html") }
         ),
     }
 }

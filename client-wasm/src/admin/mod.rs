@@ -11,6 +11,7 @@ mod assignments;
 mod audit;
 mod certificate;
 mod client_settings;
+mod designer;
 mod home;
 mod security;
 mod server;
@@ -34,6 +35,7 @@ pub enum Page {
     Sessions,
     AuditLog,
     ClientSettings,
+    PortalPages,
     TwoFactor,
     Security,
     Certificate,
@@ -59,6 +61,7 @@ impl Page {
         Page::Sessions,
         Page::AuditLog,
         Page::ClientSettings,
+        Page::PortalPages,
         Page::TwoFactor,
         Page::Security,
         Page::Certificate,
@@ -101,6 +104,11 @@ impl Page {
                 slug: "client-settings",
                 title: "HTML5 client",
                 view: |props| html! { <client_settings::ClientSettingsPage ..props /> },
+            },
+            Page::PortalPages => Entry {
+                slug: "portal-pages",
+                title: "Portal pages",
+                view: |props| html! { <designer::Designer ..props /> },
             },
             Page::TwoFactor => Entry {
                 slug: "two-factor",

@@ -1,10 +1,12 @@
 //! Portal designer in headless Chromium: two pages published with different logos, colours,
 //! backgrounds and pre-filled fields each render their own (DOM, computed styles, screenshots), with
-//! labelled fields, readable contrast and keyboard navigation.
+//! labelled fields, readable contrast and keyboard navigation; once made with the CLI, once in the
+//! admin console's designer (live preview, hex colours, uploads, unsaved edits kept).
 
 use anyhow::{ensure, Context, Result};
 use homedesk_e2e::browser::Browser;
 use homedesk_e2e::relay::Relay;
+use homedesk_e2e::wait_for;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -95,6 +97,32 @@ async fn tab_order(browser: &Browser, steps: usize) -> Result<Vec<String>> {
     Ok(order)
 }
 
+/// "sales": forest theme, stock background 7, demo / demo-pass pre-filled, no Domain field.
+/// "support": dark theme with an amber accent, an uploaded background, helpdesk and domain CORP.
+fn check_sales_and_support(sales: &Value, support: &Value) {
+    assert_eq!(sales["title"], "Sales desk");
+    assert_eq!(sales["username"], "demo");
+    assert_eq!(sales["password"], "demo-pass");
+    assert_eq!(sales["domain"], Value::Null, "the Domain field is hidden: {sales}");
+    assert_eq!(sales["button_bg"], "rgb(31, 107, 58)", "forest accent #1f6b3a: {sales}");
+    assert_eq!(sales["button_fg"], "rgb(255, 255, 255)");
+    assert_eq!(sales["title_fg"], "rgb(31, 107, 58)");
+    assert_eq!(sales["body_bg_color"], "rgb(18, 61, 34)", "forest page colour #123d22");
+    assert!(sales["body_bg_image"].as_str().unwrap_or("").contains("/backgrounds/bg-07.jpg"), "{sales}");
+
+    assert_eq!(support["title"], "Support");
+    assert_eq!(support["username"], "helpdesk");
+    assert_eq!(support["password"], "");
+    assert_eq!(support["domain"], "CORP");
+    assert_eq!(support["button_bg"], "rgb(255, 176, 0)", "custom accent #ffb000: {support}");
+    assert_eq!(support["card_bg"], "rgb(28, 35, 44)", "dark card #1c232c");
+    assert_eq!(support["text_fg"], "rgb(232, 237, 243)");
+    let support_bg = support["body_bg_image"].as_str().unwrap_or("");
+    assert!(support_bg.contains("/api/portal/assets/"), "uploaded background: {support}");
+    assert_ne!(sales["logo"], support["logo"], "each page its own logo");
+    assert!(!support_bg.contains(sales["logo"].as_str().unwrap_or("-")));
+}
+
 #[tokio::test]
 async fn two_published_pages_render_their_own_design() -> Result<()> {
     let mut relay = Relay::new()?;
@@ -118,30 +146,10 @@ async fn two_published_pages_render_their_own_design() -> Result<()> {
         browser.goto(&format!("{}sales.html", relay.url())).await?;
         let sales = rendered(&browser, "/api/portal/assets/").await?;
         browser.screenshot("designer-sales").await?;
-        assert_eq!(sales["title"], "Sales desk");
-        assert_eq!(sales["username"], "demo");
-        assert_eq!(sales["password"], "demo-pass");
-        assert_eq!(sales["domain"], Value::Null, "the Domain field is hidden: {sales}");
-        assert_eq!(sales["button_bg"], "rgb(31, 107, 58)", "forest accent #1f6b3a: {sales}");
-        assert_eq!(sales["button_fg"], "rgb(255, 255, 255)");
-        assert_eq!(sales["title_fg"], "rgb(31, 107, 58)");
-        assert_eq!(sales["body_bg_color"], "rgb(18, 61, 34)", "forest page colour #123d22");
-        assert!(sales["body_bg_image"].as_str().unwrap_or("").contains("/backgrounds/bg-07.jpg"), "{sales}");
-
         browser.goto(&format!("{}support.html", relay.url())).await?;
         let support = rendered(&browser, "/api/portal/assets/").await?;
         browser.screenshot("designer-support").await?;
-        assert_eq!(support["title"], "Support");
-        assert_eq!(support["username"], "helpdesk");
-        assert_eq!(support["password"], "");
-        assert_eq!(support["domain"], "CORP");
-        assert_eq!(support["button_bg"], "rgb(255, 176, 0)", "custom accent #ffb000: {support}");
-        assert_eq!(support["card_bg"], "rgb(28, 35, 44)", "dark card #1c232c");
-        assert_eq!(support["text_fg"], "rgb(232, 237, 243)");
-        let support_bg = support["body_bg_image"].as_str().unwrap_or("");
-        assert!(support_bg.contains("/api/portal/assets/"), "uploaded background: {support}");
-        assert_ne!(sales["logo"], support["logo"], "each page its own logo");
-        assert!(!support_bg.contains(sales["logo"].as_str().unwrap_or("-")));
+        check_sales_and_support(&sales, &support);
 
         // Accessibility basics on both pages: every field labelled, readable text, Tab order.
         for look in [&sales, &support] {
@@ -172,6 +180,174 @@ async fn two_published_pages_render_their_own_design() -> Result<()> {
     .await;
     if result.is_err() {
         let _ = browser.screenshot("designer-failure").await;
+        eprintln!("relay log:\n{}", relay.log());
+    }
+    browser.close().await?;
+    result
+}
+
+async fn admin_sign_in(browser: &Browser, relay: &Relay) -> Result<()> {
+    browser.goto(&format!("{}admin/portal-pages", relay.url())).await?;
+    browser.type_into("admin-login-username", "admin").await?;
+    browser.type_into("admin-login-password", &relay.admin_password()?).await?;
+    browser.click("admin-login-submit").await?;
+    browser.wait_testid("admin-page-portal-pages", TIMEOUT).await.map(drop)
+}
+
+/// Picks an option of a `<select>` as a person would (the value, then a change event).
+async fn choose(browser: &Browser, id: &str, value: &str) -> Result<()> {
+    browser.wait_testid(id, TIMEOUT).await?;
+    let script = "const [id, value] = arguments; const s = document.querySelector(`[data-testid=\"${id}\"]`);
+                  s.value = value; s.dispatchEvent(new Event('change', { bubbles: true })); return s.value;";
+    let chosen = browser.client.execute(script, vec![json!(id), json!(value)]).await?;
+    ensure!(chosen == value, "{id} has no option {value}");
+    Ok(())
+}
+
+/// Waits until a JavaScript expression (over `q(testid)`) equals `expected`.
+async fn wait_js(browser: &Browser, what: &str, expression: &str, expected: Value) -> Result<()> {
+    let script = format!(
+        "const q = id => document.querySelector(`[data-testid=\"${{id}}\"]`); try {{ return {expression}; }} catch (e) {{ return null; }}"
+    );
+    wait_for(what, TIMEOUT, || async {
+        let value = browser.client.execute(&script, vec![]).await?;
+        Ok((value == expected).then_some(()))
+    })
+    .await
+}
+
+async fn upload(browser: &Browser, id: &str, file: &Path) -> Result<()> {
+    let file = file.canonicalize().with_context(|| format!("{}", file.display()))?;
+    browser.wait_testid(id, TIMEOUT).await?.send_keys(&file.display().to_string()).await?;
+    Ok(())
+}
+
+/// Opens the designer on a new page.
+async fn new_page(browser: &Browser, name: &str) -> Result<()> {
+    browser.type_into("admin-designer-new-name", name).await?;
+    browser.click("admin-designer-new").await?;
+    wait_js(
+        browser,
+        "the editor of the new page",
+        "q('admin-designer-editor').querySelector('h2').textContent",
+        json!(format!("Page \"{name}\" (new)")),
+    )
+    .await?;
+    browser.wait_testid("admin-designer-preview-card", TIMEOUT).await.map(drop)
+}
+
+async fn notice(browser: &Browser, expected: &str) -> Result<()> {
+    wait_js(browser, &format!("the notice {expected:?}"), "q('admin-designer-notice').textContent", json!(expected)).await
+}
+
+#[tokio::test]
+async fn the_console_designer_publishes_pages_that_render_their_own_design() -> Result<()> {
+    let mut relay = Relay::new()?;
+    relay.serve().await?;
+    let browser = Browser::start(1400, 1000).await?;
+    let result = async {
+        admin_sign_in(&browser, &relay).await?;
+        browser.wait_testid("admin-designer-none", TIMEOUT).await?;
+
+        // "sales": the forest theme, a logo, stock picture 7, demo / demo-pass, no Domain field.
+        new_page(&browser, "sales").await?;
+        browser.type_into("admin-designer-title", "Sales desk").await?;
+        choose(&browser, "admin-designer-theme", "forest").await?;
+        wait_js(&browser, "the preview's title", "q('admin-designer-preview-title').textContent", json!("Sales desk")).await?;
+        wait_js(
+            &browser,
+            "the preview in the forest accent",
+            "getComputedStyle(q('admin-designer-preview-button')).backgroundColor",
+            json!("rgb(31, 107, 58)"),
+        )
+        .await?;
+        upload(&browser, "admin-designer-logo", &stock(2)).await?;
+        notice(&browser, "Image uploaded.").await?;
+        wait_js(
+            &browser,
+            "the uploaded logo in the preview",
+            "q('admin-designer-preview-logo').getAttribute('src').startsWith('/api/portal/assets/')",
+            json!(true),
+        )
+        .await?;
+        browser.click("admin-designer-bg-7").await?;
+        browser.type_into("admin-designer-username", "demo").await?;
+        browser.type_into("admin-designer-password", "demo-pass").await?;
+        wait_js(
+            &browser,
+            "the visible-password warning",
+            "q('admin-designer-warnings').textContent.includes('opens /sales.html')",
+            json!(true),
+        )
+        .await?;
+        choose(&browser, "admin-designer-show-domain", "hide").await?;
+        choose(&browser, "admin-designer-layout", "de-DE").await?;
+        // A colour typed wrong is refused by the preview with the reason, then corrected.
+        browser.type_into("admin-designer-color-muted", "#12").await?;
+        wait_js(&browser, "the refused colour", "!!q('admin-designer-preview-error')", json!(true)).await?;
+        browser.type_into("admin-designer-color-muted", "#4a5a4f").await?;
+        wait_js(&browser, "the preview again", "!!q('admin-designer-preview-error')", json!(false)).await?;
+        choose(&browser, "admin-designer-theme", "forest").await?;
+        browser.screenshot("designer-console-sales").await?;
+        browser.click("admin-designer-save").await?;
+        notice(&browser, "Saved.").await?;
+        browser.click("admin-designer-publish").await?;
+        notice(&browser, "Published.").await?;
+
+        // "support": the dark theme with an amber accent typed as hex, an uploaded background, CORP.
+        new_page(&browser, "support").await?;
+        browser.type_into("admin-designer-title", "Support").await?;
+        choose(&browser, "admin-designer-theme", "dark").await?;
+        browser.type_into("admin-designer-color-accent", "#ffb000").await?;
+        wait_js(&browser, "a typed colour makes the theme custom", "q('admin-designer-theme').value", json!("custom")).await?;
+        wait_js(
+            &browser,
+            "the typed accent in the preview",
+            "getComputedStyle(q('admin-designer-preview-button')).backgroundColor",
+            json!("rgb(255, 176, 0)"),
+        )
+        .await?;
+        browser.type_into("admin-designer-username", "helpdesk").await?;
+        browser.type_into("admin-designer-domain", "CORP").await?;
+        choose(&browser, "admin-designer-show-domain", "show").await?;
+        upload(&browser, "admin-designer-logo", &stock(12)).await?;
+        notice(&browser, "Image uploaded.").await?;
+        upload(&browser, "admin-designer-background", &stock(15)).await?;
+        notice(&browser, "Image uploaded.").await?;
+        wait_js(&browser, "the uploaded background chosen", "q('admin-designer-bg-upload').getAttribute('aria-pressed')", json!("true")).await?;
+        browser.click("admin-designer-save").await?;
+        notice(&browser, "Saved.").await?;
+        browser.click("admin-designer-publish").await?;
+        notice(&browser, "Published.").await?;
+        browser.screenshot("designer-console-support").await?;
+
+        // An unsaved edit survives closing the designer, and is not served.
+        browser.type_into("admin-designer-title", "Support draft").await?;
+        browser.goto(&format!("{}admin/portal-pages", relay.url())).await?;
+        browser.click("admin-designer-edit-support").await?;
+        notice(&browser, "Your unsaved changes from last time are back: Save or Reset.").await?;
+        wait_js(&browser, "the kept draft", "q('admin-designer-title').value", json!("Support draft")).await?;
+        for name in ["sales", "support"] {
+            let row = browser.text_of(&format!("admin-designer-row-{name}"), TIMEOUT).await?;
+            ensure!(row.contains(&format!("/{name}.html")), "{name} is listed as published: {row}");
+        }
+
+        browser.goto(&format!("{}sales.html", relay.url())).await?;
+        let sales = rendered(&browser, "/api/portal/assets/").await?;
+        browser.screenshot("designer-console-sales-page").await?;
+        let layout = browser
+            .run_async("return (await (await fetch('/api/portal?page=sales')).json()).preferences.keyboard_layout;", vec![])
+            .await?;
+        assert_eq!(layout, "de-DE");
+        browser.goto(&format!("{}support.html", relay.url())).await?;
+        let support = rendered(&browser, "/api/portal/assets/").await?;
+        browser.screenshot("designer-console-support-page").await?;
+        check_sales_and_support(&sales, &support);
+        Ok(())
+    }
+    .await;
+    if result.is_err() {
+        let _ = browser.screenshot("designer-console-failure").await;
         eprintln!("relay log:\n{}", relay.log());
     }
     browser.close().await?;
