@@ -7,6 +7,8 @@
 #   PEBBLE_PORT, PEBBLE_MGMT_PORT, PEBBLE_DNS_PORT, PEBBLE_DNS_MGMT_PORT, PEBBLE_TLS_PORT  (defaults 14000,
 #     15000, 8053, 8055, 5001; tests pass free ports)
 #   PEBBLE_HOSTS      names that resolve to 127.0.0.1 (space separated); every other name does not resolve
+#   PEBBLE_CERT_VALIDITY  lifetime of issued certificates in seconds (default: pebble's own, 5 years); a
+#                     tiny value makes certificates that are expired on arrival (tests of error 806)
 #
 # `start` makes a throw-away CA for pebble's own HTTPS listener (trusted only by whoever is given
 # $PEBBLE_WORKDIR/ca.pem), starts both servers, waits for the directory, saves pebble's issuing root
@@ -21,6 +23,7 @@ DNS_PORT="${PEBBLE_DNS_PORT:-8053}"
 DNS_MGMT_PORT="${PEBBLE_DNS_MGMT_PORT:-8055}"
 TLS_PORT="${PEBBLE_TLS_PORT:-5001}"
 HOSTS="${PEBBLE_HOSTS:-}"
+CERT_VALIDITY="${PEBBLE_CERT_VALIDITY:-}"
 
 log() { printf '[pebble] %s\n' "$*" >&2; }
 
@@ -72,10 +75,12 @@ start() {
   mkdir -p "$WORKDIR"
   stop
   make_tls
+  local validity=""
+  [[ -n "$CERT_VALIDITY" ]] && validity=", \"certificateValidityPeriod\": $CERT_VALIDITY"
   cat > "$WORKDIR/pebble.json" <<EOF
 {"pebble": {"listenAddress": "127.0.0.1:$PORT", "managementListenAddress": "127.0.0.1:$MGMT_PORT",
   "certificate": "$WORKDIR/server.pem", "privateKey": "$WORKDIR/server.key",
-  "httpPort": $HTTP_PORT, "tlsPort": $TLS_PORT, "ocspResponderURL": "", "externalAccountBindingRequired": false}}
+  "httpPort": $HTTP_PORT, "tlsPort": $TLS_PORT, "ocspResponderURL": "", "externalAccountBindingRequired": false$validity}}
 EOF
   # Only the names in PEBBLE_HOSTS resolve (added below); others get no address, like unknown names.
   setsid pebble-challtestsrv -defaultIPv4 "" -defaultIPv6 "" -dns01 "127.0.0.1:$DNS_PORT" -http01 "" \

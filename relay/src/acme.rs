@@ -272,6 +272,27 @@ pub fn renewal_time(
     }
 }
 
+/// Whether a relay should check the renewal now. A check is due once `next_check_at` has passed (or
+/// when none is planned). At its start a relay checks anyway (it may have been down, or the
+/// certificate may have changed, since the check was planned) — unless a relay claimed a check less
+/// than `attempt_timeout` ago, which may still be running: a claim plans the next check a full
+/// [`CHECK_INTERVAL`] after the moment of claiming, so a `next_check_at` further ahead than
+/// `CHECK_INTERVAL - attempt_timeout` marks such a recent claim. Without that exception, relays
+/// starting while another renews would each see the old certificate still due and order again.
+pub fn check_due(
+    now: i64,
+    next_check_at: Option<i64>,
+    starting: bool,
+    attempt_timeout: Duration,
+) -> bool {
+    let Some(at) = next_check_at else {
+        return true;
+    };
+    let recent_claim =
+        (CHECK_INTERVAL.saturating_sub(attempt_timeout).as_millis() as i64).saturating_add(now);
+    at <= now || (starting && at <= recent_claim)
+}
+
 /// When to look again: at the renewal time if it comes before the next daily check.
 pub fn next_check(now: i64, renew_at: i64) -> i64 {
     let daily = now.saturating_add(CHECK_INTERVAL.as_millis() as i64);
@@ -283,6 +304,23 @@ mod tests {
     use super::*;
 
     const DAY: i64 = 86_400_000;
+
+    #[test]
+    fn a_start_checks_unless_a_check_was_just_claimed() {
+        let (now, hour) = (1_000 * DAY, 3_600_000);
+        let attempt = Duration::from_secs(180);
+        // Running: only when planned.
+        assert!(check_due(now, None, false, attempt));
+        assert!(check_due(now, Some(now), false, attempt));
+        assert!(!check_due(now, Some(now + 23 * hour), false, attempt));
+        // Starting: also when the plan lies ahead (a day's check made before the restart)...
+        assert!(check_due(now, Some(now + 23 * hour), true, attempt));
+        assert!(check_due(now, Some(now + 2 * hour), true, attempt));
+        assert!(check_due(now, Some(now + DAY - 181_000), true, attempt));
+        // ...but not right after another relay claimed a check that may still be running.
+        assert!(!check_due(now, Some(now + DAY - 179_000), true, attempt));
+        assert!(!check_due(now, Some(now + DAY), true, attempt));
+    }
 
     #[test]
     fn codes_follow_the_stages() {

@@ -135,11 +135,13 @@ impl AcmeWorker {
         }
     }
 
-    /// Until shutdown: jobs as they come, and the renewal check when it is due (`next_check_at` in the
-    /// past or unset, e.g. at the first start or after a new certificate). With several relays on one
-    /// database exactly one takes each due check: it moves `next_check_at` forward with a conditional
-    /// UPDATE from the value it read ([`Store::claim_acme_check`]); the others see it not due.
+    /// Until shutdown: jobs as they come, and the renewal check once at start (unless another relay
+    /// claimed one moments ago, [`acme::check_due`]), then whenever it is due (`next_check_at` in the
+    /// past or unset, e.g. after a new certificate). With several relays on one database exactly one
+    /// takes each check: it moves `next_check_at` forward with a conditional UPDATE from the value it
+    /// read ([`Store::claim_acme_check`]); the others lose the race or see it not due.
     pub async fn run(self, shutdown: CancellationToken) {
+        let mut starting = true;
         loop {
             let now = store::unix_ms();
             match self.store.claim_acme_job(now).await {
@@ -148,9 +150,9 @@ impl AcmeWorker {
                 Err(error) => tracing::warn!(%error, "cannot read ACME jobs"),
             }
             if let Ok(settings) = self.store.acme_settings().await {
-                let due = settings
-                    .as_ref()
-                    .is_some_and(|s| s.next_check_at.is_none_or(|at| at <= now));
+                let due = settings.as_ref().is_some_and(|s| {
+                    acme::check_due(now, s.next_check_at, starting, ATTEMPT_TIMEOUT)
+                });
                 if let Some(settings) = settings.filter(|s| s.domain.is_some() && due) {
                     // Scheduled first, so that an attempt that fails early is not retried every poll,
                     // and claimed, so that only one relay orders.
@@ -164,13 +166,15 @@ impl AcmeWorker {
                             .with_timeout(&shutdown, self.renew(&settings, false))
                             .await;
                         if let Some(Err(failure)) = outcome {
-                            tracing::warn!(code = failure.code, reason = %failure.message, "renewal failed");
+                            tracing::warn!(code = failure.code, reason = %failure.message, detail = %failure.detail,
+                                "renewal failed");
                         }
                     } else {
                         tracing::info!("another relay took this renewal check");
                     }
                 }
             }
+            starting = false;
             let _ = self.store.purge_acme_challenges(now).await;
             tokio::select! {
                 _ = shutdown.cancelled() => return,

@@ -98,27 +98,32 @@ async fn audited(state: &AppState, session: &CurrentSession, ip: IpAddr, detail:
 
 /// What the served certificate says about itself: the active kept one's leaf, else the self-signed
 /// one's (read from the database and data directory, so a change shows at once, before the relays'
-/// next poll). `null` when it cannot be read (logged).
-async fn served_details(state: &AppState) -> serde_json::Value {
+/// next poll), and whether HSTS goes with it ([`certificates::publicly_trusted`]). Details are `null`
+/// when they cannot be read (logged); then the switch's current HSTS state is reported.
+async fn served_details(state: &AppState) -> (serde_json::Value, bool) {
     let data_dir = DataDir::new(&state.config.data_dir);
-    let leaf = match certificates::load_active(&state.store, &data_dir).await {
-        Ok((_, certified, _)) => certified.cert.first().cloned(),
+    let (leaf, hsts) = match certificates::load_active(&state.store, &data_dir).await {
+        Ok((_, certified, trusted)) => (certified.cert.first().cloned(), trusted),
         Err(error) => {
             tracing::warn!(%error, "cannot read the served certificate for the console");
-            None
+            (None, state.certificate.publicly_trusted())
         }
     };
     let Some(leaf) = leaf else {
-        return serde_json::Value::Null;
+        return (serde_json::Value::Null, hsts);
     };
-    match certificates::certificate_info(&leaf) {
+    (leaf_details(&leaf), hsts)
+}
+
+fn leaf_details(leaf: &rustls_pki_types::CertificateDer<'_>) -> serde_json::Value {
+    match certificates::certificate_info(leaf) {
         Ok(info) => json!({
             "subject": info.subject,
             "names": info.names,
             "issuer": info.issuer,
             "not_before": info.not_before,
             "not_after": info.not_after,
-            "sha256": crate::tls::fingerprint(&leaf),
+            "sha256": crate::tls::fingerprint(leaf),
         }),
         Err(error) => {
             tracing::warn!(%error, "cannot parse the served certificate for the console");
@@ -167,10 +172,11 @@ async fn status_body(state: &AppState) -> ApiResult<serde_json::Value> {
         })
         .collect();
     let mut served = served.map_or_else(|| json!({ "source": "self-signed" }), |c| json!(c));
-    served["details"] = served_details(state).await;
+    let (details, hsts) = served_details(state).await;
+    served["details"] = details;
     Ok(json!({
         "served": served,
-        "hsts": state.certificate.publicly_trusted(),
+        "hsts": hsts,
         "acme": acme,
         "history": history,
         "attempts": attempts,

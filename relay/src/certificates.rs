@@ -12,9 +12,11 @@ use crate::store::{
     self, CertificatePem, CertificateSource, NewCertificate, Store, StoreError, StoredCertificate,
 };
 use crate::tls::{self, CertificateSwitch, TlsError};
+use rustls::server::ParsedCertificate as WebPkiCertificate;
 use rustls::sign::CertifiedKey;
+use rustls::RootCertStore;
 use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -248,7 +250,7 @@ pub async fn reset(store: &Store) -> Result<bool, CertificateError> {
 }
 
 /// The certificate to serve: the active kept one, else the self-signed one. Returns the active id
-/// and whether the certificate is publicly trusted (CA-issued).
+/// and whether the certificate is publicly trusted ([`publicly_trusted`]: then HSTS is sent).
 pub async fn load_active(
     store: &Store,
     data_dir: &DataDir,
@@ -259,13 +261,64 @@ pub async fn load_active(
                 .certificate_pem(id)
                 .await?
                 .ok_or(CertificateError::UnknownId(id))?;
-            Ok((Some(id), parse_stored(&pem)?, true))
+            let certified = parse_stored(&pem)?;
+            let trusted = publicly_trusted(
+                pem.source,
+                &certified.cert,
+                &mozilla_roots(),
+                UnixTime::now(),
+            );
+            Ok((Some(id), certified, trusted))
         }
         None => Ok((
             None,
             tls::self_signed(data_dir).map_err(CertificateError::Tls)?,
             false,
         )),
+    }
+}
+
+/// Whether browsers trust the served certificate, the condition for HSTS (which makes a browser refuse
+/// the portal, without the option to continue, whenever the certificate fails its check):
+/// - a free certificate (ACME) counts as trusted: it comes from the CA the administrator configured
+///   (`--acme-directory`, Let's Encrypt by default), and whoever points the relay at a private ACME CA
+///   has its root in their browsers;
+/// - an imported certificate counts only if its chain (leaf first, then the intermediates it came with)
+///   verifies against `roots` — the Mozilla roots in production — at `now`. One signed by a private
+///   (office) CA gets no HSTS: a visitor whose browser lacks that CA could never click through.
+pub fn publicly_trusted(
+    source: CertificateSource,
+    chain: &[CertificateDer<'_>],
+    roots: &RootCertStore,
+    now: UnixTime,
+) -> bool {
+    match source {
+        CertificateSource::Acme => true,
+        CertificateSource::Imported => {
+            let Some((leaf, intermediates)) = chain.split_first() else {
+                return false;
+            };
+            let Ok(leaf) = WebPkiCertificate::try_from(leaf) else {
+                return false;
+            };
+            let algorithms =
+                rustls::crypto::ring::default_provider().signature_verification_algorithms;
+            rustls::client::verify_server_cert_signed_by_trust_anchor(
+                &leaf,
+                roots,
+                intermediates,
+                now,
+                algorithms.all,
+            )
+            .is_ok()
+        }
+    }
+}
+
+/// The roots browsers ship (Mozilla's list, as compiled into `webpki-roots`).
+fn mozilla_roots() -> RootCertStore {
+    RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
     }
 }
 
@@ -384,6 +437,85 @@ mod tests {
         assert!(matches!(
             parse_pem_pair(&key, &chain),
             Err(CertificateError::NoCertificate | CertificateError::NoKey)
+        ));
+    }
+
+    /// A private CA and a leaf it signed for `name` (chain: leaf, CA), valid from yesterday for 30 days.
+    fn office_ca_chain(name: &str) -> (Vec<CertificateDer<'static>>, CertificateDer<'static>) {
+        let ca_key = rcgen::KeyPair::generate().unwrap();
+        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "Office CA");
+        let ca = ca_params.self_signed(&ca_key).unwrap();
+        let issuer = rcgen::Issuer::new(ca_params, ca_key);
+        let leaf_key = rcgen::KeyPair::generate().unwrap();
+        let mut leaf = rcgen::CertificateParams::new(vec![name.to_owned()]).unwrap();
+        let now = time::OffsetDateTime::now_utc();
+        (leaf.not_before, leaf.not_after) = (
+            now - time::Duration::days(1),
+            now + time::Duration::days(30),
+        );
+        let leaf = leaf.signed_by(&leaf_key, &issuer).unwrap();
+        let chain = vec![leaf.der().clone(), ca.der().clone()];
+        (chain, ca.der().clone())
+    }
+
+    #[test]
+    fn hsts_only_for_free_certificates_and_publicly_verifiable_imports() {
+        let (chain, office_root) = office_ca_chain("portal.example.org");
+        let now = UnixTime::now();
+        let mozilla = mozilla_roots();
+        assert!(!mozilla.is_empty());
+        // A private CA's certificate: not trusted by browsers, so no HSTS.
+        assert!(!publicly_trusted(
+            CertificateSource::Imported,
+            &chain,
+            &mozilla,
+            now
+        ));
+        // The same chain verifies once its root is trusted (the check itself works)...
+        let mut office = RootCertStore::empty();
+        office.add(office_root).unwrap();
+        assert!(publicly_trusted(
+            CertificateSource::Imported,
+            &chain,
+            &office,
+            now
+        ));
+        // ...but not when the leaf is outside its validity.
+        let in_a_year =
+            UnixTime::since_unix_epoch(Duration::from_secs(now.as_secs() + 366 * 86_400));
+        assert!(!publicly_trusted(
+            CertificateSource::Imported,
+            &chain,
+            &office,
+            in_a_year
+        ));
+        // A self-signed leaf and an empty chain never are.
+        let (self_signed, _) = pair(&["portal.example.org"]);
+        let self_signed: Vec<_> = CertificateDer::pem_slice_iter(self_signed.as_bytes())
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert!(!publicly_trusted(
+            CertificateSource::Imported,
+            &self_signed,
+            &mozilla,
+            now
+        ));
+        assert!(!publicly_trusted(
+            CertificateSource::Imported,
+            &[],
+            &office,
+            now
+        ));
+        // A free certificate comes from the CA the administrator configured: trusted by rule.
+        assert!(publicly_trusted(
+            CertificateSource::Acme,
+            &chain,
+            &mozilla,
+            now
         ));
     }
 

@@ -283,7 +283,7 @@ async fn require_same_origin(
     next.run(request).await
 }
 
-/// HSTS (one year) once a CA-issued certificate is served; never with the self-signed one, which
+/// HSTS (one year) once a publicly trusted certificate is served; never with the self-signed one, which
 /// browsers would then refuse without the option to continue.
 pub const STRICT_TRANSPORT_SECURITY: &str = "max-age=31536000";
 

@@ -207,7 +207,8 @@ impl CertificateSwitch {
             .clone()
     }
 
-    /// True while a CA-issued (ACME or imported) certificate is served: HSTS is sent only then,
+    /// True while a publicly trusted certificate is served (a free one, or an import that chains to the
+    /// public roots: [`crate::certificates::publicly_trusted`]): HSTS is sent only then,
     /// so that browsers never pin HTTPS to a self-signed certificate they would have to click through.
     pub fn publicly_trusted(&self) -> bool {
         self.publicly_trusted.load(Ordering::SeqCst)

@@ -176,12 +176,14 @@ fn served_view(current: &Status, change: &Callback<(&'static str, Value, String)
         },
         None => row("Details", "The served certificate cannot be read (see the relay's log).".to_owned(), "details"),
     };
-    // From the served certificate's kind: `hsts` follows the certificate switch, which picks a new
-    // certificate up a moment after it is stored.
+    // `hsts`: the relay's rule for the stored certificate (free, or imported with a chain to the public
+    // roots), docs/certificates.md.
     let trust = match (current.served.source.as_str(), current.hsts) {
         ("self-signed", _) => "Self-signed: browsers warn until you install a certificate for the portal's public name.",
         (_, true) => "Issued by a certificate authority: browsers are told to use HTTPS only (HSTS).",
-        (_, false) => "Issued by a certificate authority.",
+        (_, false) => {
+            "Issued by a certificate authority that browsers do not know by themselves (such as a company CA):              HSTS is not sent, so a browser without that CA can still continue."
+        }
     };
     let reset = change.reform(|_: MouseEvent| {
         ("/api/admin/certificate/reset", json!({}), "The portal now serves its self-signed certificate.".to_owned())
@@ -215,6 +217,7 @@ struct JobRunner {
 }
 
 impl JobRunner {
+    /// The job's message on success; on failure its message with the code, as the CLI says it.
     async fn run(&self, body: Value) -> Result<String, String> {
         let session = &self.props.session;
         let queued: Queued =
@@ -227,18 +230,25 @@ impl JobRunner {
                 let message = job.message.unwrap_or_default();
                 return match job.code {
                     Some(0) | None => Ok(message),
-                    Some(_) => Err(message),
+                    Some(code) => Err(format!("{message} (error {code})")),
                 };
             }
         }
         Err("The serving relay did not finish the job in time; its result will appear below.".to_owned())
     }
 
-    /// Request: look up the CA's terms first (accepted by the form's checkbox), then order.
-    fn request(&self, email: String, domain: String) {
+    /// The CA's current terms-of-service URL (a `terms` job: the serving relay reads the directory).
+    async fn terms(&self) -> Terms {
+        match self.run(json!({ "kind": "terms" })).await {
+            Ok(url) => Terms::Url(url),
+            Err(message) => Terms::Failed(message),
+        }
+    }
+
+    /// Request with the terms URL the form showed and the administrator accepted.
+    fn request(&self, email: String, domain: String, terms_url: String) {
         let this = self.clone();
         self.start(async move {
-            let terms_url = this.run(json!({ "kind": "terms" })).await?;
             let body = json!({ "kind": "request", "email": email, "domain": domain, "terms_url": terms_url });
             this.run(body).await
         });
@@ -267,6 +277,58 @@ impl JobRunner {
     }
 }
 
+/// The CA's terms of service as the request form shows them: looked up when the form is shown, so
+/// the administrator accepts the terms they saw, and exactly that URL goes back with the request.
+#[derive(Clone, Debug, PartialEq)]
+enum Terms {
+    Loading,
+    /// From the CA's directory (`meta.termsOfService`); empty when the CA names none.
+    Url(String),
+    /// Why they could not be read (error 802: the CA is unreachable or its directory unreadable).
+    Failed(String),
+}
+
+/// Only web addresses become links (a CA's directory is not trusted to supply `javascript:`).
+fn is_linkable(url: &str) -> bool {
+    let lower = url.to_ascii_lowercase();
+    ["https://", "http://", "data:text/plain,"].iter().any(|scheme| lower.starts_with(scheme))
+}
+
+fn terms_view(terms: &Terms, retry: Callback<MouseEvent>) -> Html {
+    match terms {
+        Terms::Loading => html! {
+            <p class="hd-admin-muted" data-testid="admin-certificate-terms-loading">
+                { "Looking up the certificate authority's terms of service…" }
+            </p>
+        },
+        Terms::Url(url) if url.is_empty() => html! {
+            <p class="hd-admin-muted" data-testid="admin-certificate-terms-none">
+                { "The certificate authority names no terms of service." }
+            </p>
+        },
+        Terms::Url(url) => html! {
+            <p class="hd-admin-muted">
+                { "The certificate authority's terms of service: " }
+                if is_linkable(url) {
+                    <a href={url.clone()} target="_blank" rel="noopener noreferrer" data-testid="admin-certificate-terms">
+                        { url }
+                    </a>
+                } else {
+                    <span data-testid="admin-certificate-terms">{ url }</span>
+                }
+            </p>
+        },
+        Terms::Failed(message) => html! {
+            <>
+                <p class="hd-error" role="alert" data-testid="admin-certificate-terms-error">{ message }</p>
+                <button type="button" class="hd-secondary" onclick={retry} data-testid="admin-certificate-terms-retry">
+                    { "Look up the terms again" }
+                </button>
+            </>
+        },
+    }
+}
+
 #[derive(Properties, PartialEq)]
 struct AcmeProps {
     acme: Option<Acme>,
@@ -280,18 +342,38 @@ fn AcmeSection(props: &AcmeProps) -> Html {
     let email = use_node_ref();
     let domain = use_node_ref();
     let accept = use_node_ref();
+    let terms = use_state(|| Terms::Loading);
+    // Bumped by "Look up the terms again".
+    let lookups = use_state(|| 0u32);
+    {
+        let (jobs, terms) = (jobs.clone(), terms.clone());
+        use_effect_with(*lookups, move |_| {
+            terms.set(Terms::Loading);
+            wasm_bindgen_futures::spawn_local(async move { terms.set(jobs.terms().await) });
+        });
+    }
+    let retry = {
+        let lookups = lookups.clone();
+        Callback::from(move |_: MouseEvent| lookups.set(*lookups + 1))
+    };
     let onsubmit = {
-        let (jobs, email, domain, accept) = (jobs.clone(), email.clone(), domain.clone(), accept.clone());
+        let (jobs, email, domain, accept, terms) =
+            (jobs.clone(), email.clone(), domain.clone(), accept.clone(), terms.clone());
         Callback::from(move |event: SubmitEvent| {
             event.prevent_default();
+            let Terms::Url(terms_url) = &*terms else {
+                return;
+            };
             let accepted = accept.cast::<HtmlInputElement>().is_some_and(|input| input.checked());
             if !accepted {
                 jobs.notice.set(Some(("Accept the certificate authority's terms of service first.".to_owned(), true)));
                 return;
             }
-            jobs.request(input_value(&email).trim().to_owned(), input_value(&domain).trim().to_owned());
+            let (email, domain) = (input_value(&email).trim().to_owned(), input_value(&domain).trim().to_owned());
+            jobs.request(email, domain, terms_url.clone());
         })
     };
+    let terms_known = matches!(*terms, Terms::Url(_));
     let renew = {
         let jobs = jobs.clone();
         Callback::from(move |_: MouseEvent| jobs.renew())
@@ -336,8 +418,15 @@ fn AcmeSection(props: &AcmeProps) -> Html {
             <form class="hd-admin-form" {onsubmit} aria-label="Get a free certificate" novalidate=true>
                 <label>{ "Email" }<input ref={email} type="email" value={email_value} data-testid="admin-certificate-email" /></label>
                 <label>{ "Domain (public DNS name)" }<input ref={domain} type="text" value={domain_value} data-testid="admin-certificate-domain" /></label>
-                <label class="hd-admin-check"><input ref={accept} type="checkbox" data-testid="admin-certificate-accept" />{ "I accept the certificate authority's terms of service" }</label>
-                <button type="submit" disabled={busy} data-testid="admin-certificate-request">{ "Get a certificate" }</button>
+                { terms_view(&terms, retry) }
+                <label class="hd-admin-check">
+                    <input ref={accept} type="checkbox" disabled={!terms_known}
+                           data-testid="admin-certificate-accept" />
+                    { "I accept the certificate authority's terms of service" }
+                </label>
+                <button type="submit" disabled={busy || !terms_known} data-testid="admin-certificate-request">
+                    { "Get a certificate" }
+                </button>
                 if can_renew {
                     <button type="button" class="hd-secondary" disabled={busy} onclick={renew} data-testid="admin-certificate-renew">{ "Renew now" }</button>
                 }

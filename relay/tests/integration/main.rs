@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod acme;
+mod acme_gaps;
 mod admin;
 mod api;
 mod cli;
@@ -12,6 +13,7 @@ mod config_transfer;
 mod postgres_tls;
 mod directory;
 mod native;
+mod native_audit;
 mod portal;
 mod scale_out;
 mod security;

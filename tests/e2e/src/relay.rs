@@ -8,7 +8,11 @@ use std::time::Duration;
 
 pub struct Relay {
     pub https_port: u16,
-    http_port: u16,
+    /// The plain-HTTP port: [`Relay::serve`] picks a free one unless it was set before (a test ACME
+    /// server has to know it to validate HTTP-01).
+    pub http_port: u16,
+    /// Extra `relay serve` arguments (e.g. `--acme-directory`), set before [`Relay::serve`].
+    pub serve_args: Vec<String>,
     data_dir: tempfile::TempDir,
     child: Option<Child>,
 }
@@ -17,7 +21,7 @@ impl Relay {
     /// Creates the data directory (the relay's first start initialises it).
     pub fn new() -> Result<Relay> {
         let data_dir = tempfile::Builder::new().prefix("homedesk-e2e-").tempdir()?;
-        Ok(Relay { https_port: 0, http_port: 0, data_dir, child: None })
+        Ok(Relay { https_port: 0, http_port: 0, serve_args: Vec::new(), data_dir, child: None })
     }
 
     fn bin() -> Result<PathBuf> {
@@ -61,7 +65,9 @@ impl Relay {
     /// Starts `relay serve` with the built client and waits until HTTPS answers.
     pub async fn serve(&mut self) -> Result<()> {
         self.https_port = crate::free_port()?;
-        self.http_port = crate::free_port()?;
+        if self.http_port == 0 {
+            self.http_port = crate::free_port()?;
+        }
         self.spawn().await
     }
 
@@ -84,6 +90,7 @@ impl Relay {
             .arg(self.data_dir.path())
             .args(["serve", "--bind", "127.0.0.1", "--web-root", &web_root])
             .args(["--https-port", &self.https_port.to_string(), "--http-port", &http_port.to_string()])
+            .args(&self.serve_args)
             .stdout(log.try_clone()?)
             .stderr(log)
             .spawn()

@@ -119,7 +119,8 @@ async fn certificate_page_shows_and_imports() -> Result<()> {
         browser.click("admin-certificate-import").await?;
         wait_text(&browser, "admin-certificate-notice", &["now served"], TIMEOUT).await?;
         wait_text(&browser, "admin-certificate-source", &["Imported"], TIMEOUT).await?;
-        wait_text(&browser, "admin-certificate-trust", &["Issued by a certificate authority"], TIMEOUT).await?;
+        // Signed by a private CA: no HSTS (a browser without that CA must still be able to continue).
+        wait_text(&browser, "admin-certificate-trust", &["company CA", "HSTS is not sent"], TIMEOUT).await?;
         assert_eq!(browser.text_of("admin-certificate-names", TIMEOUT).await?, "portal.e2e.test, localhost");
         assert!(browser.text_of("admin-certificate-issuer", TIMEOUT).await?.contains("Homedesk E2E Test CA"));
         let imported = browser.text_of("admin-certificate-sha256", TIMEOUT).await?;
@@ -156,6 +157,137 @@ async fn certificate_page_shows_and_imports() -> Result<()> {
     }
     .await;
     finish(browser, &relay, "console-certificate", result).await
+}
+
+/// A public-looking name that the test ACME server's DNS resolves to 127.0.0.1.
+const ACME_DOMAIN: &str = "desk.homedesk-ci.net";
+
+/// Debian's pebble with its DNS (scripts/pebble.sh), validating HTTP-01 on `http_port`; stopped on drop.
+struct Pebble {
+    dir: tempfile::TempDir,
+    directory: String,
+    /// The root of pebble's own HTTPS listener (what the relay is told to trust for the CA).
+    ca_root: String,
+}
+
+impl Pebble {
+    fn script() -> std::path::PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/pebble.sh")
+    }
+
+    fn start(http_port: u16) -> Result<Pebble> {
+        let dir = tempfile::tempdir()?;
+        let mut start = Command::new("bash");
+        start.arg(Self::script()).arg("start").env("PEBBLE_WORKDIR", dir.path());
+        start.env("PEBBLE_HTTP_PORT", http_port.to_string()).env("PEBBLE_HOSTS", ACME_DOMAIN);
+        for name in ["PEBBLE_PORT", "PEBBLE_MGMT_PORT", "PEBBLE_DNS_PORT", "PEBBLE_DNS_MGMT_PORT", "PEBBLE_TLS_PORT"] {
+            start.env(name, free_port()?.to_string());
+        }
+        let output = start.stdin(Stdio::null()).output().context("cannot run scripts/pebble.sh")?;
+        if !output.status.success() {
+            bail!("pebble.sh start failed: {}", String::from_utf8_lossy(&output.stderr));
+        }
+        let env = std::fs::read_to_string(dir.path().join("env"))?;
+        let var = |name: &str| {
+            env.lines().find_map(|l| l.strip_prefix(&format!("{name}="))).map(str::to_owned)
+                .with_context(|| format!("{name} missing in pebble's env"))
+        };
+        Ok(Pebble { directory: var("PEBBLE_DIRECTORY")?, ca_root: var("PEBBLE_CA_ROOT")?, dir })
+    }
+
+    /// The terms-of-service URL in the CA's own directory (read with curl, not through the relay).
+    fn terms_of_service(&self) -> Result<String> {
+        let directory = run("curl", &["-fsS", "--cacert", &self.ca_root, &self.directory], Path::new("/"))?;
+        let directory: serde_json::Value = serde_json::from_str(&directory)?;
+        directory["meta"]["termsOfService"].as_str().map(str::to_owned).context("no termsOfService in the directory")
+    }
+}
+
+impl Drop for Pebble {
+    fn drop(&mut self) {
+        let _ = Command::new("bash").arg(Self::script()).arg("stop").env("PEBBLE_WORKDIR", self.dir.path()).output();
+    }
+}
+
+/// "Get a certificate" from the console: the form shows the CA's terms-of-service URL (as the CA's
+/// directory has it) before anything is accepted; after accepting, the relay gets the certificate from
+/// pebble, the page reports success with that URL as the accepted terms, and the relay serves pebble's
+/// certificate on the wire.
+#[tokio::test]
+async fn certificate_page_shows_the_terms_and_gets_a_free_certificate() -> Result<()> {
+    let mut relay = Relay::new()?;
+    relay.http_port = free_port()?;
+    let pebble = Pebble::start(relay.http_port)?;
+    let terms = pebble.terms_of_service()?;
+    relay.serve_args =
+        vec!["--acme-directory".into(), pebble.directory.clone(), "--acme-ca-root".into(), pebble.ca_root.clone()];
+    relay.serve().await?;
+    let browser = Browser::start(1400, 1600).await?;
+    let result = async {
+        admin_sign_in(&browser, &relay).await?;
+        browser.click("admin-nav-certificate").await?;
+        // The terms are shown before accepting, as a link to exactly the directory's URL.
+        let shown = browser.text_of("admin-certificate-terms", JOB_TIMEOUT).await?;
+        assert_eq!(shown, terms, "the link's text is the CA's terms URL");
+        let link = browser.wait_testid("admin-certificate-terms", TIMEOUT).await?;
+        assert_eq!(link.attr("href").await?.as_deref(), Some(terms.as_str()));
+        assert!(browser.wait_testid("admin-certificate-request", TIMEOUT).await?.is_enabled().await?);
+        browser.screenshot("console-certificate-terms").await?;
+
+        browser.type_into("admin-certificate-email", "admin@homedesk-ci.net").await?;
+        browser.type_into("admin-certificate-domain", ACME_DOMAIN).await?;
+        browser.click("admin-certificate-accept").await?;
+        browser.click("admin-certificate-request").await?;
+        let notice =
+            wait_text(&browser, "admin-certificate-notice", &["Certificate for", "issued by"], JOB_TIMEOUT).await?;
+        assert!(notice.contains(ACME_DOMAIN) && notice.contains("Pebble"), "{notice}");
+        wait_text(&browser, "admin-certificate-acme-result", &["Success"], TIMEOUT).await?;
+        // The request carried the URL that was shown: the relay stored it as the accepted terms.
+        wait_text(&browser, "admin-certificate-acme", &[ACME_DOMAIN, &terms], TIMEOUT).await?;
+        wait_text(&browser, "admin-certificate-attempts", &[&format!("Request for {ACME_DOMAIN}"), "Success"], TIMEOUT)
+            .await?;
+        wait_text(&browser, "admin-certificate-source", &["Free certificate"], TIMEOUT).await?;
+        wait_text(&browser, "admin-certificate-trust", &["Issued by a certificate authority", "(HSTS)"], TIMEOUT).await?;
+        assert!(browser.text_of("admin-certificate-issuer", TIMEOUT).await?.contains("Pebble Intermediate CA"));
+        let port = relay.https_port;
+        let served = wait_for("the relay to serve pebble's certificate", TIMEOUT, || async move {
+            let served = served_certificate(port).ok().map(|(text, _)| text);
+            Ok(served.filter(|text| text.contains("Pebble Intermediate CA")))
+        })
+        .await?;
+        assert!(served.contains(ACME_DOMAIN), "{served}");
+        browser.screenshot("console-certificate-free").await?;
+        Ok(())
+    }
+    .await;
+    finish(browser, &relay, "console-certificate-free", result).await
+}
+
+/// With a CA that cannot be reached the form says why (error 802) and offers no request.
+#[tokio::test]
+async fn certificate_page_without_a_reachable_ca_offers_no_request() -> Result<()> {
+    let mut relay = Relay::new()?;
+    let closed = free_port()?;
+    relay.serve_args = vec!["--acme-directory".into(), format!("https://127.0.0.1:{closed}/dir")];
+    relay.serve().await?;
+    let browser = Browser::start(1400, 1300).await?;
+    let result = async {
+        admin_sign_in(&browser, &relay).await?;
+        browser.click("admin-nav-certificate").await?;
+        let error = browser.text_of("admin-certificate-terms-error", JOB_TIMEOUT).await?;
+        assert!(error.contains("terms of service") && error.ends_with("(error 802)"), "{error}");
+        assert!(!browser.wait_testid("admin-certificate-request", TIMEOUT).await?.is_enabled().await?);
+        assert!(!browser.wait_testid("admin-certificate-accept", TIMEOUT).await?.is_enabled().await?);
+        let link = browser.client.find(fantoccini::Locator::Css("[data-testid='admin-certificate-terms']")).await;
+        assert!(link.is_err(), "no terms link without the CA's directory");
+        browser.screenshot("console-certificate-ca-unreachable").await?;
+        // Looking again asks the CA again: still unreachable, still said so.
+        browser.click("admin-certificate-terms-retry").await?;
+        wait_text(&browser, "admin-certificate-terms-error", &["(error 802)"], JOB_TIMEOUT).await?;
+        Ok(())
+    }
+    .await;
+    finish(browser, &relay, "console-certificate-ca-unreachable", result).await
 }
 
 /// The page lists the listener; a taken port is refused with the relay's sentence while the console
