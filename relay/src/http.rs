@@ -1012,6 +1012,14 @@ async fn published_page(state: &AppState, root: &std::path::Path, path: &str) ->
     }
 }
 
+/// The routes of an admin API whose console changes [`crate::admin_audit`] records under `area`.
+fn audited(routes: Router<AppState>, state: &AppState, area: &'static str) -> Router<AppState> {
+    routes.route_layer(middleware::from_fn_with_state(
+        (state.clone(), area),
+        crate::admin_audit::record_change,
+    ))
+}
+
 /// The complete HTTPS application.
 pub fn router(state: AppState) -> Router {
     Router::new()
@@ -1029,10 +1037,10 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::certificate_api::routes())
         .merge(crate::admin_api::routes())
         .merge(crate::server_api::routes())
-        .merge(crate::config_api::routes())
-        .merge(crate::client_settings_api::routes())
-        .merge(crate::portal_api::routes())
-        .merge(crate::twofa_api::routes())
+        .merge(audited(crate::config_api::routes(), &state, "config import"))
+        .merge(audited(crate::client_settings_api::routes(), &state, "html5 client"))
+        .merge(audited(crate::portal_api::routes(), &state, "portal"))
+        .merge(audited(crate::twofa_api::routes(), &state, "2fa"))
         .merge(crate::security_api::routes())
         .route("/api", any(api_not_found))
         .route("/api/{*rest}", any(api_not_found))

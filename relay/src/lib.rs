@@ -25,6 +25,7 @@
 pub mod acme;
 pub mod acme_client;
 pub mod admin_api;
+pub mod admin_audit;
 pub mod audit;
 pub mod auth;
 pub mod broker;

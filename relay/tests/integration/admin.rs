@@ -416,3 +416,53 @@ async fn cli_changes_are_audited_with_the_cli_as_actor() {
     assert_eq!(added[0]["target"], "cli-pc");
     assert_eq!(added[0]["ip"], Value::Null);
 }
+
+/// The console's changes of two-factor, portal pages, HTML5 client settings and the configuration
+/// import are audited like the CLI's (actor, IP, area, route and identifying fields, never secrets);
+/// refused requests and previews are not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_changes_of_every_area_are_audited_without_secrets() {
+    let relay = TestRelay::start().await;
+    let admin = admin_session(&relay).await;
+    relay.add_user("alice").await;
+    let changes = [
+        ("/api/admin/twofa/members", json!({ "kind": "user", "name": "alice" })),
+        ("/api/admin/twofa/settings", json!({ "sms_template": "Code %CODE% secret-template-text" })),
+        ("/api/admin/portal/pages/sales", json!({ "preferences": { "password": "secret-default-pass" } })),
+        ("/api/admin/portal/pages/sales/publish", json!({})),
+        ("/api/admin/client-settings", json!({ "color_depth": 16 })),
+    ];
+    for (path, body) in &changes {
+        let response = post(&relay, path, &admin, body.clone()).await;
+        assert_eq!(response.status, 200, "{path}: {}", response.text());
+    }
+    let refused = post(&relay, "/api/admin/portal/pages/..%2Fetc", &admin, json!({})).await;
+    assert_eq!(refused.status, 400);
+    let preview = post(&relay, "/api/admin/portal/preview", &admin, json!({})).await;
+    assert_eq!(preview.status, 200);
+    let export = get(&relay, "/api/admin/config/export", &admin).await;
+    let imported = relay.post("/api/admin/config/import", Some(&admin), &export.text()).await;
+    assert_eq!(imported.status, 200, "{}", imported.text());
+
+    let admin = admin_session(&relay).await; // the import ended every session
+    let entries = audit(&relay, &admin, "settings.change").await;
+    let described: Vec<String> = entries
+        .iter()
+        .filter(|e| e["actor"] == "admin" && e["action"] == "settings.change")
+        .map(|e| format!("{} | {}", e["target"].as_str().unwrap(), e["detail"].as_str().unwrap()))
+        .collect();
+    for expected in [
+        "2fa | twofa/members name=alice kind=user",
+        "2fa | twofa/settings",
+        "portal | portal/pages/sales",
+        "portal | portal/pages/sales/publish",
+        "html5 client | client-settings",
+        "config import | config/import",
+    ] {
+        assert!(described.iter().any(|d| d == expected), "{expected} missing from {described:#?}");
+    }
+    assert_eq!(described.len(), 6, "refused requests and previews are not changes: {described:#?}");
+    assert!(entries.iter().all(|e| e["ip"] == "127.0.0.1"), "{entries:?}");
+    let text = serde_json::to_string(&entries).unwrap();
+    assert!(!text.contains("secret-"), "a secret reached the audit log: {text}");
+}
