@@ -74,11 +74,17 @@ impl Relay {
     /// Kills the relay (every open pipe breaks, as in a network drop) and starts it again on the same
     /// ports and data directory.
     pub async fn restart(&mut self) -> Result<()> {
+        self.kill()?;
+        self.spawn().await
+    }
+
+    /// Kills the relay and leaves it down (`restart` brings it back on the same ports).
+    pub fn kill(&mut self) -> Result<()> {
         if let Some(mut child) = self.child.take() {
             child.kill()?;
             child.wait()?;
         }
-        self.spawn().await
+        Ok(())
     }
 
     async fn spawn(&mut self) -> Result<()> {

@@ -292,6 +292,54 @@ async fn dropped_connection_reconnects_to_the_same_session() -> Result<()> {
     result
 }
 
+/// The seconds in "Reconnecting in N s…", if the countdown shows a number.
+async fn countdown_seconds(browser: &Browser) -> Result<Option<u32>> {
+    let text = browser.text_of("reconnect-countdown", MESSAGE_TIMEOUT).await?;
+    Ok(text.strip_prefix("Reconnecting in ").and_then(|rest| rest.split(' ').next()).and_then(|n| n.parse().ok()))
+}
+
+#[tokio::test]
+async fn reconnecting_counts_down_and_cancel_stops_it() -> Result<()> {
+    let mut relay = relay_with("rdpuser1", PASSWORD, Some(("Office PC", &xrdp_addr()?))).await?;
+    let browser = Browser::start(1280, 1000).await?;
+    let result = async {
+        browser.login(&relay.url(), "rdpuser1", PASSWORD).await?;
+        browser.wait_for_picture(&known_picture(Rgb::from_hex("#1e6fd9")), TOLERANCE, DESKTOP_TIMEOUT).await?;
+        relay.kill()?;
+        // A visible countdown that goes down a second at a time.
+        let first = homedesk_e2e::wait_for("a countdown with seconds", MESSAGE_TIMEOUT, || async {
+            countdown_seconds(&browser).await
+        })
+        .await?;
+        assert!((1..=5).contains(&first), "Reconnecting in {first} s");
+        let later = homedesk_e2e::wait_for("the countdown to go down", Duration::from_secs(5), || async {
+            Ok(countdown_seconds(&browser).await?.filter(|&n| n < first))
+        })
+        .await?;
+        browser.screenshot("reconnect-countdown").await?;
+        assert!(later < first);
+        browser.click("reconnect-cancel").await?;
+        let notice = browser.text_of("login-info", MESSAGE_TIMEOUT).await?;
+        assert!(notice.starts_with("Reconnection cancelled."), "{notice}");
+        // With the relay back, nothing reconnects by itself: the user chose to stop.
+        relay.restart().await?;
+        tokio::time::sleep(Duration::from_secs(7)).await;
+        let still = browser
+            .client
+            .execute("return [!!document.querySelector('[data-testid=\"login-form\"]'), !!document.querySelector('[data-testid=\"session-status\"]')];", vec![])
+            .await?;
+        assert_eq!(still, serde_json::json!([true, false]), "the page stays on the sign-in form");
+        browser.screenshot("reconnect-cancelled").await?;
+        Ok(())
+    }
+    .await;
+    if result.is_err() {
+        let _ = browser.screenshot("reconnect-cancel-failure").await;
+    }
+    browser.close().await?;
+    result
+}
+
 #[tokio::test]
 async fn onboarding_page_offers_the_remote_desktop_script() -> Result<()> {
     let relay = relay_with("rdpuser1", PASSWORD, None).await?;
