@@ -232,3 +232,76 @@ async fn two_factor_page_manages_the_list_methods_and_settings() -> Result<()> {
     browser.close().await?;
     result
 }
+
+/// The status of a sign-in attempt made from the page without touching its cookies (the console's
+/// own session stays).
+async fn sign_in_status(browser: &Browser, user: &str, password: &str) -> Result<u64> {
+    let status = browser
+        .run_async(
+            "const [username, password] = arguments;
+             const r = await fetch('/api/login', { method: 'POST', credentials: 'omit',
+                 headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ username, password }) });
+             return r.status;",
+            vec![user.into(), password.into()],
+        )
+        .await?;
+    status.as_u64().context("status")
+}
+
+async fn click_labelled(browser: &Browser, label: &str) -> Result<()> {
+    let found = browser
+        .client
+        .execute(
+            "const b = document.querySelector(`button[aria-label=\"${arguments[0]}\"]`); if (b) b.click(); return !!b;",
+            vec![label.into()],
+        )
+        .await?;
+    anyhow::ensure!(found == true, "no button labelled {label:?}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn users_page_adds_a_user_changes_the_password_and_removes_the_user() -> Result<()> {
+    let mut relay = Relay::new()?;
+    relay.serve().await?;
+    let admin_password = relay.admin_password()?;
+    let browser = Browser::start(1280, 900).await?;
+    let (first, second) = ("Carol-First-Pass1", "Carol-Second-Pass2");
+    let result = async {
+        admin_sign_in(&browser, &relay, "admin", &admin_password).await?;
+        browser.click("admin-nav-users").await?;
+        browser.wait_testid("admin-users-table", TIMEOUT).await?;
+        browser.type_into("admin-users-name", "carol").await?;
+        browser.type_into("admin-users-password", first).await?;
+        browser.click("admin-users-add").await?;
+        wait_text(&browser, "admin-users-table", &["carol"]).await?;
+        assert_eq!(sign_in_status(&browser, "carol", first).await?, 200);
+
+        browser.type_into("admin-users-password", second).await?;
+        click_labelled(&browser, "set the typed password for carol").await?;
+        wait_for("the new password to work", TIMEOUT, || async {
+            Ok((sign_in_status(&browser, "carol", second).await? == 200).then_some(()))
+        })
+        .await?;
+        assert_eq!(sign_in_status(&browser, "carol", first).await?, 401, "the old password no longer works");
+        browser.screenshot("admin-users").await?;
+
+        click_labelled(&browser, "remove carol").await?;
+        wait_for("carol to leave the table", TIMEOUT, || async {
+            let table = browser.text_of("admin-users-table", TIMEOUT).await?;
+            Ok((!table.contains("carol")).then_some(()))
+        })
+        .await?;
+        assert_eq!(sign_in_status(&browser, "carol", second).await?, 401, "a removed user cannot sign in");
+        // The console's own session was never touched.
+        assert_eq!(browser.text_of("admin-user", TIMEOUT).await?, "admin");
+        Ok(())
+    }
+    .await;
+    if result.is_err() {
+        let _ = browser.screenshot("admin-users-failure").await;
+        eprintln!("relay log:\n{}", relay.log());
+    }
+    browser.close().await?;
+    result
+}
