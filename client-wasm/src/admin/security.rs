@@ -3,6 +3,10 @@
 //! now, each with Unblock. Through `/api/admin/security/...`, which validates exactly like
 //! `relay security …`: a refused value keeps everything as it was and its sentence is shown next to
 //! the form it came from. Every answer is the page's whole state, shown as the relay now applies it.
+//!
+//! What the administrator typed stays in the fields until the relay accepts it: the limit fields show
+//! a draft (back to the stored values only after a successful save) and the whitelist field is cleared
+//! only once the range is added, so a refused value can be corrected instead of typed again.
 
 use super::{api, local_time, PageProps};
 use serde::Deserialize;
@@ -79,12 +83,41 @@ fn number_text(value: Option<&Value>) -> String {
     value.map(|v| v.to_string()).unwrap_or_default()
 }
 
+/// The limit fields as typed, one entry per `LIMITS` row; `None` shows the stored value.
+#[derive(Clone, Default, PartialEq)]
+struct LimitDrafts(Vec<Option<String>>);
+
+enum DraftChange {
+    Typed(usize, String),
+    /// After a successful save: every field shows what the relay stored.
+    Saved,
+}
+
+impl Reducible for LimitDrafts {
+    type Action = DraftChange;
+
+    fn reduce(self: std::rc::Rc<Self>, change: DraftChange) -> std::rc::Rc<Self> {
+        match change {
+            DraftChange::Typed(index, text) => {
+                let mut drafts = self.0.clone();
+                drafts.resize(LIMITS.len(), None);
+                if let Some(slot) = drafts.get_mut(index) {
+                    *slot = Some(text);
+                }
+                Self(drafts).into()
+            }
+            DraftChange::Saved => Self::default().into(),
+        }
+    }
+}
+
 #[function_component]
 pub fn Security(props: &PageProps) -> Html {
     let status = use_state(|| None::<Status>);
     let notice = use_state(|| None::<Notice>);
     let reload = use_state(|| 0u32);
     let limit_inputs = use_memo((), |_| LIMITS.iter().map(|_| NodeRef::default()).collect::<Vec<_>>());
+    let limit_drafts = use_reducer(LimitDrafts::default);
     let whitelist_input = use_node_ref();
     {
         let (status, notice, props) = (status.clone(), notice.clone(), props.clone());
@@ -101,15 +134,16 @@ pub fn Security(props: &PageProps) -> Html {
             });
         });
     }
-    // Sends a change; the answer is the new state, or the refusal shown under `part`.
+    // Sends a change; the answer is the new state (then `accepted` runs), or the refusal shown under `part`.
     let send = {
         let (status, notice, props) = (status.clone(), notice.clone(), props.clone());
-        move |part: Part, path: &'static str, body: Value, done: String| {
+        move |part: Part, path: &'static str, body: Value, done: String, accepted: Callback<()>| {
             let (status, notice, props) = (status.clone(), notice.clone(), props.clone());
             wasm_bindgen_futures::spawn_local(async move {
                 match api::post::<_, Status>(&props.session, path, &body).await {
                     Ok(now) => {
                         status.set(Some(now));
+                        accepted.emit(());
                         notice.set(Some(Notice {
                             part,
                             text: done,
@@ -142,7 +176,7 @@ pub fn Security(props: &PageProps) -> Html {
     };
 
     let save_limits = {
-        let (send, inputs) = (send.clone(), limit_inputs.clone());
+        let (send, inputs, drafts) = (send.clone(), limit_inputs.clone(), limit_drafts.clone());
         Callback::from(move |event: SubmitEvent| {
             event.prevent_default();
             let body: Map<String, Value> = LIMITS
@@ -160,17 +194,37 @@ pub fn Security(props: &PageProps) -> Html {
                 "/api/admin/security/limits",
                 Value::Object(body),
                 "Saved: the new limits apply from the next sign-in.".to_owned(),
+                {
+                    let drafts = drafts.clone();
+                    Callback::from(move |()| drafts.dispatch(DraftChange::Saved))
+                },
             );
         })
     };
-    let limit_rows = LIMITS.iter().zip(limit_inputs.iter()).map(|((name, label, id), input)| {
-        html! {
-            <label>{ *label }
-                <input ref={input.clone()} type="text" inputmode="numeric" value={number_text(current.limits.get(*name))}
-                       data-testid={format!("admin-security-{id}")} />
-            </label>
-        }
-    });
+    let limit_rows = LIMITS
+        .iter()
+        .zip(limit_inputs.iter())
+        .enumerate()
+        .map(|(index, ((name, label, id), input))| {
+            let shown = match limit_drafts.0.get(index) {
+                Some(Some(draft)) => draft.clone(),
+                _ => number_text(current.limits.get(*name)),
+            };
+            let oninput = {
+                let drafts = limit_drafts.clone();
+                Callback::from(move |event: InputEvent| {
+                    if let Some(field) = event.target_dyn_into::<web_sys::HtmlInputElement>() {
+                        drafts.dispatch(DraftChange::Typed(index, field.value()));
+                    }
+                })
+            };
+            html! {
+                <label>{ *label }
+                    <input ref={input.clone()} type="text" inputmode="numeric" value={shown} {oninput}
+                           data-testid={format!("admin-security-{id}")} />
+                </label>
+            }
+        });
 
     let add_to_whitelist = {
         let (send, input) = (send.clone(), whitelist_input.clone());
@@ -180,15 +234,22 @@ pub fn Security(props: &PageProps) -> Html {
             if cidr.is_empty() {
                 return;
             }
-            if let Some(field) = input.cast::<web_sys::HtmlInputElement>() {
-                field.set_value("");
-            }
             let done = format!("{cidr} is never blocked from now on.");
+            // Emptied only once the range is on the list: a refused one stays there to be corrected.
+            let clear = {
+                let input = input.clone();
+                Callback::from(move |()| {
+                    if let Some(field) = input.cast::<web_sys::HtmlInputElement>() {
+                        field.set_value("");
+                    }
+                })
+            };
             send(
                 Part::Whitelist,
                 "/api/admin/security/whitelist",
                 json!({ "cidr": cidr }),
                 done,
+                clear,
             );
         })
     };
@@ -202,6 +263,7 @@ pub fn Security(props: &PageProps) -> Html {
                     "/api/admin/security/whitelist/remove",
                     json!({ "cidr": cidr }),
                     done,
+                    Callback::noop(),
                 );
             })
         };
@@ -219,7 +281,13 @@ pub fn Security(props: &PageProps) -> Html {
             let (send, ip) = (send.clone(), block.ip.clone());
             Callback::from(move |_: MouseEvent| {
                 let done = format!("{ip} was unblocked: it can sign in again.");
-                send(Part::Blocked, "/api/admin/security/unblock", json!({ "ip": ip }), done);
+                send(
+                    Part::Blocked,
+                    "/api/admin/security/unblock",
+                    json!({ "ip": ip }),
+                    done,
+                    Callback::noop(),
+                );
             })
         };
         html! {

@@ -32,6 +32,20 @@ async fn wait_text(browser: &Browser, id: &str, needles: &[&str]) -> Result<Stri
     .await
 }
 
+/// The current value of an input field (what the administrator sees in it).
+async fn field_value(browser: &Browser, id: &str) -> Result<String> {
+    let value = browser.wait_testid(id, TIMEOUT).await?.prop("value").await?;
+    value.with_context(|| format!("{id} has no value"))
+}
+
+/// Waits until the input field holds `expected` (it follows an answer from the relay).
+async fn wait_value(browser: &Browser, id: &str, expected: &str) -> Result<()> {
+    wait_for(&format!("{id} to hold {expected:?}"), TIMEOUT, || async {
+        Ok((field_value(browser, id).await? == expected).then_some(()))
+    })
+    .await
+}
+
 /// A wrong-password sign-in sent by the user's page itself (as its login form does); returns the status.
 async fn wrong_sign_in(browser: &Browser) -> Result<u64> {
     let status = browser
@@ -62,7 +76,8 @@ async fn admin_tunes_limits_whitelists_and_unblocks_a_blocked_user() -> Result<(
         admin.wait_testid("admin-security", TIMEOUT).await?;
         assert_eq!(admin.text_of("admin-security-your-ip", TIMEOUT).await?, "127.0.0.1");
 
-        // A bad value is refused with its sentence; nothing is saved.
+        // A bad value is refused with its sentence; nothing is saved, and the field still shows what
+        // the administrator typed (not the stored value) so it can be corrected.
         admin.type_into("admin-security-max-failures", "0").await?;
         admin.click("admin-security-save").await?;
         let refusal = admin.text_of("admin-security-limits-error", TIMEOUT).await?;
@@ -70,13 +85,17 @@ async fn admin_tunes_limits_whitelists_and_unblocks_a_blocked_user() -> Result<(
             refusal.contains("must be between 1 and 1000, not 0"),
             "the console said: {refusal}"
         );
+        assert_eq!(field_value(&admin, "admin-security-max-failures").await?, "0");
         admin.screenshot("security-bad-limit").await?;
 
-        // Three failures within 10 minutes block for 15 minutes.
+        // Three failures within 10 minutes block for 15 minutes; after the save the fields show the
+        // stored values (leading zero normalised away).
         admin.type_into("admin-security-max-failures", "3").await?;
-        admin.type_into("admin-security-block", "15").await?;
+        admin.type_into("admin-security-block", "015").await?;
         admin.click("admin-security-save").await?;
         wait_text(&admin, "admin-security-limits-notice", &["Saved"]).await?;
+        assert_eq!(field_value(&admin, "admin-security-max-failures").await?, "3");
+        wait_value(&admin, "admin-security-block", "15").await?;
 
         // A bad range is refused; a good one is listed (normalised to its network).
         admin.type_into("admin-security-whitelist-input", "10.0.0.0/33").await?;
@@ -86,11 +105,17 @@ async fn admin_tunes_limits_whitelists_and_unblocks_a_blocked_user() -> Result<(
             refusal.contains("Invalid address or range \"10.0.0.0/33\""),
             "the console said: {refusal}"
         );
+        assert_eq!(
+            field_value(&admin, "admin-security-whitelist-input").await?,
+            "10.0.0.0/33",
+            "a refused range stays in the field to be corrected"
+        );
         admin
             .type_into("admin-security-whitelist-input", "192.0.2.99/24")
             .await?;
         admin.click("admin-security-whitelist-add").await?;
         wait_text(&admin, "admin-security-whitelist-table", &["192.0.2.0/24"]).await?;
+        wait_value(&admin, "admin-security-whitelist-input", "").await?;
         admin.screenshot("security-limits-and-whitelist").await?;
 
         // The page shows what the relay stored (a reload reads it again).
