@@ -158,6 +158,8 @@ pub struct Options {
     pub acme: Option<(String, PathBuf)>,
     /// Another relay's database (scale-out tests); `None` → this test's own (see [`database_url_for`]).
     pub database_url: Option<String>,
+    /// The key that seals 2FA secrets; `None` → `twofa.key` in the data directory.
+    pub twofa_key_file: Option<PathBuf>,
 }
 
 /// The PostgreSQL server the tests use, if they run against PostgreSQL: `HOMEDESK_TEST_POSTGRES_URL`,
@@ -261,6 +263,7 @@ impl Default for Options {
             clock: None,
             http_port: 0,
             acme: None,
+            twofa_key_file: None,
         }
     }
 }
@@ -338,6 +341,7 @@ impl TestRelay {
         config.public_origins = options.public_origins;
         config.shutdown_grace = Duration::from_secs(2);
         config.trusted_proxies = options.trusted_proxies;
+        config.twofa_key_file = options.twofa_key_file;
         if let Some(clock) = options.clock {
             config.clock = clock;
         }

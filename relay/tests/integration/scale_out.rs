@@ -1,25 +1,38 @@
 //! Scale-out: two relays on one database (PostgreSQL in the PostgreSQL run, one SQLite file shared by
 //! two processes' worth of pools in the SQLite run). Nothing lives only in a relay's memory: sessions,
-//! tickets, assignments and failed sign-ins are all seen by the other relay at once; live tunnels (in
-//! a relay's memory by nature) are shared every sync interval, so either console lists and disconnects
-//! them and a block decided on one relay closes the tunnels of that IP on the other.
+//! tickets, assignments, failed sign-ins and spent two-factor codes are all seen by the other relay
+//! at once; live tunnels (in a relay's memory by nature) are shared every sync interval, so either
+//! console lists and disconnects them and a block decided on one relay closes the tunnels of that IP
+//! on the other. The relays share the key file that seals two-factor secrets (`--twofa-key-file`),
+//! as the README tells operators to.
 
 use crate::common::*;
 use futures_util::{SinkExt, StreamExt};
+use homedesk_relay::clock::{Clock, ManualClock, SharedClock};
 use homedesk_relay::store::Backend;
+use homedesk_relay::totp::{self, Algorithm, Digits};
+use homedesk_relay::twofa::{self, MemberKind};
 use homedesk_relay::{broker, tunnel};
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
 use tokio_tungstenite::tungstenite::Message;
 
-/// Relay A with its own fresh database, relay B (own data dir, own certificate) on the same database.
+/// Relay A with its own fresh database, relay B (own data dir, own certificate) on the same database,
+/// sealing two-factor secrets with A's key file.
 async fn two_relays(options: impl Fn() -> Options) -> (TestRelay, TestRelay) {
     let a = TestRelay::start_with(options()).await;
     let b = TestRelay::start_with(Options {
         database_url: Some(shared_database_url(&a)),
+        twofa_key_file: Some(a.data_dir.join(twofa::KEY_FILE)),
         ..options()
     })
     .await;
     assert_ne!(a.data_dir, b.data_dir);
+    assert!(
+        !b.data_dir.join(twofa::KEY_FILE).exists(),
+        "with --twofa-key-file no key is created in the data directory"
+    );
     let expected = if postgres_admin_url().is_some() {
         Backend::Postgres
     } else {
@@ -361,4 +374,127 @@ async fn a_block_decided_on_one_relay_closes_that_ips_tunnels_on_the_other() {
     assert_eq!(close_code(&close), Some(tunnel::close_code::BLOCKED));
     assert!(close.unwrap().reason.contains("Too many failed sign-in attempts"), "the user is told why");
     echo_roundtrip(&mut other, b"another IP keeps its tunnel").await;
+}
+
+/// The second factor's code step of `relay` for a pending session, from `ip` (X-Forwarded-For).
+async fn verify_code(relay: &TestRelay, session: &Session, ip: &str, code: &str) -> HttpResponse {
+    let origin = relay.origin();
+    let cookie = session.cookie_header();
+    let headers = [
+        ("Origin", origin.as_str()),
+        ("Content-Type", "application/json"),
+        ("X-Forwarded-For", ip),
+        ("Cookie", cookie.as_str()),
+        ("X-CSRF-Token", session.csrf.as_str()),
+    ];
+    let body = serde_json::json!({ "code": code }).to_string();
+    relay
+        .request("POST", "/api/2fa/verify", &headers, Some(&body))
+        .await
+}
+
+/// The password step of `alice` on `relay` from `ip`: a session pending its code.
+async fn pending_sign_in(relay: &TestRelay, ip: &str, step: &str) -> Session {
+    let response = relay.login_from(ip, "alice", PASSWORD).await;
+    assert_eq!(response.status, 200, "{}", response.text());
+    let pending = Session::from_login(&response);
+    assert_eq!(
+        pending.body["second_factor"]["step"], step,
+        "{}",
+        pending.body
+    );
+    pending
+}
+
+/// Concurrent code requests per round, alternating between the two relays.
+const RACERS: usize = 6;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_totp_code_is_accepted_once_across_relays() {
+    let clock = ManualClock::new(crate::twofa::START_MS);
+    let options = || Options {
+        trusted_proxies: vec!["127.0.0.1".parse().unwrap()],
+        clock: Some(Arc::new(clock.clone()) as SharedClock),
+        ..Options::default()
+    };
+    let (a, b) = two_relays(options).await;
+    a.add_user("alice").await;
+    let store = a.server().store();
+    let mut settings = twofa::settings_load(store).await.unwrap();
+    settings.enabled = true;
+    twofa::settings_store(store, &settings).await.unwrap();
+    twofa::add_member(store, MemberKind::User, "alice")
+        .await
+        .unwrap();
+    let code_now = |secret: &[u8]| {
+        let step = clock.now_ms() / 30_000;
+        totp::generate(secret, step as u64, Algorithm::Sha1, Digits::default())
+    };
+
+    // Enrolled through A; B opens the secret A sealed (same key file).
+    let enrolling = pending_sign_in(&a, "198.51.100.40", "enrol").await;
+    let secret = crate::twofa::base32_decode(
+        enrolling.body["second_factor"]["secret"]
+            .as_str()
+            .expect("secret"),
+    );
+    let enrolled = verify_code(&a, &enrolling, "198.51.100.40", &code_now(&secret)).await;
+    assert_eq!(enrolled.status, 200, "{}", enrolled.text());
+
+    for round in 1..=2 {
+        clock.advance(Duration::from_secs(30));
+        // Pending sign-ins on both relays, the same valid code sent to all of them at once.
+        let mut pending = Vec::new();
+        for i in 0..RACERS {
+            let (relay, name) = if i % 2 == 0 { (&a, "A") } else { (&b, "B") };
+            let ip = format!("198.51.100.{}", 50 + i);
+            pending.push((
+                relay,
+                name,
+                ip.clone(),
+                pending_sign_in(relay, &ip, "code").await,
+            ));
+        }
+        let code = code_now(&secret);
+        let answers = futures_util::future::join_all(
+            pending
+                .iter()
+                .map(|(relay, _, ip, session)| verify_code(relay, session, ip, &code)),
+        )
+        .await;
+        let outcome: Vec<String> = pending
+            .iter()
+            .zip(&answers)
+            .map(|((_, name, _, _), answer)| format!("{name}: {} {}", answer.status, answer.text()))
+            .collect();
+        assert_eq!(
+            answers.iter().filter(|answer| answer.status == 200).count(),
+            1,
+            "round {round}: exactly one request wins: {outcome:#?}"
+        );
+        for answer in answers.iter().filter(|answer| answer.status != 200) {
+            assert_eq!(
+                (answer.status, answer.error().as_str()),
+                (
+                    401,
+                    "This code has already been used; wait for the next one."
+                ),
+                "round {round}: {outcome:#?}"
+            );
+        }
+
+        // The spent code is refused afterwards on both relays, from fresh pending sign-ins.
+        for (relay, ip) in [(&a, "198.51.100.43"), (&b, "198.51.100.44")] {
+            let pending = pending_sign_in(relay, ip, "code").await;
+            let replay = verify_code(relay, &pending, ip, &code).await;
+            assert_eq!(
+                (replay.status, replay.error().as_str()),
+                (
+                    401,
+                    "This code has already been used; wait for the next one."
+                ),
+                "round {round}"
+            );
+        }
+    }
 }

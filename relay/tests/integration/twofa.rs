@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// 10 s into a 30 s step, so that "now" is unambiguous.
-const START_MS: i64 = 56_666_667 * 30_000 + 10_000;
+pub(crate) const START_MS: i64 = 56_666_667 * 30_000 + 10_000;
 const ENTER_CODE: &str = "Enter your verification code first.";
 
 struct TwoFactorRelay {
@@ -48,7 +48,7 @@ async fn two_factor_relay() -> TwoFactorRelay {
 }
 
 /// RFC 4648 base32 (no padding) → bytes.
-fn base32_decode(text: &str) -> Vec<u8> {
+pub(crate) fn base32_decode(text: &str) -> Vec<u8> {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
     let (mut buffer, mut bits, mut out) = (0u32, 0u32, Vec::new());
     for c in text.bytes() {
@@ -257,6 +257,85 @@ async fn enrolment_then_sign_in_with_a_code_reaches_the_workstation() {
         again.body["second_factor"],
         serde_json::json!({ "step": "code", "method": "app", "digits": 6 })
     );
+}
+
+/// The ENROLLED column of `relay 2fa list` for alice ("yes", "no" or "-").
+fn cli_enrolled(relay: &TestRelay) -> String {
+    let out = relay.cli(&["2fa", "list"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let list = String::from_utf8_lossy(&out.stdout).into_owned();
+    let row = list
+        .lines()
+        .map(|line| line.split_whitespace().collect::<Vec<_>>())
+        .find(|cells| cells.len() >= 4 && cells[0] == "user" && cells[1] == "alice")
+        .unwrap_or_else(|| panic!("alice is not listed: {list}"));
+    row[3].to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn enrolment_counts_only_after_a_valid_code_of_the_current_secret() {
+    let t = two_factor_relay().await;
+    let ip = "198.51.100.50";
+    let secret_of = |pending: &Session| {
+        assert_eq!(
+            pending.body["second_factor"]["step"], "enrol",
+            "{}",
+            pending.body
+        );
+        base32_decode(
+            pending.body["second_factor"]["secret"]
+                .as_str()
+                .expect("secret"),
+        )
+    };
+    // The QR code was shown, but without a code alice is not enrolled…
+    let first = t.password(ip).await;
+    let first_secret = secret_of(&first);
+    assert_eq!(cli_enrolled(&t.relay), "no");
+    // …so the next sign-in enrols again, with a new secret (the unconfirmed one is replaced).
+    let second = t.password(ip).await;
+    let second_secret = secret_of(&second);
+    assert_ne!(first_secret, second_secret);
+    // A code of the abandoned secret skips nothing, in the old pending session or the new one.
+    for pending in [&first, &second] {
+        let stale = t.verify(pending, ip, &t.code(&first_secret, 0)).await;
+        assert_eq!(
+            (stale.status, stale.error().as_str()),
+            (401, "The code is wrong or has expired.")
+        );
+    }
+    let wrong = t.verify(&second, ip, &t.code(&second_secret, 5)).await;
+    assert_eq!(wrong.status, 401, "{}", wrong.text());
+    assert_eq!(cli_enrolled(&t.relay), "no");
+    assert_eq!(
+        t.ticket_from(&second, ip).await.status,
+        401,
+        "still pending"
+    );
+
+    // Signing in again after a wrong code: still the enrolment step.
+    let third = t.password(ip).await;
+    let third_secret = secret_of(&third);
+    assert_ne!(third_secret, second_secret);
+    let stale = t.verify(&third, ip, &t.code(&second_secret, 0)).await;
+    assert_eq!(stale.status, 401, "{}", stale.text());
+    assert_eq!(cli_enrolled(&t.relay), "no");
+
+    // One valid code of the secret shown last completes the enrolment; from then on it asks for codes.
+    let done = t.verify(&third, ip, &t.code(&third_secret, 0)).await;
+    assert_eq!(done.status, 200, "{}", done.text());
+    assert_eq!(cli_enrolled(&t.relay), "yes");
+    t.clock.advance(Duration::from_secs(30));
+    let next = t.password("203.0.113.50").await;
+    assert_eq!(next.body["second_factor"]["step"], "code", "{}", next.body);
+    let signed_in = t
+        .verify(&next, "203.0.113.50", &t.code(&third_secret, 0))
+        .await;
+    assert_eq!(signed_in.status, 200, "{}", signed_in.text());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
