@@ -24,3 +24,4 @@ mod tickets;
 mod tunnel;
 mod twofa;
 mod twofa_delivery;
+mod twofa_key_file;
