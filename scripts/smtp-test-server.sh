@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # A real SMTP server for the tests (Debian's python3-aiosmtpd), on 127.0.0.1 with STARTTLS required
 # and a test certificate (localhost, 127.0.0.1) issued by a throw-away test CA, both made here with openssl.
+# With SMTP_TEST_IMPLICIT_TLS=1 it speaks implicit TLS instead (SMTPS, as on port 465: TLS from the first
+# byte, no STARTTLS).
 #
 # Usage: smtp-test-server.sh DIR
 #   Writes DIR/ca.pem (the CA to trust), DIR/cert.pem and DIR/key.pem, stores every message it receives
@@ -50,14 +52,16 @@ def authenticator(server, session, envelope, mechanism, auth_data):
             log.write(f"{mechanism}\n")
     return AuthResult(success=ok, handled=False)  # handled=False: aiosmtpd answers 535 itself
 
-auth = dict(authenticator=authenticator, auth_required=True, auth_require_tls=True) if user else {}
+implicit_tls = os.environ.get("SMTP_TEST_IMPLICIT_TLS") == "1"
+# aiosmtpd's auth_require_tls looks for STARTTLS only; with implicit TLS the whole connection is encrypted.
+auth = dict(authenticator=authenticator, auth_required=True, auth_require_tls=not implicit_tls) if user else {}
 context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
 context.load_cert_chain(os.path.join(directory, "cert.pem"), os.path.join(directory, "key.pem"))
 with socket.socket() as probe:
     probe.bind(("127.0.0.1", 0))
     port = probe.getsockname()[1]
-controller = Controller(Store(), hostname="127.0.0.1", port=port, tls_context=context, require_starttls=True,
-                        server_hostname="localhost", **auth)
+tls = dict(ssl_context=context) if implicit_tls else dict(tls_context=context, require_starttls=True)
+controller = Controller(Store(), hostname="127.0.0.1", port=port, server_hostname="localhost", **tls, **auth)
 controller.start()
 print(f"SMTP_READY port={port}", flush=True)
 try:

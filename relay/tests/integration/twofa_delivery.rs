@@ -1,6 +1,6 @@
 //! Codes sent by SMS (Twilio's REST API, checked request by request on a local HTTP server) and by
-//! email (a real SMTP server with STARTTLS, `scripts/smtp-test-server.sh`): the exact request, single
-//! use, expiry on the manual clock, the hourly send limit, and gateway failures.
+//! email (a real SMTP server with STARTTLS or implicit TLS, `scripts/smtp-test-server.sh`): the exact
+//! request, single use, expiry on the manual clock, the hourly send limit, and gateway failures.
 
 use crate::common::*;
 use base64::Engine;
@@ -179,6 +179,28 @@ impl Fixture {
             .unwrap();
     }
 
+    /// Mail through `smtp` (trusting its test CA), with `login` if the server requires one.
+    async fn use_smtp(
+        &self,
+        smtp: &SmtpServer,
+        security: SmtpSecurity,
+        login: Option<(&str, &str)>,
+    ) {
+        let config = SmtpConfig {
+            host: "127.0.0.1".into(),
+            port: smtp.port,
+            security,
+            username: login.map(|(user, _)| user.to_owned()),
+            password: login.map(|(_, password)| password.to_owned()),
+            from: "homedesk@example.com".into(),
+            ca_file: Some(smtp.dir.path().join("ca.pem")),
+        };
+        let server = self.relay.server();
+        delivery::set_smtp_config(server.store(), server.twofa().secrets(), &config)
+            .await
+            .unwrap();
+    }
+
     async fn verify(&self, session: &Session, code: &str) -> HttpResponse {
         let body = serde_json::json!({ "code": code }).to_string();
         self.relay
@@ -251,6 +273,32 @@ async fn sms_code_is_sent_through_twilio_exactly_and_accepted_once() {
     let again = Session::from_login(&f.relay.login_from("198.51.100.50", "bob", PASSWORD).await);
     assert_eq!(twilio.requests().len(), 2);
     assert_eq!(f.verify(&again, &code).await.status, 401);
+}
+
+#[tokio::test]
+async fn an_email_code_is_accepted_once() {
+    let smtp = SmtpServer::start(None);
+    let f = fixture("carol", Method::Email, "carol@example.com").await;
+    f.use_smtp(&smtp, SmtpSecurity::Starttls, None).await;
+    let pending = Session::from_login(&f.relay.login_response("carol", PASSWORD).await);
+    let code = code_in(&smtp.mails()[0]);
+    let ok = f.verify(&pending, &code).await;
+    assert_eq!(ok.status, 200, "{}", ok.text());
+    // The same code from a new password step (which mailed a new code) is refused; the new one works.
+    let again = Session::from_login(&f.relay.login_from("198.51.100.51", "carol", PASSWORD).await);
+    let mails = smtp.mails();
+    assert_eq!(mails.len(), 2);
+    let replay = f.verify(&again, &code).await;
+    assert_eq!(
+        (replay.status, replay.error().as_str()),
+        (401, "The code is wrong or has expired.")
+    );
+    let second = code_in(&mails[1]);
+    let ok = f.verify(&again, &second).await;
+    assert_eq!(ok.status, 200, "{}", ok.text());
+    // Each code once: a third sign-in's page does not take the second code either.
+    let third = Session::from_login(&f.relay.login_from("198.51.100.52", "carol", PASSWORD).await);
+    assert_eq!(f.verify(&third, &second).await.status, 401);
 }
 
 #[tokio::test]
@@ -339,6 +387,11 @@ struct SmtpServer {
 impl SmtpServer {
     /// With a login, the server requires AUTH with exactly that user and password.
     fn start(login: Option<(&str, &str)>) -> SmtpServer {
+        Self::start_with(login, false)
+    }
+
+    /// `implicit_tls`: TLS from the first byte (SMTPS) instead of STARTTLS.
+    fn start_with(login: Option<(&str, &str)>, implicit_tls: bool) -> SmtpServer {
         use std::io::BufRead;
         let dir = tempfile::tempdir().unwrap();
         let script = concat!(
@@ -346,6 +399,10 @@ impl SmtpServer {
             "/../scripts/smtp-test-server.sh"
         );
         let mut command = std::process::Command::new("bash");
+        command.env(
+            "SMTP_TEST_IMPLICIT_TLS",
+            if implicit_tls { "1" } else { "0" },
+        );
         if let Some((user, password)) = login {
             command
                 .env("SMTP_TEST_USER", user)
@@ -461,6 +518,36 @@ async fn email_code_reaches_a_real_smtp_server_over_starttls() {
         .await
         .unwrap();
     assert_eq!(f.relay.login_response("carol", PASSWORD).await.status, 502);
+    assert_eq!(smtp.mails().len(), 1);
+}
+
+#[tokio::test]
+async fn email_code_reaches_a_real_smtp_server_over_implicit_tls() {
+    let smtp = SmtpServer::start_with(Some(("relay-mailer", MAIL_PASSWORD)), true);
+    let f = fixture("carol", Method::Email, "carol@example.com").await;
+    let login = Some(("relay-mailer", MAIL_PASSWORD));
+    f.use_smtp(&smtp, SmtpSecurity::Tls, login).await;
+    let signed_in = f.relay.login_response("carol", PASSWORD).await;
+    assert_eq!(signed_in.status, 200, "{}", signed_in.text());
+    let pending = Session::from_login(&signed_in);
+    let mails = smtp.mails();
+    assert_eq!(mails.len(), 1);
+    assert!(
+        mails[0].contains("X-Envelope-To: carol@example.com"),
+        "{}",
+        mails[0]
+    );
+    let ok = f.verify(&pending, &code_in(&mails[0])).await;
+    assert_eq!(ok.status, 200, "{}", ok.text());
+    assert!(!smtp.dir.path().join("auth-refused.log").exists());
+
+    // Set to implicit TLS, the relay does not fall back to clear text with a server that expects
+    // STARTTLS: a clear 502 and nothing sent.
+    let starttls_only = SmtpServer::start_with(login, false);
+    f.use_smtp(&starttls_only, SmtpSecurity::Tls, login).await;
+    let refused = f.relay.login_response("carol", PASSWORD).await;
+    assert_eq!(refused.status, 502, "{}", refused.text());
+    assert!(starttls_only.mails().is_empty());
     assert_eq!(smtp.mails().len(), 1);
 }
 
