@@ -778,8 +778,8 @@ async fn ticket(
     Ok((no_store(), Json(body)).into_response())
 }
 
-/// "Validity before first session": after a code, the first ticket must come within the limit; it
-/// then starts the "validity after first session" window.
+/// "Validity before first session": after a code, the first ticket must come within the limit (at
+/// exactly the limit is in time); it then starts the "validity after first session" window.
 async fn first_session_after_code(
     state: &AppState,
     session: &CurrentSession,

@@ -110,7 +110,8 @@ pub struct Settings {
     pub issuer: String,
     /// After the first session following a code, further sessions need no code for this long.
     pub validity_after: Duration,
-    /// After a validated code, the time allowed to open the first session.
+    /// After a validated code, the time allowed to open the first session (its end included: a first
+    /// ticket exactly this long after the code is in time, a millisecond later it is not).
     pub validity_before: Duration,
     pub digits: Digits,
     /// HMAC of new enrolments' TOTP (SHA-1 unless told otherwise). Each user keeps the algorithm they

@@ -375,6 +375,33 @@ async fn validity_before_first_session_expires() {
     assert_eq!(t.ticket_from(&full, ip).await.status, 401, "session ended");
 }
 
+/// "The time allowed" includes its end: the first ticket exactly `validity_before_secs` (3600 s)
+/// after the code is in time; one millisecond later it is not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn validity_before_first_session_ends_exactly_at_the_limit() {
+    let t = two_factor_relay().await;
+    let (secret, on_time) = t.enrol("198.51.100.60").await;
+    // A second session verified at the same instant (the next step's code, within the discrepancy).
+    let pending = t.password("198.51.100.61").await;
+    let verified = t
+        .verify(&pending, "198.51.100.61", &t.code(&secret, 1))
+        .await;
+    assert_eq!(verified.status, 200, "{}", verified.text());
+    let late = Session::from_login(&verified);
+
+    t.clock.advance(Duration::from_secs(3600));
+    let ticket = t.ticket_from(&on_time, "198.51.100.60").await;
+    assert_eq!(ticket.status, 200, "at exactly 3600 s: {}", ticket.text());
+    t.clock.advance(Duration::from_millis(1));
+    let ticket = t.ticket_from(&late, "198.51.100.61").await;
+    assert_eq!(
+        (ticket.status, ticket.error().as_str()),
+        (401, "Your verification has expired. Sign in again.")
+    );
+    // The session that opened in time goes on.
+    assert_eq!(t.ticket_from(&on_time, "198.51.100.60").await.status, 200);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_code_is_accepted_once() {
     let t = two_factor_relay().await;
