@@ -100,6 +100,18 @@ enum Command {
     /// Settings of the HTML5 client: menu bar, colours, logo, logon message, timeout, ...
     #[command(subcommand)]
     ClientSettings(ClientSettingsCommand),
+    /// Who is connected now (on every relay of this database), and disconnecting them.
+    #[command(subcommand)]
+    Sessions(crate::cli_sessions::SessionsCommand),
+    /// The audit log, newest first.
+    Audit {
+        /// Only entries containing this text (any case) in actor, IP, action, target or detail.
+        #[arg(long, default_value = "")]
+        filter: String,
+        /// At most this many entries.
+        #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(i64).range(1..))]
+        limit: i64,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -612,6 +624,8 @@ fn audit_event(command: &Command) -> Option<audit::Event> {
         Command::Server(_) => settings("server"),
         Command::Config(ConfigCommand::Export { .. }) => None,
         Command::Config(ConfigCommand::Import { .. }) => settings("config import"),
+        // A disconnect is audited once it happened, with the session's details.
+        Command::Sessions(_) | Command::Audit { .. } => None,
     }
 }
 
@@ -791,6 +805,8 @@ async fn admin(store: &Store, data_dir: &DataDir, command: Command) -> Result<()
         }
         Command::TwoFa(command) => two_factor(store, data_dir, command).await?,
         Command::Server(command) => crate::cli_server::run(store, data_dir, command).await?,
+        Command::Sessions(command) => crate::cli_sessions::run(store, command).await?,
+        Command::Audit { filter, limit } => crate::cli_sessions::audit_log(store, &filter, limit).await?,
         Command::Config(ConfigCommand::Export { output }) => {
             let json = homedesk_relay::config_transfer::export(store).await?;
             match output {

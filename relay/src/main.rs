@@ -4,6 +4,7 @@
 mod cli;
 mod cli_certificate;
 mod cli_server;
+mod cli_sessions;
 mod cli_portal;
 
 use clap::Parser;

@@ -6,6 +6,7 @@ mod acme_gaps;
 mod admin;
 mod api;
 mod cli;
+mod cli_sessions;
 mod client_settings;
 #[allow(dead_code)]
 mod common;
