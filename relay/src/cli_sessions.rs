@@ -60,7 +60,7 @@ async fn list(store: &Store) -> Result<()> {
         })
         .collect();
     print_table(
-        ["ID", "USER", "WORKSTATION", "THROUGH", "CLIENT IP", "SINCE (UTC)", "BYTES UP/DOWN", "RELAY"],
+        ["ID", "USER", "WORKSTATION", "THROUGH", "CLIENT IP", "SINCE", "BYTES UP/DOWN", "RELAY"],
         &rows,
     );
     Ok(())
@@ -123,6 +123,6 @@ pub async fn audit_log(store: &Store, filter: &str, limit: i64) -> Result<()> {
         .into_iter()
         .map(|e| [utc_time(e.at), e.actor, e.ip.unwrap_or_default(), e.action, e.target, e.detail])
         .collect();
-    print_table(["TIME (UTC)", "ACTOR", "IP", "ACTION", "TARGET", "DETAIL"], &rows);
+    print_table(["TIME", "ACTOR", "IP", "ACTION", "TARGET", "DETAIL"], &rows);
     Ok(())
 }

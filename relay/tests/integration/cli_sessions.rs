@@ -80,3 +80,42 @@ async fn cli_lists_the_live_session_and_disconnects_it() {
     assert_eq!(entry.target, "pc-alice");
     assert_eq!(entry.detail, "websocket of alice from 127.0.0.1");
 }
+
+fn run_ok(relay: &TestRelay, args: &[&str]) -> String {
+    let output = relay.cli(args);
+    assert!(output.status.success(), "relay {args:?}: {}", stderr(&output));
+    stdout(&output)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_audit_lists_the_filtered_entries_newest_first() {
+    let relay = TestRelay::start().await;
+    let (addr, _) = echo_peer().await;
+    let port = addr.port().to_string();
+    run_ok(&relay, &["user", "add", "bob"]);
+    run_ok(&relay, &["workstation", "add", "pc-one", "--host", "127.0.0.1", "--port", &port]);
+    run_ok(&relay, &["workstation", "disable", "pc-one"]);
+    run_ok(&relay, &["workstation", "enable", "pc-one"]);
+
+    let text = run_ok(&relay, &["audit", "--filter", "WORKSTATION"]);
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().expect("header").split_whitespace().collect();
+    assert_eq!(header[..4], ["TIME", "ACTOR", "IP", "ACTION"], "{text}");
+    let actions: Vec<&str> = lines
+        .map(|line| {
+            let cells: Vec<&str> = line.split_whitespace().collect();
+            // time (date, clock, UTC), actor, then action and target (the CLI has no IP).
+            assert_eq!(cells[2], "UTC", "{line}");
+            assert!(cells[3].starts_with("cli:"), "{line}");
+            assert_eq!(cells[5], "pc-one", "{line}");
+            cells[4]
+        })
+        .collect();
+    assert_eq!(actions, ["workstation.enable", "workstation.disable", "workstation.add"], "{text}");
+
+    let newest = run_ok(&relay, &["audit", "--limit", "1"]);
+    assert_eq!(newest.lines().count(), 2, "header and one entry: {newest}");
+    assert!(newest.contains("workstation.enable"), "{newest}");
+    let none = run_ok(&relay, &["audit", "--filter", "no such text"]);
+    assert_eq!(none.trim(), "(none)");
+}
