@@ -20,6 +20,7 @@ mod scale_out;
 mod security;
 mod security_api;
 mod server_mgmt;
+mod shared_workstation;
 mod storage;
 mod tickets;
 mod tunnel;
