@@ -119,3 +119,42 @@ async fn cli_audit_lists_the_filtered_entries_newest_first() {
     let none = run_ok(&relay, &["audit", "--filter", "no such text"]);
     assert_eq!(none.trim(), "(none)");
 }
+
+/// A relay that keeps sharing its tunnel but never acts on the close request (overloaded): the
+/// disconnect gives up after its wait with a clear error, records nothing, and exits non-zero.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_disconnect_fails_clearly_when_the_serving_relay_does_not_close_in_time() {
+    let relay = TestRelay::start().await;
+    let store = relay.server().store().clone();
+    let row = homedesk_relay::store::LiveTunnelRow {
+        id: 424_242,
+        relay_id: "busy-relay".to_owned(),
+        kind: "native".to_owned(),
+        username: "carol".to_owned(),
+        workstation: "pc-carol".to_owned(),
+        client_ip: "192.0.2.7".to_owned(),
+        started_at: homedesk_relay::store::unix_ms(),
+        bytes_up: 1,
+        bytes_down: 2,
+        seen_at: 0,
+    };
+    let refresher = tokio::spawn(async move {
+        loop {
+            let now = homedesk_relay::store::unix_ms();
+            store.sync_live_tunnels("busy-relay", std::slice::from_ref(&row), now).await.expect("sync");
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        }
+    });
+    wait_for_shared_tunnels(&relay, 1).await;
+    let listed = run_ok(&relay, &["sessions", "list"]);
+    assert!(listed.contains("RDP client") && listed.contains("busy-relay"), "{listed}");
+
+    let output = relay.cli(&["sessions", "disconnect", "424242"]);
+    refresher.abort();
+    assert!(!output.status.success(), "{}", stdout(&output));
+    let error = stderr(&output);
+    assert_eq!(error.trim().lines().count(), 1, "{error}");
+    assert!(error.contains("(busy-relay) did not close it within 15 seconds"), "{error}");
+    let entries = audit::page(relay.server().store(), "session.disconnect", None, 10).await.expect("audit");
+    assert!(entries.is_empty(), "nothing was disconnected: {entries:?}");
+}
