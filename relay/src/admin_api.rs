@@ -10,9 +10,9 @@
 use crate::audit::{self, Action, Actor};
 use crate::broker::{self, BrokerError, WorkstationEdit};
 use crate::http::{parse_json, ApiError, ApiResult, AppState, ClientIp, CurrentSession};
-use crate::store::{self, LiveTunnelRow, StoreError, Workstation};
+use crate::store::{LiveTunnelRow, StoreError, Workstation};
 use crate::tunnel::close_code;
-use crate::tunnel_sync;
+use crate::tunnel_sync::{self, RemoteClose};
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
@@ -22,7 +22,6 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::net::IpAddr;
-use std::time::Duration;
 
 pub const ADMINS_ONLY: &str = "This console is for administrators only.";
 /// The close reason a disconnected user sees.
@@ -487,9 +486,6 @@ async fn sessions(State(state): State<AppState>, session: CurrentSession) -> Api
     Ok(no_store(Json(items)))
 }
 
-/// How long a disconnect waits for another relay to close its tunnel.
-const REMOTE_CLOSE_WAIT: Duration = Duration::from_secs(15);
-
 /// `POST /api/admin/sessions/{id}/disconnect`: closes that tunnel, on whichever relay pipes it (204 once
 /// it is closed; 404 when it is gone; 504 when its relay did not close it in time).
 async fn disconnect(
@@ -516,46 +512,23 @@ async fn disconnect(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-/// Asks the relay that pipes tunnel `id` to close it and waits until its row is gone.
+/// Asks the relay that pipes tunnel `id` to close it and waits until it did.
 async fn close_on_another_relay(state: &AppState, id: u64) -> ApiResult<LiveTunnelRow> {
     let gone = || ApiError::new(StatusCode::NOT_FOUND, "This session has already ended.");
     let id = i64::try_from(id).map_err(|_| gone())?;
-    let interval = state.config.tunnel_sync_interval;
-    let Some(row) = state
-        .store
-        .live_tunnel(id, tunnel_sync::fresh_since(interval))
-        .await?
-    else {
-        return Err(gone());
-    };
-    if row.relay_id == state.relay_id {
-        // Ours, ended since: its row goes at our next sync.
-        return Err(gone());
+    match tunnel_sync::close_remote(&state.store, id, state.config.tunnel_sync_interval, Some(&state.relay_id)).await? {
+        RemoteClose::Closed(row) => Ok(row),
+        RemoteClose::Gone => Err(gone()),
+        RemoteClose::TimedOut(row) => Err(ApiError::new(
+            StatusCode::GATEWAY_TIMEOUT,
+            format!(
+                "The relay serving this session ({}) did not close it within {} seconds; it may be overloaded. \
+                 It will close the session as soon as it can.",
+                row.relay_id,
+                tunnel_sync::CLOSE_WAIT.as_secs()
+            ),
+        )),
     }
-    if !state.store.request_tunnel_close(id, store::unix_ms()).await? {
-        return Err(gone());
-    }
-    let deadline = tokio::time::Instant::now() + REMOTE_CLOSE_WAIT;
-    while tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(100).min(interval)).await;
-        if state
-            .store
-            .live_tunnel(id, tunnel_sync::fresh_since(interval))
-            .await?
-            .is_none()
-        {
-            return Ok(row);
-        }
-    }
-    Err(ApiError::new(
-        StatusCode::GATEWAY_TIMEOUT,
-        format!(
-            "The relay serving this session ({}) did not close it within {} seconds; it may be overloaded. \
-             It will close the session as soon as it can.",
-            row.relay_id,
-            REMOTE_CLOSE_WAIT.as_secs()
-        ),
-    ))
 }
 
 // ------------------------------------------------------------------ audit log

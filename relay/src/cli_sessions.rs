@@ -11,12 +11,9 @@ use anyhow::{bail, Result};
 use clap::Subcommand;
 use homedesk_relay::audit::{self, Action, Actor};
 use homedesk_relay::config::ServeConfig;
-use homedesk_relay::store::{self, LiveTunnelRow, Store};
-use homedesk_relay::tunnel_sync;
+use homedesk_relay::store::{LiveTunnelRow, Store};
+use homedesk_relay::tunnel_sync::{self, RemoteClose};
 use std::time::Duration;
-
-/// How long `sessions disconnect` waits for the owning relay to close the tunnel (as the console).
-const CLOSE_WAIT: Duration = Duration::from_secs(15);
 
 #[derive(Debug, Subcommand)]
 pub enum SessionsCommand {
@@ -76,37 +73,21 @@ fn through(kind: &str) -> &str {
 }
 
 async fn disconnect(store: &Store, id: i64) -> Result<()> {
-    let interval = sync_interval();
-    let gone = || anyhow::anyhow!("Session {id} does not exist or has already ended (see `relay sessions list`).");
-    let Some(row) = store.live_tunnel(id, tunnel_sync::fresh_since(interval)).await? else {
-        return Err(gone());
-    };
-    if !store.request_tunnel_close(id, store::unix_ms()).await? {
-        return Err(gone());
-    }
-    if !closed_in_time(store, id, interval).await? {
-        bail!(
+    let row = match tunnel_sync::close_remote(store, id, sync_interval(), None).await? {
+        RemoteClose::Closed(row) => row,
+        RemoteClose::Gone => {
+            bail!("Session {id} does not exist or has already ended (see `relay sessions list`).")
+        }
+        RemoteClose::TimedOut(row) => bail!(
             "The relay serving session {id} ({}) did not close it within {} seconds; it may be overloaded. \
              It will close the session as soon as it can.",
             row.relay_id,
-            CLOSE_WAIT.as_secs()
-        );
-    }
+            tunnel_sync::CLOSE_WAIT.as_secs()
+        ),
+    };
     record_disconnect(store, &row).await;
     println!("Session {id} ({} on {}) disconnected.", row.username, row.workstation);
     Ok(())
-}
-
-/// Waits until the owning relay removed the row (it closes the tunnel at its next sync).
-async fn closed_in_time(store: &Store, id: i64, interval: Duration) -> Result<bool> {
-    let deadline = tokio::time::Instant::now() + CLOSE_WAIT;
-    while tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        if store.live_tunnel(id, tunnel_sync::fresh_since(interval)).await?.is_none() {
-            return Ok(true);
-        }
-    }
-    Ok(false)
 }
 
 /// The same entry as a disconnect in the console, with the CLI as the actor.

@@ -13,10 +13,47 @@
 use crate::bruteforce::SecurityError;
 use crate::http::{self, AppState};
 use crate::pipes::PipeInfo;
-use crate::store::{self, LiveTunnelRow, StoreError};
+use crate::store::{self, LiveTunnelRow, Store, StoreError};
 use crate::tunnel::close_code;
 use std::collections::BTreeSet;
 use std::time::{Duration, UNIX_EPOCH};
+
+/// How long a disconnect (console or CLI) waits for the owning relay to close a tunnel.
+pub const CLOSE_WAIT: Duration = Duration::from_secs(15);
+
+/// What asking another relay to close one of its tunnels came to.
+pub enum RemoteClose {
+    /// The owner closed it (its row is gone).
+    Closed(LiveTunnelRow),
+    /// No live tunnel has that id (ended, a dead relay's, or `own_relay`'s, which closes its own directly).
+    Gone,
+    /// The owner did not close it within [`CLOSE_WAIT`]; it will when it can.
+    TimedOut(LiveTunnelRow),
+}
+
+/// Asks the relay that pipes tunnel `id` to close it (`close_requested_at`), then waits until its row
+/// is gone: the shared disconnect of the console (for another relay's tunnel) and of `relay sessions`.
+pub async fn close_remote(
+    store: &Store,
+    id: i64,
+    interval: Duration,
+    own_relay: Option<&str>,
+) -> Result<RemoteClose, StoreError> {
+    let Some(row) = store.live_tunnel(id, fresh_since(interval)).await? else {
+        return Ok(RemoteClose::Gone);
+    };
+    if own_relay == Some(row.relay_id.as_str()) || !store.request_tunnel_close(id, store::unix_ms()).await? {
+        return Ok(RemoteClose::Gone);
+    }
+    let deadline = tokio::time::Instant::now() + CLOSE_WAIT;
+    while tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100).min(interval)).await;
+        if store.live_tunnel(id, fresh_since(interval)).await?.is_none() {
+            return Ok(RemoteClose::Closed(row));
+        }
+    }
+    Ok(RemoteClose::TimedOut(row))
+}
 
 /// A row older than this is a dead relay's: the owner refreshes it every interval.
 pub fn stale_after(interval: Duration) -> Duration {
