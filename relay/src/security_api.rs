@@ -122,19 +122,7 @@ async fn whitelist_add(
     session: CurrentSession,
     body: Bytes,
 ) -> ApiResult<Json<Value>> {
-    require_admin(&session)?;
-    let body: CidrBody = parse_json(&body)?;
-    let cidr = security_admin::parse_cidr(&body.cidr).map_err(refused)?;
-    match security_admin::whitelist_add(&state.guard, &cidr, &changed_by(&session, ip))
-        .await
-        .map_err(refused)?
-    {
-        Outcome::Done => Ok(Json(status_body(&state, ip).await?)),
-        Outcome::Nothing => Err(ApiError::new(
-            StatusCode::CONFLICT,
-            format!("{cidr} is already on the whitelist."),
-        )),
-    }
+    change_whitelist(&state, ip, &session, &body, WhitelistChange::Add).await
 }
 
 /// `POST /api/admin/security/whitelist/remove` `{"cidr"}`: 404 when not listed.
@@ -144,15 +132,40 @@ async fn whitelist_remove(
     session: CurrentSession,
     body: Bytes,
 ) -> ApiResult<Json<Value>> {
-    require_admin(&session)?;
-    let body: CidrBody = parse_json(&body)?;
+    change_whitelist(&state, ip, &session, &body, WhitelistChange::Remove).await
+}
+
+#[derive(Clone, Copy)]
+enum WhitelistChange {
+    Add,
+    Remove,
+}
+
+/// Adds or removes a range through the CLI's shared operation; the page's new state, or the reason
+/// nothing changed.
+async fn change_whitelist(
+    state: &AppState,
+    ip: IpAddr,
+    session: &CurrentSession,
+    body: &Bytes,
+    change: WhitelistChange,
+) -> ApiResult<Json<Value>> {
+    require_admin(session)?;
+    let body: CidrBody = parse_json(body)?;
     let cidr = security_admin::parse_cidr(&body.cidr).map_err(refused)?;
-    match security_admin::whitelist_remove(&state.guard, &cidr, &changed_by(&session, ip))
-        .await
-        .map_err(refused)?
-    {
-        Outcome::Done => Ok(Json(status_body(&state, ip).await?)),
-        Outcome::Nothing => Err(ApiError::new(
+    let by = changed_by(session, ip);
+    let outcome = match change {
+        WhitelistChange::Add => security_admin::whitelist_add(&state.guard, &cidr, &by).await,
+        WhitelistChange::Remove => security_admin::whitelist_remove(&state.guard, &cidr, &by).await,
+    }
+    .map_err(refused)?;
+    match (outcome, change) {
+        (Outcome::Done, _) => Ok(Json(status_body(state, ip).await?)),
+        (Outcome::Nothing, WhitelistChange::Add) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!("{cidr} is already on the whitelist."),
+        )),
+        (Outcome::Nothing, WhitelistChange::Remove) => Err(ApiError::new(
             StatusCode::NOT_FOUND,
             format!("{cidr} is not on the whitelist."),
         )),
