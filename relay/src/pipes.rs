@@ -42,6 +42,8 @@ pub struct PipeStats {
     pub ip: IpAddr,
     pub started_at: SystemTime,
     started: Instant,
+    /// Registration order (ids are random): snapshots list the oldest first.
+    order: u64,
     /// Cancelled when the relay wants this pipe closed early; the close code and reason are set first.
     close: CancellationToken,
     close_request: OnceLock<(u16, String)>,
@@ -109,6 +111,7 @@ pub struct PipeInfo {
 
 #[derive(Debug, Default)]
 struct Inner {
+    registered: AtomicU64,
     pipes: Mutex<BTreeMap<u64, Arc<PipeStats>>>,
 }
 
@@ -149,6 +152,7 @@ impl PipeRegistry {
             ip,
             started_at: SystemTime::now(),
             started: Instant::now(),
+            order: self.inner.registered.fetch_add(1, Ordering::Relaxed),
             close: CancellationToken::new(),
             close_request: OnceLock::new(),
             bytes_up: AtomicU64::new(0),
@@ -162,11 +166,11 @@ impl PipeRegistry {
         }
     }
 
+    /// Every live pipe, in the order they were registered.
     pub fn snapshot(&self) -> Vec<PipeInfo> {
-        self.lock()
-            .values()
-            .map(|s| s.info())
-            .collect()
+        let mut pipes: Vec<Arc<PipeStats>> = self.lock().values().cloned().collect();
+        pipes.sort_by_key(|s| s.order);
+        pipes.iter().map(|s| s.info()).collect()
     }
 
     /// Asks every live pipe of `ip` to close with `code` and `reason`; returns how many.
