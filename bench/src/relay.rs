@@ -103,12 +103,7 @@ impl Relay {
         if status != 200 {
             bail!("login answered {status}: {body}");
         }
-        let cookie = headers
-            .iter()
-            .find(|(name, _)| name == "set-cookie")
-            .and_then(|(_, value)| value.split(';').next())
-            .context("login set no cookie")?;
-        self.cookie = cookie.trim().to_owned();
+        self.cookie = session_cookie(&headers)?;
         let json: Value = serde_json::from_str(&body).context("login body")?;
         self.csrf = json["csrf_token"].as_str().context("no csrf_token")?.to_owned();
         let id_of = |name: &str| {
@@ -147,8 +142,52 @@ impl Relay {
         (self.https, self.tls.clone(), self.origin())
     }
 
-    /// One POST on a fresh HTTPS connection: (status, lowercase headers, body).
+    /// One POST on a fresh HTTPS connection with the bench user's session: (status, lowercase headers, body).
     async fn post(&self, path: &str, body: &str, session: bool) -> Result<Response> {
+        let session = session.then_some((self.cookie.as_str(), self.csrf.as_str()));
+        self.signer().post(path, body, session).await
+    }
+
+    /// What a task needs to sign in on its own.
+    pub fn signer(&self) -> Signer {
+        Signer { https: self.https, tls: self.tls.clone() }
+    }
+}
+
+/// Signs in as any user on fresh HTTPS connections, as a browser opening the portal does.
+pub struct Signer {
+    https: SocketAddr,
+    tls: Arc<ClientConfig>,
+}
+
+impl Signer {
+    /// Password, then the code `code()` gives at that moment (it must be current when sent).
+    pub async fn sign_in_with_code(&self, user: &str, password: &str, code: impl FnOnce() -> String) -> Result<()> {
+        let body = serde_json::json!({ "username": user, "password": password }).to_string();
+        let (status, headers, body) = self.post("/api/login", &body, None).await?;
+        if status != 200 {
+            bail!("login answered {status}: {body}");
+        }
+        let cookie = session_cookie(&headers)?;
+        let json: Value = serde_json::from_str(&body).context("login body")?;
+        let csrf = json["csrf_token"].as_str().context("no csrf_token")?;
+        if json["second_factor"].is_null() {
+            bail!("the login asked for no second factor: {body}");
+        }
+        let body = serde_json::json!({ "code": code() }).to_string();
+        let (status, _, body) = self.post("/api/2fa/verify", &body, Some((&cookie, csrf))).await?;
+        if status != 200 {
+            bail!("2fa/verify answered {status}: {body}");
+        }
+        Ok(())
+    }
+
+    fn origin(&self) -> String {
+        format!("https://localhost:{}", self.https.port())
+    }
+
+    /// One POST on a fresh HTTPS connection, with a session's cookie and CSRF token if given.
+    async fn post(&self, path: &str, body: &str, session: Option<(&str, &str)>) -> Result<Response> {
         let exchange = async {
             let mut stream = link::tls_stream(self.https, &self.tls).await?;
             let mut request = format!(
@@ -158,8 +197,8 @@ impl Relay {
                 origin = self.origin(),
                 len = body.len()
             );
-            if session {
-                request.push_str(&format!("Cookie: {}\r\nX-CSRF-Token: {}\r\n", self.cookie, self.csrf));
+            if let Some((cookie, csrf)) = session {
+                request.push_str(&format!("Cookie: {cookie}\r\nX-CSRF-Token: {csrf}\r\n"));
             }
             request.push_str("\r\n");
             request.push_str(body);
@@ -179,6 +218,16 @@ impl Relay {
         };
         tokio::time::timeout(IO_TIMEOUT, exchange).await.with_context(|| format!("POST {path} timed out"))?
     }
+}
+
+/// The `name=value` of the session cookie a login set.
+fn session_cookie(headers: &[(String, String)]) -> Result<String> {
+    let cookie = headers
+        .iter()
+        .find(|(name, _)| name == "set-cookie")
+        .and_then(|(_, value)| value.split(';').next())
+        .context("login set no cookie")?;
+    Ok(cookie.trim().to_owned())
 }
 
 /// (status, lowercase headers, body) once a Content-Length response is complete.
