@@ -15,6 +15,7 @@
 
 mod bundle;
 mod concurrency;
+mod first_frame;
 mod limiter;
 mod link;
 mod login;
@@ -129,10 +130,13 @@ async fn run() -> Result<()> {
 
     let bundle = bundle::measure(&bundle::dist_dir(&cache)).context("client bundle size")?;
     let mut rows = rows(&figures, &concurrency, percentile(&direct_rtt, 99.0));
+    let (frame_rows, frame_notes) = first_frame::rows().context("first-frame figures")?;
+    rows.extend(frame_rows);
     rows.extend(bundle_rows(bundle.as_ref()));
     rows.extend(login_rows(&logins));
     let mut notes = notes(&figures);
     notes.extend(login_notes(&logins));
+    notes.extend(frame_notes);
     match &bundle {
         Some(bundle) => notes.push(format!(
             "Client bundle: the .wasm and .js in {} (MB = 10^6 bytes; gzip -9, brotli -q 11).",

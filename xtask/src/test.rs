@@ -129,7 +129,7 @@ fn step(name: &str) {
 }
 
 /// `export NAME=value` lines (values optionally single- or double-quoted) as pairs.
-fn parse_exports(text: &str) -> Vec<(String, String)> {
+pub fn parse_exports(text: &str) -> Vec<(String, String)> {
     text.lines()
         .filter_map(|line| line.trim().strip_prefix("export "))
         .filter_map(|assignment| assignment.split_once('='))
