@@ -11,6 +11,7 @@
 use super::{api, local_time, PageProps};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
+use std::rc::Rc;
 use yew::prelude::*;
 
 const PATH: &str = "/api/admin/security";
@@ -30,6 +31,14 @@ struct Status {
     whitelist: Vec<String>,
     blocked: Vec<Blocked>,
     your_ip: String,
+}
+
+/// The notice after a change, from the page's new state.
+type Done = Rc<dyn Fn(&Status) -> String>;
+
+fn fixed(text: &str) -> Done {
+    let text = text.to_owned();
+    Rc::new(move |_| text.clone())
 }
 
 /// The limits in display order: JSON name, label, `data-testid` suffix.
@@ -137,16 +146,17 @@ pub fn Security(props: &PageProps) -> Html {
     // Sends a change; the answer is the new state (then `accepted` runs), or the refusal shown under `part`.
     let send = {
         let (status, notice, props) = (status.clone(), notice.clone(), props.clone());
-        move |part: Part, path: &'static str, body: Value, done: String, accepted: Callback<()>| {
+        move |part: Part, path: &'static str, body: Value, done: Done, accepted: Callback<()>| {
             let (status, notice, props) = (status.clone(), notice.clone(), props.clone());
             wasm_bindgen_futures::spawn_local(async move {
                 match api::post::<_, Status>(&props.session, path, &body).await {
                     Ok(now) => {
+                        let text = done(&now);
                         status.set(Some(now));
                         accepted.emit(());
                         notice.set(Some(Notice {
                             part,
-                            text: done,
+                            text,
                             is_error: false,
                         }));
                     }
@@ -193,7 +203,7 @@ pub fn Security(props: &PageProps) -> Html {
                 Part::Limits,
                 "/api/admin/security/limits",
                 Value::Object(body),
-                "Saved: the new limits apply from the next sign-in.".to_owned(),
+                fixed("Saved: the new limits apply from the next sign-in."),
                 {
                     let drafts = drafts.clone();
                     Callback::from(move |()| drafts.dispatch(DraftChange::Saved))
@@ -228,13 +238,19 @@ pub fn Security(props: &PageProps) -> Html {
 
     let add_to_whitelist = {
         let (send, input) = (send.clone(), whitelist_input.clone());
+        let whitelist_before = current.whitelist.clone();
         Callback::from(move |event: SubmitEvent| {
             event.prevent_default();
             let cidr = super::input_value(&input).trim().to_owned();
             if cidr.is_empty() {
                 return;
             }
-            let done = format!("{cidr} is never blocked from now on.");
+            // The relay lists the range normalised (192.0.2.99/24 → 192.0.2.0/24): name what it listed.
+            let (before, typed) = (whitelist_before.clone(), cidr.clone());
+            let done: Done = Rc::new(move |now: &Status| {
+                let added = now.whitelist.iter().find(|listed| !before.contains(listed)).unwrap_or(&typed);
+                format!("{added} is never blocked from now on.")
+            });
             // Emptied only once the range is on the list: a refused one stays there to be corrected.
             let clear = {
                 let input = input.clone();
@@ -257,7 +273,7 @@ pub fn Security(props: &PageProps) -> Html {
         let onclick = {
             let (send, cidr) = (send.clone(), cidr.clone());
             Callback::from(move |_: MouseEvent| {
-                let done = format!("{cidr} was removed from the whitelist.");
+                let done = fixed(&format!("{cidr} was removed from the whitelist."));
                 send(
                     Part::Whitelist,
                     "/api/admin/security/whitelist/remove",
@@ -280,7 +296,7 @@ pub fn Security(props: &PageProps) -> Html {
         let onclick = {
             let (send, ip) = (send.clone(), block.ip.clone());
             Callback::from(move |_: MouseEvent| {
-                let done = format!("{ip} was unblocked: it can sign in again.");
+                let done = fixed(&format!("{ip} was unblocked: it can sign in again."));
                 send(
                     Part::Blocked,
                     "/api/admin/security/unblock",

@@ -116,6 +116,8 @@ async fn admin_tunes_limits_whitelists_and_unblocks_a_blocked_user() -> Result<(
         admin.click("admin-security-whitelist-add").await?;
         wait_text(&admin, "admin-security-whitelist-table", &["192.0.2.0/24"]).await?;
         wait_value(&admin, "admin-security-whitelist-input", "").await?;
+        let notice = admin.text_of("admin-security-whitelist-notice", TIMEOUT).await?;
+        assert_eq!(notice, "192.0.2.0/24 is never blocked from now on.", "the notice names the range as listed");
         admin.screenshot("security-limits-and-whitelist").await?;
 
         // The page shows what the relay stored (a reload reads it again).

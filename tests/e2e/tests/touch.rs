@@ -5,7 +5,7 @@
 //! read from an `xev` window inside the workstation session (user rdpuser2).
 
 use anyhow::{ensure, Context, Result};
-use homedesk_e2e::browser::Browser;
+use homedesk_e2e::browser::{Browser, PHONE};
 use homedesk_e2e::relay::Relay;
 use homedesk_e2e::session_x::{session_display, XEvent, Xev};
 use homedesk_e2e::{known_picture, required_env, wait_for, Rgb};
@@ -85,6 +85,19 @@ async fn phone_touch_gestures_and_soft_keyboard_reach_the_session() -> Result<()
         let near = |i: usize, want: f64| rect.get(i).and_then(|v| v.as_f64()).is_some_and(|v| (v - want).abs() < 2.0);
         ensure!(near(0, centre.0) && near(1, centre.1) && near(2, 22.0), "the pointer's tip is at the tap, 22 px wide: {rect}");
         browser.screenshot("phone-tap").await?;
+        // Every menu button is on the phone's screen (the bar wraps instead of running off its right edge).
+        for id in ["session-disconnect", "session-logoff", "logout"] {
+            let right = browser
+                .client
+                .execute(
+                    "const r = document.querySelector(`[data-testid=\"${arguments[0]}\"]`).getBoundingClientRect();
+                     return r.right;",
+                    vec![json!(id)],
+                )
+                .await?;
+            let right = right.as_f64().unwrap_or(f64::MAX);
+            ensure!(right <= f64::from(PHONE.0), "the {id} button ends at {right} px, off the {} px screen", PHONE.0);
+        }
 
         // Long press: right click.
         xev.clear();
