@@ -291,6 +291,8 @@ impl Default for View {
 
 impl View {
     /// Applies a `Zoom` or `Pan` action to a box `width` x `height` (page px); other actions change nothing.
+    /// The zoom point is taken relative to the box's top left corner as laid out (the page subtracts
+    /// where the box sits).
     pub fn apply(&mut self, action: &Action, width: f64, height: f64) {
         match *action {
             Action::Zoom { factor, x, y } if factor.is_finite() && factor > 0.0 => {

@@ -69,6 +69,10 @@ pub fn Desktop(props: &DesktopProps) -> Html {
         let session = session.clone();
         use_effect_with(menu_takes_space, move |&menu_takes_space| {
             let watcher = display::ResizeWatcher::new(move || {
+                // A window that shrinks for the soft keyboard (resizes-content browsers) keeps the desktop's size.
+                if crate::softkeys::typing() {
+                    return;
+                }
                 if let Some(session) = session.borrow().as_ref() {
                     session.resize(display::desktop_size(menu_takes_space));
                 }
