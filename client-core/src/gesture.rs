@@ -225,7 +225,7 @@ fn decide(travel: [f64; 2], start: (f64, f64, f64), now: (f64, f64, f64)) -> Two
     let spread = (now.2 - start.2).abs();
     let both_moved = travel.iter().all(|t| *t > FINGER_MOVED);
     let anchored = travel.iter().any(|t| *t > ANCHORED_PINCH) && travel.iter().any(|t| *t <= FINGER_MOVED);
-    if (both_moved && spread > PINCH_SLOP) || (anchored && spread > PINCH_SLOP) {
+    if (both_moved || anchored) && spread > PINCH_SLOP {
         TwoMode::Pinch
     } else if both_moved && (now.0 - start.0).abs().max((now.1 - start.1).abs()) > TAP_SLOP {
         TwoMode::Scroll { pending_x: 0.0, pending_y: 0.0 }

@@ -210,6 +210,14 @@ fn viewport_of(viewport: &web_sys::VisualViewport) -> Viewport {
 fn on_viewport_change(state: &Rc<RefCell<Touching>>) {
     let Some(viewport) = gloo::utils::window().visual_viewport() else { return };
     let touching = &mut *state.borrow_mut();
+    // Browsers that shrink the whole window for the keyboard would squeeze the desktop into what is left
+    // (the canvas's max-height): it keeps its size while the keyboard is open, and the lift shows the spot.
+    let style = touching.canvas.style();
+    let _ = if touching.lift.observe(viewport_of(&viewport)) > 0.0 {
+        style.set_property("max-height", "none")
+    } else {
+        style.remove_property("max-height").map(drop)
+    };
     // Where the touched point is now, without the current lift.
     let rect = touching.canvas.get_bounding_client_rect();
     let spot_y = touching.last_touch.map(|fraction| rect.top() + touching.shift + fraction * rect.height());

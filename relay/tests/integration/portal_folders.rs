@@ -2,7 +2,6 @@
 //! the session), checked like the client checks drive paths; anything else is a clear 400 (console) or
 //! a failed command (CLI), and nothing is saved.
 
-use crate::common::*;
 use crate::portal::{designer_relay, get, web_root};
 use serde_json::json;
 
