@@ -33,7 +33,8 @@ struct Touching {
     /// anew when the keyboard resizes the window).
     last_touch: Option<f64>,
     long_press: Option<Timeout>,
-    /// Where the pointer is drawn (page px); `pointer` is the render state showing it.
+    /// Where the pointer is, as fractions of the canvas's on-screen width and height (so it follows zoom,
+    /// pan, the lift and layout changes); `pointer` is the render state drawing it (page px).
     pointer_at: Option<(f64, f64)>,
     pointer: UseStateHandle<Option<(f64, f64)>>,
 }
@@ -173,7 +174,10 @@ fn apply(state: &Rc<RefCell<Touching>>, actions: &[Action]) {
                 if let Some((dx, dy)) = desktop_position(&touching.canvas, x, y) {
                     touching.send.emit(Input::MouseMove { x: dx, y: dy });
                 }
-                touching.pointer_at = Some((x, y));
+                let rect = touching.canvas.get_bounding_client_rect();
+                if rect.width() > 0.0 && rect.height() > 0.0 {
+                    touching.pointer_at = Some(((x - rect.left()) / rect.width(), (y - rect.top()) / rect.height()));
+                }
                 touching.pointer.set(Some((x, y)));
             }
             Action::Button { button, pressed } => touching.send.emit(Input::MouseButton { button, pressed }),
@@ -222,21 +226,19 @@ fn on_viewport_change(state: &Rc<RefCell<Touching>>) {
     let rect = touching.canvas.get_bounding_client_rect();
     let spot_y = touching.last_touch.map(|fraction| rect.top() + touching.shift + fraction * rect.height());
     let shift = touching.lift.shift(viewport_of(&viewport), spot_y);
-    let moved = shift - touching.shift;
-    if moved == 0.0 {
-        return;
-    }
     touching.shift = shift;
+    // Also when the lift stays: the window's new size may have moved the canvas.
     set_transform(touching);
-    if let Some((x, y)) = touching.pointer_at {
-        touching.pointer_at = Some((x, y - moved));
-        touching.pointer.set(touching.pointer_at);
-    }
 }
 
+/// Applies the zoom, pan and lift to the canvas, and moves the drawn pointer with the desktop.
 fn set_transform(touching: &Touching) {
     let transform = format!("translate(0px, {:.0}px) {}", -touching.shift, touching.view.css_transform());
     let _ = touching.canvas.style().set_property("transform", &transform);
+    if let Some((fx, fy)) = touching.pointer_at {
+        let rect = touching.canvas.get_bounding_client_rect();
+        touching.pointer.set(Some((rect.left() + fx * rect.width(), rect.top() + fy * rect.height())));
+    }
 }
 
 /// Page coordinates → desktop pixels, through the canvas's scaling, zoom and shift.

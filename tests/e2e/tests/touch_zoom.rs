@@ -153,6 +153,22 @@ async fn set_screen_height(browser: &Browser, height: u32) -> Result<()> {
     Ok(())
 }
 
+/// Where the pointer drawn over the desktop points (its top left corner), page px.
+async fn pointer_tip(browser: &Browser) -> Result<(f64, f64)> {
+    let value = browser
+        .client
+        .execute(
+            "const p = document.querySelector('[data-testid=\"touch-pointer\"]');
+             if (!p) return null;
+             const r = p.getBoundingClientRect();
+             return [r.left, r.top];",
+            vec![],
+        )
+        .await?;
+    let number = |i: usize| value.get(i).and_then(Value::as_f64).context("no drawn pointer");
+    Ok((number(0)?, number(1)?))
+}
+
 async fn visible_height(browser: &Browser) -> Result<f64> {
     let value = browser.client.execute("return visualViewport.offsetTop + visualViewport.height;", vec![]).await?;
     value.as_f64().context("visualViewport")
@@ -190,6 +206,8 @@ async fn the_soft_keyboard_moves_the_touched_spot_above_it_and_back() -> Result<
             "the desktop changed size (squeezed into the shorter window?): {moved:?} vs {home:?}"
         );
         eprintln!("spot {spot:?} → {lifted:?}; canvas {home:?} → {moved:?}");
+        let pointer = pointer_tip(&browser).await?;
+        ensure!(near(pointer, lifted, 2.0), "the drawn pointer is at {pointer:?}, the spot at {lifted:?}");
         browser.screenshot("phone-keyboard-lift").await?;
 
         // The keyboard closes: the desktop goes back.
