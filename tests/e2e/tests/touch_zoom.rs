@@ -1,5 +1,6 @@
 //! A phone against xrdp, the desktop's view: pinch zoom with pan, a tap on the zoomed desktop, pinching
-//! back; and the soft keyboard moving the desktop up. Chromium's mobile emulation (390x844 touch screen);
+//! back; two-finger scrolling (also with the fingers reported one at a time); and the soft keyboard
+//! moving the desktop up. Chromium's mobile emulation (390x844 touch screen);
 //! fingers are sent as CDP `Input.dispatchTouchEvent`s, all fingers of a frame in one event as a phone
 //! reports them; where clicks land is read from an `xev` window inside the workstation session.
 //!
@@ -140,6 +141,61 @@ async fn pinch_zooms_and_pans_and_a_tap_on_the_zoomed_desktop_clicks_there() -> 
     .await;
     if result.is_err() {
         let _ = browser.screenshot("phone-zoom-failure").await;
+        eprintln!("relay log:\n{}", relay.log());
+    }
+    browser.close().await?;
+    result
+}
+
+#[tokio::test]
+async fn two_finger_drags_scroll_the_session_also_when_fingers_report_one_at_a_time() -> Result<()> {
+    let mut relay = Relay::new()?;
+    let browser = phone_session(&mut relay).await?;
+    let result = async {
+        let display = session_display(USER)?;
+        let xev = Xev::start(USER, &display, XEV).await?;
+        let (x, y, w, h) = XEV;
+        browser.wait_for_picture(&[((x + 10, y + h - 10), Rgb(255, 255, 255))], 16, Duration::from_secs(20)).await?;
+        let home = canvas_box(&browser).await?;
+        let (cx, cy) = browser.desktop_to_page(x + w / 2, y + h / 2).await?;
+        let scrolled = |button: u32| xev.presses_at().iter().filter(|(b, _, _)| *b == button).count();
+        // The wheel turns where the pointer is: a tap puts it over xev.
+        browser.touch_frames(&[vec![(cx, cy)]]).await?;
+        wait_for("the tap in xev", Duration::from_secs(15), || async { Ok((scrolled(1) == 1).then_some(())) }).await?;
+
+        // Both fingers in every event, 96 px up in 8 frames: wheel down (X button 5), about 3 notches.
+        let frames: Vec<Vec<(f64, f64)>> = (0..=8)
+            .map(|i| {
+                let dy = -12.0 * f64::from(i);
+                vec![(cx - 50.0, cy + 40.0 + dy), (cx + 50.0, cy + 40.0 + dy)]
+            })
+            .collect();
+        xev.clear();
+        browser.touch_frames(&frames).await?;
+        wait_for("wheel-down clicks in xev", Duration::from_secs(15), || async { Ok((scrolled(5) >= 2).then_some(())) })
+            .await?;
+        ensure!(scrolled(4) == 0 && scrolled(1) == 0 && scrolled(3) == 0, "other buttons: {:?}", xev.presses_at());
+
+        // The same sideways with each finger's move in its own event (the leading finger alone widens the
+        // fingers' distance like a pinch): still a scroll (fingers left: X button 7), never a zoom.
+        let mut frames = vec![vec![(cx - 50.0, cy), (cx + 50.0, cy)]];
+        for i in 1..=4 {
+            let dx = -30.0 * f64::from(i);
+            frames.push(vec![(cx - 50.0 + dx, cy), (cx + 50.0 + dx + 30.0, cy)]);
+            frames.push(vec![(cx - 50.0 + dx, cy), (cx + 50.0 + dx, cy)]);
+        }
+        xev.clear();
+        browser.touch_frames(&frames).await?;
+        wait_for("wheel-right clicks in xev", Duration::from_secs(15), || async { Ok((scrolled(7) >= 2).then_some(())) })
+            .await?;
+        let after = canvas_box(&browser).await?;
+        ensure!(after == home, "a scroll zoomed or moved the desktop: {after:?} vs {home:?}");
+        ensure!(scrolled(6) == 0 && scrolled(1) == 0, "other buttons: {:?}", xev.presses_at());
+        Ok(())
+    }
+    .await;
+    if result.is_err() {
+        let _ = browser.screenshot("phone-scroll-failure").await;
         eprintln!("relay log:\n{}", relay.log());
     }
     browser.close().await?;
