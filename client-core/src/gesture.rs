@@ -9,6 +9,9 @@
 //! - two-finger pinch: zoom around the fingers' midpoint, with the midpoint's movement panning;
 //! - two-finger tap: right click.
 //!
+//! Scroll or pinch is decided only once both fingers moved (or one moved far while the other stayed),
+//! whatever order the browser reports their moves in: one event per finger, or both at once.
+//!
 //! A gesture ends when every finger is lifted; extra fingers during a gesture end it without a click.
 //! Positions are page (CSS) pixels; the page maps `MoveTo` to desktop pixels through the zoomed view.
 //! `View` is the zoom/pan state those actions change, clamped so the desktop always fills its box.
@@ -25,6 +28,12 @@ pub const TWO_FINGER_TAP_MS: f64 = 300.0;
 pub const SCROLL_STEP: f64 = 30.0;
 /// Change of the fingers' distance (CSS px) that makes a two-finger gesture a pinch, not a scroll.
 pub const PINCH_SLOP: f64 = 24.0;
+/// Travel (CSS px) after which a finger of a two-finger gesture counts as moved. Scroll or pinch is decided
+/// only once both fingers moved: browsers may report each finger's move in its own event, so after the
+/// first finger's event alone a scroll looks like a pinch.
+pub const FINGER_MOVED: f64 = 4.0;
+/// Travel (CSS px) of one finger while the other stays put that is a pinch anyway (thumb held still).
+pub const ANCHORED_PINCH: f64 = 3.0 * PINCH_SLOP;
 /// One wheel notch in RDP wheel units.
 const NOTCH: i16 = 120;
 
@@ -66,8 +75,9 @@ enum State {
     Dragging { id: i32 },
     /// The long press was reported; waiting for the finger to lift.
     LongPressed,
-    /// Two fingers; `start` and `last` are their midpoint and distance at the start and the last event.
-    Two { ids: (i32, i32), since: f64, start: (f64, f64, f64), last: (f64, f64, f64), mode: TwoMode },
+    /// Two fingers: where each landed (`fingers`), their midpoint and distance at the start and the last
+    /// event; `moved` once either went beyond the tap slop (no two-finger tap then).
+    Two { fingers: [Touch; 2], since: f64, start: (f64, f64, f64), last: (f64, f64, f64), mode: TwoMode, moved: bool },
     /// The gesture is over (or was abandoned); waiting until no finger is left.
     Finished,
 }
@@ -137,15 +147,23 @@ impl GestureRecognizer {
                 if rest.is_empty() { State::Idle } else { State::Finished }
             }
 
-            (State::Two { ids, since, start, last, mode }, [a, b])
-                if (a.id, b.id) == ids || (b.id, a.id) == ids =>
+            (State::Two { fingers, since, start, last, mode, moved }, [a, b])
+                if (a.id, b.id) == (fingers[0].id, fingers[1].id) || (b.id, a.id) == (fingers[0].id, fingers[1].id) =>
             {
+                let (a, b) = if a.id == fingers[0].id { (a, b) } else { (b, a) };
+                let travel = [travel(&fingers[0], a), travel(&fingers[1], b)];
                 let now_point = midpoint_and_distance(a, b);
-                let mode = two_finger_move(mode, start, last, now_point, &mut actions);
-                State::Two { ids, since, start, last: now_point, mode }
+                let (mode, last) = match mode {
+                    // The move that decides acts on the whole travel since the start, not only its last step.
+                    TwoMode::Undecided => (decide(travel, start, now_point), start),
+                    decided => (decided, last),
+                };
+                let mode = two_finger_move(mode, last, now_point, &mut actions);
+                let moved = moved || travel.iter().any(|t| *t > TAP_SLOP);
+                State::Two { fingers, since, start, last: now_point, mode, moved }
             }
-            (State::Two { since, mode: TwoMode::Undecided, .. }, rest) if rest.len() < 2 => {
-                if now - since < TWO_FINGER_TAP_MS {
+            (State::Two { since, mode: TwoMode::Undecided, moved, .. }, rest) if rest.len() < 2 => {
+                if !moved && now - since < TWO_FINGER_TAP_MS {
                     actions.extend(click(MouseButton::Right));
                 }
                 if rest.is_empty() { State::Idle } else { State::Finished }
@@ -190,33 +208,37 @@ impl GestureRecognizer {
 
 fn two_fingers(a: &Touch, b: &Touch, now: f64) -> State {
     let start = midpoint_and_distance(a, b);
-    State::Two { ids: (a.id, b.id), since: now, start, last: start, mode: TwoMode::Undecided }
+    State::Two { fingers: [*a, *b], since: now, start, last: start, mode: TwoMode::Undecided, moved: false }
 }
 
-/// One move of a two-finger gesture: decides scroll or pinch on the first clear movement, then acts.
+fn travel(from: &Touch, to: &Touch) -> f64 {
+    (to.x - from.x).hypot(to.y - from.y)
+}
+
+/// Scroll or pinch, from each finger's travel and the midpoint and distance since the start.
 ///
-/// The decision looks at the travel since the gesture started, not since the last event: a slow drag
-/// comes as many small moves (more the faster the device reports), each one below the slop.
-fn two_finger_move(
-    mode: TwoMode,
-    start: (f64, f64, f64),
-    last: (f64, f64, f64),
-    now: (f64, f64, f64),
-    actions: &mut Vec<Action>,
-) -> TwoMode {
+/// Only once both fingers moved (whatever order their events came in): then a clear change of their
+/// distance is a pinch, else a clear movement of the midpoint a scroll. One finger moving far while the
+/// other stays is a pinch around the still one. The travel since the start counts, not since the last
+/// event: a slow drag comes as many small moves, each one below the slop.
+fn decide(travel: [f64; 2], start: (f64, f64, f64), now: (f64, f64, f64)) -> TwoMode {
+    let spread = (now.2 - start.2).abs();
+    let both_moved = travel.iter().all(|t| *t > FINGER_MOVED);
+    let anchored = travel.iter().any(|t| *t > ANCHORED_PINCH) && travel.iter().any(|t| *t <= FINGER_MOVED);
+    if (both_moved || anchored) && spread > PINCH_SLOP {
+        TwoMode::Pinch
+    } else if both_moved && (now.0 - start.0).abs().max((now.1 - start.1).abs()) > TAP_SLOP {
+        TwoMode::Scroll { pending_x: 0.0, pending_y: 0.0 }
+    } else {
+        TwoMode::Undecided
+    }
+}
+
+/// One move of a decided two-finger gesture (from `last` to `now`: midpoint and distance).
+fn two_finger_move(mode: TwoMode, last: (f64, f64, f64), now: (f64, f64, f64), actions: &mut Vec<Action>) -> TwoMode {
     let (dx, dy) = (now.0 - last.0, now.1 - last.1);
     match mode {
-        TwoMode::Undecided => {
-            let (total_x, total_y) = (now.0 - start.0, now.1 - start.1);
-            if (now.2 - start.2).abs() > PINCH_SLOP {
-                two_finger_move(TwoMode::Pinch, start, last, now, actions)
-            } else if total_x.abs().max(total_y.abs()) > TAP_SLOP {
-                // Movement before the decision counts towards the scroll.
-                scroll(TwoMode::Scroll { pending_x: total_x, pending_y: total_y }, actions)
-            } else {
-                TwoMode::Undecided
-            }
-        }
+        TwoMode::Undecided => TwoMode::Undecided,
         TwoMode::Scroll { pending_x, pending_y } => {
             scroll(TwoMode::Scroll { pending_x: pending_x + dx, pending_y: pending_y + dy }, actions)
         }
@@ -269,6 +291,8 @@ impl Default for View {
 
 impl View {
     /// Applies a `Zoom` or `Pan` action to a box `width` x `height` (page px); other actions change nothing.
+    /// The zoom point is taken relative to the box's top left corner as laid out (the page subtracts
+    /// where the box sits).
     pub fn apply(&mut self, action: &Action, width: f64, height: f64) {
         match *action {
             Action::Zoom { factor, x, y } if factor.is_finite() && factor > 0.0 => {
@@ -457,6 +481,84 @@ mod tests {
         // Once a pinch, parallel movement pans instead of scrolling.
         let actions = g.update(&[t(1, 10.0, 110.0), t(2, 210.0, 110.0)], 100.0);
         assert_eq!(actions, vec![Action::Zoom { factor: 1.0, x: 110.0, y: 110.0 }, Action::Pan { dx: -40.0, dy: 0.0 }]);
+    }
+
+    fn wheel_only(actions: &[Action]) -> bool {
+        actions.iter().all(|a| matches!(a, Action::Wheel { .. }))
+    }
+
+    #[test]
+    fn interleaved_finger_events_of_a_scroll_do_not_look_like_a_pinch() {
+        // Each finger's move comes in its own event (WebDriver, some browsers): after the first finger's
+        // event alone the distance changed by a whole step.
+        // Sideways, the leading finger alone even widens the distance beyond the pinch slop.
+        let mut g = GestureRecognizer::new();
+        g.update(&[t(1, 100.0, 400.0)], 0.0);
+        g.update(&[t(1, 100.0, 400.0), t(2, 200.0, 400.0)], 5.0);
+        let mut actions = Vec::new();
+        for step in 1..=4 {
+            let x = 100.0 - 30.0 * f64::from(step);
+            actions.extend(g.update(&[t(1, x, 400.0), t(2, x + 130.0, 400.0)], f64::from(step) * 20.0));
+            actions.extend(g.update(&[t(1, x, 400.0), t(2, x + 100.0, 400.0)], f64::from(step) * 20.0 + 10.0));
+        }
+        assert!(wheel_only(&actions), "{actions:?}");
+        assert_eq!(actions, vec![Action::Wheel { vertical: false, amount: 120 }; 4]);
+    }
+
+    #[test]
+    fn one_finger_moving_first_then_the_other_is_still_a_scroll() {
+        let mut g = GestureRecognizer::new();
+        g.update(&[t(1, 100.0, 400.0), t(2, 200.0, 400.0)], 0.0);
+        // Finger 1 goes 60 px up in three events before finger 2 reports anything.
+        for (i, y) in [380.0, 360.0, 340.0].into_iter().enumerate() {
+            assert!(g.update(&[t(1, 100.0, y), t(2, 200.0, 400.0)], i as f64 * 10.0).is_empty());
+        }
+        // Then finger 2 catches up (listed first this time: the order of the list does not matter).
+        let mut actions = Vec::new();
+        for (i, y) in [380.0, 360.0, 340.0].into_iter().enumerate() {
+            actions.extend(g.update(&[t(2, 200.0, y), t(1, 100.0, 340.0)], 40.0 + i as f64 * 10.0));
+        }
+        assert_eq!(actions, vec![Action::Wheel { vertical: true, amount: -120 }; 2]);
+    }
+
+    #[test]
+    fn interleaved_finger_events_of_a_pinch_zoom_from_the_start() {
+        let mut g = GestureRecognizer::new();
+        g.update(&[t(1, 100.0, 300.0), t(2, 200.0, 300.0)], 0.0);
+        // Finger 1 moves out alone: not decided yet (the other finger has not moved, and not far).
+        assert!(g.update(&[t(1, 80.0, 300.0), t(2, 200.0, 300.0)], 10.0).is_empty());
+        // Finger 2 moves out: a pinch, zooming by the whole change since the start (100 → 140 px).
+        let actions = g.update(&[t(1, 80.0, 300.0), t(2, 220.0, 300.0)], 20.0);
+        assert_eq!(actions, vec![Action::Zoom { factor: 1.4, x: 150.0, y: 300.0 }]);
+        // Then each finger's step zooms on: never a wheel.
+        let actions = g.update(&[t(1, 60.0, 300.0), t(2, 220.0, 300.0)], 30.0);
+        assert!(matches!(actions[..], [Action::Zoom { .. }, Action::Pan { .. }]), "{actions:?}");
+    }
+
+    #[test]
+    fn one_finger_moving_far_while_the_other_stays_is_a_pinch() {
+        let mut g = GestureRecognizer::new();
+        g.update(&[t(1, 100.0, 300.0), t(2, 200.0, 300.0)], 0.0);
+        // The thumb stays; the index finger moves out, below the anchored-pinch travel: still undecided.
+        assert!(g.update(&[t(1, 100.0, 300.0), t(2, 260.0, 300.0)], 10.0).is_empty());
+        let actions = g.update(&[t(1, 100.0, 300.0), t(2, 200.0 + ANCHORED_PINCH + 1.0, 300.0)], 20.0);
+        assert!(matches!(actions.first(), Some(Action::Zoom { factor, .. }) if *factor > 1.5), "{actions:?}");
+        assert!(!actions.iter().any(|a| matches!(a, Action::Wheel { .. })));
+    }
+
+    #[test]
+    fn a_finger_lifting_before_the_decision_ends_without_a_click() {
+        let mut g = GestureRecognizer::new();
+        g.update(&[t(1, 100.0, 300.0), t(2, 200.0, 300.0)], 0.0);
+        // Finger 1 moves beyond the tap slop, finger 2 never moves and lifts early.
+        assert!(g.update(&[t(1, 100.0, 280.0), t(2, 200.0, 300.0)], 20.0).is_empty());
+        assert!(g.update(&[t(1, 100.0, 280.0)], 40.0).is_empty(), "moved: not a two-finger tap");
+        assert!(g.update(&[t(1, 100.0, 200.0)], 60.0).is_empty(), "the finger left behind does nothing");
+        assert!(g.update(&[], 80.0).is_empty());
+        // Both fingers in one touchstart, one lifting at once: a two-finger tap.
+        g.update(&[t(3, 100.0, 300.0), t(4, 200.0, 300.0)], 100.0);
+        assert_eq!(g.update(&[t(4, 200.0, 300.0)], 150.0), RIGHT_CLICK.to_vec());
+        assert!(g.update(&[], 160.0).is_empty());
     }
 
     #[test]

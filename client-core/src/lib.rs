@@ -30,6 +30,7 @@ pub mod drive;
 mod error;
 mod framing;
 pub mod gesture;
+pub mod lift;
 mod guard;
 mod input;
 mod keymap;

@@ -54,9 +54,9 @@ pub struct Preferences {
     pub domain: String,
     /// A language tag such as `fr-FR`; empty: the browser's layout.
     pub keyboard_layout: String,
-    /// Folder on the workstation for uploaded files; empty: the default.
+    /// Folder in the browser's drive for uploaded files (`Inbox`, `Team/In`); empty: `Uploads`.
     pub upload_path: String,
-    /// Folder on the workstation whose files are offered for download; empty: the default.
+    /// Folder in the browser's drive whose files are offered for download; empty: `Downloads`.
     pub download_path: String,
 }
 

@@ -68,7 +68,16 @@ pub fn Desktop(props: &DesktopProps) -> Html {
     {
         let session = session.clone();
         use_effect_with(menu_takes_space, move |&menu_takes_space| {
+            let window_width = || gloo::utils::window().inner_width().ok().and_then(|w| w.as_f64()).unwrap_or(0.0);
+            let last_width = std::cell::Cell::new(window_width());
             let watcher = display::ResizeWatcher::new(move || {
+                // A window that only gets shorter for the soft keyboard (resizes-content browsers) keeps the
+                // desktop's size; a rotation (new width) still resizes it.
+                let width = window_width();
+                if crate::softkeys::typing() && width == last_width.get() {
+                    return;
+                }
+                last_width.set(width);
                 if let Some(session) = session.borrow().as_ref() {
                     session.resize(display::desktop_size(menu_takes_space));
                 }

@@ -91,11 +91,24 @@ pub fn devices(file_transfer: bool) -> Devices {
     if !file_transfer {
         return Devices { drive: None, printer: true };
     }
-    let (drive, config) = with_state(|s| (s.drive.clone(), s.config.clone()));
+    let preferences = crate::branding::preferences();
+    let (config, warnings) = DriveConfig::from_preferences(&preferences.upload_path, &preferences.download_path);
+    for warning in warnings {
+        gloo::console::warn!(warning);
+    }
+    let drive = with_state(|s| {
+        s.config = config.clone();
+        s.drive.clone()
+    });
     let mut setup = drive.clone();
     for folder in [&config.upload_folder, &config.download_folder] {
-        if setup.stat(folder).is_err() {
-            let _ = setup.mkdir(folder);
+        // Nested folders (`Team/In`) need their parents first.
+        let mut ancestors: Vec<DrivePath> = std::iter::successors(Some(folder.clone()), DrivePath::parent).collect();
+        ancestors.pop(); // the root
+        for path in ancestors.iter().rev() {
+            if setup.stat(path).is_err() {
+                let _ = setup.mkdir(path);
+            }
         }
     }
     Devices { drive: Some((Box::new(drive), config)), printer: true }

@@ -45,6 +45,14 @@ fn is_text_key(event: &KeyboardEvent) -> bool {
     key.chars().count() == 1 || matches!(key.as_str(), "Backspace" | "Enter" | "Unidentified" | "Process" | "Dead")
 }
 
+/// Whether the touch keyboard's hidden field has the focus, i.e. the soft keyboard is open: a window
+/// resize then is the keyboard, not a new screen.
+pub fn typing() -> bool {
+    gloo::utils::document()
+        .active_element()
+        .is_some_and(|element| element.class_name().split_whitespace().any(|class| class == "hd-softfield"))
+}
+
 #[function_component]
 pub fn SoftKeys(props: &SoftKeysProps) -> Html {
     let open = use_state(|| false);

@@ -13,6 +13,7 @@ use crate::softkeys::PREFS_CHANGED;
 use gloo::events::{EventListener, EventListenerOptions};
 use gloo::timers::callback::Timeout;
 use homedesk_client_core::gesture::{Action, GestureRecognizer, Touch, View};
+use homedesk_client_core::lift::{KeyboardLift, Viewport};
 use homedesk_client_core::Input;
 use std::cell::RefCell;
 use std::rc::{Rc, Weak};
@@ -20,22 +21,20 @@ use wasm_bindgen::JsCast;
 use web_sys::{HtmlCanvasElement, HtmlElement, TouchEvent};
 use yew::prelude::*;
 
-/// Space kept below the touched point when the keyboard is open (room for the key bar).
-const KEYBOARD_MARGIN: f64 = 130.0;
-/// Height the visual viewport must lose before it counts as a soft keyboard (not a toolbar).
-const KEYBOARD_MIN_HEIGHT: f64 = 100.0;
-
 struct Touching {
     canvas: HtmlCanvasElement,
     send: Callback<Input>,
     recognizer: GestureRecognizer,
     view: View,
-    /// How far the desktop is moved up for the soft keyboard (CSS px).
+    /// How far the desktop is moved up for the soft keyboard (CSS px), and the rule deciding it.
     shift: f64,
-    /// Where the last touch landed, in page coordinates without the keyboard shift.
-    last_touch_y: Option<f64>,
+    lift: KeyboardLift,
+    /// Where the last touch landed: a fraction of the canvas's height (the page may lay the canvas out
+    /// anew when the keyboard resizes the window).
+    last_touch: Option<f64>,
     long_press: Option<Timeout>,
-    /// Where the pointer is drawn (page px); `pointer` is the render state showing it.
+    /// Where the pointer is, as fractions of the canvas's on-screen width and height (so it follows zoom,
+    /// pan, the lift and layout changes); `pointer` is the render state drawing it (page px).
     pointer_at: Option<(f64, f64)>,
     pointer: UseStateHandle<Option<(f64, f64)>>,
 }
@@ -95,7 +94,8 @@ fn attach(
         recognizer: GestureRecognizer::new(),
         view: View::default(),
         shift: 0.0,
-        last_touch_y: None,
+        lift: KeyboardLift::new(),
+        last_touch: None,
         long_press: None,
         pointer_at: None,
         pointer,
@@ -113,6 +113,8 @@ fn attach(
         })
         .collect();
     if let Some(viewport) = gloo::utils::window().visual_viewport() {
+        // The viewport's full height, before any keyboard.
+        state.borrow_mut().lift.observe(viewport_of(&viewport));
         for kind in ["resize", "scroll"] {
             let state = state.clone();
             listeners.push(EventListener::new(&viewport, kind, move |_| on_viewport_change(&state)));
@@ -138,7 +140,10 @@ fn on_touch(state: &Rc<RefCell<Touching>>, event: &TouchEvent) {
         } else {
             let touches = touches_of(event);
             if let [first] = touches.as_slice() {
-                touching.last_touch_y = Some(first.y + touching.shift);
+                let rect = touching.canvas.get_bounding_client_rect();
+                if rect.height() > 0.0 {
+                    touching.last_touch = Some((first.y - rect.top()) / rect.height());
+                }
             }
             touching.recognizer.update(&touches, now)
         }
@@ -169,14 +174,26 @@ fn apply(state: &Rc<RefCell<Touching>>, actions: &[Action]) {
                 if let Some((dx, dy)) = desktop_position(&touching.canvas, x, y) {
                     touching.send.emit(Input::MouseMove { x: dx, y: dy });
                 }
-                touching.pointer_at = Some((x, y));
+                let rect = touching.canvas.get_bounding_client_rect();
+                if rect.width() > 0.0 && rect.height() > 0.0 {
+                    touching.pointer_at = Some(((x - rect.left()) / rect.width(), (y - rect.top()) / rect.height()));
+                }
                 touching.pointer.set(Some((x, y)));
             }
             Action::Button { button, pressed } => touching.send.emit(Input::MouseButton { button, pressed }),
             Action::Wheel { vertical, amount } => touching.send.emit(Input::Wheel { vertical, amount }),
-            Action::Zoom { .. } | Action::Pan { .. } => {
-                let (width, height) =
-                    (f64::from(touching.canvas.offset_width()), f64::from(touching.canvas.offset_height()));
+            Action::Zoom { factor, x, y } => {
+                // The view's zoom point is relative to the canvas's own box, not the page: the canvas sits
+                // where the layout put it (centred), moved by the view and the keyboard lift.
+                let rect = touching.canvas.get_bounding_client_rect();
+                let (left, top) = (rect.left() - touching.view.x, rect.top() + touching.shift - touching.view.y);
+                let zoom = Action::Zoom { factor, x: x - left, y: y - top };
+                let (width, height) = box_size(&touching.canvas);
+                touching.view.apply(&zoom, width, height);
+                set_transform(touching);
+            }
+            Action::Pan { .. } => {
+                let (width, height) = box_size(&touching.canvas);
                 touching.view.apply(action, width, height);
                 set_transform(touching);
             }
@@ -184,33 +201,44 @@ fn apply(state: &Rc<RefCell<Touching>>, actions: &[Action]) {
     }
 }
 
-/// The soft keyboard opened or closed: move the desktop so the last touched point stays visible.
-fn on_viewport_change(state: &Rc<RefCell<Touching>>) {
-    let window = gloo::utils::window();
-    let Some(viewport) = window.visual_viewport() else { return };
-    let inner = window.inner_height().ok().and_then(|v| v.as_f64()).unwrap_or(0.0);
-    let visible_bottom = viewport.offset_top() + viewport.height();
-    let touching = &mut *state.borrow_mut();
-    let keyboard_open = inner - visible_bottom > KEYBOARD_MIN_HEIGHT;
-    let shift = match touching.last_touch_y {
-        Some(y) if keyboard_open => (y + KEYBOARD_MARGIN - visible_bottom).max(0.0),
-        _ => 0.0,
-    };
-    let moved = shift - touching.shift;
-    if moved == 0.0 {
-        return;
-    }
-    touching.shift = shift;
-    set_transform(touching);
-    if let Some((x, y)) = touching.pointer_at {
-        touching.pointer_at = Some((x, y - moved));
-        touching.pointer.set(touching.pointer_at);
-    }
+/// The canvas's laid-out size (page px), without the view's transform.
+fn box_size(canvas: &HtmlCanvasElement) -> (f64, f64) {
+    (f64::from(canvas.offset_width()), f64::from(canvas.offset_height()))
 }
 
+fn viewport_of(viewport: &web_sys::VisualViewport) -> Viewport {
+    Viewport { width: viewport.width(), height: viewport.height(), offset_top: viewport.offset_top() }
+}
+
+/// The soft keyboard opened or closed: move the desktop so the last touched point stays visible.
+fn on_viewport_change(state: &Rc<RefCell<Touching>>) {
+    let Some(viewport) = gloo::utils::window().visual_viewport() else { return };
+    let touching = &mut *state.borrow_mut();
+    // Browsers that shrink the whole window for the keyboard would squeeze the desktop into what is left
+    // (the canvas's max-height): it keeps its size while the keyboard is open, and the lift shows the spot.
+    let style = touching.canvas.style();
+    let _ = if touching.lift.observe(viewport_of(&viewport)) > 0.0 {
+        style.set_property("max-height", "none")
+    } else {
+        style.remove_property("max-height").map(drop)
+    };
+    // Where the touched point is now, without the current lift.
+    let rect = touching.canvas.get_bounding_client_rect();
+    let spot_y = touching.last_touch.map(|fraction| rect.top() + touching.shift + fraction * rect.height());
+    let shift = touching.lift.shift(viewport_of(&viewport), spot_y);
+    touching.shift = shift;
+    // Also when the lift stays: the window's new size may have moved the canvas.
+    set_transform(touching);
+}
+
+/// Applies the zoom, pan and lift to the canvas, and moves the drawn pointer with the desktop.
 fn set_transform(touching: &Touching) {
     let transform = format!("translate(0px, {:.0}px) {}", -touching.shift, touching.view.css_transform());
     let _ = touching.canvas.style().set_property("transform", &transform);
+    if let Some((fx, fy)) = touching.pointer_at {
+        let rect = touching.canvas.get_bounding_client_rect();
+        touching.pointer.set(Some((rect.left() + fx * rect.width(), rect.top() + fy * rect.height())));
+    }
 }
 
 /// Page coordinates → desktop pixels, through the canvas's scaling, zoom and shift.

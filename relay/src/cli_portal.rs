@@ -86,8 +86,10 @@ pub struct SetArgs {
     /// Keyboard layout tag, e.g. fr-FR (empty: the browser's).
     #[arg(long)]
     keyboard: Option<String>,
+    /// Upload folder in the browser's drive "Browser", e.g. Inbox or Team/In (empty: Uploads).
     #[arg(long)]
     upload_path: Option<String>,
+    /// Download folder in the browser's drive "Browser", e.g. Outbox (empty: Downloads).
     #[arg(long)]
     download_path: Option<String>,
 }

@@ -10,6 +10,12 @@
 
 use serde::{Deserialize, Serialize};
 
+/// The browser drive's name rules, the very file the client applies (client-core's `drive/names.rs`, which
+/// has no dependencies): the relay refuses an upload or download folder the client would refuse.
+#[path = "../../client-core/src/drive/names.rs"]
+#[allow(dead_code)]
+mod drive_names;
+
 /// Longest page name.
 pub const MAX_NAME_LEN: usize = 40;
 /// Largest logo upload.
@@ -313,9 +319,10 @@ pub struct Preferences {
     pub show_domain: Option<bool>,
     /// A keyboard layout tag such as `en-US` or `fr-FR`; empty: the browser's.
     pub keyboard_layout: String,
-    /// Folder on the workstation where uploaded files land; empty: the default.
+    /// Folder in the browser's drive ("Browser" in the session) where uploaded files land, e.g. `Inbox`
+    /// or `Team/In`; empty: `Uploads`.
     pub upload_path: String,
-    /// Folder on the workstation whose files are offered for download; empty: the default.
+    /// Folder in the browser's drive whose files the workstation saves are downloaded; empty: `Downloads`.
     pub download_path: String,
 }
 
@@ -536,13 +543,25 @@ pub fn visible_password_warning(name: &str) -> Warning {
     }
 }
 
+/// An upload or download folder: empty (the default) or a folder inside the browser's drive.
+fn drive_folder(what: &str, value: &str, default: &str) -> Result<()> {
+    text_field(&format!("{what} folder"), value, 260)?;
+    drive_names::DrivePath::folder_setting(value).map(|_| ()).map_err(|error| {
+        invalid(format!(
+            "The {what} folder \"{}\" is not a folder in the Browser drive ({error}). Give a folder inside the \
+             drive, such as Inbox or Team/In, or leave it empty for {default}.",
+            printable(value)
+        ))
+    })
+}
+
 /// Checks the login preferences and returns their warnings.
 pub fn validate_preferences(name: &str, preferences: &Preferences) -> Result<Vec<Warning>> {
     text_field("default username", &preferences.username, 256)?;
     text_field("default password", &preferences.password, 256)?;
     text_field("default domain", &preferences.domain, 255)?;
-    text_field("upload path", &preferences.upload_path, 260)?;
-    text_field("download path", &preferences.download_path, 260)?;
+    drive_folder("upload", &preferences.upload_path, "Uploads")?;
+    drive_folder("download", &preferences.download_path, "Downloads")?;
     let layout = &preferences.keyboard_layout;
     let tag_ok = layout.is_empty()
         || (layout.len() <= 35
@@ -756,5 +775,24 @@ mod tests {
             ..Preferences::default()
         };
         assert!(validate_preferences("x", &preferences).is_err());
+    }
+
+    #[test]
+    fn folders_are_folders_in_the_browser_drive() {
+        let with = |upload: &str, download: &str| Preferences {
+            upload_path: upload.into(),
+            download_path: download.into(),
+            ..Preferences::default()
+        };
+        for (upload, download) in [("", ""), ("Inbox", "Outbox"), ("Team/In", "Team\\Out"), ("Uploads ü", "a.b")] {
+            assert_eq!(validate_preferences("x", &with(upload, download)), Ok(vec![]), "{upload} {download}");
+        }
+        for bad in ["C:\\Uploads", "/home/me", "\\\\server\\share", "../x", "Team/../../x", "CON", "a//b", "In?", "x."] {
+            let Err(DesignError::Invalid(message)) = validate_preferences("x", &with(bad, "")) else {
+                panic!("{bad:?} accepted as upload folder");
+            };
+            assert!(message.starts_with("The upload folder") && message.contains("Browser drive"), "{message}");
+            assert!(validate_preferences("x", &with("", bad)).is_err(), "{bad:?} accepted as download folder");
+        }
     }
 }

@@ -28,12 +28,41 @@ pub struct DriveConfig {
     pub download_folder: DrivePath,
 }
 
+/// The upload folder when the portal sets none.
+pub const DEFAULT_UPLOAD_FOLDER: &str = "Uploads";
+/// The download folder when the portal sets none.
+pub const DEFAULT_DOWNLOAD_FOLDER: &str = "Downloads";
+
 impl Default for DriveConfig {
     fn default() -> Self {
         DriveConfig {
-            upload_folder: DrivePath::root().join("Uploads").unwrap_or_default(),
-            download_folder: DrivePath::root().join("Downloads").unwrap_or_default(),
+            upload_folder: DrivePath::root().join(DEFAULT_UPLOAD_FOLDER).unwrap_or_default(),
+            download_folder: DrivePath::root().join(DEFAULT_DOWNLOAD_FOLDER).unwrap_or_default(),
         }
+    }
+}
+
+impl DriveConfig {
+    /// The folders from the portal page's preferences (`upload_path`, `download_path`: folders inside the
+    /// drive, see [`DrivePath::folder_setting`]). An empty value means the default; a value that is not a
+    /// folder of the drive (e.g. `C:\Uploads` from an older version) falls back to the default too, with a
+    /// sentence for the page's console in the returned list.
+    pub fn from_preferences(upload: &str, download: &str) -> (DriveConfig, Vec<String>) {
+        let defaults = DriveConfig::default();
+        let mut warnings = Vec::new();
+        let mut folder = |what: &str, value: &str, default: DrivePath| match DrivePath::folder_setting(value) {
+            Ok(Some(path)) => path,
+            Ok(None) => default,
+            Err(error) => {
+                warnings.push(format!("The {what} folder {value:?} is not a folder in the Browser drive ({error}); using {default}."));
+                default
+            }
+        };
+        let config = DriveConfig {
+            upload_folder: folder("upload", upload, defaults.upload_folder),
+            download_folder: folder("download", download, defaults.download_folder),
+        };
+        (config, warnings)
     }
 }
 
@@ -114,4 +143,23 @@ pub trait DriveBackend {
     fn delete(&mut self, path: &DrivePath) -> Result<(), DriveError>;
     /// Moves a file or folder; an existing target is replaced only when `replace` (and is a file).
     fn rename(&mut self, from: &DrivePath, to: &DrivePath, replace: bool) -> Result<(), DriveError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn folders_come_from_the_preferences_with_defaults_for_empty_and_invalid_values() {
+        let (config, warnings) = DriveConfig::from_preferences("Inbox", "Team/Out");
+        assert_eq!((config.upload_folder.to_string(), config.download_folder.to_string()), ("Inbox".into(), "Team/Out".into()));
+        assert!(warnings.is_empty());
+        assert_eq!(DriveConfig::from_preferences("", ""), (DriveConfig::default(), Vec::new()));
+        // An absolute Windows path (what older versions stored) is not a folder of the drive.
+        let (config, warnings) = DriveConfig::from_preferences("C:\\Uploads", "../x");
+        assert_eq!(config, DriveConfig::default());
+        assert_eq!(warnings.len(), 2);
+        assert!(warnings[0].contains("\"C:\\\\Uploads\"") && warnings[0].contains("using Uploads"), "{}", warnings[0]);
+        assert!(warnings[1].contains("download") && warnings[1].contains("using Downloads"), "{}", warnings[1]);
+    }
 }

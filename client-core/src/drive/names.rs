@@ -34,6 +34,8 @@ pub enum NameError {
     TooLong,
     PathTooLong,
     TooDeep,
+    /// A leading separator: a folder setting is relative to the drive's root.
+    NotRelative,
 }
 
 impl fmt::Display for NameError {
@@ -50,6 +52,7 @@ impl fmt::Display for NameError {
             NameError::TooLong => write!(f, "the name is longer than {MAX_NAME_UNITS} characters"),
             NameError::PathTooLong => write!(f, "the path is longer than {MAX_PATH_UNITS} characters"),
             NameError::TooDeep => write!(f, "the path is deeper than {MAX_DEPTH} folders"),
+            NameError::NotRelative => write!(f, "the path starts with a separator (give it relative to the drive)"),
         }
     }
 }
@@ -138,6 +141,19 @@ impl DrivePath {
         Ok(DrivePath(components))
     }
 
+    /// A folder setting (the portal's upload or download folder): a path inside the drive written with
+    /// `/` or `\` such as `Uploads` or `Team/In`; `None` when empty (the default applies). Absolute paths
+    /// (`/x`, `C:\x`, `\\server`) and anything [`check_name`] refuses in a component are errors.
+    pub fn folder_setting(value: &str) -> Result<Option<DrivePath>, NameError> {
+        if value.is_empty() {
+            return Ok(None);
+        }
+        if value.starts_with(['/', '\\']) {
+            return Err(NameError::NotRelative);
+        }
+        Self::from_wire(value).map(Some)
+    }
+
     /// This path with one more (checked) component.
     pub fn join(&self, name: &str) -> Result<DrivePath, NameError> {
         check_name(name)?;
@@ -184,6 +200,30 @@ impl fmt::Display for DrivePath {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn folder_settings_are_relative_folders_of_the_drive() {
+        assert_eq!(DrivePath::folder_setting(""), Ok(None));
+        let path = |parts: &[&str]| Some(DrivePath(parts.iter().map(|p| (*p).to_owned()).collect()));
+        assert_eq!(DrivePath::folder_setting("Inbox"), Ok(path(&["Inbox"])));
+        assert_eq!(DrivePath::folder_setting("Team/In"), Ok(path(&["Team", "In"])));
+        assert_eq!(DrivePath::folder_setting("Team\\In\\"), Ok(path(&["Team", "In"])));
+        for (bad, error) in [
+            ("C:\\Uploads", NameError::Separator),
+            ("C:", NameError::Separator),
+            ("/Uploads", NameError::NotRelative),
+            ("\\\\server\\share", NameError::NotRelative),
+            ("/", NameError::NotRelative),
+            ("Team/../x", NameError::DotOrDotDot),
+            ("..", NameError::DotOrDotDot),
+            ("a//b", NameError::Empty),
+            ("Team/CON", NameError::ReservedName("CON".into())),
+            ("In?", NameError::ReservedCharacter('?')),
+            ("Inbox.", NameError::TrailingDotOrSpace),
+        ] {
+            assert_eq!(DrivePath::folder_setting(bad), Err(error), "{bad:?}");
+        }
+    }
 
     #[test]
     fn ordinary_names_pass() {

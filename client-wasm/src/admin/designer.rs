@@ -694,12 +694,15 @@ fn PreferenceFields(fields: &PreferenceProps) -> Html {
                 </select></label>
             <label>{ "Keyboard layout" }
                 <select onchange={on_layout} data-testid="admin-designer-layout">{ for layouts }</select></label>
-            <label>{ "Upload folder on the workstation" }
+            <label>{ "Upload folder in the Browser drive" }
                 <input value={p.upload_path.clone()} oninput={on_text(update, |d, v| d.preferences.upload_path = v)}
+                       placeholder="Uploads" title="A folder in the drive \"Browser\" the workstation sees (e.g. Inbox or Team/In); empty: Uploads"
                        data-testid="admin-designer-upload-path" /></label>
-            <label>{ "Download folder on the workstation" }
+            <label>{ "Download folder in the Browser drive" }
                 <input value={p.download_path.clone()} oninput={on_text(update, |d, v| d.preferences.download_path = v)}
+                       placeholder="Downloads" title="Files the workstation saves in this folder of the drive \"Browser\" are downloaded by the browser; empty: Downloads"
                        data-testid="admin-designer-download-path" /></label>
+            <p class="hd-admin-muted" data-testid="admin-designer-folders-hint">{ "Upload and download folders are folders in the Browser drive, which the workstation sees as a redirected drive (xrdp: ~/thinclient_drives/Browser), e.g. Inbox or Team/In. Empty: Uploads and Downloads." }</p>
         </fieldset>
     }
 }

@@ -16,6 +16,7 @@ mod directory;
 mod native;
 mod native_audit;
 mod portal;
+mod portal_folders;
 mod scale_out;
 mod security;
 mod security_api;

@@ -15,7 +15,7 @@ fn b64(bytes: &[u8]) -> String {
 }
 
 /// A web root as trunk builds it, plus one file a page name must never shadow.
-fn web_root() -> tempfile::TempDir {
+pub(crate) fn web_root() -> tempfile::TempDir {
     let web = tempfile::tempdir().unwrap();
     let html = "<!doctype html><html><head><title>Homedesk</title>\
                 <script type=\"module\">import init from '/client.js';init();</script></head><body></body></html>";
@@ -25,7 +25,7 @@ fn web_root() -> tempfile::TempDir {
     web
 }
 
-async fn designer_relay(web: &tempfile::TempDir) -> (TestRelay, Session) {
+pub(crate) async fn designer_relay(web: &tempfile::TempDir) -> (TestRelay, Session) {
     let relay = TestRelay::start_with(Options {
         web_root: Some(web.path().to_owned()),
         ..Options::default()
@@ -38,7 +38,7 @@ async fn designer_relay(web: &tempfile::TempDir) -> (TestRelay, Session) {
     (relay, session)
 }
 
-async fn get(relay: &TestRelay, path: &str, session: Option<&Session>) -> HttpResponse {
+pub(crate) async fn get(relay: &TestRelay, path: &str, session: Option<&Session>) -> HttpResponse {
     let cookie = session.map(Session::cookie_header);
     let headers: Vec<(&str, &str)> = cookie.iter().map(|c| ("Cookie", c.as_str())).collect();
     relay.request("GET", path, &headers, None).await
@@ -65,7 +65,7 @@ async fn two_pages_are_served_each_with_its_own_design_and_fields() {
                 "accent": "#1F6B3A", "accent_text": "#ffffff", "page": "#123d22", "card": "#ffffff",
                 "text": "#1b1f24", "muted": "#566157" } },
             "preferences": { "username": "demo", "password": "demo-pass", "keyboard_layout": "fr-FR", "show_domain": false,
-                             "upload_path": "C:\\Uploads", "download_path": "C:\\Downloads" }
+                             "upload_path": "Team/In", "download_path": "Team/Out" }
         }),
     )
     .await;
@@ -169,7 +169,7 @@ async fn two_pages_are_served_each_with_its_own_design_and_fields() {
     assert_eq!(
         sales["preferences"],
         json!({ "username": "demo", "password": "demo-pass", "domain": "", "keyboard_layout": "fr-FR",
-                "upload_path": "C:\\Uploads", "download_path": "C:\\Downloads" })
+                "upload_path": "Team/In", "download_path": "Team/Out" })
     );
     let support = get(&relay, "/api/portal?page=support", None).await.json();
     assert_eq!(support["show_domain"], true);

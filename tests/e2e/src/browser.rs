@@ -285,6 +285,27 @@ impl Browser {
         Ok(())
     }
 
+    /// A Chrome DevTools Protocol command through chromedriver (`goog/cdp/execute`); its result.
+    pub async fn cdp(&self, cmd: &'static str, params: Value) -> Result<Value> {
+        let result = self.client.issue_cmd(Cdp { cmd, params }).await.with_context(|| format!("CDP {cmd}"))?;
+        Ok(result)
+    }
+
+    /// Fingers on the touch screen as a phone reports them: every frame lists each finger's page position
+    /// (CSS px) and is one touch event with all of them (CDP `Input.dispatchTouchEvent`: the first frame
+    /// touches down, the others move, then every finger lifts). Unlike WebDriver actions, fingers that move
+    /// together arrive together.
+    pub async fn touch_frames(&self, frames: &[Vec<(f64, f64)>]) -> Result<()> {
+        for (i, frame) in frames.iter().enumerate() {
+            let points: Vec<Value> =
+                frame.iter().enumerate().map(|(id, (x, y))| json!({ "x": x, "y": y, "id": id })).collect();
+            let kind = if i == 0 { "touchStart" } else { "touchMove" };
+            self.cdp("Input.dispatchTouchEvent", json!({ "type": kind, "touchPoints": points })).await?;
+        }
+        self.cdp("Input.dispatchTouchEvent", json!({ "type": "touchEnd", "touchPoints": [] })).await?;
+        Ok(())
+    }
+
     /// Types on the desktop canvas with real WebDriver key events (`\n` is Enter).
     pub async fn type_on_desktop(&self, text: &str) -> Result<()> {
         let canvas = self.wait_testid("desktop-canvas", Duration::from_secs(5)).await?;
@@ -345,6 +366,24 @@ impl fantoccini::wd::WebDriverCompatibleCommand for SetPermission {
 
     fn method_and_body(&self, _request_url: &url::Url) -> (http::Method, Option<String>) {
         let body = json!({ "descriptor": { "name": self.name }, "state": "granted" });
+        (http::Method::POST, Some(body.to_string()))
+    }
+}
+
+/// chromedriver's "execute a CDP command" extension.
+#[derive(Debug)]
+struct Cdp {
+    cmd: &'static str,
+    params: Value,
+}
+
+impl fantoccini::wd::WebDriverCompatibleCommand for Cdp {
+    fn endpoint(&self, base_url: &url::Url, session_id: Option<&str>) -> Result<url::Url, url::ParseError> {
+        base_url.join(&format!("session/{}/goog/cdp/execute", session_id.unwrap_or_default()))
+    }
+
+    fn method_and_body(&self, _request_url: &url::Url) -> (http::Method, Option<String>) {
+        let body = json!({ "cmd": self.cmd, "params": self.params });
         (http::Method::POST, Some(body.to_string()))
     }
 }

@@ -156,6 +156,22 @@ impl Xev {
         text.split("\n\n").map(parse_event).collect()
     }
 
+    /// The button presses so far with where they happened on the session's screen (xev's `root:(x,y)`):
+    /// (button, x, y) in desktop pixels.
+    pub fn presses_at(&self) -> Vec<(u32, i32, i32)> {
+        let text = self.output.lock().map(|t| t.clone()).unwrap_or_default();
+        text.split("\n\n")
+            .filter_map(|block| {
+                let block = block.trim_start();
+                let XEvent::ButtonPress(button) = parse_event(block) else { return None };
+                let root = &block[block.find("root:(")? + "root:(".len()..];
+                let (x, rest) = root.split_once(',')?;
+                let y = rest.split(')').next()?;
+                Some((button, x.trim().parse().ok()?, y.trim().parse().ok()?))
+            })
+            .collect()
+    }
+
     /// Forgets the events so far (the next `events` starts after them).
     pub fn clear(&self) {
         if let Ok(mut text) = self.output.lock() {

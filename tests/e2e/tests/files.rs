@@ -3,7 +3,8 @@
 //! same SHA-256; a large upload shows its progress and, cancelled, leaves nothing in the drive; a file
 //! the session writes into the drive's download folder arrives in Chromium's download directory with
 //! the same SHA-256; a file with a reserved name is refused with a message. With the HTML5 client
-//! setting "file transfer" off, the panel offers no upload and the session gets no drive.
+//! setting "file transfer" off, the panel offers no upload and the session gets no drive. A page whose
+//! preferences name other folders ("Inbox", "Team/Outbox") uses those instead of Uploads/Downloads.
 //!
 //! The universal printer is not exercised here: xrdp 0.9 redirects drives and smart cards only (its
 //! chansrv ignores printer announcements); `client-core/src/redirection_tests.rs` covers it against IronRDP's
@@ -146,6 +147,84 @@ async fn files_go_both_ways_between_browser_and_xrdp_session() -> Result<()> {
     .await;
     if result.is_err() {
         let _ = browser.screenshot("files-failure").await;
+        eprintln!("relay log:\n{}", relay.log());
+    }
+    browser.close().await?;
+    result
+}
+
+/// A page published with upload folder "Inbox" and download folder "Team/Outbox": uploads land in that
+/// folder of the session's drive, and what the session saves in the other arrives as a download.
+#[tokio::test]
+async fn the_pages_upload_and_download_folders_are_used() -> Result<()> {
+    let addr = required_env("RDP_TESTBED_XRDP_ADDR")?;
+    let mut relay = Relay::new()?;
+    relay.add_user(USER, PASSWORD)?;
+    relay.add_workstation("Office PC", &addr)?;
+    relay.assign(USER, "Office PC")?;
+    relay.cli(&["portal", "page", "set", "team", "--upload-path", "Inbox", "--download-path", "Team/Outbox"], None)?;
+    relay.cli(&["portal", "page", "publish", "team"], None)?;
+    relay.serve().await?;
+    let local = tempfile::Builder::new().prefix("homedesk-folders-").tempdir()?;
+    let downloads = local.path().join("downloads");
+    std::fs::create_dir_all(&downloads)?;
+    let upload = local.path().join("for the inbox.bin");
+    std::fs::write(&upload, (0..1_500_007u32).map(|i| (i.wrapping_mul(40_503) >> 7) as u8).collect::<Vec<u8>>())?;
+    let browser = Browser::start_with_downloads(1280, 1000, &downloads).await?;
+    let result = async {
+        browser.login(&format!("{}team.html", relay.url()), USER, PASSWORD).await?;
+        browser
+            .wait_for_picture(&known_picture(Rgb::from_hex("#1e6fd9")), 8, Duration::from_secs(60))
+            .await
+            .context("the desktop did not appear")?;
+        let mount = format!("/home/{USER}/thinclient_drives/Browser");
+        wait_for("the page's folders in the session's drive", Duration::from_secs(30), || async {
+            in_session(&format!("test -d '{mount}/Inbox' && test -d '{mount}/Team/Outbox' && echo yes")).await
+        })
+        .await?;
+        let listing = in_session(&format!("ls -A '{mount}'")).await?.context("ls the drive")?;
+        ensure!(!listing.contains("Uploads") && !listing.contains("Downloads"), "default folders made: {listing:?}");
+
+        browser.click("files-toggle").await?;
+        let input = browser.wait_testid("files-input", Duration::from_secs(10)).await?;
+        input.send_keys(&upload.display().to_string()).await?;
+        wait_for("the upload to finish", Duration::from_secs(120), || async {
+            let status = browser.text_of("files-upload-status", Duration::from_secs(5)).await?;
+            ensure!(!status.starts_with("Failed") && status != "Cancelled", "upload status: {status}");
+            Ok(status.starts_with("Uploaded").then_some(()))
+        })
+        .await?;
+        let expected = sha256_of(&upload).await?;
+        let in_drive = wait_for("the upload in Inbox", Duration::from_secs(30), || async {
+            in_session(&format!("sha256sum '{mount}/Inbox/for the inbox.bin'")).await
+        })
+        .await?;
+        ensure!(first_word(&in_drive) == expected, "the session reads another file: {in_drive} vs {expected}");
+        browser.screenshot("files-folders-uploaded").await?;
+
+        let written = in_session(&format!(
+            "head -c 700001 /dev/urandom > /tmp/homedesk-e2e-outbox && \
+             cp /tmp/homedesk-e2e-outbox '{mount}/Team/Outbox/from the outbox.bin' && \
+             sha256sum /tmp/homedesk-e2e-outbox && rm /tmp/homedesk-e2e-outbox"
+        ))
+        .await?
+        .context("the session could not write into Team/Outbox")?;
+        let arrived = downloads.join("from the outbox.bin");
+        wait_for("the browser download", Duration::from_secs(60), || async {
+            let partial = std::fs::read_dir(&downloads)?
+                .flatten()
+                .any(|e| e.path().extension().is_some_and(|x| x == "crdownload"));
+            Ok((arrived.exists() && !partial).then_some(()))
+        })
+        .await?;
+        let received = sha256_of(&arrived).await?;
+        ensure!(received == first_word(&written), "the download differs: {received} vs {written}");
+        browser.screenshot("files-folders-downloaded").await?;
+        Ok(())
+    }
+    .await;
+    if result.is_err() {
+        let _ = browser.screenshot("files-folders-failure").await;
         eprintln!("relay log:\n{}", relay.log());
     }
     browser.close().await?;

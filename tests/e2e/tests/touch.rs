@@ -105,10 +105,8 @@ async fn phone_touch_gestures_and_soft_keyboard_reach_the_session() -> Result<()
         wait_events(&xev, "a right click from a long press", |e| pressed(e, 3)).await?;
         ensure!(!xev.events().contains(&XEvent::ButtonPress(1)), "a long press must not left-click");
 
-        // The two-finger scroll is not driven from here: WebDriver sends each finger's move as its own
-        // touch event, so under load a coarse step moves one finger far ahead of the other and the
-        // recogniser rightly sees a pinch (failed 1 of 3 CI runs). Scrolling is covered by the
-        // recogniser's unit tests; a phone reports both fingers in one event.
+        // Two-finger scroll and pinch are driven in touch_zoom.rs with CDP touch events, which put every
+        // finger of a frame in one event (and, on purpose, one finger at a time) as phones do.
 
         // The touch keyboard: the button focuses the hidden field and shows the key bar.
         xev.clear();
