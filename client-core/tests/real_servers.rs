@@ -45,6 +45,7 @@ fn params(user: &str, password: &str, pin: Option<String>) -> ConnectParams {
         client_name: "homedesk-test".to_owned(),
         keyboard_layout: 0x409,
         color_depth: 32,
+        sounds: false,
     }
 }
 
@@ -743,5 +744,36 @@ fn xrdp_drive_carries_files_both_ways_with_the_same_checksum() {
         .collect();
     assert_eq!(names, ["report.bin"]);
     eprintln!("drive: 3 MiB up and 2.5 MB down with equal SHA-256; hostile names refused");
+    driver.shutdown();
+}
+
+/// With sounds on, xrdp opens `rdpsnd` and takes one of our formats; the session works as before.
+/// (Debian 12's xrdp has no sound module for its X server, so no audio is played: the samples
+/// themselves are checked against IronRDP's server half in `client-core/src/sound_tests.rs`.)
+#[test]
+#[ignore = "needs the RDP testbed: run via cargo xtask test"]
+fn xrdp_negotiates_sound_and_the_session_works() {
+    let addr = testbed_addr("RDP_TESTBED_XRDP_ADDR");
+    let mut driver = Driver::connect(&addr, ConnectParams { sounds: true, ..params("rdpuser1", &password(), None) });
+    let shown = driver.run_until(Duration::from_secs(60), |d| shows_picture(d, XRDP_BACKGROUND)).expect("session runs");
+    let path = driver.save_png("client-core-xrdp-sound.png");
+    assert!(shown, "known picture not shown within 60 s; see {}", path.display());
+    let agreed = driver.run_until(Duration::from_secs(20), |d| d.client.sound_format_agreed()).expect("session runs");
+    assert!(agreed, "xrdp did not negotiate a sound format within 20 s of the desktop");
+
+    // Typing still reaches the xterm with the sound channel open.
+    driver.input(Input::MouseMove { x: 700, y: 150 });
+    driver.input(Input::MouseButton { button: MouseButton::Left, pressed: true });
+    driver.input(Input::MouseButton { button: MouseButton::Left, pressed: false });
+    driver.run_until(Duration::from_millis(500), |_| false).unwrap();
+    let before = driver.region(XTERM_REGION);
+    for code in ["KeyE", "KeyC", "KeyH", "KeyO", "Enter"] {
+        driver.type_key(code);
+    }
+    let changed =
+        driver.run_until(Duration::from_secs(15), |d| d.region(XTERM_REGION) != before).expect("session runs");
+    assert!(changed, "typing did not change the xterm");
+    let events = driver.client.release_all().expect("release_all");
+    driver.handle(events);
     driver.shutdown();
 }
