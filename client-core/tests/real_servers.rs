@@ -773,7 +773,15 @@ fn play_in_session(display: &str, pcm: &[i16]) -> std::io::Result<()> {
     use std::os::unix::net::UnixStream;
     let number = display.trim_start_matches(':');
     let path = format!("/run/xrdp/sockdir/xrdp_chansrv_audio_out_socket_{number}");
-    let mut socket = UnixStream::connect(&path)?;
+    // chansrv listens once the channel is negotiated; give it a moment.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut socket = loop {
+        match UnixStream::connect(&path) {
+            Ok(socket) => break socket,
+            Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(100)),
+            Err(error) => return Err(error),
+        }
+    };
     let bytes: Vec<u8> = pcm.iter().flat_map(|s| s.to_le_bytes()).collect();
     for chunk in bytes.chunks(4096) {
         let mut message = Vec::with_capacity(chunk.len() + 8);
@@ -815,7 +823,8 @@ fn xrdp_plays_a_tone_that_arrives_as_the_same_samples() {
     let arrived = driver.run_until(Duration::from_secs(20), |d| d.audio.len() >= tone.len()).expect("session runs");
     source.join().expect("sound source").expect("chansrv's audio socket takes the tone");
     let (waves, received) = (driver.audio_formats.len(), driver.audio.len());
-    eprintln!("sound: {waves} waves, {received} samples for a tone of {}, {:?}", tone.len(), driver.audio_formats.first());
+    let format = driver.audio_formats.first();
+    eprintln!("sound: {waves} waves, {received} samples for a tone of {}, {format:?}", tone.len());
     assert!(arrived, "only {} of {} samples arrived", driver.audio.len(), tone.len());
     assert!(driver.audio_formats.iter().all(|&f| f == (44_100, 2)), "{:?}", driver.audio_formats);
     assert!(driver.audio[..tone.len()] == tone[..], "the samples differ from the tone played");
