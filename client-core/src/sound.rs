@@ -8,12 +8,14 @@
 //! [`Sound`], which drains it after every processed PDU into [`Event::Audio`] and
 //! [`Event::AudioVolume`].
 //!
-//! We offer 16-bit little-endian PCM only, at the rates and channel counts a browser's Web Audio
-//! plays without help: the samples reach the page exactly as the workstation sent them. A wave
-//! that is not whole frames of the negotiated format is logged and skipped; the session goes on.
+//! We offer 16-bit little-endian PCM at the rates and channel counts a browser's Web Audio plays
+//! without help: its samples reach the page exactly as the workstation sent them. We also take the
+//! workstation's IMA ADPCM formats (a quarter of the bandwidth), decoded by IronRDP. A wave that is
+//! not whole frames, or does not decode, is logged and skipped; the session goes on.
 
 use crate::Event;
 use ironrdp_rdpsnd::client::{Rdpsnd, RdpsndClientHandler};
+use ironrdp_rdpsnd::codec::AudioDecoder;
 use ironrdp_rdpsnd::pdu::{AudioFormat, AudioFormatFlags, PitchPdu, VolumePdu, WaveFormat};
 use ironrdp_session::ActiveStage;
 use std::borrow::Cow;
@@ -57,6 +59,13 @@ enum Played {
 
 type Queue = Arc<Mutex<VecDeque<Played>>>;
 
+fn wave_len(played: &Played) -> usize {
+    match played {
+        Played::Wave { data, .. } => data.len(),
+        Played::Volume(_) => 0,
+    }
+}
+
 fn lock(queue: &Queue) -> std::sync::MutexGuard<'_, VecDeque<Played>> {
     // Nothing panics while holding the lock; a poisoned queue is still a valid queue.
     queue.lock().unwrap_or_else(PoisonError::into_inner)
@@ -78,13 +87,27 @@ impl RdpsndClientHandler for QueueHandler {
         &self.formats
     }
 
+    fn choose_formats(&self, server_formats: &[AudioFormat]) -> Vec<AudioFormat> {
+        // Our PCM first (IronRDP keeps those the workstation offered), then its IMA ADPCM formats
+        // that decode to something the browser plays: a quarter of the bandwidth.
+        let adpcm = server_formats.iter().filter(|f| f.format == WaveFormat::DVI_ADPCM && playable(f));
+        self.formats.iter().chain(adpcm).cloned().collect()
+    }
+
     fn wave(&mut self, format: &AudioFormat, _ts: u32, data: Cow<'_, [u8]>) {
         let mut queue = lock(&self.queue);
         let limit = MAX_QUEUED_SECONDS * usize::try_from(format.n_avg_bytes_per_sec).unwrap_or(usize::MAX);
-        let queued: usize = queue.iter().map(|p| if let Played::Wave { data, .. } = p { data.len() } else { 0 }).sum();
-        if queued.saturating_add(data.len()) > limit {
+        let queued: usize = queue.iter().map(wave_len).sum();
+        let mut excess = queued.saturating_add(data.len()).saturating_sub(limit);
+        if excess > 0 {
             tracing::warn!(queued, "audio is not being drained; dropping the oldest waves");
-            queue.retain(|p| !matches!(p, Played::Wave { .. }));
+            queue.retain(|played| match played {
+                Played::Wave { data, .. } if excess > 0 => {
+                    excess = excess.saturating_sub(data.len());
+                    false
+                }
+                _ => true,
+            });
         }
         queue.push_back(Played::Wave { format: format.clone(), data: data.into_owned() });
     }
@@ -161,22 +184,42 @@ impl Sound {
     }
 }
 
-/// One wave as PCM samples, or `None` (logged) when it is not whole frames of a format we offered.
+/// Sample rates and channel counts Web Audio's `AudioBuffer` takes everywhere.
+fn playable(format: &AudioFormat) -> bool {
+    (8_000..=96_000).contains(&format.n_samples_per_sec) && (1..=2).contains(&format.n_channels)
+}
+
+/// One wave as PCM samples, or `None` (logged) when it cannot be played: a format we did not
+/// choose, PCM that is not whole frames, ADPCM that does not decode.
 fn audio_event(format: &AudioFormat, data: &[u8]) -> Option<Event> {
-    let offered = format.format == WaveFormat::PCM
-        && format.bits_per_sample == 16
-        && SAMPLE_RATES.contains(&format.n_samples_per_sec)
-        && CHANNELS.contains(&format.n_channels);
-    if !offered {
-        tracing::warn!(?format, "a wave in a format we did not offer; skipped");
-        return None;
-    }
     let frame = usize::from(format.n_channels) * 2;
-    if data.is_empty() || !data.len().is_multiple_of(frame) {
-        tracing::warn!(len = data.len(), frame, "a wave that is not whole frames; skipped");
+    let samples = match format.format {
+        _ if !playable(format) => None,
+        WaveFormat::PCM if format.bits_per_sample == 16 => {
+            if data.is_empty() || !data.len().is_multiple_of(frame) {
+                tracing::warn!(len = data.len(), frame, "a PCM wave that is not whole frames; skipped");
+                return None;
+            }
+            // Exactly as sent: little-endian 16-bit samples, interleaved.
+            Some(data.chunks_exact(2).map(|pair| i16::from_le_bytes([pair[0], pair[1]])).collect())
+        }
+        WaveFormat::DVI_ADPCM => {
+            let mut samples = Vec::new();
+            match AudioDecoder::new(format).and_then(|mut decoder| decoder.decode(data, &mut samples)) {
+                Ok(()) if !samples.is_empty() => Some(samples),
+                Ok(()) => None,
+                Err(error) => {
+                    tracing::warn!(%error, "an ADPCM wave that does not decode; skipped");
+                    return None;
+                }
+            }
+        }
+        _ => None,
+    };
+    let Some(samples) = samples else {
+        tracing::warn!(?format, len = data.len(), "a wave we cannot play; skipped");
         return None;
-    }
-    let samples = data.chunks_exact(2).map(|pair| i16::from_le_bytes([pair[0], pair[1]])).collect();
+    };
     Some(Event::Audio { sample_rate: format.n_samples_per_sec, channels: format.n_channels, samples })
 }
 

@@ -6,6 +6,7 @@
 
 use super::*;
 use ironrdp_core::{encode_vec, Decode as _, ReadCursor};
+use ironrdp_rdpsnd::codec::{alaw_format, ima_adpcm_format, AudioEncoder};
 use ironrdp_rdpsnd::pdu::{ServerAudioOutputPdu, Version};
 use ironrdp_rdpsnd::server::{NegotiatedFormat, RdpsndError, RdpsndServer, RdpsndServerHandler};
 use ironrdp_svc::{SvcMessage, SvcProcessor};
@@ -47,17 +48,9 @@ impl RdpsndServerHandler for Peer {
     }
 }
 
-/// IMA ADPCM as Windows offers it (we decline it: only PCM is offered).
+/// IMA ADPCM as Windows offers it: 44.1 kHz stereo in 2048-byte blocks.
 fn ima_adpcm() -> AudioFormat {
-    AudioFormat {
-        format: WaveFormat::DVI_ADPCM,
-        n_channels: 2,
-        n_samples_per_sec: 44_100,
-        n_avg_bytes_per_sec: 44_359,
-        n_block_align: 2048,
-        bits_per_sample: 4,
-        data: Some(2041u16.to_le_bytes().to_vec()),
-    }
+    ima_adpcm_format(2, 44_100, 2048)
 }
 
 /// The client's channel (as the connector runs it) and our side, wired to a server peer.
@@ -157,14 +150,13 @@ fn tone() -> Vec<i16> {
 
 /// Streams the tone in 100 ms waves and checks what the page and the peer got.
 fn tone_arrives_exactly(version: Version) {
-    // A Windows-like list: ADPCM first (we do not take it), then PCM at another rate, then ours.
-    let mut wire = Wire::new(vec![ima_adpcm(), pcm16(22_050, 1), pcm16(44_100, 2)], version);
+    // The peer streams in its first format we also take: 22.05 kHz mono here.
+    let mut wire = Wire::new(vec![alaw_format(2, 44_100), pcm16(22_050, 1), pcm16(44_100, 2)], version);
     wire.start();
-    // The peer's first common format is 22.05 kHz mono: both sides agreed on a format we offered.
     assert_eq!(wire.log.lock().expect("log").started, Some(pcm16(22_050, 1)));
 
-    // Restart with the tone's format preferred, as a workstation playing CD-quality sound would.
-    let mut wire = Wire::new(vec![ima_adpcm(), pcm16(44_100, 2), pcm16(22_050, 1)], version);
+    // A workstation playing CD-quality sound.
+    let mut wire = Wire::new(vec![pcm16(44_100, 2), ima_adpcm(), pcm16(22_050, 1)], version);
     wire.start();
     assert_eq!(wire.log.lock().expect("log").started, Some(pcm16(44_100, 2)));
 
@@ -233,8 +225,37 @@ fn malformed_audio_is_skipped_and_the_sound_goes_on() {
 }
 
 #[test]
-fn no_common_format_means_no_audio_and_no_failure() {
+fn an_ima_adpcm_tone_decodes_close_to_the_original() {
     let mut wire = Wire::new(vec![ima_adpcm()], Version::V8);
+    wire.start();
+    assert_eq!(wire.log.lock().expect("log").started, Some(ima_adpcm()));
+    let tone = tone();
+    let mut encoder = AudioEncoder::new(&ima_adpcm()).expect("encoder");
+    let mut encoded = Vec::new();
+    encoder.encode(&tone, &mut encoded);
+    // Whole blocks, two per wave, as Windows sends them.
+    for (n, wave) in encoded.chunks(2 * 2048).enumerate() {
+        let sent = wire.server.wave(wave.to_vec(), 1_000 + n as u32).expect("wave");
+        wire.deliver(sent.into());
+    }
+    let blocks = encoded.len() / 2048;
+    assert_eq!(wire.confirms().len(), blocks.div_ceil(2));
+    let audio = wire.audio();
+    assert!(audio.iter().all(|&(rate, channels, _)| (rate, channels) == (44_100, 2)));
+    let received: Vec<i16> = audio.iter().flat_map(|(_, _, samples)| samples.iter().copied()).collect();
+    // 2041 frames per block; the encoder keeps the tone's last partial block.
+    assert_eq!(received.len(), blocks * 2041 * 2);
+    let signal: f64 = tone[..received.len()].iter().map(|&s| f64::from(s).powi(2)).sum();
+    let noise: f64 = tone.iter().zip(&received).map(|(&a, &b)| (f64::from(a) - f64::from(b)).powi(2)).sum();
+    let snr_db = 10.0 * (signal / noise).log10();
+    eprintln!("IMA ADPCM: {blocks} blocks, SNR {snr_db:.1} dB");
+    assert!(snr_db > 20.0, "ADPCM round trip SNR {snr_db:.1} dB");
+}
+
+#[test]
+fn no_common_format_means_no_audio_and_no_failure() {
+    // G.711 A-law: IronRDP decodes it, but we do not take it.
+    let mut wire = Wire::new(vec![alaw_format(2, 44_100)], Version::V8);
     let formats = wire.server.start().expect("server formats");
     wire.deliver(formats);
     assert!(!wire.server.is_ready());
@@ -247,9 +268,37 @@ fn no_common_format_means_no_audio_and_no_failure() {
 fn offered_formats_are_16_bit_pcm_the_browser_plays() {
     let formats = offered_formats();
     assert_eq!(formats.len(), 6);
+    assert!(formats.iter().all(playable));
     for format in &formats {
         assert_eq!((format.format, format.bits_per_sample), (WaveFormat::PCM, 16));
         assert_eq!(u32::from(format.n_block_align) * format.n_samples_per_sec, format.n_avg_bytes_per_sec);
     }
     assert_eq!(formats[0], pcm16(44_100, 2));
+}
+
+#[test]
+fn an_undrained_queue_keeps_the_newest_ten_seconds() {
+    let queue = Queue::default();
+    let mut handler = QueueHandler { formats: offered_formats(), queue: Arc::clone(&queue) };
+    let format = pcm16(44_100, 1);
+    // Twelve 1 s waves, each starting with its number.
+    for n in 0..12i16 {
+        let mut samples = vec![0i16; 44_100];
+        samples[0] = n;
+        let data: Vec<u8> = samples.iter().flat_map(|s| s.to_le_bytes()).collect();
+        handler.wave(&format, 0, Cow::Owned(data));
+    }
+    handler.set_volume(VolumePdu { volume_left: 1, volume_right: 2 });
+    let mut sound = Sound { queue, format_agreed: false };
+    let mut events = Vec::new();
+    sound.drain_queue(&mut events);
+    let firsts: Vec<i16> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Audio { samples, .. } => samples.first().copied(),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(firsts, (2..12).collect::<Vec<i16>>());
+    assert!(matches!(events.last(), Some(Event::AudioVolume { left: 1, right: 2 })));
 }

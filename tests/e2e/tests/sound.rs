@@ -205,7 +205,8 @@ async fn with_sounds_off_the_workstation_gets_no_sound_channel() -> Result<()> {
         })
         .await;
         ensure!(opened.is_err(), "chansrv opened {socket} although sounds are off");
-        let played = browser.client.execute("return [window.__hdContexts.length, window.__hdPlayed.length];", vec![]).await?;
+        let played =
+            browser.client.execute("return [window.__hdContexts.length, window.__hdPlayed.length];", vec![]).await?;
         ensure!(played == serde_json::json!([0, 0]), "contexts and buffers played with sounds off: {played}");
         Ok(())
     }
