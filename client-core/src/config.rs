@@ -4,8 +4,9 @@
 //! caller's colour depth with the bitmap codecs IronRDP decodes (RemoteFX, planar / interleaved
 //! bitmaps) and the graphics pipeline (EGFX) for servers that announce it. Autologon so TLS-only
 //! servers such as xrdp sign in with the given credentials. Server pointers on (the page shows the
-//! workstation's cursor shapes), no audio. Channels: the shared clipboard and `drdynvc` with Display
-//! Control and EGFX (attached in `connection`, see `display`).
+//! workstation's cursor shapes), audio playback only when the caller wants sound (no capture).
+//! Channels: the shared clipboard and `drdynvc` with Display Control and EGFX (attached in
+//! `connection`, see `display`), `rdpsnd` with sounds on (see `sound`).
 
 use crate::error::ClientError;
 use crate::ConnectParams;
@@ -80,7 +81,7 @@ pub(crate) fn connector_config(params: &ConnectParams) -> Result<Config, ClientE
         hardware_id: None,
         request_data: None,
         autologon: true,
-        enable_audio_playback: false,
+        enable_audio_playback: params.sounds,
         enable_audio_capture: false,
         performance_flags: PerformanceFlags::default(),
         license_cache: None,

@@ -14,6 +14,7 @@ use crate::guard::UpdateGuard;
 use crate::input::{self, InputState};
 use crate::layout::KeyboardLayout;
 use crate::redirection::{self, Redirection};
+use crate::sound::{self, Sound};
 use crate::tls::{normalize_pin, TlsSession};
 use crate::{ConnectParams, Devices, Event, Framebuffer, Input, Rect, Resize};
 use core::net::{Ipv4Addr, SocketAddr};
@@ -92,6 +93,8 @@ pub(crate) struct Connection {
     log_off_requested: bool,
     /// Redirected devices (drive, printer); `None` when none was asked for.
     redirection: Option<Redirection>,
+    /// The workstation's sound; `None` when the caller wants none (the channel is not announced).
+    sound: Option<Sound>,
 }
 
 /// Fast-path input is allowed only if the server advertised it ([MS-RDPBCGR] 2.2.8.1.2).
@@ -137,6 +140,11 @@ impl Connection {
             connector.attach_static_channel(redirection::channel(&devices, &params.client_name));
             Redirection::new(devices)
         });
+        let sound = params.sounds.then(|| {
+            let (rdpsnd, sound) = sound::channel();
+            connector.attach_static_channel(rdpsnd);
+            sound
+        });
         let mut buf = WriteBuf::new();
         let written = connector.step_no_input(&mut buf).map_err(|e| error::from_connector(&e))?;
         let request = written.size().map(|n| buf.filled()[..n].to_vec()).unwrap_or_default();
@@ -154,6 +162,7 @@ impl Connection {
             clipboard: Clipboard::default(),
             log_off_requested: false,
             redirection,
+            sound,
         };
         Ok((connection, request))
     }
@@ -518,6 +527,9 @@ impl Connection {
                 self.send(&frame, events)?;
             }
         }
+        if let Some(sound) = self.sound.as_mut() {
+            sound.drain(&mut session.stage, events);
+        }
         if session.stage.take_bitmap_recovery_request() {
             let (width, height) = (session.image.width(), session.image.height());
             let frames = session
@@ -804,6 +816,10 @@ impl Connection {
 
     pub(crate) fn is_active(&self) -> bool {
         matches!(self.phase, Phase::Active(_))
+    }
+
+    pub(crate) fn sound_format_agreed(&self) -> bool {
+        self.sound.as_ref().is_some_and(Sound::format_agreed)
     }
 
     /// Which phase the connection is in (for tests and logs).

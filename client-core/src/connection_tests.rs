@@ -28,6 +28,7 @@ fn params(pin: Option<String>) -> ConnectParams {
         client_name: "homedesk".to_owned(),
         keyboard_layout: 0x409,
         color_depth: 16,
+        sounds: false,
     }
 }
 
@@ -82,7 +83,14 @@ fn to_client(server: &mut ServerConnection, connection: &mut Connection) -> Resu
 /// A client past X.224 and TLS with `protocol` selected, and the server side of the TLS connection.
 /// Returns the plaintext the server received right after the handshake.
 fn connected_over_tls(protocol: SecurityProtocol) -> (Connection, ServerConnection, Vec<u8>) {
-    let (mut connection, request) = Connection::new(params(None), Default::default()).unwrap();
+    connected_over_tls_with(params(None), protocol)
+}
+
+fn connected_over_tls_with(
+    params: ConnectParams,
+    protocol: SecurityProtocol,
+) -> (Connection, ServerConnection, Vec<u8>) {
+    let (mut connection, request) = Connection::new(params, Default::default()).unwrap();
     let _ = request;
     let events = connection.receive(&confirm(protocol)).unwrap();
     assert_eq!(connection.phase_name(), "tls");
@@ -141,6 +149,25 @@ fn tls_only_server_gets_the_mcs_connect_initial_over_tls() {
     let names: Vec<_> = network.channels.iter().filter_map(|c| c.name.as_str().map(str::to_owned)).collect();
     assert!(names.iter().any(|n| n == "drdynvc"), "{names:?}");
     assert!(names.iter().any(|n| n == "cliprdr"), "{names:?}");
+}
+
+/// The static channels the client announces in its MCS Connect Initial.
+fn announced_channels(params: ConnectParams) -> Vec<String> {
+    let (_, _, plain) = connected_over_tls_with(params, SecurityProtocol::SSL);
+    let X224(data) = decode::<X224<X224Data<'_>>>(&plain).unwrap();
+    let initial = decode::<mcs::ConnectInitial>(&data.data).unwrap();
+    let network = initial.conference_create_request.gcc_blocks().network.as_ref().expect("channels");
+    network.channels.iter().filter_map(|c| c.name.as_str().map(str::to_owned)).collect()
+}
+
+#[test]
+fn the_sound_channel_is_announced_only_with_sounds_on() {
+    let off = announced_channels(params(None));
+    assert!(!off.iter().any(|n| n == "rdpsnd"), "{off:?}");
+    let on = announced_channels(ConnectParams { sounds: true, ..params(None) });
+    assert!(on.iter().any(|n| n == "rdpsnd"), "{on:?}");
+    // Everything else stays as it was.
+    assert_eq!(on.iter().filter(|n| *n != "rdpsnd").collect::<Vec<_>>(), off.iter().collect::<Vec<_>>());
 }
 
 #[test]

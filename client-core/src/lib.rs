@@ -20,7 +20,8 @@
 //! `keymap` (page events → RDP input), `layout` (which keys type a character), `softinput` (the
 //! soft keyboard's hidden field as edits), `gesture` (touch as a mouse, zoom and pan), `clipboard` (the shared
 //! clipboard), `redirection` (device redirection: `drive` for the browser's drive, `printer` for the universal
-//! printer), `config` (connector settings), `error` (user-facing errors).
+//! printer), `sound` (the workstation's audio as PCM), `config` (connector settings), `error`
+//! (user-facing errors).
 
 mod clipboard;
 mod config;
@@ -38,6 +39,7 @@ mod layout;
 mod printer;
 mod redirection;
 pub mod softinput;
+mod sound;
 mod tls;
 
 pub use display::COLOR_DEPTHS;
@@ -67,6 +69,8 @@ pub struct ConnectParams {
     pub keyboard_layout: u32,
     /// Colour depth in bits per pixel, one of [`COLOR_DEPTHS`]; the framebuffer is RGBA either way.
     pub color_depth: u8,
+    /// Play the workstation's sound: announce the `rdpsnd` channel ([`Event::Audio`] follows).
+    pub sounds: bool,
 }
 
 impl core::fmt::Debug for ConnectParams {
@@ -82,6 +86,7 @@ impl core::fmt::Debug for ConnectParams {
             .field("client_name", &self.client_name)
             .field("keyboard_layout", &self.keyboard_layout)
             .field("color_depth", &self.color_depth)
+            .field("sounds", &self.sounds)
             .finish()
     }
 }
@@ -164,6 +169,11 @@ pub enum Event {
     PrintJob { name: String, pdf: Vec<u8> },
     /// A print job could not be turned into a PDF; a sentence for the user. The session goes on.
     PrintError(String),
+    /// The workstation's sound (only with [`ConnectParams::sounds`]): interleaved 16-bit PCM samples
+    /// (`channels` per frame) exactly as sent, to be played after the previous ones.
+    Audio { sample_rate: u32, channels: u16, samples: Vec<i16> },
+    /// The workstation's volume for its sound, per channel (0 = silent, 0xFFFF = full).
+    AudioVolume { left: u16, right: u16 },
     /// The server ended the session; the reason is a sentence for the user. Nothing follows.
     Terminated(String),
 }
@@ -293,6 +303,12 @@ impl RdpClient {
     /// Whether the session is active (input is being sent).
     pub fn is_active(&self) -> bool {
         self.connection.is_active()
+    }
+
+    /// Whether the workstation opened the sound channel and took one of our formats (only with
+    /// [`ConnectParams::sounds`]); sound may follow as [`Event::Audio`].
+    pub fn sound_format_agreed(&self) -> bool {
+        self.connection.sound_format_agreed()
     }
 }
 

@@ -45,6 +45,7 @@ fn params(user: &str, password: &str, pin: Option<String>) -> ConnectParams {
         client_name: "homedesk-test".to_owned(),
         keyboard_layout: 0x409,
         color_depth: 32,
+        sounds: false,
     }
 }
 
@@ -63,6 +64,9 @@ struct Driver {
     pointer_events: usize,
     /// Files the workstation wrote into the drive's download folder (path, size), in order.
     downloads: Vec<(String, u64)>,
+    /// Sound received: (sample rate, channels) of each wave and all samples in order.
+    audio_formats: Vec<(u32, u16)>,
+    audio: Vec<i16>,
 }
 
 impl Driver {
@@ -89,6 +93,8 @@ impl Driver {
             pointer_shapes: Vec::new(),
             pointer_events: 0,
             downloads: Vec::new(),
+            audio_formats: Vec::new(),
+            audio: Vec::new(),
         };
         driver.stream.write_all(&first).unwrap();
         driver
@@ -111,6 +117,10 @@ impl Driver {
                     self.pointer_events += 1
                 }
                 Event::DriveDownload { path, size } => self.downloads.push((path, size)),
+                Event::Audio { sample_rate, channels, samples } => {
+                    self.audio_formats.push((sample_rate, channels));
+                    self.audio.extend(samples);
+                }
                 _ => {}
             }
         }
@@ -743,5 +753,96 @@ fn xrdp_drive_carries_files_both_ways_with_the_same_checksum() {
         .collect();
     assert_eq!(names, ["report.bin"]);
     eprintln!("drive: 3 MiB up and 2.5 MB down with equal SHA-256; hostile names refused");
+    driver.shutdown();
+}
+
+/// 0.5 s of a 440 Hz sine at 44.1 kHz, stereo (right at half amplitude), interleaved.
+fn tone() -> Vec<i16> {
+    (0..22_050)
+        .flat_map(|n| {
+            let value = (2.0 * std::f64::consts::PI * 440.0 * f64::from(n) / 44_100.0).sin();
+            [(value * 20_000.0) as i16, (value * 10_000.0) as i16]
+        })
+        .collect()
+}
+
+/// Plays `pcm` (44.1 kHz stereo) in the xrdp session on `display` the way pulseaudio-module-xrdp
+/// does: into chansrv's audio socket, messages of {code 0, length} + PCM, then {code 1} (close).
+/// Debian 12 ships no such module, so the test is the sound source.
+fn play_in_session(display: &str, pcm: &[i16]) -> std::io::Result<()> {
+    use std::os::unix::net::UnixStream;
+    let number = display.trim_start_matches(':');
+    let path = format!("/run/xrdp/sockdir/xrdp_chansrv_audio_out_socket_{number}");
+    // chansrv listens once the channel is negotiated; give it a moment.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut socket = loop {
+        match UnixStream::connect(&path) {
+            Ok(socket) => break socket,
+            Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(100)),
+            Err(error) => return Err(error),
+        }
+    };
+    let bytes: Vec<u8> = pcm.iter().flat_map(|s| s.to_le_bytes()).collect();
+    for chunk in bytes.chunks(4096) {
+        let mut message = Vec::with_capacity(chunk.len() + 8);
+        message.extend_from_slice(&0u32.to_le_bytes());
+        message.extend_from_slice(&(chunk.len() as u32 + 8).to_le_bytes());
+        message.extend_from_slice(chunk);
+        socket.write_all(&message)?;
+        // About real time, as a sound server would send.
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    socket.write_all(&1u32.to_le_bytes())?;
+    socket.write_all(&8u32.to_le_bytes())?;
+    Ok(())
+}
+
+/// With sounds on, xrdp opens `rdpsnd` and takes one of our formats; a tone played in the session
+/// (through chansrv's audio socket, see `play_in_session`) reaches the page as the same samples,
+/// and the session works as before.
+#[test]
+#[ignore = "needs the RDP testbed: run via cargo xtask test"]
+fn xrdp_plays_a_tone_that_arrives_as_the_same_samples() {
+    let addr = testbed_addr("RDP_TESTBED_XRDP_ADDR");
+    let mut driver = Driver::connect(&addr, ConnectParams { sounds: true, ..params("rdpuser1", &password(), None) });
+    let shown = driver.run_until(Duration::from_secs(60), |d| shows_picture(d, XRDP_BACKGROUND)).expect("session runs");
+    let path = driver.save_png("client-core-xrdp-sound.png");
+    assert!(shown, "known picture not shown within 60 s; see {}", path.display());
+    let agreed = driver.run_until(Duration::from_secs(20), |d| d.client.sound_format_agreed()).expect("session runs");
+    assert!(agreed, "xrdp did not negotiate a sound format within 20 s of the desktop");
+
+    // A known tone played in the session arrives as the very samples. chansrv sends only whole
+    // 8 KiB blocks (the rest waits for more sound), so silence follows the tone to push it out.
+    let display = session_display("rdpuser1").expect("the xrdp session's display");
+    let tone = tone();
+    let source = {
+        let mut played = tone.clone();
+        played.extend(std::iter::repeat_n(0i16, 44_100));
+        std::thread::spawn(move || play_in_session(&display, &played))
+    };
+    let arrived = driver.run_until(Duration::from_secs(20), |d| d.audio.len() >= tone.len()).expect("session runs");
+    source.join().expect("sound source").expect("chansrv's audio socket takes the tone");
+    let (waves, received) = (driver.audio_formats.len(), driver.audio.len());
+    let format = driver.audio_formats.first();
+    eprintln!("sound: {waves} waves, {received} samples for a tone of {}, {format:?}", tone.len());
+    assert!(arrived, "only {} of {} samples arrived", driver.audio.len(), tone.len());
+    assert!(driver.audio_formats.iter().all(|&f| f == (44_100, 2)), "{:?}", driver.audio_formats);
+    assert!(driver.audio[..tone.len()] == tone[..], "the samples differ from the tone played");
+    assert!(driver.audio[tone.len()..].iter().all(|&s| s == 0), "the silence after the tone is not silent");
+
+    // Typing still reaches the xterm with the sound channel open.
+    driver.input(Input::MouseMove { x: 700, y: 150 });
+    driver.input(Input::MouseButton { button: MouseButton::Left, pressed: true });
+    driver.input(Input::MouseButton { button: MouseButton::Left, pressed: false });
+    driver.run_until(Duration::from_millis(500), |_| false).unwrap();
+    let before = driver.region(XTERM_REGION);
+    for code in ["KeyE", "KeyC", "KeyH", "KeyO", "Enter"] {
+        driver.type_key(code);
+    }
+    let changed =
+        driver.run_until(Duration::from_secs(15), |d| d.region(XTERM_REGION) != before).expect("session runs");
+    assert!(changed, "typing did not change the xterm");
+    let events = driver.client.release_all().expect("release_all");
+    driver.handle(events);
     driver.shutdown();
 }

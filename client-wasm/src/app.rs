@@ -134,6 +134,8 @@ fn Login(props: &LoginProps) -> Html {
         let (on_ready, on_second_factor) = (props.on_ready.clone(), props.on_second_factor.clone());
         Callback::from(move |event: SubmitEvent| {
             event.prevent_default();
+            // A click: the one moment the browser lets the page start its sound.
+            crate::audio::unlock(crate::client_settings::current().sounds);
             let user = input_value(&username);
             let pass = input_value(&password);
             let domain = Some(input_value(&domain).trim().to_owned()).filter(|d| !d.is_empty());
@@ -238,6 +240,7 @@ fn Chooser(props: &ChooserProps) -> Html {
                 (busy.clone(), error.clone(), props.portal.clone(), props.on_ticket.clone());
             let id = workstation.id;
             Callback::from(move |_: MouseEvent| {
+                crate::audio::unlock(crate::client_settings::current().sounds);
                 busy.set(true);
                 let (busy, error, portal, on_ticket) = (busy.clone(), error.clone(), portal.clone(), on_ticket.clone());
                 wasm_bindgen_futures::spawn_local(async move {
@@ -300,6 +303,8 @@ fn SecondFactorPage(props: &SecondFactorProps) -> Html {
         let (pending, credentials, on_ready) = (props.pending.clone(), props.credentials.clone(), props.on_ready.clone());
         Callback::from(move |event: SubmitEvent| {
             event.prevent_default();
+            // A click: the one moment the browser lets the page start its sound.
+            crate::audio::unlock(crate::client_settings::current().sounds);
             // People type or paste codes with spaces ("123 456"); the relay wants digits only.
             let typed: String = input_value(&code).chars().filter(|c| !c.is_whitespace()).collect();
             if typed.is_empty() {

@@ -6,6 +6,7 @@
 mod admin;
 mod api;
 mod app;
+mod audio;
 mod branding;
 mod client_settings;
 mod clipboard;

@@ -4,6 +4,7 @@
 //! tested natively; here bytes move between it and the WebSocket, and framebuffer regions are painted.
 
 use crate::api::{self, PortalSession, Ticket};
+use crate::audio::Player;
 use crate::clipboard;
 use crate::client_settings::ClientSettings;
 use crate::display;
@@ -67,6 +68,8 @@ struct Inner {
     ended: bool,
     /// A requested desktop size the workstation has not shown yet, and the wait for it.
     pending_resize: Option<((u16, u16), gloo::timers::callback::Timeout)>,
+    /// The workstation's sound, made at its first wave (only with the `sounds` client setting on).
+    player: Option<Player>,
 }
 
 /// Largest WebSocket message sent (the relay's limit is 1 MiB, docs/contracts.md).
@@ -99,6 +102,7 @@ impl Session {
             client_name: "homedesk".to_owned(),
             keyboard_layout: crate::prefs::load().keyboard_layout,
             color_depth: settings.color_depth,
+            sounds: settings.sounds,
         };
         let (client, first_bytes) = RdpClient::with_devices(params, files::devices(settings.file_transfer)).map_err(|e| e.to_string())?;
         let context = canvas
@@ -123,6 +127,7 @@ impl Session {
             connected: false,
             ended: false,
             pending_resize: None,
+            player: None,
         }));
 
         let weak = Rc::downgrade(&inner);
@@ -342,8 +347,26 @@ impl Inner {
             event @ (Event::DriveDownload { .. } | Event::PrintJob { .. } | Event::PrintError(_)) => {
                 wasm_bindgen_futures::spawn_local(async move { files::on_event(event) });
             }
+            Event::Audio { sample_rate, channels, samples } => {
+                if let Some(player) = self.player() {
+                    player.play(sample_rate, channels, &samples);
+                }
+            }
+            Event::AudioVolume { left, right } => {
+                if let Some(player) = self.player() {
+                    player.set_volume(left, right);
+                }
+            }
             _ => {}
         }
+    }
+
+    /// The session's sound output, made on first use (the context exists once a click unlocked it).
+    fn player(&mut self) -> Option<&mut Player> {
+        if self.player.is_none() {
+            self.player = Player::new();
+        }
+        self.player.as_mut()
     }
 
     fn paint_all(&self) {
