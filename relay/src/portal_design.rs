@@ -10,11 +10,9 @@
 
 use serde::{Deserialize, Serialize};
 
-/// The browser drive's name rules, the very file the client applies (client-core's `drive/names.rs`, which
-/// has no dependencies): the relay refuses an upload or download folder the client would refuse.
-#[path = "../../client-core/src/drive/names.rs"]
-#[allow(dead_code)]
-mod drive_names;
+/// The browser drive's name rules, the crate the client applies too: the relay refuses an upload or
+/// download folder the client would refuse.
+use homedesk_drive_names as drive_names;
 
 /// Longest page name.
 pub const MAX_NAME_LEN: usize = 40;

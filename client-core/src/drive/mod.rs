@@ -7,7 +7,8 @@
 //! whole file.
 
 mod memory;
-pub mod names;
+/// The name rules live in their own dependency-free crate so the relay applies the very same ones.
+pub use homedesk_drive_names as names;
 pub(crate) mod server;
 
 pub use memory::MemoryDrive;
