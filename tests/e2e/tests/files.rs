@@ -153,8 +153,9 @@ async fn files_go_both_ways_between_browser_and_xrdp_session() -> Result<()> {
     result
 }
 
-/// A page published with upload folder "Inbox" and download folder "Team/Outbox": uploads land in that
-/// folder of the session's drive, and what the session saves in the other arrives as a download.
+/// A page published with upload folder "Inbox" and download folder "Team/Outbox": uploads (by the file
+/// picker and by drag and drop) land in that folder of the session's drive, and what the session saves in
+/// the other arrives as a download.
 #[tokio::test]
 async fn the_pages_upload_and_download_folders_are_used() -> Result<()> {
     let addr = required_env("RDP_TESTBED_XRDP_ADDR")?;
@@ -200,6 +201,33 @@ async fn the_pages_upload_and_download_folders_are_used() -> Result<()> {
         })
         .await?;
         ensure!(first_word(&in_drive) == expected, "the session reads another file: {in_drive} vs {expected}");
+
+        // Drag and drop: a file dropped on the panel's zone. The page gets a `drop` event whose DataTransfer
+        // holds a File, as from a real drag (WebDriver cannot drag from the desktop's file manager).
+        let dropped = local.path().join("dropped.bin");
+        std::fs::write(&dropped, (0..300_001u32).map(|i| (i.wrapping_mul(7).wrapping_add(3) & 255) as u8).collect::<Vec<u8>>())?;
+        browser
+            .client
+            .execute(
+                "const bytes = new Uint8Array(300001);
+                 for (let i = 0; i < bytes.length; i++) bytes[i] = (i * 7 + 3) & 255;
+                 const transfer = new DataTransfer();
+                 transfer.items.add(new File([bytes], 'dropped ü.bin'));
+                 const zone = document.querySelector('[data-testid=\"files-drop\"]');
+                 for (const type of ['dragenter', 'dragover', 'drop']) {
+                     zone.dispatchEvent(new DragEvent(type, { dataTransfer: transfer, bubbles: true, cancelable: true }));
+                 }",
+                vec![],
+            )
+            .await?;
+        let status = upload_status_once(&browser, "dropped ü.bin", "Uploaded").await?;
+        ensure!(status.starts_with("Uploaded"), "the dropped file's status: {status}");
+        let dropped_sum = sha256_of(&dropped).await?;
+        let in_drive = wait_for("the dropped file in Inbox", Duration::from_secs(30), || async {
+            in_session(&format!("sha256sum '{mount}/Inbox/dropped ü.bin'")).await
+        })
+        .await?;
+        ensure!(first_word(&in_drive) == dropped_sum, "the session reads another file: {in_drive} vs {dropped_sum}");
         browser.screenshot("files-folders-uploaded").await?;
 
         let written = in_session(&format!(
