@@ -69,6 +69,10 @@ impl From<BrokerError> for ApiError {
                 | StoreError::NotAssigned(..)
                 | StoreError::GroupNotAssigned(..),
             ) => StatusCode::NOT_FOUND,
+            BrokerError::Store(store) if store.is_unavailable() => {
+                tracing::error!(%error, "database unavailable");
+                return ApiError::new(StatusCode::SERVICE_UNAVAILABLE, crate::http::DATABASE_UNAVAILABLE);
+            }
             BrokerError::Store(_) | BrokerError::Auth(_) => {
                 tracing::error!(%error, "admin request failed");
                 return ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, crate::http::INTERNAL);

@@ -43,6 +43,9 @@ pub const FOREIGN_ORIGIN: &str =
 pub const BAD_CSRF: &str =
     "The request was refused (missing or wrong security token). Reload the page and try again.";
 pub const INTERNAL: &str = "The relay had an internal error. Please try again later.";
+/// The database is locked or unreachable: the request changed nothing and may simply be retried.
+pub const DATABASE_UNAVAILABLE: &str =
+    "The database is unavailable right now; nothing was changed. Try again in a moment.";
 pub const SECOND_FACTOR_NEEDED: &str = "Enter your verification code first.";
 pub const CODE_NOT_SENT: &str =
     "The verification code could not be sent. Try again later or contact your administrator.";
@@ -127,6 +130,10 @@ impl IntoResponse for ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
+        if error.is_unavailable() {
+            tracing::error!(%error, "database unavailable");
+            return ApiError::new(StatusCode::SERVICE_UNAVAILABLE, DATABASE_UNAVAILABLE);
+        }
         ApiError::internal(error)
     }
 }
@@ -141,6 +148,7 @@ impl From<AuthError> for ApiError {
                 StatusCode::SERVICE_UNAVAILABLE,
                 crate::directory::DIRECTORY_UNAVAILABLE,
             ),
+            AuthError::Store(error) => error.into(),
             other => ApiError::internal(other),
         }
     }
@@ -166,6 +174,7 @@ impl From<TwoFactorError> for ApiError {
                 tracing::error!(%error, "verification code not sent");
                 ApiError::new(StatusCode::BAD_GATEWAY, CODE_NOT_SENT)
             }
+            TwoFactorError::Store(error) => error.into(),
             other => ApiError::internal(other),
         }
     }
@@ -187,7 +196,10 @@ fn capitalize(message: &str) -> String {
 
 impl From<SecurityError> for ApiError {
     fn from(error: SecurityError) -> Self {
-        ApiError::internal(error)
+        match error {
+            SecurityError::Store(error) => error.into(),
+            other => ApiError::internal(other),
+        }
     }
 }
 

@@ -121,6 +121,35 @@ pub enum StoreError {
     Corrupt(String),
 }
 
+impl StoreError {
+    /// Whether the database could not be used at all right now (locked, unreachable, connections
+    /// exhausted or lost) rather than refusing this particular change: the caller may try again later,
+    /// and nothing was written (every change is one statement or one transaction).
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            StoreError::Unreachable { .. } => true,
+            StoreError::Database(error) => sqlx_unavailable(error),
+            _ => false,
+        }
+    }
+}
+
+fn sqlx_unavailable(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::Tls(_) => true,
+        sqlx::Error::Database(database) => {
+            let code = database.code().unwrap_or_default();
+            // SQLite: SQLITE_BUSY (5) and SQLITE_LOCKED (6), extended codes keep the low byte.
+            let sqlite_busy = code.parse::<u32>().is_ok_and(|n| matches!(n & 0xff, 5 | 6));
+            // PostgreSQL: class 08 (connection exception), 57P01-57P03 (shut down, cannot connect now),
+            // 53300 (too many connections).
+            let postgres_down = code.starts_with("08") || matches!(&*code, "57P01" | "57P02" | "57P03" | "53300");
+            sqlite_busy || postgres_down
+        }
+        _ => false,
+    }
+}
+
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 /// Milliseconds since the Unix epoch (the unit of every timestamp column).

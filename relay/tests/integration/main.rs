@@ -11,6 +11,7 @@ mod client_settings;
 #[allow(dead_code)]
 mod common;
 mod config_transfer;
+mod db_unavailable;
 mod postgres_tls;
 mod directory;
 mod native;
