@@ -602,3 +602,41 @@ async fn cli_configures_tests_and_assigns_groups_without_printing_the_service_pa
         "directory gone"
     );
 }
+
+/// The domain the client logs on with: the workstation's own wins over the directory's; without one a
+/// directory user gets the directory's, a local account none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_workstations_own_domain_wins_over_the_directorys() {
+    let slapd = Slapd::start();
+    let relay = relay_with(&slapd.dn_pattern_config()).await;
+    let (addr, _) = echo_peer().await;
+    let own = relay.add_workstation("pc-own-domain", addr).await;
+    let plain = relay.add_workstation("pc-plain", addr).await;
+    let store = relay.server().store();
+    let edit = homedesk_relay::broker::WorkstationEdit {
+        name: None,
+        host: None,
+        port: None,
+        domain: Some(Some("OFFICE".into())),
+        notes: None,
+    };
+    homedesk_relay::broker::edit_workstation(store, "pc-own-domain", edit).await.unwrap();
+    homedesk_relay::broker::assign_group(store, "Staff", "pc-own-domain").await.unwrap();
+    homedesk_relay::broker::assign_group(store, "Staff", "pc-plain").await.unwrap();
+    homedesk_relay::broker::add_user(store, "carol", Some(PASSWORD.into())).await.unwrap();
+    relay.assign("carol", "pc-plain").await;
+
+    let alice = Session::from_login(&relay.login_response("alice", "alice-pass-1").await);
+    let domain_for = |session: Session, id: i64| {
+        let relay = &relay;
+        async move {
+            let ticket = relay.ticket_response(&session, Some(id)).await;
+            assert_eq!(ticket.status, 200, "{}", ticket.text());
+            ticket.json()["workstation"]["domain"].clone()
+        }
+    };
+    assert_eq!(domain_for(alice.clone(), own).await, "OFFICE", "the workstation's own domain wins");
+    assert_eq!(domain_for(alice, plain).await, "HOMEDESK", "else the directory's, for a directory user");
+    let carol = Session::from_login(&relay.login_response("carol", PASSWORD).await);
+    assert_eq!(domain_for(carol, plain).await, serde_json::Value::Null, "a local account gets none");
+}
