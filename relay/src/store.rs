@@ -99,6 +99,11 @@ pub enum StoreError {
     Unreachable { target: String, error: sqlx::Error },
     #[error("cannot update the database schema: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error(
+        "the database was upgraded by a newer Homedesk (it has migration {0}, which this version does not know); \
+         run that version or restore a backup"
+    )]
+    NewerSchema(i64),
     #[error("a user named \"{0}\" already exists")]
     UserExists(String),
     #[error("there is no user named \"{0}\"")]
@@ -433,7 +438,11 @@ impl Store {
                 target: redact_url(url),
                 error,
             })?;
-        backend.migrator().run(&pool).await?;
+        backend.migrator().run(&pool).await.map_err(|error| match error {
+            // An applied migration this binary does not have: a newer Homedesk upgraded the schema.
+            sqlx::migrate::MigrateError::VersionMissing(version) => StoreError::NewerSchema(version),
+            other => StoreError::Migrate(other),
+        })?;
         Ok(Store { pool, backend })
     }
 

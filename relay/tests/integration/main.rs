@@ -19,6 +19,7 @@ mod native_audit;
 mod portal;
 mod portal_folders;
 mod scale_out;
+mod schema_upgrade;
 mod security;
 mod security_api;
 mod server_mgmt;
