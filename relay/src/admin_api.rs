@@ -213,6 +213,9 @@ struct WorkstationChange {
     domain: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
     notes: Option<Option<String>>,
+    /// For `pin`: the certificate's SHA-256 (hex; colons and spaces allowed).
+    #[serde(default)]
+    fingerprint: Option<String>,
 }
 
 /// A field that is present (even as null) becomes `Some`, so "remove" and "keep" differ.
@@ -221,7 +224,8 @@ fn present<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<O
     Ok(Some(value.filter(|v| !v.trim().is_empty())))
 }
 
-/// `POST /api/admin/workstations/{edit|remove|enable|disable|repin}` with `{"name", …}` (204).
+/// `POST /api/admin/workstations/{edit|remove|enable|disable|repin|pin}` with `{"name", …}` (204); `pin` takes
+/// `"fingerprint"`.
 async fn change_workstation(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
@@ -268,6 +272,11 @@ async fn change_workstation(
         "repin" => {
             broker::repin_workstation(&state.store, name).await?;
             (Action::WorkstationRepinned, String::new())
+        }
+        "pin" => {
+            let fingerprint = request.fingerprint.as_deref().unwrap_or_default();
+            let pinned = broker::pin_workstation(&state.store, name, fingerprint).await?;
+            (Action::WorkstationPinned, pinned)
         }
         _ => return Err(ApiError::new(StatusCode::NOT_FOUND, "Unknown workstation action.")),
     };

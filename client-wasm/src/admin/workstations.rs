@@ -1,5 +1,6 @@
 //! Workstations: the list (address, state, who is assigned), register one, edit one (name, address,
-//! domain, notes), enable/disable, forget the pinned certificate, remove.
+//! domain, notes), enable/disable, pin a known certificate fingerprint (as read on the PC, e.g. by the
+//! onboarding script) or forget the pinned one, remove.
 
 use super::api;
 use super::{act, input_value, PageProps};
@@ -28,6 +29,8 @@ pub fn Workstations(props: &PageProps) -> Html {
     let editing = use_state(|| None::<Workstation>);
     let notice = use_state(|| None::<String>);
     let (name, host, port) = (use_node_ref(), use_node_ref(), use_node_ref());
+    let pinning = use_state(|| None::<String>);
+    let fingerprint = use_node_ref();
     {
         let (list, error, props) = (list.clone(), error.clone(), props.clone());
         use_effect_with(*reload, move |_| {
@@ -79,12 +82,61 @@ pub fn Workstations(props: &PageProps) -> Html {
             }
         })
     };
+    let on_pin = {
+        let (props, error, notice, reload, pinning) =
+            (props.clone(), error.clone(), notice.clone(), reload.clone(), pinning.clone());
+        let fingerprint = fingerprint.clone();
+        Callback::from(move |event: SubmitEvent| {
+            event.prevent_default();
+            let Some(name) = (*pinning).clone() else { return };
+            let body = json!({ "name": name, "fingerprint": input_value(&fingerprint).trim() });
+            let (props, error, notice, reload, pinning) =
+                (props.clone(), error.clone(), notice.clone(), reload.clone(), pinning.clone());
+            wasm_bindgen_futures::spawn_local(async move {
+                match api::post_no_content(&props.session, "/api/admin/workstations/pin", &body).await {
+                    Ok(()) => {
+                        pinning.set(None);
+                        error.set(None);
+                        notice.set(Some(format!(
+                            "The certificate of {name} is pinned: a connection that meets another certificate is refused."
+                        )));
+                        reload.set(reload.wrapping_add(1));
+                    }
+                    // The form stays open with what was typed, to be corrected.
+                    Err(e) => error.set(Some(props.failed(e))),
+                }
+            });
+        })
+    };
+    let pin_form = (*pinning).clone().map(|target| {
+        let cancel = {
+            let pinning = pinning.clone();
+            Callback::from(move |_: MouseEvent| pinning.set(None))
+        };
+        html! {
+            <form class="hd-admin-form" onsubmit={on_pin} aria-label={format!("Pin the certificate of {target}")}
+                  novalidate=true data-testid="admin-workstations-pin-form">
+                <label>{ format!("SHA-256 of the certificate of {target} (hex; colons allowed)") }
+                    <input ref={fingerprint} type="text" autocomplete="off" spellcheck="false"
+                           data-testid="admin-workstations-pin-input" /></label>
+                <button type="submit" data-testid="admin-workstations-pin-save">{ "Pin" }</button>
+                <button type="button" class="hd-secondary" onclick={cancel}>{ "Cancel" }</button>
+            </form>
+        }
+    });
     let rows = (*list).clone().unwrap_or_default().into_iter().map(|w| {
         let edit = {
             let (editing, notice, w) = (editing.clone(), notice.clone(), w.clone());
             Callback::from(move |_: MouseEvent| {
                 notice.set(None);
                 editing.set(Some(w.clone()));
+            })
+        };
+        let pin = {
+            let (pinning, notice, name) = (pinning.clone(), notice.clone(), w.name.clone());
+            Callback::from(move |_: MouseEvent| {
+                notice.set(None);
+                pinning.set(Some(name.clone()));
             })
         };
         let toggle = if w.enabled { "disable" } else { "enable" };
@@ -104,6 +156,8 @@ pub fn Workstations(props: &PageProps) -> Html {
                             aria-label={format!("edit {}", w.name)}>{ "Edit" }</button>
                     <button type="button" class="hd-secondary" onclick={change(toggle, &w.name)}
                             aria-label={format!("{toggle} {}", w.name)}>{ capitalized(toggle) }</button>
+                    <button type="button" class="hd-secondary" onclick={pin} data-testid="admin-workstations-pin"
+                            aria-label={format!("pin a known certificate of {}", w.name)}>{ "Pin…" }</button>
                     <button type="button" class="hd-secondary" onclick={change("repin", &w.name)}
                             aria-label={format!("forget the pinned certificate of {}", w.name)}>{ "Re-pin" }</button>
                     <button type="button" class="hd-danger" onclick={change("remove", &w.name)}
@@ -123,6 +177,7 @@ pub fn Workstations(props: &PageProps) -> Html {
             if let Some(message) = (*error).clone() {
                 <div class="hd-error" role="alert" data-testid="admin-workstations-error">{ message }</div>
             }
+            { pin_form.unwrap_or_default() }
             if let Some(message) = (*notice).clone() {
                 <div class="hd-error hd-info" role="status" data-testid="admin-workstations-notice">{ message }</div>
             }

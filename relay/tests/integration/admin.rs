@@ -204,6 +204,29 @@ async fn console_changes_go_through_the_broker_and_are_audited() {
         .await;
         assert_eq!(changed.status, 204, "{action}: {}", changed.text());
     }
+    // Pinning a known fingerprint: a malformed one is refused and changes nothing; a good one is stored
+    // normalised (lowercase hex, no colons).
+    let sha = "AB:".repeat(31) + "AB";
+    let bad = post(
+        &relay,
+        "/api/admin/workstations/pin",
+        &admin,
+        json!({ "name": "Office PC", "fingerprint": "not-a-hash" }),
+    )
+    .await;
+    assert_eq!(bad.status, 400, "{}", bad.text());
+    let listed = get(&relay, "/api/admin/workstations", &admin).await.json();
+    assert_eq!(listed[0]["certificate_sha256"], serde_json::Value::Null, "the refused pin stored nothing");
+    let pinned = post(
+        &relay,
+        "/api/admin/workstations/pin",
+        &admin,
+        json!({ "name": "Office PC", "fingerprint": sha }),
+    )
+    .await;
+    assert_eq!(pinned.status, 204, "{}", pinned.text());
+    let listed = get(&relay, "/api/admin/workstations", &admin).await.json();
+    assert_eq!(listed[0]["certificate_sha256"], "ab".repeat(32));
     let edited = post(
         &relay,
         "/api/admin/workstations/edit",
@@ -239,6 +262,7 @@ async fn console_changes_go_through_the_broker_and_are_audited() {
         ("workstation.disable", "Office PC"),
         ("workstation.enable", "Office PC"),
         ("workstation.repin", "Office PC"),
+        ("workstation.pin", "Office PC"),
         ("workstation.edit", "Office PC"),
         ("user.password", "carol"),
     ] {

@@ -388,3 +388,75 @@ async fn workstation_edit_changes_the_address() -> Result<()> {
     .await;
     finish(browser, &relay, "console-workstation-edit", result).await
 }
+
+/// Pinning from the console: a malformed fingerprint is refused with the relay's reason; a wrong one
+/// makes the user's connection fail with the certificate message; xrdp's own (its DER SHA-256, typed
+/// with colons as tools print it) lets the desktop appear.
+#[tokio::test]
+async fn workstation_pin_from_the_console_guards_the_connection() -> Result<()> {
+    const USER: &str = "rdpuser1";
+    let password = homedesk_e2e::required_env("RDP_TEST_PASSWORD")?;
+    let addr = homedesk_e2e::required_env("RDP_TESTBED_XRDP_ADDR")?;
+    let mut relay = Relay::new()?;
+    relay.add_user(USER, &password)?;
+    relay.add_workstation("Office PC", &addr)?;
+    relay.assign(USER, "Office PC")?;
+    relay.serve().await?;
+    let der_sha = run("sh", &["-c", "openssl x509 -in /etc/xrdp/cert.pem -outform der | sha256sum"], Path::new("/"))?;
+    let xrdp_sha = der_sha.split_whitespace().next().unwrap_or_default().to_owned();
+    anyhow::ensure!(xrdp_sha.len() == 64, "cannot read xrdp's certificate: {der_sha}");
+    let with_colons = xrdp_sha
+        .as_bytes()
+        .chunks(2)
+        .map(|pair| String::from_utf8_lossy(pair).to_uppercase())
+        .collect::<Vec<_>>()
+        .join(":");
+
+    let admin = Browser::start(1400, 1000).await?;
+    let pin = |fingerprint: String| {
+        let admin = &admin;
+        async move {
+            admin.click("admin-workstations-pin").await?;
+            admin.type_into("admin-workstations-pin-input", &fingerprint).await?;
+            admin.click("admin-workstations-pin-save").await
+        }
+    };
+    let result = async {
+        admin_sign_in(&admin, &relay).await?;
+        admin.click("admin-nav-workstations").await?;
+        wait_text(&admin, "admin-workstations-table", &["Office PC", "not pinned yet"], TIMEOUT).await?;
+        pin("12:34".into()).await?;
+        let refusal = admin.text_of("admin-workstations-error", TIMEOUT).await?;
+        assert!(refusal.contains("Invalid fingerprint") && refusal.contains("12:34"), "the relay's reason: {refusal}");
+        admin.wait_testid("admin-workstations-pin-form", TIMEOUT).await?; // still open to be corrected
+        admin.type_into("admin-workstations-pin-input", &"ab".repeat(32)).await?;
+        admin.click("admin-workstations-pin-save").await?;
+        wait_text(&admin, "admin-workstations-table", &["abababababababab"], TIMEOUT).await?;
+
+        // The user meets xrdp's real certificate, not the pinned one: refused.
+        let user = Browser::start(1280, 1000).await?;
+        let refused = async {
+            user.login(&relay.url(), USER, &password).await?;
+            user.text_of("login-error", Duration::from_secs(45)).await
+        }
+        .await;
+        user.close().await?;
+        let message = refused?;
+        assert!(message.contains("certificate") && message.contains("Office PC"), "{message}");
+
+        pin(with_colons.clone()).await?;
+        wait_text(&admin, "admin-workstations-table", &[&xrdp_sha[..16]], TIMEOUT).await?;
+        admin.screenshot("console-workstation-pinned").await?;
+        let user = Browser::start(1280, 1000).await?;
+        let shown = async {
+            user.login(&relay.url(), USER, &password).await?;
+            let picture = homedesk_e2e::known_picture(homedesk_e2e::Rgb::from_hex("#1e6fd9"));
+            user.wait_for_picture(&picture, 8, Duration::from_secs(60)).await
+        }
+        .await;
+        user.close().await?;
+        shown.context("the desktop did not appear with xrdp's own certificate pinned")
+    }
+    .await;
+    finish(admin, &relay, "console-workstation-pin", result).await
+}
