@@ -14,6 +14,7 @@ mod config_transfer;
 mod db_unavailable;
 mod postgres_tls;
 mod directory;
+mod kill_during_change;
 mod native;
 mod native_audit;
 mod portal;
