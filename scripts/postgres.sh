@@ -6,6 +6,8 @@
 #        postgres.sh url     print the admin URL (postgres://postgres@127.0.0.1:PORT/postgres)
 #        postgres.sh env     print `export HOMEDESK_TEST_POSTGRES_URL=…`
 #        postgres.sh ca      print the path of the test CA that signed the server's TLS certificate
+#        postgres.sh pause   stop the server but keep the cluster (a database that went away)
+#        postgres.sh resume  start a paused cluster again on its port
 #        postgres.sh stop    stop the cluster and delete it
 #
 # TLS is on (a throwaway CA made at initdb, server certificate for 127.0.0.1 and localhost); the role
@@ -113,6 +115,15 @@ url() {
   echo "postgres://postgres@127.0.0.1:$(cat "$DIR/port")/postgres"
 }
 
+pause() {
+  as_owner "$(bindir)/pg_ctl" -D "$DATA" -m fast -w stop >/dev/null 2>&1
+}
+
+resume() {
+  [[ -f "$DIR/port" ]] || { log "no cluster to resume (postgres.sh start)"; exit 1; }
+  start_on "$(bindir)" "$(cat "$DIR/port")" || { log "PostgreSQL did not resume; its log:"; tail -n 30 "$DIR/server.log" >&2; exit 1; }
+}
+
 stop() {
   if [[ -f "$DATA/PG_VERSION" ]]; then
     as_owner "$(bindir)/pg_ctl" -D "$DATA" -m fast -w stop >/dev/null 2>&1 || true
@@ -125,6 +136,8 @@ case "${1:-}" in
   url) url ;;
   env) echo "export HOMEDESK_TEST_POSTGRES_URL=$(url)" ;;
   ca) running || { log "not running (postgres.sh start)"; exit 1; }; echo "$DIR/tls/ca.pem" ;;
+  pause) pause ;;
+  resume) resume ;;
   stop) stop ;;
-  *) echo "usage: $0 start|url|env|stop" >&2; exit 2 ;;
+  *) echo "usage: $0 start|url|env|ca|pause|resume|stop" >&2; exit 2 ;;
 esac
