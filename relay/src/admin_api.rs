@@ -83,7 +83,7 @@ impl From<BrokerError> for ApiError {
 }
 
 /// "a user named …" → "A user named ….": broker messages read as sentences in the console.
-fn sentence(message: &str) -> String {
+pub(crate) fn sentence(message: &str) -> String {
     let mut chars = message.chars();
     let mut out: String = chars.next().map(|c| c.to_uppercase().collect()).unwrap_or_default();
     out.push_str(chars.as_str());

@@ -1054,6 +1054,7 @@ pub fn router(state: AppState) -> Router {
         .merge(audited(crate::portal_api::routes(), &state, "portal"))
         .merge(audited(crate::twofa_api::routes(), &state, "2fa"))
         .merge(crate::security_api::routes())
+        .merge(crate::directory_api::routes())
         .route("/api", any(api_not_found))
         .route("/api/{*rest}", any(api_not_found))
         .fallback(portal)

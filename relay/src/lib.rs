@@ -40,6 +40,7 @@ pub mod config_api;
 pub mod config_transfer;
 pub mod delivery;
 pub mod directory;
+pub mod directory_api;
 pub mod http;
 pub mod listener;
 pub mod listeners;

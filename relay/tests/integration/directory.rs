@@ -640,3 +640,68 @@ async fn a_workstations_own_domain_wins_over_the_directorys() {
     let carol = Session::from_login(&relay.login_response("carol", PASSWORD).await);
     assert_eq!(domain_for(carol, plain).await, serde_json::Value::Null, "a local account gets none");
 }
+
+/// The console's directory API: saved as the CLI would (a directory user then signs in), the service
+/// password never shown nor audited and kept when a save leaves it out, bad values refused with nothing
+/// stored, the check with a user's groups, and clear (directory users out, the local admin still in).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_api_configures_checks_and_clears_the_directory() {
+    let slapd = Slapd::start();
+    let relay = TestRelay::start().await;
+    let password = relay.admin_password.clone().expect("first start made the admin");
+    let admin = Session::from_login(&relay.login_response("admin", &password).await);
+    let get = |path: &'static str| {
+        let (relay, cookie) = (&relay, admin.cookie_header());
+        async move { relay.request("GET", path, &[("Cookie", cookie.as_str())], None).await }
+    };
+    let post = |path: &'static str, body: serde_json::Value| {
+        let (relay, admin) = (&relay, admin.clone());
+        async move { relay.post(path, Some(&admin), &body.to_string()).await }
+    };
+    let service_password = slapd.get("HOMEDESK_LDAP_SERVICE_PASSWORD");
+    let mut config = serde_json::to_value(slapd.search_bind_config()).unwrap();
+    assert_eq!(get("/api/admin/directory").await.json()["configured"], false);
+
+    // Refused: nothing stored.
+    let mut bad = config.clone();
+    bad["url"] = "http://dc.example.org".into();
+    let refused = post("/api/admin/directory", bad).await;
+    assert_eq!(refused.status, 400, "{}", refused.text());
+    assert!(refused.error().contains("http://dc.example.org"), "{}", refused.error());
+    assert_eq!(get("/api/admin/directory").await.json()["configured"], false);
+
+    let saved = post("/api/admin/directory", config.clone()).await;
+    assert_eq!(saved.status, 200, "{}", saved.text());
+    let shown = get("/api/admin/directory").await;
+    assert!(!shown.text().contains(&service_password), "the service password is shown: {}", shown.text());
+    assert_eq!(shown.json()["bind"]["service_password_set"], true);
+    assert_eq!(shown.json()["base_dn"], config["base_dn"]);
+
+    // A save of what the page shows (no password) keeps the stored one: the check still binds.
+    config["bind"].as_object_mut().unwrap().remove("service_password");
+    config["domain"] = "HOMEDESK2".into();
+    assert_eq!(post("/api/admin/directory", config.clone()).await.status, 200);
+    let check = post("/api/admin/directory/test", serde_json::json!({ "username": "alice", "password": "alice-pass-1" })).await;
+    assert_eq!(check.status, 200, "{}", check.text());
+    let check = check.json();
+    assert_eq!((check["service_bind"].clone(), check["base_readable"].clone()), (true.into(), true.into()));
+    assert_eq!(check["user"]["signed_in"], true, "{check}");
+    assert_eq!(check["user"]["groups"], serde_json::json!(["staff"]));
+    let wrong = post("/api/admin/directory/test", serde_json::json!({ "username": "alice", "password": "nope" })).await;
+    assert_eq!(wrong.json()["user"]["signed_in"], false);
+
+    // A directory user signs in with the saved configuration.
+    let alice = relay.login_response("alice", "alice-pass-1").await;
+    assert_eq!(alice.status, 200, "{}", alice.text());
+
+    // Audited as settings changes, without the passwords.
+    let audit = get("/api/admin/audit?q=directory").await;
+    let text = audit.text();
+    assert!(text.contains("directory set"), "{text}");
+    assert!(!text.contains(&service_password) && !text.contains("alice-pass-1"), "a password reached the audit: {text}");
+
+    assert_eq!(post("/api/admin/directory/clear", serde_json::json!({})).await.status, 204);
+    assert_eq!(relay.login_response("alice", "alice-pass-1").await.status, 401);
+    assert_eq!(relay.login_response("admin", &password).await.status, 200);
+    assert_eq!(post("/api/admin/directory/clear", serde_json::json!({})).await.status, 404);
+}
