@@ -12,6 +12,7 @@ mod audit;
 mod certificate;
 mod client_settings;
 mod designer;
+mod directory;
 mod home;
 mod security;
 mod server;
@@ -37,6 +38,7 @@ pub enum Page {
     ClientSettings,
     PortalPages,
     TwoFactor,
+    Directory,
     Security,
     Certificate,
     Server,
@@ -63,6 +65,7 @@ impl Page {
         Page::ClientSettings,
         Page::PortalPages,
         Page::TwoFactor,
+        Page::Directory,
         Page::Security,
         Page::Certificate,
         Page::Server,
@@ -114,6 +117,11 @@ impl Page {
                 slug: "two-factor",
                 title: "Two-factor",
                 view: |props| html! { <twofa::TwoFactor ..props /> },
+            },
+            Page::Directory => Entry {
+                slug: "directory",
+                title: "Directory",
+                view: |props| html! { <directory::DirectoryPage ..props /> },
             },
             Page::Security => Entry {
                 slug: "security",

@@ -460,3 +460,98 @@ async fn workstation_pin_from_the_console_guards_the_connection() -> Result<()> 
     .await;
     finish(admin, &relay, "console-workstation-pin", result).await
 }
+
+/// A throwaway OpenLDAP of this test's own (scripts/slapd.sh), stopped on drop.
+struct Slapd {
+    dir: tempfile::TempDir,
+    env: std::collections::HashMap<String, String>,
+}
+
+impl Slapd {
+    fn script() -> std::path::PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/slapd.sh")
+    }
+
+    fn start() -> Result<Slapd> {
+        let dir = tempfile::Builder::new().prefix("homedesk-e2e-slapd-").tempdir()?;
+        let out = Command::new("bash").arg(Self::script()).arg("start").arg(dir.path().join("slapd")).output()?;
+        if !out.status.success() {
+            bail!("scripts/slapd.sh start failed: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        let env = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|line| line.split_once('='))
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+        Ok(Slapd { dir, env })
+    }
+
+    fn get(&self, key: &str) -> Result<String> {
+        self.env.get(key).cloned().with_context(|| format!("{key} missing from slapd.sh output"))
+    }
+}
+
+impl Drop for Slapd {
+    fn drop(&mut self) {
+        let _ = Command::new("bash").arg(Self::script()).arg("stop").arg(self.dir.path().join("slapd")).output();
+    }
+}
+
+/// The Directory page against a real OpenLDAP: StartTLS with the test CA pasted as PEM, bind by DN
+/// pattern; the check signs a user in and lists their groups; then that directory user gets past the
+/// portal's password step (their account has no workstation yet, and the portal says so); removing the
+/// directory (after the confirmation) makes the same sign-in fail.
+#[tokio::test]
+async fn directory_page_configures_checks_and_removes_the_directory() -> Result<()> {
+    let slapd = Slapd::start()?;
+    let mut relay = Relay::new()?;
+    relay.serve().await?;
+    let browser = Browser::start(1400, 1000).await?;
+    let result = async {
+        admin_sign_in(&browser, &relay).await?;
+        browser.click("admin-nav-directory").await?;
+        wait_text(&browser, "admin-directory-state", &["No directory"], TIMEOUT).await?;
+        let base = slapd.get("HOMEDESK_LDAP_BASE")?;
+        browser.type_into("admin-directory-url", &slapd.get("HOMEDESK_LDAP_URL")?).await?;
+        browser.click("admin-directory-starttls").await?;
+        let ca = std::fs::read_to_string(slapd.get("HOMEDESK_LDAP_CA")?)?;
+        browser.type_into("admin-directory-ca", &ca).await?;
+        browser.type_into("admin-directory-pattern", &format!("uid={{user}},ou=people,{base}")).await?;
+        browser.type_into("admin-directory-base-dn", &base).await?;
+        browser.click("admin-directory-save").await?;
+        wait_text(&browser, "admin-directory-notice", &["Saved"], TIMEOUT).await?;
+        wait_text(&browser, "admin-directory-state", &["Directory users sign in"], TIMEOUT).await?;
+
+        browser.type_into("admin-directory-test-user", "alice").await?;
+        browser.type_into("admin-directory-test-password", "alice-pass-1").await?;
+        browser.click("admin-directory-test").await?;
+        let report = wait_text(&browser, "admin-directory-notice", &["User alice signed in"], TIMEOUT).await?;
+        assert!(report.contains("groups: staff") && report.contains("Base DN: readable"), "{report}");
+        browser.screenshot("console-directory").await?;
+
+        let user = Browser::start(1280, 1000).await?;
+        let portal = async {
+            user.login(&relay.url(), "alice", "alice-pass-1").await?;
+            user.text_of("login-error", TIMEOUT).await
+        }
+        .await;
+        user.close().await?;
+        let message = portal?;
+        assert!(message.contains("No workstation is assigned"), "the directory password was accepted: {message}");
+
+        browser.click("admin-directory-clear").await?;
+        browser.client.accept_alert().await?;
+        wait_text(&browser, "admin-directory-state", &["No directory"], TIMEOUT).await?;
+        let user = Browser::start(1280, 1000).await?;
+        let portal = async {
+            user.login(&relay.url(), "alice", "alice-pass-1").await?;
+            user.text_of("login-error", TIMEOUT).await
+        }
+        .await;
+        user.close().await?;
+        assert_eq!(portal?, "Invalid username or password.");
+        Ok(())
+    }
+    .await;
+    finish(browser, &relay, "console-directory", result).await
+}
