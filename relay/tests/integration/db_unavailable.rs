@@ -6,38 +6,89 @@
 use crate::common::*;
 use homedesk_relay::config::DataDir;
 use homedesk_relay::http::DATABASE_UNAVAILABLE;
+use homedesk_relay::store::{Store, StoreError};
 use std::net::SocketAddr;
+use std::sync::Arc;
+
+/// A `relay serve` child on the test's database with `alice` (user) and `boss` (administrator), and the
+/// administrator's console session.
+struct Served {
+    child: std::process::Child,
+    https: SocketAddr,
+    tls: Arc<rustls::ClientConfig>,
+    origin: String,
+    admin: Session,
+}
+
+async fn serve(dir: &std::path::Path, url: Option<&str>) -> Served {
+    let store = homedesk_relay::server::open_store(&DataDir::new(dir), url).await.unwrap();
+    homedesk_relay::broker::add_user(&store, "alice", Some(PASSWORD.into())).await.unwrap();
+    let hash = homedesk_relay::auth::hash_password(PASSWORD).unwrap();
+    store.create_user("boss", &hash, true).await.unwrap();
+    store.close().await;
+    let (child, port) = crate::storage::spawn_relay(dir, url);
+    let mut served = Served {
+        child,
+        https: ([127, 0, 0, 1], port).into(),
+        tls: relay_client_tls(dir),
+        origin: format!("https://localhost:{port}"),
+        admin: Session { cookie: String::new(), csrf: String::new(), body: serde_json::Value::Null },
+    };
+    let response = served.sign_in("boss").await;
+    assert_eq!(response.status, 200, "{}", response.text());
+    served.admin = Session::from_login(&response);
+    served
+}
+
+impl Served {
+    async fn post(&self, path: &str, session: Option<&Session>, body: String) -> HttpResponse {
+        let mut headers = vec![("Origin", self.origin.clone()), ("Content-Type", "application/json".to_owned())];
+        if let Some(session) = session {
+            headers.push(("Cookie", session.cookie_header()));
+            headers.push(("X-CSRF-Token", session.csrf.clone()));
+        }
+        let refs: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
+        https_request(self.https, &self.tls, "POST", path, &refs, Some(&body)).await
+    }
+
+    async fn sign_in(&self, user: &str) -> HttpResponse {
+        let body = serde_json::json!({ "username": user, "password": PASSWORD }).to_string();
+        self.post("/api/login", None, body).await
+    }
+
+    async fn add_workstation(&self) -> HttpResponse {
+        let body = serde_json::json!({ "name": "pc", "host": "10.0.0.7" }).to_string();
+        self.post("/api/admin/workstations", Some(&self.admin), body).await
+    }
+
+    /// While the database is unusable: the same clear 503 for an admin change and a sign-in.
+    async fn assert_unavailable(&self) {
+        for refused in [self.add_workstation().await, self.sign_in("alice").await] {
+            assert_eq!(refused.status, 503, "{}", refused.text());
+            assert_eq!(refused.error(), DATABASE_UNAVAILABLE);
+        }
+    }
+
+    /// Once the database is back: nothing of the refused change was written, and both requests work.
+    async fn assert_recovered(mut self, store: &Store) {
+        assert!(
+            matches!(store.workstation_by_name("pc").await, Err(StoreError::UnknownWorkstation(_))),
+            "the refused change left nothing behind"
+        );
+        let added = self.add_workstation().await;
+        assert_eq!(added.status, 201, "the same relay works again: {}", added.text());
+        let signed_in = self.sign_in("alice").await;
+        assert_eq!(signed_in.status, 200, "{}", signed_in.text());
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_locked_database_gives_503_writes_nothing_and_the_relay_recovers() {
     let temp = tempfile::tempdir().unwrap();
     let dir = temp.path().join("data");
-    let store = homedesk_relay::server::open_store(&DataDir::new(&dir), None).await.unwrap();
-    homedesk_relay::broker::add_user(&store, "alice", Some(PASSWORD.into())).await.unwrap();
-    let hash = homedesk_relay::auth::hash_password(PASSWORD).unwrap();
-    store.create_user("boss", &hash, true).await.unwrap();
-
-    let (mut child, port) = crate::storage::spawn_relay(&dir, None);
-    let https: SocketAddr = ([127, 0, 0, 1], port).into();
-    let tls = relay_client_tls(&dir);
-    let origin = format!("https://localhost:{port}");
-    let request = |path: &'static str, session: Option<Session>, body: String| {
-        let (tls, origin) = (tls.clone(), origin.clone());
-        async move {
-            let mut headers = vec![("Origin", origin), ("Content-Type", "application/json".to_owned())];
-            if let Some(session) = session {
-                headers.push(("Cookie", session.cookie_header()));
-                headers.push(("X-CSRF-Token", session.csrf.clone()));
-            }
-            let refs: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
-            https_request(https, &tls, "POST", path, &refs, Some(&body)).await
-        }
-    };
-    let login = |user: &str| serde_json::json!({ "username": user, "password": PASSWORD }).to_string();
-    let add_pc = || serde_json::json!({ "name": "pc", "host": "10.0.0.7" }).to_string();
-    let response = request("/api/login", None, login("boss")).await;
-    assert_eq!(response.status, 200, "{}", response.text());
-    let admin = Session::from_login(&response);
+    let served = serve(&dir, None).await;
 
     // Another process takes the write lock and keeps it.
     let locker = {
@@ -48,30 +99,14 @@ async fn a_locked_database_gives_503_writes_nothing_and_the_relay_recovers() {
         connection.execute("INSERT INTO settings (name, value) VALUES ('lock-holder', 'x')").await.unwrap();
         connection
     };
-    let refused = request("/api/admin/workstations", Some(admin.clone()), add_pc()).await;
-    assert_eq!(refused.status, 503, "{}", refused.text());
-    assert_eq!(refused.error(), DATABASE_UNAVAILABLE);
-    let refused = request("/api/login", None, login("alice")).await;
-    assert_eq!(refused.status, 503, "{}", refused.text());
-    assert_eq!(refused.error(), DATABASE_UNAVAILABLE);
+    served.assert_unavailable().await;
     {
         use sqlx::Connection;
         locker.close().await.unwrap(); // rolls the lock holder's transaction back
     }
 
-    assert!(
-        matches!(
-            store.workstation_by_name("pc").await,
-            Err(homedesk_relay::store::StoreError::UnknownWorkstation(_))
-        ),
-        "the refused change left nothing behind"
-    );
-    let added = request("/api/admin/workstations", Some(admin), add_pc()).await;
-    assert_eq!(added.status, 201, "the same relay works again: {}", added.text());
-    let signed_in = request("/api/login", None, login("alice")).await;
-    assert_eq!(signed_in.status, 200, "{}", signed_in.text());
-    child.kill().unwrap();
-    child.wait().unwrap();
+    let store = homedesk_relay::server::open_store(&DataDir::new(&dir), None).await.unwrap();
+    served.assert_recovered(&store).await;
     store.close().await;
 }
 
@@ -79,14 +114,17 @@ async fn a_locked_database_gives_503_writes_nothing_and_the_relay_recovers() {
 struct OwnCluster(tempfile::TempDir);
 
 impl OwnCluster {
-    fn run(&self, action: &str) -> String {
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/postgres.sh");
-        let out = std::process::Command::new("bash")
-            .arg(script)
+    fn command(&self, action: &str) -> std::process::Command {
+        let mut command = std::process::Command::new("bash");
+        command
+            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/postgres.sh"))
             .arg(action)
-            .env("HOMEDESK_PG_DIR", self.0.path().join("pg"))
-            .output()
-            .expect("run scripts/postgres.sh");
+            .env("HOMEDESK_PG_DIR", self.0.path().join("pg"));
+        command
+    }
+
+    fn run(&self, action: &str) -> String {
+        let out = self.command(action).output().expect("run scripts/postgres.sh");
         assert!(out.status.success(), "postgres.sh {action}: {}", String::from_utf8_lossy(&out.stderr));
         String::from_utf8_lossy(&out.stdout).trim().to_owned()
     }
@@ -94,12 +132,7 @@ impl OwnCluster {
 
 impl Drop for OwnCluster {
     fn drop(&mut self) {
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/postgres.sh");
-        let _ = std::process::Command::new("bash")
-            .arg(script)
-            .arg("stop")
-            .env("HOMEDESK_PG_DIR", self.0.path().join("pg"))
-            .output();
+        let _ = self.command("stop").output();
     }
 }
 
@@ -114,56 +147,13 @@ async fn postgres_going_away_gives_503_and_the_relay_recovers_when_it_is_back() 
     let url = cluster.run("url");
     let temp = tempfile::tempdir().unwrap();
     let dir = temp.path().join("data");
-    let store = homedesk_relay::server::open_store(&DataDir::new(&dir), Some(&url)).await.unwrap();
-    homedesk_relay::broker::add_user(&store, "alice", Some(PASSWORD.into())).await.unwrap();
-    let hash = homedesk_relay::auth::hash_password(PASSWORD).unwrap();
-    store.create_user("boss", &hash, true).await.unwrap();
-    store.close().await;
-
-    let (mut child, port) = crate::storage::spawn_relay(&dir, Some(&url));
-    let https: SocketAddr = ([127, 0, 0, 1], port).into();
-    let tls = relay_client_tls(&dir);
-    let origin = format!("https://localhost:{port}");
-    let request = |path: &'static str, session: Option<Session>, body: String| {
-        let (tls, origin) = (tls.clone(), origin.clone());
-        async move {
-            let mut headers = vec![("Origin", origin), ("Content-Type", "application/json".to_owned())];
-            if let Some(session) = session {
-                headers.push(("Cookie", session.cookie_header()));
-                headers.push(("X-CSRF-Token", session.csrf.clone()));
-            }
-            let refs: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
-            https_request(https, &tls, "POST", path, &refs, Some(&body)).await
-        }
-    };
-    let login = |user: &str| serde_json::json!({ "username": user, "password": PASSWORD }).to_string();
-    let add_pc = || serde_json::json!({ "name": "pc", "host": "10.0.0.7" }).to_string();
-    let response = request("/api/login", None, login("boss")).await;
-    assert_eq!(response.status, 200, "{}", response.text());
-    let admin = Session::from_login(&response);
+    let served = serve(&dir, Some(&url)).await;
 
     cluster.run("pause");
-    let refused = request("/api/admin/workstations", Some(admin.clone()), add_pc()).await;
-    assert_eq!(refused.status, 503, "{}", refused.text());
-    assert_eq!(refused.error(), DATABASE_UNAVAILABLE);
-    let refused = request("/api/login", None, login("alice")).await;
-    assert_eq!(refused.status, 503, "{}", refused.text());
-    assert_eq!(refused.error(), DATABASE_UNAVAILABLE);
-
+    served.assert_unavailable().await;
     cluster.run("resume");
+
     let store = homedesk_relay::server::open_store(&DataDir::new(&dir), Some(&url)).await.unwrap();
-    assert!(
-        matches!(
-            store.workstation_by_name("pc").await,
-            Err(homedesk_relay::store::StoreError::UnknownWorkstation(_))
-        ),
-        "the refused change left nothing behind"
-    );
-    let added = request("/api/admin/workstations", Some(admin), add_pc()).await;
-    assert_eq!(added.status, 201, "the same relay works again: {}", added.text());
-    let signed_in = request("/api/login", None, login("alice")).await;
-    assert_eq!(signed_in.status, 200, "{}", signed_in.text());
-    child.kill().unwrap();
-    child.wait().unwrap();
+    served.assert_recovered(&store).await;
     store.close().await;
 }

@@ -434,14 +434,7 @@ async fn workstation_pin_from_the_console_guards_the_connection() -> Result<()> 
         wait_text(&admin, "admin-workstations-table", &["abababababababab"], TIMEOUT).await?;
 
         // The user meets xrdp's real certificate, not the pinned one: refused.
-        let user = Browser::start(1280, 1000).await?;
-        let refused = async {
-            user.login(&relay.url(), USER, &password).await?;
-            user.text_of("login-error", Duration::from_secs(45)).await
-        }
-        .await;
-        user.close().await?;
-        let message = refused?;
+        let message = portal_message(&relay, USER, &password).await?;
         assert!(message.contains("certificate") && message.contains("Office PC"), "{message}");
 
         pin(with_colons.clone()).await?;
@@ -497,6 +490,18 @@ impl Drop for Slapd {
     }
 }
 
+/// What the portal's login page says to `user` in a fresh browser.
+async fn portal_message(relay: &Relay, user: &str, password: &str) -> Result<String> {
+    let browser = Browser::start(1280, 1000).await?;
+    let message = async {
+        browser.login(&relay.url(), user, password).await?;
+        browser.text_of("login-error", TIMEOUT).await
+    }
+    .await;
+    browser.close().await?;
+    message
+}
+
 /// The Directory page against a real OpenLDAP: StartTLS with the test CA pasted as PEM, bind by DN
 /// pattern; the check signs a user in and lists their groups; then that directory user gets past the
 /// portal's password step (their account has no workstation yet, and the portal says so); removing the
@@ -529,27 +534,13 @@ async fn directory_page_configures_checks_and_removes_the_directory() -> Result<
         assert!(report.contains("groups: staff") && report.contains("Base DN: readable"), "{report}");
         browser.screenshot("console-directory").await?;
 
-        let user = Browser::start(1280, 1000).await?;
-        let portal = async {
-            user.login(&relay.url(), "alice", "alice-pass-1").await?;
-            user.text_of("login-error", TIMEOUT).await
-        }
-        .await;
-        user.close().await?;
-        let message = portal?;
+        let message = portal_message(&relay, "alice", "alice-pass-1").await?;
         assert!(message.contains("No workstation is assigned"), "the directory password was accepted: {message}");
 
         browser.click("admin-directory-clear").await?;
         browser.client.accept_alert().await?;
         wait_text(&browser, "admin-directory-state", &["No directory"], TIMEOUT).await?;
-        let user = Browser::start(1280, 1000).await?;
-        let portal = async {
-            user.login(&relay.url(), "alice", "alice-pass-1").await?;
-            user.text_of("login-error", TIMEOUT).await
-        }
-        .await;
-        user.close().await?;
-        assert_eq!(portal?, "Invalid username or password.");
+        assert_eq!(portal_message(&relay, "alice", "alice-pass-1").await?, "Invalid username or password.");
         Ok(())
     }
     .await;
