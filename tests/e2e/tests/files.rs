@@ -47,6 +47,50 @@ fn first_word(text: &str) -> String {
     text.split_whitespace().next().unwrap_or_default().to_owned()
 }
 
+/// Waits until the file picker's upload (the panel's first row) says "Uploaded"; a failure or a cancel fails.
+async fn wait_uploaded(browser: &Browser) -> Result<()> {
+    wait_for("the upload to finish", Duration::from_secs(120), || async {
+        let status = browser.text_of("files-upload-status", Duration::from_secs(5)).await?;
+        ensure!(!status.starts_with("Failed") && status != "Cancelled", "upload status: {status}");
+        Ok(status.starts_with("Uploaded").then_some(()))
+    })
+    .await
+}
+
+/// The session reads `session_path` (once it is there) with the same SHA-256 as `local`.
+async fn same_in_session(session_path: &str, local: &Path) -> Result<()> {
+    let expected = sha256_of(local).await?;
+    let in_drive = wait_for(&format!("{session_path} in the session"), Duration::from_secs(30), || async {
+        in_session(&format!("sha256sum '{session_path}'")).await
+    })
+    .await?;
+    ensure!(first_word(&in_drive) == expected, "the session reads another file: {in_drive} vs {expected}");
+    Ok(())
+}
+
+/// The session writes `size` random bytes as `name` into `session_folder`; they arrive as the browser
+/// download `name` in `downloads` (complete, no `.crdownload` left) with the same SHA-256.
+async fn arrives_as_download(session_folder: &str, name: &str, size: u64, downloads: &Path) -> Result<()> {
+    let written = in_session(&format!(
+        "head -c {size} /dev/urandom > /tmp/homedesk-e2e-download && \
+         cp /tmp/homedesk-e2e-download '{session_folder}/{name}' && \
+         sha256sum /tmp/homedesk-e2e-download && rm /tmp/homedesk-e2e-download"
+    ))
+    .await?
+    .with_context(|| format!("the session could not write into {session_folder}"))?;
+    let arrived = downloads.join(name);
+    wait_for("the browser download", Duration::from_secs(60), || async {
+        let partial = std::fs::read_dir(downloads)?
+            .flatten()
+            .any(|e| e.path().extension().is_some_and(|x| x == "crdownload"));
+        Ok((arrived.exists() && !partial).then_some(()))
+    })
+    .await?;
+    let received = sha256_of(&arrived).await?;
+    ensure!(received == first_word(&written), "the download differs: {received} vs {written}");
+    Ok(())
+}
+
 #[tokio::test]
 async fn files_go_both_ways_between_browser_and_xrdp_session() -> Result<()> {
     let addr = required_env("RDP_TESTBED_XRDP_ADDR")?;
@@ -82,19 +126,9 @@ async fn files_go_both_ways_between_browser_and_xrdp_session() -> Result<()> {
         browser.click("files-toggle").await?;
         let input = browser.wait_testid("files-input", Duration::from_secs(10)).await?;
         input.send_keys(&upload.display().to_string()).await?;
-        wait_for("the upload to finish", Duration::from_secs(120), || async {
-            let status = browser.text_of("files-upload-status", Duration::from_secs(5)).await?;
-            ensure!(!status.starts_with("Failed") && status != "Cancelled", "upload status: {status}");
-            Ok(status.starts_with("Uploaded").then_some(()))
-        })
-        .await?;
+        wait_uploaded(&browser).await?;
         browser.screenshot("files-uploaded").await?;
-        let expected = sha256_of(&upload).await?;
-        let in_drive = wait_for("the uploaded file in the session", Duration::from_secs(30), || async {
-            in_session(&format!("sha256sum '{mount}/Uploads/{UPLOAD_NAME}'")).await
-        })
-        .await?;
-        ensure!(first_word(&in_drive) == expected, "the session reads another file: {in_drive} vs {expected}");
+        same_in_session(&format!("{mount}/Uploads/{UPLOAD_NAME}"), &upload).await?;
 
         // A reserved name is refused with a message, and nothing reaches the drive.
         input.send_keys(&reserved.display().to_string()).await?;
@@ -122,23 +156,7 @@ async fn files_go_both_ways_between_browser_and_xrdp_session() -> Result<()> {
         browser.screenshot("files-upload-cancelled").await?;
 
         // The session saves a file in the download folder: it arrives as a browser download.
-        let written = in_session(&format!(
-            "head -c 3000001 /dev/urandom > /tmp/homedesk-e2e-download && \
-             cp /tmp/homedesk-e2e-download '{mount}/Downloads/from session.bin' && \
-             sha256sum /tmp/homedesk-e2e-download && rm /tmp/homedesk-e2e-download"
-        ))
-        .await?
-        .context("the session could not write into the drive")?;
-        let arrived = downloads.join("from session.bin");
-        wait_for("the browser download", Duration::from_secs(60), || async {
-            let partial = std::fs::read_dir(&downloads)?
-                .flatten()
-                .any(|e| e.path().extension().is_some_and(|x| x == "crdownload"));
-            Ok((arrived.exists() && !partial).then_some(()))
-        })
-        .await?;
-        let received = sha256_of(&arrived).await?;
-        ensure!(received == first_word(&written), "the download differs: {received} vs {written}");
+        arrives_as_download(&format!("{mount}/Downloads"), "from session.bin", 3_000_001, &downloads).await?;
         let link = browser.text_of("files-download", Duration::from_secs(5)).await?;
         ensure!(link.contains("from session.bin"), "download link: {link}");
         browser.screenshot("files-downloaded").await?;
@@ -189,18 +207,8 @@ async fn the_pages_upload_and_download_folders_are_used() -> Result<()> {
         browser.click("files-toggle").await?;
         let input = browser.wait_testid("files-input", Duration::from_secs(10)).await?;
         input.send_keys(&upload.display().to_string()).await?;
-        wait_for("the upload to finish", Duration::from_secs(120), || async {
-            let status = browser.text_of("files-upload-status", Duration::from_secs(5)).await?;
-            ensure!(!status.starts_with("Failed") && status != "Cancelled", "upload status: {status}");
-            Ok(status.starts_with("Uploaded").then_some(()))
-        })
-        .await?;
-        let expected = sha256_of(&upload).await?;
-        let in_drive = wait_for("the upload in Inbox", Duration::from_secs(30), || async {
-            in_session(&format!("sha256sum '{mount}/Inbox/for the inbox.bin'")).await
-        })
-        .await?;
-        ensure!(first_word(&in_drive) == expected, "the session reads another file: {in_drive} vs {expected}");
+        wait_uploaded(&browser).await?;
+        same_in_session(&format!("{mount}/Inbox/for the inbox.bin"), &upload).await?;
 
         // Drag and drop: a file dropped on the panel's zone. The page gets a `drop` event whose DataTransfer
         // holds a File, as from a real drag (WebDriver cannot drag from the desktop's file manager).
@@ -222,31 +230,10 @@ async fn the_pages_upload_and_download_folders_are_used() -> Result<()> {
             .await?;
         let status = upload_status_once(&browser, "dropped ü.bin", "Uploaded").await?;
         ensure!(status.starts_with("Uploaded"), "the dropped file's status: {status}");
-        let dropped_sum = sha256_of(&dropped).await?;
-        let in_drive = wait_for("the dropped file in Inbox", Duration::from_secs(30), || async {
-            in_session(&format!("sha256sum '{mount}/Inbox/dropped ü.bin'")).await
-        })
-        .await?;
-        ensure!(first_word(&in_drive) == dropped_sum, "the session reads another file: {in_drive} vs {dropped_sum}");
+        same_in_session(&format!("{mount}/Inbox/dropped ü.bin"), &dropped).await?;
         browser.screenshot("files-folders-uploaded").await?;
 
-        let written = in_session(&format!(
-            "head -c 700001 /dev/urandom > /tmp/homedesk-e2e-outbox && \
-             cp /tmp/homedesk-e2e-outbox '{mount}/Team/Outbox/from the outbox.bin' && \
-             sha256sum /tmp/homedesk-e2e-outbox && rm /tmp/homedesk-e2e-outbox"
-        ))
-        .await?
-        .context("the session could not write into Team/Outbox")?;
-        let arrived = downloads.join("from the outbox.bin");
-        wait_for("the browser download", Duration::from_secs(60), || async {
-            let partial = std::fs::read_dir(&downloads)?
-                .flatten()
-                .any(|e| e.path().extension().is_some_and(|x| x == "crdownload"));
-            Ok((arrived.exists() && !partial).then_some(()))
-        })
-        .await?;
-        let received = sha256_of(&arrived).await?;
-        ensure!(received == first_word(&written), "the download differs: {received} vs {written}");
+        arrives_as_download(&format!("{mount}/Team/Outbox"), "from the outbox.bin", 700_001, &downloads).await?;
         browser.screenshot("files-folders-downloaded").await?;
         Ok(())
     }

@@ -23,6 +23,15 @@ const PASSWORD: &str = "Passw0rd!";
 /// The xev window inside the session: x, y, width, height in desktop pixels.
 const XEV: (u32, u32, u32, u32) = (20, 300, 360, 170);
 
+/// An xev window in the session of USER, once the phone's canvas shows it.
+async fn xev_on_screen(browser: &Browser) -> Result<Xev> {
+    let display = session_display(USER)?;
+    let xev = Xev::start(USER, &display, XEV).await?;
+    let (x, y, _, h) = XEV;
+    browser.wait_for_picture(&[((x + 10, y + h - 10), Rgb(255, 255, 255))], 16, Duration::from_secs(20)).await?;
+    Ok(xev)
+}
+
 /// The canvas on the page: its on-screen rectangle (left, top, width, height, transforms included) and
 /// its CSS transform.
 async fn canvas_box(browser: &Browser) -> Result<(f64, f64, f64, f64, String)> {
@@ -73,10 +82,8 @@ async fn pinch_zooms_and_pans_and_a_tap_on_the_zoomed_desktop_clicks_there() -> 
     let mut relay = Relay::new()?;
     let browser = phone_session(&mut relay).await?;
     let result = async {
-        let display = session_display(USER)?;
-        let xev = Xev::start(USER, &display, XEV).await?;
+        let xev = xev_on_screen(&browser).await?;
         let (x, y, w, h) = XEV;
-        browser.wait_for_picture(&[((x + 10, y + h - 10), Rgb(255, 255, 255))], 16, Duration::from_secs(20)).await?;
         let home = canvas_box(&browser).await?;
         let target = (x + w / 2, y + h / 2);
         let centre = browser.desktop_to_page(target.0, target.1).await?;
@@ -152,10 +159,8 @@ async fn two_finger_drags_scroll_the_session_also_when_fingers_report_one_at_a_t
     let mut relay = Relay::new()?;
     let browser = phone_session(&mut relay).await?;
     let result = async {
-        let display = session_display(USER)?;
-        let xev = Xev::start(USER, &display, XEV).await?;
+        let xev = xev_on_screen(&browser).await?;
         let (x, y, w, h) = XEV;
-        browser.wait_for_picture(&[((x + 10, y + h - 10), Rgb(255, 255, 255))], 16, Duration::from_secs(20)).await?;
         let home = canvas_box(&browser).await?;
         let (cx, cy) = browser.desktop_to_page(x + w / 2, y + h / 2).await?;
         let scrolled = |button: u32| xev.presses_at().iter().filter(|(b, _, _)| *b == button).count();
