@@ -887,3 +887,39 @@ pub async fn echo_roundtrip(ws: &mut Ws, payload: &[u8]) {
 pub fn close_code(frame: &Option<CloseFrame>) -> Option<u16> {
     frame.as_ref().map(|f| u16::from(f.code))
 }
+
+/// Requests to a `relay serve` child process (see `storage::spawn_relay`) as the browser sends them:
+/// Origin always, the session's cookie and CSRF token when signed in.
+#[derive(Clone)]
+pub struct ChildClient {
+    https: SocketAddr,
+    tls: Arc<ClientConfig>,
+    origin: String,
+}
+
+impl ChildClient {
+    /// For the relay serving `data_dir` on HTTPS `port`.
+    pub fn new(data_dir: &std::path::Path, port: u16) -> ChildClient {
+        ChildClient {
+            https: ([127, 0, 0, 1], port).into(),
+            tls: relay_client_tls(data_dir),
+            origin: format!("https://localhost:{port}"),
+        }
+    }
+
+    pub async fn post(&self, path: &str, session: Option<&Session>, body: &str) -> HttpResponse {
+        let mut headers = vec![("Origin", self.origin.clone()), ("Content-Type", "application/json".to_owned())];
+        if let Some(session) = session {
+            headers.push(("Cookie", session.cookie_header()));
+            headers.push(("X-CSRF-Token", session.csrf.clone()));
+        }
+        let refs: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
+        https_request(self.https, &self.tls, "POST", path, &refs, Some(body)).await
+    }
+
+    /// `POST /api/login` with [`PASSWORD`].
+    pub async fn sign_in(&self, user: &str) -> HttpResponse {
+        let body = serde_json::json!({ "username": user, "password": PASSWORD }).to_string();
+        self.post("/api/login", None, &body).await
+    }
+}

@@ -7,16 +7,12 @@ use crate::common::*;
 use homedesk_relay::config::DataDir;
 use homedesk_relay::http::DATABASE_UNAVAILABLE;
 use homedesk_relay::store::{Store, StoreError};
-use std::net::SocketAddr;
-use std::sync::Arc;
 
 /// A `relay serve` child on the test's database with `alice` (user) and `boss` (administrator), and the
 /// administrator's console session.
 struct Served {
     child: std::process::Child,
-    https: SocketAddr,
-    tls: Arc<rustls::ClientConfig>,
-    origin: String,
+    client: ChildClient,
     admin: Session,
 }
 
@@ -27,43 +23,21 @@ async fn serve(dir: &std::path::Path, url: Option<&str>) -> Served {
     store.create_user("boss", &hash, true).await.unwrap();
     store.close().await;
     let (child, port) = crate::storage::spawn_relay(dir, url);
-    let mut served = Served {
-        child,
-        https: ([127, 0, 0, 1], port).into(),
-        tls: relay_client_tls(dir),
-        origin: format!("https://localhost:{port}"),
-        admin: Session { cookie: String::new(), csrf: String::new(), body: serde_json::Value::Null },
-    };
-    let response = served.sign_in("boss").await;
+    let client = ChildClient::new(dir, port);
+    let response = client.sign_in("boss").await;
     assert_eq!(response.status, 200, "{}", response.text());
-    served.admin = Session::from_login(&response);
-    served
+    Served { child, client, admin: Session::from_login(&response) }
 }
 
 impl Served {
-    async fn post(&self, path: &str, session: Option<&Session>, body: String) -> HttpResponse {
-        let mut headers = vec![("Origin", self.origin.clone()), ("Content-Type", "application/json".to_owned())];
-        if let Some(session) = session {
-            headers.push(("Cookie", session.cookie_header()));
-            headers.push(("X-CSRF-Token", session.csrf.clone()));
-        }
-        let refs: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
-        https_request(self.https, &self.tls, "POST", path, &refs, Some(&body)).await
-    }
-
-    async fn sign_in(&self, user: &str) -> HttpResponse {
-        let body = serde_json::json!({ "username": user, "password": PASSWORD }).to_string();
-        self.post("/api/login", None, body).await
-    }
-
     async fn add_workstation(&self) -> HttpResponse {
         let body = serde_json::json!({ "name": "pc", "host": "10.0.0.7" }).to_string();
-        self.post("/api/admin/workstations", Some(&self.admin), body).await
+        self.client.post("/api/admin/workstations", Some(&self.admin), &body).await
     }
 
     /// While the database is unusable: the same clear 503 for an admin change and a sign-in.
     async fn assert_unavailable(&self) {
-        for refused in [self.add_workstation().await, self.sign_in("alice").await] {
+        for refused in [self.add_workstation().await, self.client.sign_in("alice").await] {
             assert_eq!(refused.status, 503, "{}", refused.text());
             assert_eq!(refused.error(), DATABASE_UNAVAILABLE);
         }
@@ -77,7 +51,7 @@ impl Served {
         );
         let added = self.add_workstation().await;
         assert_eq!(added.status, 201, "the same relay works again: {}", added.text());
-        let signed_in = self.sign_in("alice").await;
+        let signed_in = self.client.sign_in("alice").await;
         assert_eq!(signed_in.status, 200, "{}", signed_in.text());
         self.child.kill().unwrap();
         self.child.wait().unwrap();

@@ -4,7 +4,6 @@
 
 use crate::common::*;
 use homedesk_relay::config::DataDir;
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -21,13 +20,8 @@ async fn acknowledged_changes_survive_a_kill_in_the_middle_of_a_stream_of_change
     // Kill points: once this many changes of the round were acknowledged (the stream keeps going).
     for (round, kill_after) in [1usize, 30, 120].into_iter().enumerate() {
         let (mut child, port) = crate::storage::spawn_relay(&dir, None);
-        let https: SocketAddr = ([127, 0, 0, 1], port).into();
-        let tls = relay_client_tls(&dir);
-        let origin = format!("https://localhost:{port}");
-        let headers = [("Origin", origin.clone()), ("Content-Type", "application/json".to_owned())];
-        let refs: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
-        let body = serde_json::json!({ "username": "boss", "password": PASSWORD }).to_string();
-        let login = https_request(https, &tls, "POST", "/api/login", &refs, Some(&body)).await;
+        let client = ChildClient::new(&dir, port);
+        let login = client.sign_in("boss").await;
         assert_eq!(login.status, 200, "{}", login.text());
         let admin = Session::from_login(&login);
 
@@ -35,22 +29,15 @@ async fn acknowledged_changes_survive_a_kill_in_the_middle_of_a_stream_of_change
         let acknowledged = Arc::new(Mutex::new(Vec::<String>::new()));
         let first = next;
         let stream = {
-            let (acknowledged, tls, origin) = (acknowledged.clone(), tls.clone(), origin.clone());
+            let acknowledged = acknowledged.clone();
             tokio::spawn(async move {
                 for n in first.. {
                     let name = format!("pc-{n}");
-                    let headers = [
-                        ("Origin", origin.clone()),
-                        ("Content-Type", "application/json".to_owned()),
-                        ("Cookie", admin.cookie_header()),
-                        ("X-CSRF-Token", admin.csrf.clone()),
-                    ];
                     let body = serde_json::json!({ "name": name, "host": "10.0.0.1", "port": 3389 }).to_string();
                     // In its own task: the helper panics when the connection breaks, which here is expected.
-                    let tls = tls.clone();
+                    let (client, admin) = (client.clone(), admin.clone());
                     let request = tokio::spawn(async move {
-                        let refs: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
-                        https_request(https, &tls, "POST", "/api/admin/workstations", &refs, Some(&body)).await
+                        client.post("/api/admin/workstations", Some(&admin), &body).await
                     });
                     match tokio::time::timeout(Duration::from_secs(5), request).await {
                         Ok(Ok(response)) if response.status == 201 => acknowledged.lock().unwrap().push(name),

@@ -6,7 +6,6 @@
 use crate::common::*;
 use homedesk_relay::config::DataDir;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
-use std::net::SocketAddr;
 use std::path::Path;
 
 /// The migrations of the first releases: users, workstations, assignments, sessions, tickets,
@@ -78,23 +77,12 @@ async fn an_old_database_is_upgraded_with_its_rows_intact_and_usable() {
 
     // The old account signs in on the upgraded database and gets a ticket to its old workstation.
     let (mut child, port) = crate::storage::spawn_relay(&dir, None);
-    let https: SocketAddr = ([127, 0, 0, 1], port).into();
-    let tls = relay_client_tls(&dir);
-    let origin = format!("https://localhost:{port}");
-    let login = serde_json::json!({ "username": "alice", "password": PASSWORD }).to_string();
-    let headers = [("Origin", origin.as_str()), ("Content-Type", "application/json")];
-    let response = https_request(https, &tls, "POST", "/api/login", &headers, Some(&login)).await;
+    let client = ChildClient::new(&dir, port);
+    let response = client.sign_in("alice").await;
     assert_eq!(response.status, 200, "{}", response.text());
     let session = Session::from_login(&response);
     assert_eq!(session.body["workstations"][0]["name"], "Office PC");
-    let (cookie, csrf) = (session.cookie_header(), session.csrf.clone());
-    let headers = [
-        ("Origin", origin.as_str()),
-        ("Content-Type", "application/json"),
-        ("Cookie", cookie.as_str()),
-        ("X-CSRF-Token", csrf.as_str()),
-    ];
-    let ticket = https_request(https, &tls, "POST", "/api/ticket", &headers, Some("{}")).await;
+    let ticket = client.post("/api/ticket", Some(&session), "{}").await;
     assert_eq!(ticket.status, 200, "{}", ticket.text());
     assert_eq!(ticket.json()["workstation"]["domain"], "CORP");
     child.kill().unwrap();

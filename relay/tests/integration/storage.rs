@@ -191,32 +191,10 @@ async fn acknowledged_changes_survive_kill_9() {
         .unwrap();
 
     let (mut child, port) = spawn_relay(&dir, database_url.as_deref());
-    let https: SocketAddr = ([127, 0, 0, 1], port).into();
-    let tls = relay_client_tls(&dir);
-    let origin = format!("https://localhost:{port}");
-    let post = |path: &'static str, headers: Vec<(&'static str, String)>, body: String| {
-        let tls = tls.clone();
-        let origin = origin.clone();
-        async move {
-            let mut all = vec![
-                ("Origin", origin),
-                ("Content-Type", "application/json".to_owned()),
-            ];
-            all.extend(headers);
-            let refs: Vec<(&str, &str)> = all.iter().map(|(n, v)| (*n, v.as_str())).collect();
-            https_request(https, &tls, "POST", path, &refs, Some(&body)).await
-        }
-    };
-    let login = |password: &str| {
-        serde_json::json!({ "username": "alice", "password": password }).to_string()
-    };
-    assert_eq!(
-        post("/api/login", vec![], login("wrong password"))
-            .await
-            .status,
-        401
-    );
-    let response = post("/api/login", vec![], login(PASSWORD)).await;
+    let wrong = serde_json::json!({ "username": "alice", "password": "wrong password" }).to_string();
+    let client = ChildClient::new(&dir, port);
+    assert_eq!(client.post("/api/login", None, &wrong).await.status, 401);
+    let response = client.sign_in("alice").await;
     assert_eq!(response.status, 200, "{}", response.text());
     let session = Session::from_login(&response);
 
@@ -226,15 +204,7 @@ async fn acknowledged_changes_survive_kill_9() {
     // Straight from the database: the session and the failed sign-in are there.
     assert_eq!(store.login_failure_rows().await.unwrap(), 1);
     let (mut child, port) = spawn_relay(&dir, database_url.as_deref());
-    let https: SocketAddr = ([127, 0, 0, 1], port).into();
-    let headers = [
-        ("Origin", format!("https://localhost:{port}")),
-        ("Content-Type", "application/json".to_owned()),
-        ("Cookie", session.cookie_header()),
-        ("X-CSRF-Token", session.csrf.clone()),
-    ];
-    let refs: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
-    let ticket = https_request(https, &tls, "POST", "/api/ticket", &refs, Some("{}")).await;
+    let ticket = ChildClient::new(&dir, port).post("/api/ticket", Some(&session), "{}").await;
     assert_eq!(
         ticket.status,
         200,
