@@ -5,7 +5,7 @@
 //! what it needs (connector, CredSSP sequence, session) and hands it to the next; an error ends the
 //! connection for good. Frames are cut by the current step's `PduHint` (see `framing`).
 
-use crate::clipboard::{self, Clipboard};
+use crate::clipboard::{self, Clipboard, ClipboardContent};
 use crate::config::{self, check_desktop_size};
 use crate::display;
 use crate::error::{self, ClientError};
@@ -754,15 +754,15 @@ impl Connection {
         }
     }
 
-    /// The page's clipboard text; announced now if the session is active, else once it is.
-    pub(crate) fn set_local_clipboard_text(&mut self, text: String) -> Result<Vec<Event>, ClientError> {
+    /// The page's clipboard; announced now if the session is active, else once it is.
+    pub(crate) fn set_local_clipboard(&mut self, content: ClipboardContent) -> Result<Vec<Event>, ClientError> {
         let mut events = Vec::new();
         let stage = match &mut self.phase {
             Phase::Ended => return Err(ClientError::Closed),
             Phase::Active(session) => Some(&mut session.stage),
             _ => None,
         };
-        let result = match self.clipboard.set_local_text(stage, text, &mut events) {
+        let result = match self.clipboard.set_local(stage, content, &mut events) {
             Ok(Some(frame)) => self.send(&frame, &mut events),
             Ok(None) => Ok(()),
             Err(error) => Err(error),

@@ -11,7 +11,7 @@
 //! let (mut client, first) = RdpClient::new(params)?;   // send `first`
 //! on bytes:  for event in client.receive(&bytes)? { Send → write, Connected/Paint → draw, Terminated → end }
 //! on input:  client.input(Input::Key { code: "KeyA".into(), pressed: true })?  (events as above)
-//! clipboard: client.set_local_clipboard_text(text)?  (events as above); RemoteClipboardText → page clipboard
+//! clipboard: client.set_local_clipboard(content)?  (events as above); RemoteClipboard → page clipboard
 //! on close:  client.transport_closed()  → Terminated, or the error explaining a close during sign-in
 //! ```
 //!
@@ -24,6 +24,7 @@
 //! (user-facing errors).
 
 mod clipboard;
+pub use clipboard::ClipboardContent;
 mod config;
 mod connection;
 mod display;
@@ -158,8 +159,9 @@ pub enum Event {
     /// The workstation's pointer shape: `width * height` RGBA pixels (straight, not premultiplied
     /// alpha; row-major, no padding) with its hot spot, what a CSS `cursor: url(...) x y` wants.
     PointerBitmap { width: u16, height: u16, hotspot_x: u16, hotspot_y: u16, rgba: Vec<u8> },
-    /// The workstation's clipboard now holds this text (line ends as LF); put it on the page's clipboard.
-    RemoteClipboardText(String),
+    /// The workstation copied this (text with LF line ends, HTML, an image as PNG; at least one of
+    /// them): put it on the page's clipboard.
+    RemoteClipboard(ClipboardContent),
     /// A clipboard transfer could not be done; a sentence for the user. The session goes on.
     ClipboardError(String),
     /// The workstation wrote this file (`/`-separated path in the drive, inside the download folder)
@@ -257,12 +259,18 @@ impl RdpClient {
         self.connection.input(input)
     }
 
-    /// The page's clipboard holds `text` (e.g. read when the desktop gets focus, or pasted): the
-    /// workstation is told, and gets the text when something there pastes. Set before the session
-    /// is active, it is announced when the clipboard channel starts. Text the workstation itself
-    /// sent last is not announced back.
+    /// The page's clipboard holds `content` (e.g. read when the desktop gets focus, or pasted): the
+    /// workstation is told, and gets it when something there pastes. Set before the session is
+    /// active, it is announced when the clipboard channel starts. What the workstation itself sent
+    /// last is not announced back (same text, same image pixels). Parts beyond the limits or an
+    /// image that is not a PNG are left out with a `ClipboardError`.
+    pub fn set_local_clipboard(&mut self, content: ClipboardContent) -> Result<Vec<Event>, ClientError> {
+        self.connection.set_local_clipboard(content)
+    }
+
+    /// [`RdpClient::set_local_clipboard`] with just text.
     pub fn set_local_clipboard_text(&mut self, text: impl Into<String>) -> Result<Vec<Event>, ClientError> {
-        self.connection.set_local_clipboard_text(text.into())
+        self.set_local_clipboard(ClipboardContent::text(text))
     }
 
     /// Asks the workstation to change the desktop to `width` x `height` (the browser window changed)

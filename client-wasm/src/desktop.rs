@@ -17,7 +17,7 @@ use crate::files::FilesPanel;
 use crate::session::{ClipboardNotice, Session, Status};
 use crate::softkeys::SoftKeys;
 use crate::touch;
-use homedesk_client_core::{key_input, Input, MouseButton};
+use homedesk_client_core::{key_input, ClipboardContent, Input, MouseButton};
 use std::cell::RefCell;
 use std::rc::Rc;
 use wasm_bindgen::JsCast;
@@ -51,11 +51,13 @@ pub fn Desktop(props: &DesktopProps) -> Html {
     let files_open = use_state(|| false);
     let clip_text = use_state(String::new);
     let clip_notice = use_state(|| None::<String>);
+    // The workstation's copied image as a `data:` URL, shown in the clipboard panel.
+    let clip_image = use_state(|| None::<String>);
     // The key-down of a paste gesture, waiting for the `paste` event's text.
     let held_paste_key = use_mut_ref(|| None::<String>);
-    // The browser's clipboard text when it was last read: only a change is offered again, so text
-    // sent from the panel is not replaced by an older browser clipboard on the next focus.
-    let last_browser_text = use_mut_ref(|| None::<String>);
+    // The browser's clipboard when it was last read: only a change is offered again, so text sent
+    // from the panel is not replaced by an older browser clipboard on the next focus.
+    let last_browser_clipboard = use_mut_ref(|| None::<ClipboardContent>);
     // The HTML5 client settings (menu, colours, logon screen); see `display` for the desktop's size.
     let settings = use_state(client_settings::current);
     let mobile = client_settings::is_mobile();
@@ -94,16 +96,17 @@ pub fn Desktop(props: &DesktopProps) -> Html {
         let next_generation = generation.clone();
         let stop_ticker = ticker.clone();
         let on_clipboard = {
-            let (clip_text, clip_notice) = (clip_text.clone(), clip_notice.clone());
+            let (clip_text, clip_notice, clip_image) = (clip_text.clone(), clip_notice.clone(), clip_image.clone());
             Callback::from(move |notice: ClipboardNotice| match notice {
-                ClipboardNotice::Remote { text, on_clipboard } => {
-                    let chars = text.chars().count();
+                ClipboardNotice::Remote { content, on_clipboard } => {
+                    let what = clipboard::describe(&content);
                     clip_notice.set(Some(if on_clipboard {
-                        format!("Copied on the workstation: {chars} characters, now on this computer's clipboard.")
+                        format!("Copied on the workstation: {what}, now on this computer's clipboard.")
                     } else {
-                        format!("Copied on the workstation: {chars} characters. Copy them from the box below.")
+                        format!("Copied on the workstation: {what}. Copy it from the clipboard panel.")
                     }));
-                    clip_text.set(text);
+                    clip_text.set(content.text.unwrap_or_default());
+                    clip_image.set(content.png.as_deref().map(clipboard::data_url));
                 }
                 ClipboardNotice::Error(message) => clip_notice.set(Some(message)),
             })
@@ -201,20 +204,28 @@ pub fn Desktop(props: &DesktopProps) -> Html {
         let (session, send, held_paste_key) = (session.clone(), send.clone(), held_paste_key.clone());
         Callback::from(move |event: Event| {
             event.prevent_default();
-            let text = event
-                .dyn_ref::<ClipboardEvent>()
-                .and_then(ClipboardEvent::clipboard_data)
-                .and_then(|data| data.get_data("text/plain").ok())
-                .filter(|text| !text.is_empty());
-            if let (Some(text), Some(session)) = (text, session.borrow().as_ref()) {
-                session.set_local_clipboard_text(text);
-            }
-            release_held_key(&held_paste_key, &send);
+            let Some(data) = event.dyn_ref::<ClipboardEvent>().and_then(ClipboardEvent::clipboard_data) else {
+                release_held_key(&held_paste_key, &send);
+                return;
+            };
+            let (content, image) = clipboard::pasted(&data);
+            let Some(image) = image else {
+                offer_pasted(&session, content);
+                release_held_key(&held_paste_key, &send);
+                return;
+            };
+            // The image is read first: the workstation's paste key goes down once it is announced.
+            let (session, send, held_paste_key) = (session.clone(), send.clone(), held_paste_key.clone());
+            wasm_bindgen_futures::spawn_local(async move {
+                let png = clipboard::file_bytes(&image).await;
+                offer_pasted(&session, ClipboardContent { png, ..content });
+                release_held_key(&held_paste_key, &send);
+            });
         })
     };
     let onfocus = {
-        let (session, last_browser_text) = (session.clone(), last_browser_text.clone());
-        Callback::from(move |_: FocusEvent| offer_browser_clipboard(session.clone(), last_browser_text.clone()))
+        let (session, last) = (session.clone(), last_browser_clipboard.clone());
+        Callback::from(move |_: FocusEvent| offer_browser_clipboard(session.clone(), last.clone()))
     };
     let button = |pressed: bool| {
         let (send, canvas) = (send.clone(), canvas.clone());
@@ -314,7 +325,7 @@ pub fn Desktop(props: &DesktopProps) -> Html {
             (session.clone(), clip_text.clone(), clip_notice.clone(), canvas.clone());
         Callback::from(move |_: MouseEvent| {
             if let Some(session) = session.borrow().as_ref() {
-                session.set_local_clipboard_text((*clip_text).clone());
+                session.set_local_clipboard(ClipboardContent::text((*clip_text).clone()));
                 let chars = clip_text.chars().count();
                 clip_notice.set(Some(format!("Sent {chars} characters: paste them on the workstation.")));
             }
@@ -375,6 +386,10 @@ pub fn Desktop(props: &DesktopProps) -> Html {
                     } }</p>
                     <textarea data-testid="clipboard-text" rows="4" value={(*clip_text).clone()}
                               oninput={on_clip_input} aria-label="Clipboard text" />
+                    if let Some(src) = &*clip_image {
+                        <img class="hd-clip-image" src={src.clone()} data-testid="clipboard-image"
+                             alt="The image copied on the workstation" />
+                    }
                     <div class="hd-clip-actions">
                         <button type="button" onclick={on_clip_send} data-testid="clipboard-send">
                             { "Send to workstation" }
@@ -458,19 +473,26 @@ fn release_held_key(held: &Rc<RefCell<Option<String>>>, send: &impl Fn(Input)) {
     }
 }
 
-/// Offers the browser's clipboard text to the workstation if the browser lets the page read it and
-/// it changed since the last read.
-fn offer_browser_clipboard(session: Rc<RefCell<Option<Session>>>, last: Rc<RefCell<Option<String>>>) {
+/// Offers the browser's clipboard to the workstation if the browser lets the page read it and it
+/// changed since the last read.
+fn offer_browser_clipboard(session: Rc<RefCell<Option<Session>>>, last: Rc<RefCell<Option<ClipboardContent>>>) {
     wasm_bindgen_futures::spawn_local(async move {
-        let Some(text) = clipboard::read_text().await else { return };
-        if text.is_empty() || last.borrow().as_deref() == Some(text.as_str()) {
+        let Some(content) = clipboard::read().await else { return };
+        if last.borrow().as_ref() == Some(&content) {
             return;
         }
-        *last.borrow_mut() = Some(text.clone());
+        *last.borrow_mut() = Some(content.clone());
         if let Some(session) = session.borrow().as_ref() {
-            session.set_local_clipboard_text(text);
+            session.set_local_clipboard(content);
         }
     });
+}
+
+/// What a paste event carried, for the workstation.
+fn offer_pasted(session: &Rc<RefCell<Option<Session>>>, content: ClipboardContent) {
+    if let (false, Some(session)) = (content.is_empty(), session.borrow().as_ref()) {
+        session.set_local_clipboard(content);
+    }
 }
 
 fn mouse_button(button: i16) -> Option<MouseButton> {

@@ -9,7 +9,7 @@ use crate::clipboard;
 use crate::client_settings::ClientSettings;
 use crate::display;
 use crate::files;
-use homedesk_client_core::{ClientError, ConnectParams, Event, Input, RdpClient, Rect, Resize};
+use homedesk_client_core::{ClientError, ClipboardContent, ConnectParams, Event, Input, RdpClient, Rect, Resize};
 use std::cell::RefCell;
 use std::rc::{Rc, Weak};
 use wasm_bindgen::closure::Closure;
@@ -34,8 +34,8 @@ pub enum Status {
 /// Clipboard news for the page (its clipboard panel).
 #[derive(Clone, Debug, PartialEq)]
 pub enum ClipboardNotice {
-    /// The workstation copied this text; `on_clipboard` says whether it is on the browser's clipboard.
-    Remote { text: String, on_clipboard: bool },
+    /// The workstation copied this; `on_clipboard` says whether it is on the browser's clipboard.
+    Remote { content: ClipboardContent, on_clipboard: bool },
     /// Sharing failed; a sentence for the user.
     Error(String),
 }
@@ -176,10 +176,10 @@ impl Session {
         inner.handle(result);
     }
 
-    /// The browser's clipboard holds `text` (read on focus, pasted, or sent from the clipboard panel).
-    pub fn set_local_clipboard_text(&self, text: String) {
+    /// The browser's clipboard holds `content` (read on focus, pasted, or sent from the clipboard panel).
+    pub fn set_local_clipboard(&self, content: ClipboardContent) {
         let mut inner = self.inner.borrow_mut();
-        let result = inner.client.set_local_clipboard_text(text);
+        let result = inner.client.set_local_clipboard(content);
         inner.handle(result);
     }
 
@@ -282,12 +282,12 @@ impl Inner {
         }
     }
 
-    /// Puts the workstation's text on the browser's clipboard (needs focus) and tells the page.
-    fn remote_clipboard(&self, text: String) {
+    /// Puts the workstation's copy on the browser's clipboard (needs focus) and tells the page.
+    fn remote_clipboard(&self, content: ClipboardContent) {
         let on_clipboard = self.on_clipboard.clone();
         wasm_bindgen_futures::spawn_local(async move {
-            let written = clipboard::write_text(&text).await;
-            on_clipboard.emit(ClipboardNotice::Remote { text, on_clipboard: written });
+            let written = clipboard::write(&content).await;
+            on_clipboard.emit(ClipboardNotice::Remote { content, on_clipboard: written });
         });
     }
 
@@ -338,7 +338,7 @@ impl Inner {
                 }
             }
             Event::Terminated(reason) => self.end(reason, false),
-            Event::RemoteClipboardText(text) => self.remote_clipboard(text),
+            Event::RemoteClipboard(content) => self.remote_clipboard(content),
             Event::ClipboardError(message) => {
                 let on_clipboard = self.on_clipboard.clone();
                 wasm_bindgen_futures::spawn_local(async move { on_clipboard.emit(ClipboardNotice::Error(message)) });

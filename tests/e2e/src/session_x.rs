@@ -47,7 +47,7 @@ pub fn session_display(user: &str) -> Result<String> {
     bail!("no X server of an xrdp session of {user} found")
 }
 
-fn xclip(user: &str, display: &str, direction: &str) -> Command {
+fn xclip(user: &str, display: &str, args: &[&str]) -> Command {
     let mut command = Command::new("runuser");
     command.args([
         "-u",
@@ -59,13 +59,18 @@ fn xclip(user: &str, display: &str, direction: &str) -> Command {
         "-selection",
         "clipboard",
     ]);
-    command.arg(direction).kill_on_drop(true);
+    command.args(args).kill_on_drop(true);
     command
 }
 
 /// Puts `text` on the session's clipboard (xclip stays in the background as the selection's owner).
 pub async fn set_clipboard(user: &str, display: &str, text: &str) -> Result<()> {
-    let mut child = xclip(user, display, "-i")
+    set_clipboard_as(user, display, "UTF8_STRING", text.as_bytes()).await
+}
+
+/// Puts `data` of an X target type (e.g. `image/bmp`) on the session's clipboard.
+pub async fn set_clipboard_as(user: &str, display: &str, target: &str, data: &[u8]) -> Result<()> {
+    let mut child = xclip(user, display, &["-t", target, "-i"])
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -73,7 +78,7 @@ pub async fn set_clipboard(user: &str, display: &str, text: &str) -> Result<()> 
         .spawn()
         .context("run xclip (installed with the testbed)")?;
     let mut stdin = child.stdin.take().context("xclip stdin")?;
-    stdin.write_all(text.as_bytes()).await?;
+    stdin.write_all(data).await?;
     drop(stdin);
     let status = child.wait().await?;
     if !status.success() {
@@ -85,7 +90,14 @@ pub async fn set_clipboard(user: &str, display: &str, text: &str) -> Result<()> 
 /// The session's clipboard text (CRLF line ends, as CF_UNICODETEXT carries them, turned into LF; the
 /// terminating NUL that xrdp 0.9 passes on for large texts removed).
 pub async fn read_clipboard(user: &str, display: &str, timeout: Duration) -> Result<String> {
-    let mut child = xclip(user, display, "-o")
+    let out = read_clipboard_as(user, display, "UTF8_STRING", timeout).await?;
+    let text = String::from_utf8(out).context("the session's clipboard is not UTF-8")?;
+    Ok(text.strip_suffix('\0').unwrap_or(&text).replace("\r\n", "\n"))
+}
+
+/// The session's clipboard as an X target type (e.g. `image/bmp`).
+pub async fn read_clipboard_as(user: &str, display: &str, target: &str, timeout: Duration) -> Result<Vec<u8>> {
+    let mut child = xclip(user, display, &["-t", target, "-o"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()?;
@@ -98,10 +110,9 @@ pub async fn read_clipboard(user: &str, display: &str, timeout: Duration) -> Res
         .await
         .context("xclip -o did not exit")??;
     if !status.success() {
-        bail!("xclip -o failed: {status}");
+        bail!("xclip -o -t {target} failed: {status}");
     }
-    let text = String::from_utf8(out).context("the session's clipboard is not UTF-8")?;
-    Ok(text.strip_suffix('\0').unwrap_or(&text).replace("\r\n", "\n"))
+    Ok(out)
 }
 
 /// An `xev` window inside the session: the X events an application there receives (keys with their
