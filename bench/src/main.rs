@@ -129,17 +129,20 @@ async fn run() -> Result<()> {
     relay.check_alive()?;
 
     let bundle = bundle::measure(&bundle::dist_dir(&cache)).context("client bundle size")?;
+    let console = bundle::measure(&bundle::dist_dir(&cache).join("admin-console")).context("console bundle size")?;
     let mut rows = rows(&figures, &concurrency, percentile(&direct_rtt, 99.0));
     let (frame_rows, frame_notes) = first_frame::rows().context("first-frame figures")?;
     rows.extend(frame_rows);
     rows.extend(bundle_rows(bundle.as_ref()));
+    rows.extend(console_rows(console.as_ref()));
     rows.extend(login_rows(&logins));
     let mut notes = notes(&figures);
     notes.extend(login_notes(&logins));
     notes.extend(frame_notes);
     match &bundle {
         Some(bundle) => notes.push(format!(
-            "Client bundle: the .wasm and .js in {} (MB = 10^6 bytes; gzip -9, brotli -q 11).",
+            "Client bundle: the .wasm and .js in {} (MB = 10^6 bytes; gzip -9, brotli -q 11), what a portal \
+             user downloads; the admin console is a bundle of its own (admin-console/).",
             bundle.dir.display()
         )),
         None => notes.push(format!(
@@ -336,6 +339,19 @@ fn bundle_rows(bundle: Option<&bundle::Bundle>) -> Vec<Row> {
             target: "≤ 1.5 MB".into(),
         })
         .collect()
+}
+
+/// The admin console's own bundle: only administrators download it (no target; for the record).
+fn console_rows(console: Option<&bundle::Bundle>) -> Vec<Row> {
+    let Some(console) = console else { return Vec::new() };
+    vec![Row {
+        metric: "admin console bundle MB, .wasm + .js, brotli (administrators only)".into(),
+        homedesk: console.brotli as f64 / 1e6,
+        peer: "raw".into(),
+        peer_figure: console.raw as f64 / 1e6,
+        met: None,
+        target: "–".into(),
+    }]
 }
 
 fn notes(figures: &[Figures]) -> Vec<String> {

@@ -935,13 +935,14 @@ pub fn content_security_policy(script_hashes: &[String]) -> String {
     )
 }
 
-/// `index.html` with a CSP that admits its own inline scripts (and nothing else inline); for a
-/// designed page ([`crate::portal`]) with its name in `<meta name="homedesk-page">`.
-async fn index_page(root: &std::path::Path, page: Option<&str>) -> Response {
-    let html = match tokio::fs::read_to_string(root.join("index.html")).await {
+/// A page of the client (`file`, see [`index_file`]) with a CSP that admits its own inline scripts
+/// (and nothing else inline); for a designed page ([`crate::portal`]) with its name in
+/// `<meta name="homedesk-page">`.
+async fn index_page(root: &std::path::Path, file: &str, page: Option<&str>) -> Response {
+    let html = match tokio::fs::read_to_string(root.join(file)).await {
         Ok(html) => html,
         Err(error) => {
-            return ApiError::internal(format!("cannot read index.html: {error}")).into_response()
+            return ApiError::internal(format!("cannot read {file}: {error}")).into_response()
         }
     };
     let html = match page {
@@ -958,9 +959,20 @@ async fn index_page(root: &std::path::Path, page: Option<&str>) -> Response {
     response
 }
 
-/// Paths answered with index.html: the portal, and the admin console's pages (the client routes them).
-fn is_index_path(path: &str) -> bool {
-    matches!(path, "/" | "/index.html" | "/admin") || path.starts_with("/admin/")
+/// The admin console's own bundle in the web root (`cargo xtask client` builds it apart, so the
+/// portal's users never download it).
+pub const ADMIN_CONSOLE_INDEX: &str = "admin-console/index.html";
+
+/// The page a path is answered with: the portal's `index.html`, or for the admin console's pages
+/// (which the console routes itself) its own bundle's.
+fn index_file(path: &str) -> Option<&'static str> {
+    let console = matches!(path, "/admin" | "/admin-console/" | "/admin-console/index.html")
+        || path.starts_with("/admin/");
+    match path {
+        _ if console => Some(ADMIN_CONSOLE_INDEX),
+        "/" | "/index.html" => Some("index.html"),
+        _ => None,
+    }
 }
 
 /// Static portal files from the web root; a clear 503 at `/` if the client is not built.
@@ -970,14 +982,14 @@ async fn portal(State(state): State<AppState>, request: Request) -> Response {
         .get()
         .filter(|root| root.join("index.html").is_file());
     let is_get = matches!(*request.method(), Method::GET | Method::HEAD);
-    let is_index = is_index_path(request.uri().path()) && is_get;
+    let index = index_file(request.uri().path()).filter(|_| is_get);
     let page = match &root {
         Some(root) if is_get => published_page(&state, root, request.uri().path()).await,
         _ => None,
     };
     match root {
-        Some(root) if is_index => index_page(&root, None).await,
-        Some(root) if page.is_some() => index_page(&root, page.as_deref()).await,
+        Some(root) if let Some(file) = index => index_page(&root, file, None).await,
+        Some(root) if page.is_some() => index_page(&root, "index.html", page.as_deref()).await,
         // `cargo xtask client` writes `.br` and `.gz` beside the wasm and js: browsers that accept them get
         // the compressed file (a third of the size), others the plain one.
         Some(root) => match ServeDir::new(root)
@@ -989,7 +1001,7 @@ async fn portal(State(state): State<AppState>, request: Request) -> Response {
             Ok(response) => response.into_response(),
             Err(never) => match never {},
         },
-        None if is_index_path(request.uri().path()) => (
+        None if index_file(request.uri().path()).is_some() => (
             StatusCode::SERVICE_UNAVAILABLE,
             [
                 (header::CONTENT_TYPE, "text/plain; charset=utf-8"),

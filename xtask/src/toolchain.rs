@@ -32,6 +32,21 @@ pub fn build_client() -> Result<PathBuf> {
         lock.lock()?;
     }
     let dist = paths::dist();
+    // The portal first: trunk replaces its whole dist directory, the console's included.
+    trunk_build(&["index.html"], &dist)?;
+    let console = dist.join(ADMIN_CONSOLE_DIR);
+    trunk_build(&["admin.html", "--public-url", &format!("/{ADMIN_CONSOLE_DIR}/")], &console)?;
+    precompress(&dist)?;
+    precompress(&console)?;
+    Ok(dist)
+}
+
+/// Where in the dist directory the admin console's own bundle goes (the relay serves its
+/// `index.html` under `/admin`).
+pub const ADMIN_CONSOLE_DIR: &str = "admin-console";
+
+/// One trunk build of an HTML target into `dist`, with the Debian wasm toolchain.
+fn trunk_build(target: &[&str], dist: &std::path::Path) -> Result<()> {
     let path = format!(
         "{}:{}:/usr/bin:{}",
         paths::wasm_opt_bin().display(),
@@ -41,8 +56,12 @@ pub fn build_client() -> Result<PathBuf> {
     let mut trunk = Command::new(paths::tools_bin().join("trunk"));
     trunk
         .current_dir(paths::root())
-        .args(["build", "--release", "--dist"])
-        .arg(&dist)
+        .arg("build")
+        .args(target)
+        // `--release` takes an optional value: it must not be followed by the target.
+        .arg("--release=true")
+        .arg("--dist")
+        .arg(dist)
         // rustup's proxies and the cargo that runs xtask must not leak into Debian's toolchain.
         .env_remove("CARGO")
         .env_remove("RUSTC")
@@ -54,9 +73,7 @@ pub fn build_client() -> Result<PathBuf> {
         .env("CC_wasm32_unknown_unknown", "clang-22")
         .env("AR_wasm32_unknown_unknown", "llvm-ar-22")
         .env("CARGO_TARGET_DIR", paths::wasm_target());
-    shell::run(&mut trunk)?;
-    precompress(&dist)?;
-    Ok(dist)
+    shell::run(&mut trunk)
 }
 
 /// Writes `X.br` (brotli -q 11) and `X.gz` (gzip -9) beside the client's wasm, js and css, which the

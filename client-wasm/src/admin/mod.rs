@@ -178,11 +178,6 @@ impl PageProps {
     }
 }
 
-/// Whether the page's URL belongs to the console (then `main.rs` mounts [`AdminApp`]).
-pub fn is_admin_path(path: &str) -> bool {
-    path == "/admin" || path.starts_with("/admin/")
-}
-
 #[derive(Clone, PartialEq)]
 enum State {
     /// Asking the relay whether the browser's cookie already belongs to an administrator.

@@ -377,6 +377,26 @@ async fn portal_files_are_served_with_security_headers() {
         relay.request("GET", "/index.html", &[], None).await.text(),
         index.text()
     );
+    // The admin console is a bundle of its own: its page for every path under /admin, with the CSP
+    // admitting its own boot script (not the portal's).
+    let console_boot = "import init from '/admin-console/console.js';await init();";
+    std::fs::create_dir(web.path().join("admin-console")).unwrap();
+    std::fs::write(
+        web.path().join("admin-console/index.html"),
+        format!("<!doctype html><title>Console</title><script type=\"module\">{console_boot}</script>"),
+    )
+    .unwrap();
+    let console_hash = base64::engine::general_purpose::STANDARD
+        .encode(sha2::Sha256::digest(console_boot.as_bytes()));
+    for path in ["/admin", "/admin/users", "/admin/portal-pages/x"] {
+        let page = relay.request("GET", path, &[], None).await;
+        assert_eq!(page.status, 200, "{path}");
+        assert!(page.text().contains("<title>Console</title>"), "{path}");
+        let csp = page.header("content-security-policy").unwrap();
+        assert!(csp.contains(&format!("'sha256-{console_hash}'")), "{path}: {csp}");
+        assert!(!csp.contains(&format!("'sha256-{hash}'")), "{path}: {csp}");
+    }
+    assert!(relay.request("GET", "/", &[], None).await.text().contains("<title>Homedesk</title>"));
     let wasm = relay.request("GET", "/client_bg.wasm", &[], None).await;
     assert_eq!(wasm.status, 200);
     assert_eq!(wasm.header("content-type"), Some("application/wasm"));
