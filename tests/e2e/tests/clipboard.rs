@@ -74,25 +74,56 @@ async fn refocus_desktop(browser: &Browser) -> Result<()> {
     Ok(())
 }
 
-#[tokio::test]
-async fn clipboard_text_both_ways_with_xrdp() -> Result<()> {
-    let addr = required_env("RDP_TESTBED_XRDP_ADDR")?;
-    let mut relay = Relay::new()?;
-    relay.add_user(USER, PASSWORD)?;
-    relay.add_workstation("Office PC", &addr)?;
-    relay.assign(USER, "Office PC")?;
-    relay.serve().await?;
-    let browser = Browser::start(1280, 1000).await?;
-    let result = async {
-        browser.login(&relay.url(), USER, PASSWORD).await?;
-        browser.grant_clipboard().await?;
-        browser
+
+/// A signed-in desktop of [`USER`] on the testbed's xrdp with the clipboard permissions granted.
+struct Desktop {
+    relay: Relay,
+    browser: Browser,
+}
+
+impl Desktop {
+    async fn start() -> Result<Desktop> {
+        let addr = required_env("RDP_TESTBED_XRDP_ADDR")?;
+        let mut relay = Relay::new()?;
+        relay.add_user(USER, PASSWORD)?;
+        relay.add_workstation("Office PC", &addr)?;
+        relay.assign(USER, "Office PC")?;
+        relay.serve().await?;
+        let browser = Browser::start(1280, 1000).await?;
+        Ok(Desktop { relay, browser })
+    }
+
+    /// Signs in and waits for the desktop; the session's X display.
+    async fn open(&self) -> Result<String> {
+        self.browser.login(&self.relay.url(), USER, PASSWORD).await?;
+        self.browser.grant_clipboard().await?;
+        self.browser
             .wait_for_picture(&known_picture(Rgb::from_hex("#1e6fd9")), 8, Duration::from_secs(60))
             .await
             .context("the desktop did not appear")?;
         let display = session_display(USER)?;
         // chansrv opens the clipboard channel just after the desktop appears.
         tokio::time::sleep(Duration::from_secs(2)).await;
+        Ok(display)
+    }
+
+    /// Closes the browser; on failure first a screenshot named `failure` and the relay's log.
+    async fn finish(self, result: Result<()>, failure: &str) -> Result<()> {
+        if result.is_err() {
+            let _ = self.browser.screenshot(failure).await;
+            eprintln!("relay log:\n{}", self.relay.log());
+        }
+        self.browser.close().await?;
+        result
+    }
+}
+
+#[tokio::test]
+async fn clipboard_text_both_ways_with_xrdp() -> Result<()> {
+    let desktop = Desktop::start().await?;
+    let browser = &desktop.browser;
+    let result = async {
+        let display = desktop.open().await?;
 
         // Copied in the session → the browser's clipboard, and the panel shows it.
         set_clipboard(USER, &display, FROM_SESSION).await?;
@@ -163,12 +194,7 @@ async fn clipboard_text_both_ways_with_xrdp() -> Result<()> {
         Ok(())
     }
     .await;
-    if result.is_err() {
-        let _ = browser.screenshot("clipboard-failure").await;
-        eprintln!("relay log:\n{}", relay.log());
-    }
-    browser.close().await?;
-    result
+    desktop.finish(result, "clipboard-failure").await
 }
 
 /// The test image's pixel at (x, y), RGBA: a gradient, so a swapped channel, a flipped row or a
@@ -254,22 +280,10 @@ async fn browser_clipboard_image(browser: &Browser) -> Result<Option<(u32, u32, 
 
 #[tokio::test]
 async fn clipboard_images_both_ways_with_xrdp() -> Result<()> {
-    let addr = required_env("RDP_TESTBED_XRDP_ADDR")?;
-    let mut relay = Relay::new()?;
-    relay.add_user(USER, PASSWORD)?;
-    relay.add_workstation("Office PC", &addr)?;
-    relay.assign(USER, "Office PC")?;
-    relay.serve().await?;
-    let browser = Browser::start(1280, 1000).await?;
+    let desktop = Desktop::start().await?;
+    let browser = &desktop.browser;
     let result = async {
-        browser.login(&relay.url(), USER, PASSWORD).await?;
-        browser.grant_clipboard().await?;
-        browser
-            .wait_for_picture(&known_picture(Rgb::from_hex("#1e6fd9")), 8, Duration::from_secs(60))
-            .await
-            .context("the desktop did not appear")?;
-        let display = session_display(USER)?;
-        tokio::time::sleep(Duration::from_secs(2)).await;
+        let display = desktop.open().await?;
 
         // An image copied in the session (image/bmp) → the browser's clipboard as a PNG, same pixels.
         set_clipboard_as(USER, &display, "image/bmp", &gradient_bmp(61, 40)).await?;
@@ -331,10 +345,5 @@ async fn clipboard_images_both_ways_with_xrdp() -> Result<()> {
         Ok(())
     }
     .await;
-    if result.is_err() {
-        let _ = browser.screenshot("clipboard-image-failure").await;
-        eprintln!("relay log:\n{}", relay.log());
-    }
-    browser.close().await?;
-    result
+    desktop.finish(result, "clipboard-image-failure").await
 }
