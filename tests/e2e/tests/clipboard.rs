@@ -342,6 +342,29 @@ async fn clipboard_images_both_ways_with_xrdp() -> Result<()> {
             }
         }
         browser.screenshot("clipboard-image-to-session").await?;
+
+        // A screenshot pasted with Ctrl+V arrives in the paste event as an image file (no clipboard
+        // permission involved): it reaches the session too.
+        browser
+            .run_async(
+                &format!(
+                    "const [width, height, pixels] = arguments;
+                     const canvas = new OffscreenCanvas(width, height);
+                     canvas.getContext('2d').putImageData(new ImageData(new Uint8ClampedArray(pixels), width, height), 0, 0);
+                     const data = new DataTransfer();
+                     data.items.add(new File([await canvas.convertToBlob({{ type: 'image/png' }})], 'shot.png', {{ type: 'image/png' }}));
+                     {CANVAS}.dispatchEvent(new ClipboardEvent('paste', {{ clipboardData: data, bubbles: true, cancelable: true }}));"
+                ),
+                vec![json!(24), json!(12), json!(gradient_rgba(24, 12))],
+            )
+            .await?;
+        let size = wait_for("the pasted image in the session", Duration::from_secs(30), || async {
+            let bmp = read_clipboard_as(USER, &display, "image/bmp", Duration::from_secs(15)).await?;
+            let (width, height, _) = bmp_pixels(&bmp)?;
+            Ok(((width, height) == (24, 12)).then_some((width, height)))
+        })
+        .await?;
+        ensure!(size == (24, 12));
         Ok(())
     }
     .await;
