@@ -4,7 +4,7 @@
 //! browser, the kept certificates with "Restore", and "Reset to self-signed". Everything goes through
 //! `/api/admin/certificate…` (relay/src/certificate_api.rs), the same rules as `relay certificate`.
 
-use super::{api, input_value, local_time, PageProps};
+use super::{api, input_value, local_time, set_error, set_some, use_load, PageProps};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use wasm_bindgen::JsCast;
@@ -106,17 +106,7 @@ pub fn CertificatePage(props: &PageProps) -> Html {
     let status = use_state(|| None::<Status>);
     let notice = use_state(|| None::<(String, bool)>);
     let busy = use_state(|| false);
-    {
-        let (status, notice, props) = (status.clone(), notice.clone(), props.clone());
-        use_effect_with((), move |_| {
-            wasm_bindgen_futures::spawn_local(async move {
-                match api::get::<Status>(PATH).await {
-                    Ok(loaded) => status.set(Some(loaded)),
-                    Err(error) => notice.set(Some((props.failed(error), true))),
-                }
-            });
-        });
-    }
+    use_load(PATH, props, set_some(&status), set_error(&notice));
     // Runs a change that answers the new status (import, restore, reset).
     let change = {
         let (status, notice, props) = (status.clone(), notice.clone(), props.clone());

@@ -2,7 +2,7 @@
 //! logo, logon screen, timeout, ...), edited through `/api/admin/client-settings`, which validates
 //! them exactly like `relay client-settings set` (one bad value: nothing is saved, its sentence shown).
 
-use super::{api, PageProps};
+use super::{api, set_error, set_some, use_load, PageProps};
 use serde_json::{Map, Value};
 use web_sys::{HtmlInputElement, HtmlSelectElement};
 use yew::prelude::*;
@@ -49,17 +49,7 @@ pub fn ClientSettingsPage(props: &PageProps) -> Html {
     let values = use_state(|| None::<Map<String, Value>>);
     let edits = use_mut_ref(Map::<String, Value>::new);
     let notice = use_state(|| None::<(String, bool)>);
-    {
-        let (values, notice, props) = (values.clone(), notice.clone(), props.clone());
-        use_effect_with((), move |_| {
-            wasm_bindgen_futures::spawn_local(async move {
-                match api::get::<Map<String, Value>>(PATH).await {
-                    Ok(map) => values.set(Some(map)),
-                    Err(error) => notice.set(Some((props.failed(error), true))),
-                }
-            });
-        });
-    }
+    use_load(PATH, props, set_some(&values), set_error(&notice));
     let Some(current) = (*values).clone() else {
         return html! {
             <div data-testid="client-settings-page">

@@ -4,7 +4,7 @@
 //! optional user (their groups shown); clear. The service account's password is write-only: the page
 //! only says whether one is stored, and leaving the field empty keeps it.
 
-use super::{api, input_value, PageProps};
+use super::{api, input_value, set_some, use_load, PageProps};
 use serde_json::{json, Value};
 use web_sys::{HtmlInputElement, HtmlSelectElement, HtmlTextAreaElement};
 use yew::prelude::*;
@@ -122,17 +122,8 @@ pub fn DirectoryPage(props: &PageProps) -> Html {
             config.set(Some(value));
         })
     };
-    {
-        let (show, error, props) = (show.clone(), error.clone(), props.clone());
-        use_effect_with((), move |_| {
-            wasm_bindgen_futures::spawn_local(async move {
-                match api::get::<Value>("/api/admin/directory").await {
-                    Ok(value) => show.emit(value),
-                    Err(e) => error.set(Some(props.failed(e))),
-                }
-            });
-        });
-    }
+    let show_loaded = show.clone();
+    use_load("/api/admin/directory", props, move |value| show_loaded.emit(value), set_some(&error));
     let onsubmit = {
         let (props, error, notice, show, fields) = (props.clone(), error.clone(), notice.clone(), show.clone(), fields.clone());
         let (bind_mode, group_mode) = (bind_mode.clone(), group_mode.clone());

@@ -178,6 +178,38 @@ impl PageProps {
     }
 }
 
+/// Loads `path` once, when the page first renders: the answer goes to `loaded`, a failure's sentence
+/// ([`PageProps::failed`]) to `failed`.
+#[hook]
+pub fn use_load<T, L, F>(path: &'static str, props: &PageProps, loaded: L, failed: F)
+where
+    T: serde::de::DeserializeOwned + 'static,
+    L: FnOnce(T) + 'static,
+    F: FnOnce(String) + 'static,
+{
+    let props = props.clone();
+    use_effect_with((), move |_| {
+        wasm_bindgen_futures::spawn_local(async move {
+            match api::get::<T>(path).await {
+                Ok(value) => loaded(value),
+                Err(error) => failed(props.failed(error)),
+            }
+        });
+    });
+}
+
+/// For [`use_load`]: puts what arrives into an optional state.
+pub fn set_some<T: 'static>(state: &UseStateHandle<Option<T>>) -> impl FnOnce(T) {
+    let state = state.clone();
+    move |value| state.set(Some(value))
+}
+
+/// For [`use_load`]: a failure's sentence as an error notice.
+pub fn set_error(notice: &UseStateHandle<Option<(String, bool)>>) -> impl FnOnce(String) {
+    let notice = notice.clone();
+    move |message| notice.set(Some((message, true)))
+}
+
 #[derive(Clone, PartialEq)]
 enum State {
     /// Asking the relay whether the browser's cookie already belongs to an administrator.

@@ -3,7 +3,7 @@
 //! Restart, Stop, Start. Everything goes through `/api/admin/server…` (relay/src/server_api.rs), the
 //! same jobs as `relay server`: a refused port changes nothing and its sentence is shown here.
 
-use super::{api, input_value, local_time, PageProps};
+use super::{api, input_value, local_time, set_error, set_some, use_load, PageProps};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use yew::prelude::*;
@@ -57,17 +57,7 @@ pub fn ServerPage(props: &PageProps) -> Html {
     let confirm_stop = use_state(|| false);
     let moved_to = use_state(|| None::<String>);
     let (https_port, http_port, bind, web_root) = (use_node_ref(), use_node_ref(), use_node_ref(), use_node_ref());
-    {
-        let (status, notice, props) = (status.clone(), notice.clone(), props.clone());
-        use_effect_with((), move |_| {
-            wasm_bindgen_futures::spawn_local(async move {
-                match api::get::<Status>(PATH).await {
-                    Ok(loaded) => status.set(Some(loaded)),
-                    Err(error) => notice.set(Some((props.failed(error), true))),
-                }
-            });
-        });
-    }
+    use_load(PATH, props, set_some(&status), set_error(&notice));
     // Sends one change and shows the relay's answer (the new status and its sentence) or refusal.
     let send = {
         let (status, notice, busy, moved_to, props) =

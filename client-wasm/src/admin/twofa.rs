@@ -3,7 +3,7 @@
 //! through `/api/admin/twofa…` (relay/src/twofa_api.rs), the same rules as `relay 2fa`.
 
 use super::api;
-use super::PageProps;
+use super::{set_some, use_load, PageProps};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use web_sys::{HtmlInputElement, HtmlSelectElement};
@@ -57,17 +57,7 @@ fn select_value(node: &NodeRef) -> String {
 pub fn TwoFactor(props: &PageProps) -> Html {
     let status = use_state(|| None::<Status>);
     let error = use_state(|| None::<String>);
-    {
-        let (status, error, props) = (status.clone(), error.clone(), props.clone());
-        use_effect_with((), move |_| {
-            wasm_bindgen_futures::spawn_local(async move {
-                match api::get::<Status>("/api/admin/twofa").await {
-                    Ok(loaded) => status.set(Some(loaded)),
-                    Err(failure) => error.set(Some(props.failed(failure))),
-                }
-            });
-        });
-    }
+    use_load("/api/admin/twofa", props, set_some(&status), set_some(&error));
     let act: Act = {
         let (status, error, props) = (status.clone(), error.clone(), props.clone());
         Callback::from(move |(path, body): (&'static str, Value)| {
