@@ -216,6 +216,46 @@ impl Driver {
     }
 }
 
+/// Pumps the connection until the known picture shows (at most 60 s), saves it as `name`.png, and on
+/// failure says what was on screen, how far the connection got and what xrdp's logs said: a session
+/// that never appears on a CI machine must leave enough behind to tell why.
+fn wait_for_picture(driver: &mut Driver, background: [u8; 3], name: &str) -> PathBuf {
+    let shown = driver.run_until(Duration::from_secs(60), |d| shows_picture(d, background)).expect("session runs");
+    let path = match driver.client.framebuffer() {
+        Some(_) => driver.save_png(&format!("client-core-{name}.png")),
+        None => PathBuf::from("(no framebuffer)"),
+    };
+    if !shown {
+        let seen: Vec<_> = match driver.client.framebuffer() {
+            Some(_) => expected_points(background).iter().map(|&((x, y), _)| ((x, y), driver.pixel(x, y))).collect(),
+            None => Vec::new(),
+        };
+        panic!(
+            "{name}: known picture not shown within 60 s; connected {:?}, terminated {:?}, {} paints, saw {seen:?}; \
+             framebuffer in {}\n{}",
+            driver.connected,
+            driver.terminated,
+            driver.paints,
+            path.display(),
+            server_log_tails()
+        );
+    }
+    path
+}
+
+/// The last lines of xrdp's and sesman's logs (empty when they cannot be read).
+fn server_log_tails() -> String {
+    ["/var/log/xrdp.log", "/var/log/xrdp-sesman.log"]
+        .iter()
+        .map(|log| {
+            let text = std::fs::read_to_string(log).unwrap_or_default();
+            let lines: Vec<&str> = text.lines().collect();
+            format!("--- {log} (last 15 lines)\n{}", lines[lines.len().saturating_sub(15)..].join("\n"))
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 fn close(a: [u8; 3], b: [u8; 3]) -> bool {
     a.iter().zip(b).all(|(x, y)| (i32::from(*x) - i32::from(y)).abs() <= TOLERANCE)
 }
@@ -247,10 +287,7 @@ fn picture_and_typing(addr: &str, user: &str, background: [u8; 3], name: &str) {
     let fingerprint = driver.client.server_certificate_sha256().expect("fingerprint after connect");
     assert_eq!(fingerprint.len(), 64);
 
-    let shown = driver.run_until(Duration::from_secs(60), |d| shows_picture(d, background)).expect("session runs");
-    let path = driver.save_png(&format!("client-core-{name}.png"));
-    let seen: Vec<_> = expected_points(background).iter().map(|&((x, y), _)| ((x, y), driver.pixel(x, y))).collect();
-    assert!(shown, "{name}: known picture not shown within 60 s; saw {seen:?}; framebuffer in {}", path.display());
+    let path = wait_for_picture(&mut driver, background, name);
     eprintln!("{name}: picture after {:?}, {} paints, saved {}", started.elapsed(), driver.paints, path.display());
     // The canvas draws the framebuffer as is: decoded pixels must be opaque.
     let frame = driver.client.framebuffer().unwrap();
@@ -463,8 +500,7 @@ fn megabyte_sample(unicode: bool) -> String {
 /// Connects `user` to xrdp and waits until the session's X display and the clipboard channel are up.
 fn clipboard_session(user: &str) -> (Driver, String) {
     let mut driver = Driver::connect(&testbed_addr("RDP_TESTBED_XRDP_ADDR"), params(user, &password(), None));
-    let shown = driver.run_until(Duration::from_secs(60), |d| shows_picture(d, XRDP_BACKGROUND)).expect("connects");
-    assert!(shown, "the desktop did not appear");
+    wait_for_picture(&mut driver, XRDP_BACKGROUND, &format!("xrdp-clipboard-{user}"));
     let display = session_display(user).expect("the xrdp session's X server (Xorg/Xvnc) of the test user");
     // chansrv opens the clipboard channel a moment after the desktop shows: let the handshake run.
     driver.run_until(Duration::from_secs(2), |_| false).unwrap();
@@ -620,9 +656,7 @@ fn xrdp_clipboard_image_from_the_page_reaches_the_session() {
 /// Connects and waits for the known picture.
 fn connected_session(addr: &str, user: &str, background: [u8; 3], name: &str) -> Driver {
     let mut driver = Driver::connect(addr, params(user, &password(), None));
-    let shown = driver.run_until(Duration::from_secs(60), |d| shows_picture(d, background)).expect("session runs");
-    let path = driver.save_png(&format!("client-core-{name}.png"));
-    assert!(shown, "{name}: known picture not shown within 60 s; see {}", path.display());
+    wait_for_picture(&mut driver, background, name);
     driver
 }
 
@@ -667,9 +701,7 @@ fn xrdp_resizes_the_desktop_through_display_control_or_reattach() {
         (resized_params.width, resized_params.height) = (1280, 720);
         driver = Driver::connect(&addr, resized_params);
     }
-    let shown = driver.run_until(Duration::from_secs(60), |d| shows_picture(d, XRDP_BACKGROUND)).expect("runs");
-    let path = driver.save_png("client-core-xrdp-resized.png");
-    assert!(shown, "picture not shown after the resize; see {}", path.display());
+    wait_for_picture(&mut driver, XRDP_BACKGROUND, "xrdp-resized");
     assert_eq!(driver.connected, Some((1280, 720)));
     let frame = driver.client.framebuffer().expect("framebuffer");
     assert_eq!((frame.width, frame.height), (1280, 720));
@@ -813,8 +845,7 @@ fn xrdp_drive_carries_files_both_ways_with_the_same_checksum() {
     homedesk_client_core::drive::DriveBackend::mkdir(&mut backend, &config.download_folder).unwrap();
     let devices = Devices { drive: Some((Box::new(drive.clone()), config)), printer: false };
     let mut driver = Driver::connect_with(&testbed_addr("RDP_TESTBED_XRDP_ADDR"), params(user, &password(), None), devices);
-    let shown = driver.run_until(Duration::from_secs(60), |d| shows_picture(d, XRDP_BACKGROUND)).expect("connects");
-    assert!(shown, "the desktop did not appear");
+    wait_for_picture(&mut driver, XRDP_BACKGROUND, "xrdp-drive");
 
     // chansrv mounts the drive a moment after the session starts.
     let mount = format!("/home/{user}/thinclient_drives/Browser");
@@ -920,9 +951,7 @@ fn play_in_session(display: &str, pcm: &[i16]) -> std::io::Result<()> {
 fn xrdp_plays_a_tone_that_arrives_as_the_same_samples() {
     let addr = testbed_addr("RDP_TESTBED_XRDP_ADDR");
     let mut driver = Driver::connect(&addr, ConnectParams { sounds: true, ..params("rdpuser1", &password(), None) });
-    let shown = driver.run_until(Duration::from_secs(60), |d| shows_picture(d, XRDP_BACKGROUND)).expect("session runs");
-    let path = driver.save_png("client-core-xrdp-sound.png");
-    assert!(shown, "known picture not shown within 60 s; see {}", path.display());
+    wait_for_picture(&mut driver, XRDP_BACKGROUND, "xrdp-sound");
     let agreed = driver.run_until(Duration::from_secs(20), |d| d.client.sound_format_agreed()).expect("session runs");
     assert!(agreed, "xrdp did not negotiate a sound format within 20 s of the desktop");
 
