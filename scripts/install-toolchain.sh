@@ -49,6 +49,10 @@ PKGS=(rustc-web cargo-web rust-web-src rust-web-llvm lld-22 clang-22 llvm-22 pkg
 apt_install "${PKGS[@]}"
 
 mkdir -p "$TOOLS/bin"
+# -Zbuild-std compiles std from rust-web-src, whose own dependencies (dlmalloc, compiler_builtins, ...) must
+# be in cargo's cache: the client build runs offline. Fetched by std's lockfile; a second run only checks.
+log "cargo fetch of the standard library's dependencies"
+RUSTC_BOOTSTRAP=1 /usr/bin/cargo fetch --locked --quiet --manifest-path /usr/lib/rustlib/src/rust/library/Cargo.toml
 # Installing trunk with its own fat-LTO profile takes ~20 min on 2 cores; thin settings take a fraction
 # of that and the tool runs for seconds, so speed of the tool itself does not matter.
 light_profile=(CARGO_PROFILE_RELEASE_LTO=off CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 CARGO_PROFILE_RELEASE_OPT_LEVEL=1
