@@ -9,6 +9,7 @@ use crate::clipboard::{self, Clipboard, ClipboardContent};
 use crate::config::{self, check_desktop_size};
 use crate::display;
 use crate::error::{self, ClientError};
+use crate::drive::{DriveError, IoId, IoOutcome};
 use crate::framing::FrameBuffer;
 use crate::guard::UpdateGuard;
 use crate::input::{self, InputState};
@@ -745,6 +746,29 @@ impl Connection {
                 _ => Ok(()),
             })
         });
+        match result {
+            Ok(()) => Ok(events),
+            Err(error) => {
+                self.end();
+                Err(error)
+            }
+        }
+    }
+
+    /// A deferred drive read or write finished: its answer goes to the workstation. Dropped when the
+    /// session is not active (the channel that asked is gone or restarting; its requests were forgotten).
+    pub(crate) fn complete_drive_io(
+        &mut self,
+        id: IoId,
+        outcome: Result<IoOutcome, DriveError>,
+    ) -> Result<Vec<Event>, ClientError> {
+        let mut events = Vec::new();
+        let (Phase::Active(session), Some(redirection)) = (&mut self.phase, self.redirection.as_mut()) else {
+            return Ok(events);
+        };
+        let result = redirection
+            .complete_drive_io(&mut session.stage, id, outcome)
+            .and_then(|frames| frames.iter().try_for_each(|frame| self.send(frame, &mut events)));
         match result {
             Ok(()) => Ok(events),
             Err(error) => {

@@ -273,6 +273,17 @@ impl RdpClient {
         self.set_local_clipboard(ClipboardContent::text(text))
     }
 
+    /// A drive read or write the backend deferred ([`drive::Io::Deferred`]) has finished: the workstation
+    /// gets its answer. Ids the client no longer waits for (answered, or from before a reconnection) are
+    /// ignored.
+    pub fn complete_drive_io(
+        &mut self,
+        id: drive::IoId,
+        outcome: Result<drive::IoOutcome, drive::DriveError>,
+    ) -> Result<Vec<Event>, ClientError> {
+        self.connection.complete_drive_io(id, outcome)
+    }
+
     /// Asks the workstation to change the desktop to `width` x `height` (the browser window changed)
     /// through the Display Control channel; see [`Resize`] for when the page must scale instead.
     pub fn resize(&mut self, width: u16, height: u16) -> Result<Resize, ClientError> {

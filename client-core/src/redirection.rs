@@ -8,7 +8,7 @@
 //! The backend stays outside the channel, so it need not be `Send` (browser storage is not).
 
 use crate::drive::server::{DriveNotice, FileServer};
-use crate::drive::{DriveBackend, DriveConfig, DRIVE_NAME};
+use crate::drive::{DriveBackend, DriveConfig, DriveError, IoId, IoOutcome, DRIVE_NAME};
 use crate::error::{self, ClientError};
 use crate::printer::PrintJobs;
 use crate::Event;
@@ -152,6 +152,25 @@ impl Redirection {
                     .map_err(|e| error::from_session(&e))
             })
             .collect()
+    }
+
+    /// Answers a read or write the drive's store finished later; nothing for an id nobody waits for.
+    pub(crate) fn complete_drive_io(
+        &mut self,
+        stage: &mut ActiveStage,
+        id: IoId,
+        outcome: Result<IoOutcome, DriveError>,
+    ) -> Result<Vec<Vec<u8>>, ClientError> {
+        let Some(answer) = self.drive.as_mut().and_then(|drive| drive.complete(id, outcome)) else {
+            return Ok(Vec::new());
+        };
+        if stage.get_svc_processor_mut::<Rdpdr>().is_none() {
+            return Ok(Vec::new());
+        }
+        let frame = stage
+            .process_svc_processor_messages(SvcProcessorMessages::<Rdpdr>::new(vec![answer]))
+            .map_err(|e| error::from_session(&e))?;
+        Ok(vec![frame])
     }
 
     /// The answers to everything the channel recorded, in order.

@@ -2,7 +2,9 @@
 //! with NLA), driven by a small blocking TCP loop. Run through `cargo xtask test`, which starts the
 //! testbed and passes its addresses (RDP_TESTBED_XRDP_ADDR, RDP_TESTBED_SHADOW_ADDR).
 
-use homedesk_client_core::drive::{DriveConfig, DrivePath, MemoryDrive};
+use homedesk_client_core::drive::{
+    DriveBackend, DriveConfig, DriveError, DrivePath, Entry, FileHandle, Io, IoId, IoOutcome, MemoryDrive,
+};
 use homedesk_client_core::{
     ClipboardContent,
     ClientError, ConnectParams, Devices, Event, Input, MouseButton, RdpClient, Resize,
@@ -69,6 +71,61 @@ struct Driver {
     /// Sound received: (sample rate, channels) of each wave and all samples in order.
     audio_formats: Vec<(u32, u16)>,
     audio: Vec<i16>,
+    /// Drive reads and writes a [`LaterDrive`] finished, answered at the next pump.
+    finished_io: FinishedIo,
+}
+
+type FinishedIo = std::rc::Rc<std::cell::RefCell<Vec<(IoId, Result<IoOutcome, DriveError>)>>>;
+
+/// The memory drive answering every read and write later, as the browser's store does: the operation is
+/// done at once but its answer waits for the driver's next pump (`RdpClient::complete_drive_io`).
+struct LaterDrive {
+    inner: MemoryDrive,
+    finished: FinishedIo,
+}
+
+impl DriveBackend for LaterDrive {
+    fn stat(&mut self, path: &DrivePath) -> Result<Entry, DriveError> {
+        self.inner.stat(path)
+    }
+    fn list(&mut self, folder: &DrivePath) -> Result<Vec<Entry>, DriveError> {
+        self.inner.list(folder)
+    }
+    fn mkdir(&mut self, path: &DrivePath) -> Result<(), DriveError> {
+        self.inner.mkdir(path)
+    }
+    fn open(&mut self, path: &DrivePath) -> Result<FileHandle, DriveError> {
+        self.inner.open(path)
+    }
+    fn create(&mut self, path: &DrivePath) -> Result<FileHandle, DriveError> {
+        self.inner.create(path)
+    }
+    fn read(&mut self, file: FileHandle, offset: u64, len: u32, io: IoId) -> Result<Io<Vec<u8>>, DriveError> {
+        let outcome = match self.inner.read(file, offset, len, io) {
+            Ok(Io::Done(data)) => Ok(IoOutcome::Read(data)),
+            Ok(Io::Deferred) => unreachable!("the memory drive answers at once"),
+            Err(error) => Err(error),
+        };
+        self.finished.borrow_mut().push((io, outcome));
+        Ok(Io::Deferred)
+    }
+    fn write(&mut self, file: FileHandle, offset: u64, data: Vec<u8>, io: IoId) -> Result<Io<()>, DriveError> {
+        let outcome = self.inner.write(file, offset, data, io).map(|_| IoOutcome::Written);
+        self.finished.borrow_mut().push((io, outcome));
+        Ok(Io::Deferred)
+    }
+    fn set_len(&mut self, file: FileHandle, len: u64) -> Result<(), DriveError> {
+        self.inner.set_len(file, len)
+    }
+    fn close(&mut self, file: FileHandle) -> Result<(), DriveError> {
+        self.inner.close(file)
+    }
+    fn delete(&mut self, path: &DrivePath) -> Result<(), DriveError> {
+        self.inner.delete(path)
+    }
+    fn rename(&mut self, from: &DrivePath, to: &DrivePath, replace: bool) -> Result<(), DriveError> {
+        self.inner.rename(from, to, replace)
+    }
 }
 
 impl Driver {
@@ -98,6 +155,7 @@ impl Driver {
             downloads: Vec::new(),
             audio_formats: Vec::new(),
             audio: Vec::new(),
+            finished_io: FinishedIo::default(),
         };
         driver.stream.write_all(&first).unwrap();
         driver
@@ -149,7 +207,13 @@ impl Driver {
             }
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => Ok(()),
             Err(e) => panic!("read error: {e}"),
+        }?;
+        let finished = std::mem::take(&mut *self.finished_io.borrow_mut());
+        for (id, outcome) in finished {
+            let events = self.client.complete_drive_io(id, outcome)?;
+            self.handle(events);
         }
+        Ok(())
     }
 
     /// Pumps until `done` holds or the time is up; returns whether it held.
@@ -842,9 +906,13 @@ fn xrdp_drive_carries_files_both_ways_with_the_same_checksum() {
     let uploaded = sample_bytes(3 * 1024 * 1024 + 17, 7);
     drive.put(&upload, &uploaded);
     let mut backend = drive.clone();
-    homedesk_client_core::drive::DriveBackend::mkdir(&mut backend, &config.download_folder).unwrap();
-    let devices = Devices { drive: Some((Box::new(drive.clone()), config)), printer: false };
+    backend.mkdir(&config.download_folder).unwrap();
+    // Reads and writes are answered later, as in the browser.
+    let finished = FinishedIo::default();
+    let later = LaterDrive { inner: drive.clone(), finished: finished.clone() };
+    let devices = Devices { drive: Some((Box::new(later), config)), printer: false };
     let mut driver = Driver::connect_with(&testbed_addr("RDP_TESTBED_XRDP_ADDR"), params(user, &password(), None), devices);
+    driver.finished_io = finished;
     wait_for_picture(&mut driver, XRDP_BACKGROUND, "xrdp-drive");
 
     // chansrv mounts the drive a moment after the session starts.
@@ -892,7 +960,8 @@ fn xrdp_drive_carries_files_both_ways_with_the_same_checksum() {
         assert!(!ok, "{name:?} was accepted");
     }
     let mut backend = drive.clone();
-    let names: Vec<String> = homedesk_client_core::drive::DriveBackend::list(&mut backend, &DrivePath::parse_slashed("Downloads").unwrap())
+    let names: Vec<String> = backend
+        .list(&DrivePath::parse_slashed("Downloads").unwrap())
         .unwrap()
         .into_iter()
         .map(|e| e.name)

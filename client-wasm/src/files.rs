@@ -2,29 +2,26 @@
 //! Files panel (upload by file picker or drag and drop, progress with speed and cancel, downloads),
 //! and the universal printer's PDFs (preview tab and download link).
 //!
-//! The drive's store is one `MemoryDrive` per page (see ARCHITECTURE.md for why, and what is left):
-//! uploads are read from the `File` in 1 MiB slices and written chunk by chunk into a hidden partial
-//! file that takes its name only when complete (a cancelled or failed upload is deleted, so the
-//! workstation never sees half a file under the real name); a file the workstation closes in the
-//! download folder is read back in chunks into a `Blob` and handed to the browser's download. Names
-//! are checked by the core (`drive::names`) before anything is stored.
+//! The drive's store is one `PageDrive` per page (`page_drive.rs`: the bytes in the browser's private
+//! file system, never whole in memory): an upload is copied there from the `File` and appears in the
+//! drive only when complete (a cancelled or failed upload leaves nothing, so the workstation never sees
+//! half a file); a file the workstation closes in the download folder is handed to the browser's
+//! download as the disk-backed `File` the store gives. Names are checked by the core (`drive::names`)
+//! before anything is stored.
 //!
 //! The HTML5 client setting "file transfer" decides whether the drive exists at all: when it is off,
 //! no drive is announced to the workstation and the panel offers no upload (print jobs still arrive:
 //! the universal printer is its own feature).
 
 use crate::client_settings;
-use homedesk_client_core::drive::{names, DriveBackend, DriveConfig, DrivePath, MemoryDrive};
+use crate::page_drive::{PageDrive, Sink};
+use homedesk_client_core::drive::{names, DriveConfig, DrivePath};
 use homedesk_client_core::{Devices, Event as SessionEvent};
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use wasm_bindgen::JsCast;
-use wasm_bindgen_futures::JsFuture;
 use web_sys::{Blob, BlobPropertyBag, DragEvent, File, FileList, HtmlAnchorElement, HtmlInputElement, Url};
 use yew::prelude::*;
-
-/// Upload slices: the most of an uploaded file held at once.
-const CHUNK: f64 = 1024.0 * 1024.0;
 
 #[derive(Clone, PartialEq)]
 enum UploadState {
@@ -57,7 +54,7 @@ struct Offered {
 
 #[derive(Default)]
 struct State {
-    drive: MemoryDrive,
+    drive: PageDrive,
     config: DriveConfig,
     uploads: Vec<Upload>,
     offered: Vec<Offered>,
@@ -100,18 +97,18 @@ pub fn devices(file_transfer: bool) -> Devices {
         s.config = config.clone();
         s.drive.clone()
     });
-    let mut setup = drive.clone();
+    drive.set_error_reporter(Rc::new(notice));
     for folder in [&config.upload_folder, &config.download_folder] {
-        // Nested folders (`Team/In`) need their parents first.
-        let mut ancestors: Vec<DrivePath> = std::iter::successors(Some(folder.clone()), DrivePath::parent).collect();
-        ancestors.pop(); // the root
-        for path in ancestors.iter().rev() {
-            if setup.stat(path).is_err() {
-                let _ = setup.mkdir(path);
-            }
+        if let Err(error) = drive.mkdir_all(folder) {
+            gloo::console::warn!(format!("The folder {folder} could not be made in the drive: {error}"));
         }
     }
     Devices { drive: Some((Box::new(drive), config)), printer: true }
+}
+
+/// The session that gets the drive's finished reads and writes (`None` when it ends).
+pub fn set_drive_sink(sink: Option<Sink>) {
+    with_state(|s| s.drive.set_sink(sink));
 }
 
 /// Drive and printer events of the session.
@@ -144,30 +141,17 @@ fn start_download(url: &str, name: &str) {
 fn offer_download(path: &str, size: u64) {
     let Ok(path) = DrivePath::parse_slashed(path) else { return };
     let name = path.file_name().unwrap_or("download").to_owned();
-    let mut drive = with_state(|s| s.drive.clone());
-    let parts = js_sys::Array::new();
-    let read = (|| {
-        let file = drive.open(&path)?;
-        let mut offset = 0u64;
-        loop {
-            let chunk = drive.read(file, offset, CHUNK as u32)?;
-            if chunk.is_empty() {
-                break;
-            }
-            offset += chunk.len() as u64;
-            parts.push(&js_sys::Uint8Array::from(chunk.as_slice()));
-        }
-        drive.close(file)
-    })();
-    if let Err(error) = read {
-        notice(format!("{name} could not be read from the drive: {error}"));
-        return;
-    }
-    let Some(blob) = blob_of(&parts, "application/octet-stream") else { return };
-    let Ok(url) = Url::create_object_url_with_blob(&blob) else { return };
-    start_download(&url, &name);
-    with_state(|s| s.offered.push(Offered { name: name.clone(), url, size, pdf: false }));
-    notice(format!("{name} was saved by the workstation and downloaded."));
+    let drive = with_state(|s| s.drive.clone());
+    drive.deliver(&path, move |file| {
+        let file = match file {
+            Ok(file) => file,
+            Err(error) => return notice(format!("{name} could not be read from the drive: {error}")),
+        };
+        let Ok(url) = Url::create_object_url_with_blob(&file) else { return };
+        start_download(&url, &name);
+        with_state(|s| s.offered.push(Offered { name: name.clone(), url, size, pdf: false }));
+        notice(format!("{name} was saved by the workstation and downloaded."));
+    });
 }
 
 fn offer_print_job(name: String, pdf: &[u8]) {
@@ -202,11 +186,11 @@ async fn upload(file: File) {
         notice(format!("{name:?} was not uploaded: {error}."));
         return;
     }
-    let (mut drive, folder, id) = with_state(|s| {
+    let (drive, folder, id) = with_state(|s| {
         s.next_id += 1;
         (s.drive.clone(), s.config.upload_folder.clone(), s.next_id)
     });
-    let (Ok(path), Ok(partial)) = (folder.join(&name), folder.join(&format!(".upload-{id}.part"))) else {
+    let Ok(path) = folder.join(&name) else {
         notice(format!("{name:?} was not uploaded: the path in the drive is too long."));
         return;
     };
@@ -224,60 +208,28 @@ async fn upload(file: File) {
         s.uploads.push(upload);
     });
     refresh();
-    let result = copy_into_drive(&file, &mut drive, &partial, id, &cancel).await;
-    let state = match result {
-        Ok(()) if cancel.get() => UploadState::Cancelled,
-        Ok(()) => match drive.rename(&partial, &path, true) {
-            Ok(()) => UploadState::Done,
-            Err(error) => UploadState::Failed(error.to_string()),
-        },
-        Err(error) => UploadState::Failed(error),
+    let started = js_sys::Date::now();
+    let progress = |sent: f64| {
+        let elapsed = ((js_sys::Date::now() - started) / 1000.0).max(0.001);
+        with_state(|s| {
+            if let Some(upload) = s.uploads.iter_mut().find(|u| u.id == id) {
+                upload.sent = sent;
+                upload.speed = sent / elapsed;
+            }
+        });
+        refresh();
     };
-    if state != UploadState::Done {
-        // Nothing half-written stays in the drive.
-        let _ = drive.delete(&partial);
-    }
+    let state = match drive.upload(&file, &path, progress, || cancel.get()).await {
+        Ok(true) => UploadState::Done,
+        Ok(false) => UploadState::Cancelled,
+        Err(error) => UploadState::Failed(error.to_string()),
+    };
     with_state(|s| {
         if let Some(upload) = s.uploads.iter_mut().find(|u| u.id == id) {
             upload.state = state;
         }
     });
     refresh();
-}
-
-async fn copy_into_drive(
-    file: &File,
-    drive: &mut MemoryDrive,
-    path: &DrivePath,
-    id: u32,
-    cancel: &Cell<bool>,
-) -> Result<(), String> {
-    let handle = drive.create(path).map_err(|e| e.to_string())?;
-    let started = js_sys::Date::now();
-    let total = file.size();
-    let mut offset = 0.0;
-    let result = async {
-        while offset < total && !cancel.get() {
-            let end = (offset + CHUNK).min(total);
-            let slice = file.slice_with_f64_and_f64(offset, end).map_err(|_| "the file cannot be read")?;
-            let buffer = JsFuture::from(slice.array_buffer()).await.map_err(|_| "the file cannot be read")?;
-            let bytes = js_sys::Uint8Array::new(&buffer).to_vec();
-            drive.write(handle, offset as u64, &bytes).map_err(|e| e.to_string())?;
-            offset = end;
-            let elapsed = ((js_sys::Date::now() - started) / 1000.0).max(0.001);
-            with_state(|s| {
-                if let Some(upload) = s.uploads.iter_mut().find(|u| u.id == id) {
-                    upload.sent = offset;
-                    upload.speed = offset / elapsed;
-                }
-            });
-            refresh();
-        }
-        Ok::<(), String>(())
-    }
-    .await;
-    let closed = drive.close(handle).map_err(|e| e.to_string());
-    result.and(closed)
 }
 
 fn human_bytes(bytes: f64) -> String {

@@ -13,6 +13,7 @@ mod desktop;
 mod display;
 mod prefs;
 mod files;
+mod page_drive;
 mod session;
 mod softkeys;
 mod touch;

@@ -150,6 +150,16 @@ impl Session {
                 inner.borrow_mut().on_close(event.code(), &event.reason());
             }
         });
+        // The drive's reads and writes finish later (browser storage is asynchronous): their answers
+        // go to this session's client; a newer session takes the sink over.
+        let weak_drive = weak.clone();
+        files::set_drive_sink(Some(Rc::new(move |id, outcome| {
+            if let Some(inner) = weak_drive.upgrade() {
+                let mut inner = inner.borrow_mut();
+                let result = inner.client.complete_drive_io(id, outcome);
+                inner.handle(result);
+            }
+        })));
         ws.set_onopen(Some(on_open.as_ref().unchecked_ref()));
         ws.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
         ws.set_onclose(Some(on_close.as_ref().unchecked_ref()));

@@ -3,16 +3,19 @@
 //! Storage is behind [`DriveBackend`] so the protocol never touches it directly: native tests use
 //! [`MemoryDrive`], the browser its own store. Every path reaching a backend is a [`DrivePath`],
 //! checked by [`names`]: hostile names from the workstation or the page never get through. Files move in
-//! the chunks the workstation asks for (one read or write request at a time); nothing here holds a
-//! whole file.
+//! the chunks the workstation asks for; nothing here holds a whole file. A store whose data can only be
+//! reached asynchronously (the browser's) answers reads and writes later ([`Io::Deferred`]): the request
+//! waits, answered by [`crate::RdpClient::complete_drive_io`], while the session goes on.
 
 mod memory;
+mod tree;
 /// The name rules live in their own dependency-free crate so the relay applies the very same ones.
 pub use homedesk_drive_names as names;
 pub(crate) mod server;
 
 pub use memory::MemoryDrive;
 pub use names::{DrivePath, NameError};
+pub use tree::{FileData, FileTree};
 
 use core::fmt;
 
@@ -120,9 +123,29 @@ impl From<NameError> for DriveError {
     }
 }
 
+/// One read or write of the drive that a backend finishes later; unique for the life of the program.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct IoId(pub u64);
+
+/// A read or write: done now, or started and finished later with
+/// [`crate::RdpClient::complete_drive_io`] and the operation's [`IoId`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Io<T> {
+    Done(T),
+    Deferred,
+}
+
+/// How a deferred read or write ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IoOutcome {
+    /// The bytes read (fewer than asked at the end of the file).
+    Read(Vec<u8>),
+    Written,
+}
+
 /// The drive's storage. Paths are already checked; a parent folder must exist for a file or folder to
-/// be created in it. Calls are synchronous: the core answers each request of the workstation in
-/// order from what the backend returns.
+/// be created in it. Everything but reads and writes is answered at once; a backend that defers a read
+/// or write must still apply later calls in order (a close after a write commits that write first).
 pub trait DriveBackend {
     /// What is at `path` (the root is a folder).
     fn stat(&mut self, path: &DrivePath) -> Result<Entry, DriveError>;
@@ -133,10 +156,10 @@ pub trait DriveBackend {
     fn open(&mut self, path: &DrivePath) -> Result<FileHandle, DriveError>;
     /// Creates a file, or empties an existing one.
     fn create(&mut self, path: &DrivePath) -> Result<FileHandle, DriveError>;
-    /// Up to `len` bytes from `offset` (fewer at the end of the file).
-    fn read(&mut self, file: FileHandle, offset: u64, len: u32) -> Result<Vec<u8>, DriveError>;
-    /// Writes `data` at `offset`, extending the file (with zeros) as needed.
-    fn write(&mut self, file: FileHandle, offset: u64, data: &[u8]) -> Result<(), DriveError>;
+    /// Up to `len` bytes from `offset` (fewer at the end of the file); `io` names it if deferred.
+    fn read(&mut self, file: FileHandle, offset: u64, len: u32, io: IoId) -> Result<Io<Vec<u8>>, DriveError>;
+    /// Writes `data` at `offset`, extending the file (with zeros) as needed; `io` names it if deferred.
+    fn write(&mut self, file: FileHandle, offset: u64, data: Vec<u8>, io: IoId) -> Result<Io<()>, DriveError>;
     /// Cuts or extends the file to `len` bytes.
     fn set_len(&mut self, file: FileHandle, len: u64) -> Result<(), DriveError>;
     fn close(&mut self, file: FileHandle) -> Result<(), DriveError>;

@@ -6,13 +6,13 @@
 //! one is answered `STATUS_OBJECT_NAME_INVALID`), reads are capped, and a file written in the
 //! download folder is reported when it is closed, so the page can offer it.
 
-use super::{DriveBackend, DriveConfig, DriveError, DrivePath, Entry, FileHandle};
+use super::{DriveBackend, DriveConfig, DriveError, DrivePath, Entry, FileHandle, Io, IoId, IoOutcome};
 use ironrdp_rdpdr::pdu::efs::{
     Boolean, Characteristics, ClientDriveLockControlResponse, ClientDriveQueryDirectoryResponse,
     ClientDriveQueryInformationResponse, ClientDriveQueryVolumeInformationResponse, ClientDriveSetInformationResponse,
     CreateDisposition, CreateOptions, DeviceCloseResponse, DeviceControlResponse, DeviceCreateRequest,
     DeviceCreateResponse, DeviceFlushBuffersResponse, DeviceIoRequest, DeviceIoResponse, DeviceReadResponse,
-    DeviceWriteResponse, FileAttributeTagInformation, FileAttributes, FileBasicInformation,
+    DeviceReadRequest, DeviceWriteRequest, DeviceWriteResponse, FileAttributeTagInformation, FileAttributes, FileBasicInformation,
     FileBothDirectoryInformation, FileDirectoryInformation, FileFsAttributeInformation, FileFsDeviceInformation,
     FileFsFullSizeInformation, FileFsSizeInformation, FileFsVolumeInformation, FileFullDirectoryInformation,
     FileInformationClass, FileInformationClassLevel, FileNamesInformation, FileStandardInformation,
@@ -23,11 +23,15 @@ use ironrdp_rdpdr::pdu::efs::{
 use ironrdp_rdpdr::pdu::RdpdrPdu;
 use ironrdp_svc::SvcMessage;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Largest read answered at once: the workstation asks again for the rest (a bound on memory).
 pub(crate) const MAX_READ: u32 = 1024 * 1024;
 /// Open files per drive: a bound on what a workstation can make us keep.
 const MAX_OPEN: usize = 1024;
+/// Reads and writes waiting for the store at once: a bound on the data a workstation can make us hold
+/// (at most this many writes, or reads of `MAX_READ`). Beyond it a request is refused as busy.
+pub(crate) const MAX_PENDING: usize = 64;
 /// FILETIME of the Unix epoch (100 ns units since 1601).
 const UNIX_EPOCH_FILETIME: i64 = 116_444_736_000_000_000;
 /// Reported capacity of the drive (browsers do not tell their quota synchronously).
@@ -50,12 +54,33 @@ struct OpenFile {
     listing: Option<std::vec::IntoIter<Entry>>,
 }
 
+/// A read or write the store finishes later: what its answer needs.
+struct PendingIo {
+    request: DeviceIoRequest,
+    kind: IoKind,
+}
+
+#[derive(Clone, Copy)]
+enum IoKind {
+    /// At most this many bytes may be answered.
+    Read { max: u32 },
+    Write { len: u32 },
+}
+
 /// The file table of one redirected drive.
 pub(crate) struct FileServer {
     backend: Box<dyn DriveBackend>,
     config: DriveConfig,
     open: HashMap<u32, OpenFile>,
     next_file_id: u32,
+    pending: HashMap<IoId, PendingIo>,
+}
+
+/// Ids are never reused in a program's life: a late answer from a store, for a connection that has since
+/// been replaced, cannot be taken for a request of the new one.
+fn next_io_id() -> IoId {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    IoId(NEXT.fetch_add(1, Ordering::Relaxed))
 }
 
 fn status_of(error: &DriveError) -> NtStatus {
@@ -96,8 +121,88 @@ fn message(pdu: impl Into<RdpdrPdu>) -> SvcMessage {
 
 impl FileServer {
     pub(crate) fn new(backend: Box<dyn DriveBackend>, config: DriveConfig) -> FileServer {
-        FileServer { backend, config, open: HashMap::new(), next_file_id: 0 }
+        FileServer { backend, config, open: HashMap::new(), next_file_id: 0, pending: HashMap::new() }
     }
+
+    fn read(&mut self, req: DeviceReadRequest) -> Option<SvcMessage> {
+        let io = req.device_io_request;
+        let max = req.length.min(MAX_READ);
+        let answer = |status, read_data| message(DeviceReadResponse { device_io_reply: reply(&io, status), read_data });
+        if self.pending.len() >= MAX_PENDING {
+            return Some(answer(NtStatus::INSUFFICIENT_RESOURCES, Vec::new()));
+        }
+        let id = next_io_id();
+        match self.file_handle(&io).and_then(|h| self.backend.read(h, req.offset, max, id)) {
+            Ok(Io::Done(mut data)) => {
+                data.truncate(max as usize);
+                Some(answer(NtStatus::SUCCESS, data))
+            }
+            Ok(Io::Deferred) => {
+                self.pending.insert(id, PendingIo { request: io, kind: IoKind::Read { max } });
+                None
+            }
+            Err(e) => Some(answer(status_of(&e), Vec::new())),
+        }
+    }
+
+    fn write(&mut self, req: DeviceWriteRequest) -> Option<SvcMessage> {
+        let io = req.device_io_request;
+        let len = u32::try_from(req.write_data.len()).unwrap_or(u32::MAX);
+        if self.pending.len() >= MAX_PENDING {
+            return Some(message(DeviceWriteResponse {
+                device_io_reply: reply(&io, NtStatus::INSUFFICIENT_RESOURCES),
+                length: 0,
+            }));
+        }
+        let id = next_io_id();
+        let result = self.file_handle(&io).and_then(|h| self.backend.write(h, req.offset, req.write_data, id));
+        if result.is_ok() {
+            // Counted when the write is taken: a close (which may offer the file as a download) comes after it.
+            if let Some(file) = self.open.get_mut(&io.file_id) {
+                file.written = true;
+            }
+        }
+        let (status, length) = match result {
+            Ok(Io::Done(())) => (NtStatus::SUCCESS, len),
+            Ok(Io::Deferred) => {
+                self.pending.insert(id, PendingIo { request: io, kind: IoKind::Write { len } });
+                return None;
+            }
+            Err(e) => (status_of(&e), 0),
+        };
+        Some(message(DeviceWriteResponse { device_io_reply: reply(&io, status), length }))
+    }
+
+    /// The answer to a deferred read or write; `None` for an id this drive is not waiting for (answered
+    /// already, or from before the channel restarted).
+    pub(crate) fn complete(&mut self, id: IoId, outcome: Result<IoOutcome, DriveError>) -> Option<SvcMessage> {
+        let PendingIo { request, kind } = self.pending.remove(&id)?;
+        Some(match (kind, outcome) {
+            (IoKind::Read { max }, Ok(IoOutcome::Read(mut read_data))) => {
+                read_data.truncate(max as usize);
+                message(DeviceReadResponse { device_io_reply: reply(&request, NtStatus::SUCCESS), read_data })
+            }
+            (IoKind::Write { len }, Ok(IoOutcome::Written)) => {
+                message(DeviceWriteResponse { device_io_reply: reply(&request, NtStatus::SUCCESS), length: len })
+            }
+            (kind, outcome) => {
+                let status = match outcome {
+                    Err(error) => status_of(&error),
+                    // The store answered a read with "written" or the other way round.
+                    Ok(_) => NtStatus::UNSUCCESSFUL,
+                };
+                match kind {
+                    IoKind::Read { .. } => {
+                        message(DeviceReadResponse { device_io_reply: reply(&request, status), read_data: Vec::new() })
+                    }
+                    IoKind::Write { .. } => {
+                        message(DeviceWriteResponse { device_io_reply: reply(&request, status), length: 0 })
+                    }
+                }
+            }
+        })
+    }
+
 
     /// Answers one request; `None` for a request that stays pending (change notifications).
     pub(crate) fn handle(
@@ -108,34 +213,8 @@ impl FileServer {
         Some(match request {
             ServerDriveIoRequest::ServerCreateDriveRequest(req) => self.create(req),
             ServerDriveIoRequest::DeviceCloseRequest(req) => self.close(req.device_io_request, notices),
-            ServerDriveIoRequest::DeviceReadRequest(req) => {
-                let io = req.device_io_request;
-                let result =
-                    self.file_handle(&io).and_then(|h| self.backend.read(h, req.offset, req.length.min(MAX_READ)));
-                match result {
-                    Ok(read_data) => {
-                        message(DeviceReadResponse { device_io_reply: reply(&io, NtStatus::SUCCESS), read_data })
-                    }
-                    Err(e) => message(DeviceReadResponse {
-                        device_io_reply: reply(&io, status_of(&e)),
-                        read_data: Vec::new(),
-                    }),
-                }
-            }
-            ServerDriveIoRequest::DeviceWriteRequest(req) => {
-                let io = req.device_io_request;
-                let result = self.file_handle(&io).and_then(|h| self.backend.write(h, req.offset, &req.write_data));
-                let (status, length) = match result {
-                    Ok(()) => {
-                        if let Some(file) = self.open.get_mut(&io.file_id) {
-                            file.written = true;
-                        }
-                        (NtStatus::SUCCESS, u32::try_from(req.write_data.len()).unwrap_or(u32::MAX))
-                    }
-                    Err(e) => (status_of(&e), 0),
-                };
-                message(DeviceWriteResponse { device_io_reply: reply(&io, status), length })
-            }
+            ServerDriveIoRequest::DeviceReadRequest(req) => return self.read(req),
+            ServerDriveIoRequest::DeviceWriteRequest(req) => return self.write(req),
             ServerDriveIoRequest::ServerDriveQueryInformationRequest(req) => self.query_information(req),
             ServerDriveIoRequest::ServerDriveQueryDirectoryRequest(req) => self.query_directory(req),
             ServerDriveIoRequest::ServerDriveQueryVolumeInformationRequest(req) => self.query_volume(req),
@@ -461,8 +540,10 @@ impl FileServer {
         }
     }
 
-    /// Closes whatever the workstation left open (the channel ended).
+    /// Closes whatever the workstation left open and forgets waiting reads and writes (the channel ended:
+    /// nobody waits for their answers).
     pub(crate) fn close_all(&mut self) {
+        self.pending.clear();
         for (_, file) in self.open.drain() {
             if let Some(handle) = file.handle {
                 let _ = self.backend.close(handle);

@@ -1,5 +1,6 @@
 //! The file table against an in-memory drive: dispositions, hostile paths, chunked reads, listings,
-//! download notices, and a 1 GiB file that streams through without being held.
+//! download notices, a 1 GiB file that streams through without being held, and reads and writes a store
+//! answers later.
 
 use super::*;
 use crate::drive::MemoryDrive;
@@ -243,16 +244,16 @@ impl DriveBackend for ChecksumSink {
         self.length.set((0, 0));
         Ok(FileHandle(1))
     }
-    fn read(&mut self, _: FileHandle, _: u64, _: u32) -> Result<Vec<u8>, DriveError> {
-        Ok(Vec::new())
+    fn read(&mut self, _: FileHandle, _: u64, _: u32, _: IoId) -> Result<Io<Vec<u8>>, DriveError> {
+        Ok(Io::Done(Vec::new()))
     }
-    fn write(&mut self, _: FileHandle, offset: u64, data: &[u8]) -> Result<(), DriveError> {
+    fn write(&mut self, _: FileHandle, offset: u64, data: Vec<u8>, _: IoId) -> Result<Io<()>, DriveError> {
         let (size, chunks) = self.length.get();
         assert_eq!(offset, size, "writes arrive in order");
         assert_eq!(data[..8], offset.to_le_bytes(), "the chunk written at {offset} is another one");
         assert!(data[8..] == self.base[8..], "the chunk at {offset} changed");
         self.length.set((size + data.len() as u64, chunks + 1));
-        Ok(())
+        Ok(Io::Done(()))
     }
     fn set_len(&mut self, _: FileHandle, _: u64) -> Result<(), DriveError> {
         Ok(())
@@ -313,4 +314,151 @@ fn wildcards_match_like_windows() {
     assert!(matches_pattern("a?c", "abc"));
     assert!(matches_pattern("exact.txt", "EXACT.txt"));
     assert!(!matches_pattern("exact.txt", "exact.txt2"));
+}
+
+/// A store that answers every read and write later (as the browser's does): the memory drive behind it,
+/// and the operations it was asked for, in order, for the test to finish.
+struct LaterDrive {
+    inner: MemoryDrive,
+    asked: std::rc::Rc<std::cell::RefCell<Vec<(IoId, &'static str)>>>,
+}
+
+impl DriveBackend for LaterDrive {
+    fn stat(&mut self, path: &DrivePath) -> Result<Entry, DriveError> {
+        self.inner.stat(path)
+    }
+    fn list(&mut self, folder: &DrivePath) -> Result<Vec<Entry>, DriveError> {
+        self.inner.list(folder)
+    }
+    fn mkdir(&mut self, path: &DrivePath) -> Result<(), DriveError> {
+        self.inner.mkdir(path)
+    }
+    fn open(&mut self, path: &DrivePath) -> Result<FileHandle, DriveError> {
+        self.inner.open(path)
+    }
+    fn create(&mut self, path: &DrivePath) -> Result<FileHandle, DriveError> {
+        self.inner.create(path)
+    }
+    fn read(&mut self, _: FileHandle, _: u64, _: u32, io: IoId) -> Result<Io<Vec<u8>>, DriveError> {
+        self.asked.borrow_mut().push((io, "read"));
+        Ok(Io::Deferred)
+    }
+    fn write(&mut self, _: FileHandle, _: u64, _: Vec<u8>, io: IoId) -> Result<Io<()>, DriveError> {
+        self.asked.borrow_mut().push((io, "write"));
+        Ok(Io::Deferred)
+    }
+    fn set_len(&mut self, file: FileHandle, len: u64) -> Result<(), DriveError> {
+        self.inner.set_len(file, len)
+    }
+    fn close(&mut self, file: FileHandle) -> Result<(), DriveError> {
+        self.inner.close(file)
+    }
+    fn delete(&mut self, path: &DrivePath) -> Result<(), DriveError> {
+        self.inner.delete(path)
+    }
+    fn rename(&mut self, from: &DrivePath, to: &DrivePath, replace: bool) -> Result<(), DriveError> {
+        self.inner.rename(from, to, replace)
+    }
+}
+
+type Asked = std::rc::Rc<std::cell::RefCell<Vec<(IoId, &'static str)>>>;
+
+/// A harness whose store answers later, with `Downloads/later.bin` open for writing.
+fn later_harness() -> (Harness, Asked, u32) {
+    let mut h = Harness::new();
+    let asked = Asked::default();
+    h.server = FileServer::new(Box::new(LaterDrive { inner: h.drive.clone(), asked: asked.clone() }), DriveConfig::default());
+    let (status, file) = h.create("\\Downloads\\later.bin", OVERWRITE_IF, CreateOptions::empty());
+    assert_eq!(status, 0);
+    (h, asked, file)
+}
+
+fn read_request(file_id: u32, length: u32) -> ServerDriveIoRequest {
+    ServerDriveIoRequest::DeviceReadRequest(DeviceReadRequest {
+        device_io_request: io(file_id, MajorFunction::Read),
+        length,
+        offset: 0,
+    })
+}
+
+fn write_request(file_id: u32, data: Vec<u8>) -> ServerDriveIoRequest {
+    ServerDriveIoRequest::DeviceWriteRequest(DeviceWriteRequest {
+        device_io_request: io(file_id, MajorFunction::Write),
+        offset: 0,
+        write_data: data,
+    })
+}
+
+/// (status, read data) of an encoded read completion.
+fn read_answer(answer: &SvcMessage) -> (u32, Vec<u8>) {
+    let bytes = answer.encode_unframed_pdu().unwrap();
+    let len = u32::from_le_bytes(bytes[16..20].try_into().unwrap()) as usize;
+    (status(answer), bytes[20..20 + len].to_vec())
+}
+
+/// (status, length written) of an encoded write completion.
+fn write_answer(answer: &SvcMessage) -> (u32, u32) {
+    let bytes = answer.encode_unframed_pdu().unwrap();
+    (status(answer), u32::from_le_bytes(bytes[16..20].try_into().unwrap()))
+}
+
+#[test]
+fn a_deferred_read_is_answered_once_when_the_store_finishes_and_never_with_more_than_asked() {
+    let (mut h, asked, file) = later_harness();
+    assert!(h.server.handle(read_request(file, 4), &mut h.notices).is_none(), "no answer before the store's");
+    let (id, kind) = asked.borrow()[0];
+    assert_eq!(kind, "read");
+    // A store that gives more than asked is cut to the request's length.
+    let answer = h.server.complete(id, Ok(IoOutcome::Read(b"abcdefgh".to_vec()))).expect("an answer");
+    assert_eq!(read_answer(&answer), (0, b"abcd".to_vec()));
+    assert!(h.server.complete(id, Ok(IoOutcome::Read(Vec::new()))).is_none(), "answered twice");
+    assert!(h.server.complete(IoId(u64::MAX), Ok(IoOutcome::Written)).is_none(), "an id nobody asked for");
+}
+
+#[test]
+fn a_deferred_write_answers_its_length_or_the_stores_error() {
+    let (mut h, asked, file) = later_harness();
+    assert!(h.server.handle(write_request(file, vec![7; 300]), &mut h.notices).is_none());
+    assert!(h.server.handle(write_request(file, vec![8; 20]), &mut h.notices).is_none());
+    let ids: Vec<IoId> = asked.borrow().iter().map(|(id, _)| *id).collect();
+    assert_ne!(ids[0], ids[1]);
+    let full = h.server.complete(ids[1], Err(DriveError::Full)).expect("an answer");
+    assert_eq!(write_answer(&full), (u(NtStatus::DISK_FULL), 0));
+    let done = h.server.complete(ids[0], Ok(IoOutcome::Written)).expect("an answer");
+    assert_eq!(write_answer(&done), (0, 300));
+    // A store that answers a write with data has failed.
+    assert!(h.server.handle(write_request(file, vec![9; 5]), &mut h.notices).is_none());
+    let third = asked.borrow()[2].0;
+    let confused = h.server.complete(third, Ok(IoOutcome::Read(vec![1]))).expect("an answer");
+    assert_eq!(write_answer(&confused), (u(NtStatus::UNSUCCESSFUL), 0));
+}
+
+#[test]
+fn a_file_closed_while_its_write_is_pending_is_still_offered_as_a_download() {
+    let (mut h, _, file) = later_harness();
+    assert!(h.server.handle(write_request(file, vec![1; 10]), &mut h.notices).is_none());
+    assert_eq!(h.close(file), 0);
+    let path = DrivePath::parse_slashed("Downloads/later.bin").unwrap();
+    assert!(matches!(h.notices.as_slice(), [DriveNotice::Download { path: p, .. }] if *p == path), "{:?}", h.notices);
+}
+
+#[test]
+fn waiting_requests_are_bounded_and_forgotten_when_the_channel_restarts() {
+    let (mut h, asked, file) = later_harness();
+    for _ in 0..MAX_PENDING {
+        assert!(h.server.handle(read_request(file, 1), &mut h.notices).is_none());
+    }
+    let busy = h.server.handle(read_request(file, 1), &mut h.notices).expect("refused at once");
+    assert_eq!(read_answer(&busy).0, u(NtStatus::INSUFFICIENT_RESOURCES));
+    let busy = h.server.handle(write_request(file, vec![1]), &mut h.notices).expect("refused at once");
+    assert_eq!(write_answer(&busy).0, u(NtStatus::INSUFFICIENT_RESOURCES));
+    assert_eq!(asked.borrow().len(), MAX_PENDING, "the store is not asked beyond the bound");
+    // One answered frees one place.
+    let first = asked.borrow()[0].0;
+    assert!(h.server.complete(first, Ok(IoOutcome::Read(vec![0]))).is_some());
+    assert!(h.server.handle(read_request(file, 1), &mut h.notices).is_none());
+    // The channel restarted: late answers are for nobody.
+    h.server.close_all();
+    let last = asked.borrow()[MAX_PENDING].0;
+    assert!(h.server.complete(last, Ok(IoOutcome::Read(vec![0]))).is_none());
 }

@@ -338,6 +338,52 @@ impl Browser {
         Ok(path)
     }
 
+    /// The peak resident memory (Linux `VmHWM`) of each of this browser's processes (everything
+    /// chromedriver started: the browser, renderers, the GPU and storage services), largest first, with
+    /// each process's pid and `--type` ("browser" for the main one). What a person's task manager would
+    /// show at its worst, whatever inside the process held the memory (wasm, JavaScript, blobs).
+    pub fn peak_memory(&self) -> Result<Vec<(u32, String, u64)>> {
+        let mut parents = std::collections::HashMap::new();
+        for entry in std::fs::read_dir("/proc")?.flatten() {
+            let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
+            let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else { continue };
+            // `pid (comm) state ppid ...`: comm may hold spaces, so split after its closing parenthesis.
+            let ppid = stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse::<u32>().ok());
+            if let Some(ppid) = ppid {
+                parents.insert(pid, ppid);
+            }
+        }
+        let root = self.driver.id();
+        let descends = |mut pid: u32| loop {
+            match parents.get(&pid) {
+                Some(&parent) if parent == root => return true,
+                Some(&parent) if parent > 1 => pid = parent,
+                _ => return false,
+            }
+        };
+        let mut peaks = Vec::new();
+        for &pid in parents.keys().filter(|&&pid| descends(pid)) {
+            let (Ok(status), Ok(cmdline)) = (
+                std::fs::read_to_string(format!("/proc/{pid}/status")),
+                std::fs::read_to_string(format!("/proc/{pid}/cmdline")),
+            ) else {
+                continue;
+            };
+            let peak_kb = status
+                .lines()
+                .find_map(|line| line.strip_prefix("VmHWM:"))
+                .and_then(|value| value.split_whitespace().next()?.parse::<u64>().ok())
+                .unwrap_or(0);
+            // Chromium rewrites its children's command lines into one space-separated title.
+            let args: Vec<&str> = cmdline.split(['\0', ' ']).collect();
+            let flag = |name: &str| args.iter().find_map(|arg| arg.strip_prefix(name));
+            let kind = flag("--utility-sub-type=").or(flag("--type=")).unwrap_or("browser").to_owned();
+            peaks.push((pid, kind, peak_kb * 1024));
+        }
+        peaks.sort_by_key(|peak| std::cmp::Reverse(peak.2));
+        Ok(peaks)
+    }
+
     /// Ends the WebDriver session (so Chromium exits) and stops chromedriver.
     pub async fn close(mut self) -> Result<()> {
         let result = self.client.clone().close().await;

@@ -130,7 +130,7 @@ async fn clipboard_text_both_ways_with_xrdp() -> Result<()> {
         wait_for(
             "the session's text on the browser's clipboard",
             Duration::from_secs(30),
-            || async { Ok((browser_clipboard(&browser).await? == FROM_SESSION).then_some(())) },
+            || async { Ok((browser_clipboard(browser).await? == FROM_SESSION).then_some(())) },
         )
         .await?;
         browser.click("clipboard-toggle").await?;
@@ -156,7 +156,7 @@ async fn clipboard_text_both_ways_with_xrdp() -> Result<()> {
                 vec![json!(FROM_PAGE)],
             )
             .await?;
-        refocus_desktop(&browser).await?;
+        refocus_desktop(browser).await?;
         session_clipboard_becomes(&display, FROM_PAGE, "the page's text in the session").await?;
 
         // The paste box: text pasted into the panel and sent.
@@ -180,14 +180,14 @@ async fn clipboard_text_both_ways_with_xrdp() -> Result<()> {
         browser
             .run_async("await navigator.clipboard.writeText(arguments[0]);", vec![json!(big)])
             .await?;
-        refocus_desktop(&browser).await?;
+        refocus_desktop(browser).await?;
         session_clipboard_becomes(&display, &big, "1 MB from the page in the session").await?;
         let big_unicode = megabyte(true);
         set_clipboard(USER, &display, &big_unicode).await?;
         wait_for(
             "1 MB from the session on the browser's clipboard",
             Duration::from_secs(60),
-            || async { Ok((browser_clipboard(&browser).await? == big_unicode).then_some(())) },
+            || async { Ok((browser_clipboard(browser).await? == big_unicode).then_some(())) },
         )
         .await?;
         browser.screenshot("clipboard-megabyte").await?;
@@ -288,7 +288,7 @@ async fn clipboard_images_both_ways_with_xrdp() -> Result<()> {
         // An image copied in the session (image/bmp) → the browser's clipboard as a PNG, same pixels.
         set_clipboard_as(USER, &display, "image/bmp", &gradient_bmp(61, 40)).await?;
         let image = wait_for("the session's image on the browser's clipboard", Duration::from_secs(30), || async {
-            browser_clipboard_image(&browser).await
+            browser_clipboard_image(browser).await
         })
         .await?;
         ensure!((image.0, image.1) == (61, 40), "the browser's image is {}x{}", image.0, image.1);
@@ -322,7 +322,7 @@ async fn clipboard_images_both_ways_with_xrdp() -> Result<()> {
                 vec![json!(45), json!(30), json!(gradient_rgba(45, 30))],
             )
             .await?;
-        refocus_desktop(&browser).await?;
+        refocus_desktop(browser).await?;
         session_clipboard_becomes(&display, "Ein Bild ✓", "the page's text beside its image in the session").await?;
         let bmp = read_clipboard_as(USER, &display, "image/bmp", Duration::from_secs(15)).await?;
         let (width, height, pixels) = bmp_pixels(&bmp)?;

@@ -5,6 +5,8 @@
 //! the same SHA-256; a file with a reserved name is refused with a message. With the HTML5 client
 //! setting "file transfer" off, the panel offers no upload and the session gets no drive. A page whose
 //! preferences name other folders ("Inbox", "Team/Outbox") uses those instead of Uploads/Downloads.
+//! A 1 GiB upload and a 256 MiB download arrive whole while no browser process's peak memory grows by
+//! more than 128 MiB (Linux `VmHWM` of every process chromedriver started).
 //!
 //! The universal printer is not exercised here: xrdp 0.9 redirects drives and smart cards only (its
 //! chansrv ignores printer announcements); `client-core/src/redirection_tests.rs` covers it against IronRDP's
@@ -21,7 +23,7 @@ const USER: &str = "rdpuser2";
 const PASSWORD: &str = "Passw0rd!";
 const UPLOAD_NAME: &str = "quarterly report ü.bin";
 /// Big enough that its upload is still running when the test clicks Cancel.
-const CANCELLED_SIZE: u64 = 400 * 1024 * 1024;
+const CANCELLED_SIZE: u64 = 2 << 30;
 
 /// `script` with `sh -c` as the session's user (only they may read their FUSE mount); its stdout.
 async fn in_session(script: &str) -> Result<Option<String>> {
@@ -148,7 +150,7 @@ async fn files_go_both_ways_between_browser_and_xrdp_session() -> Result<()> {
             .await?
             .click()
             .await?;
-        ensure!(progress.contains("/s") && progress.contains("of 419.4 MB"), "progress: {progress}");
+        ensure!(progress.contains("/s") && progress.contains("of 2.1 GB"), "progress: {progress}");
         let status = upload_status_once(&browser, "big.bin", "Cancelled").await?;
         ensure!(status == "Cancelled", "status after cancel: {status}");
         let listing = in_session(&format!("ls -A '{mount}/Uploads'")).await?.context("ls Uploads")?;
@@ -312,6 +314,125 @@ async fn file_transfer_off_offers_no_upload_and_no_drive() -> Result<()> {
     .await;
     if result.is_err() {
         let _ = browser.screenshot("files-transfer-off-failure").await;
+        eprintln!("relay log:\n{}", relay.log());
+    }
+    browser.close().await?;
+    result
+}
+
+/// A file of pseudo-random bytes (xorshift, so nothing compresses it away), written 1 MiB at a time.
+fn write_noise(path: &Path, size: u64, seed: u64) -> Result<()> {
+    use std::io::Write;
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
+    let mut state = seed | 1;
+    let mut block = vec![0u8; 1 << 20];
+    let mut left = size;
+    while left > 0 {
+        for word in block.chunks_exact_mut(8) {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            word.copy_from_slice(&state.to_le_bytes());
+        }
+        let take = left.min(block.len() as u64) as usize;
+        out.write_all(&block[..take])?;
+        left -= take as u64;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// Sizes of the big transfers: a gibibyte up, and down as much as the session writes in the time CI can
+/// give (xrdp's drive sends a file in small writes, each answered before the next).
+const GIB: u64 = 1 << 30;
+const BIG_DOWNLOAD: u64 = 256 << 20;
+/// How much any browser process's peak memory may grow while both pass: far below either file, so
+/// neither was held whole.
+const PEAK_GROWTH_LIMIT: u64 = 128 << 20;
+
+#[tokio::test]
+async fn a_gigabyte_streams_both_ways_without_being_held_in_memory() -> Result<()> {
+    let addr = required_env("RDP_TESTBED_XRDP_ADDR")?;
+    let mut relay = Relay::new()?;
+    relay.add_user(USER, PASSWORD)?;
+    relay.add_workstation("Office PC", &addr)?;
+    relay.assign(USER, "Office PC")?;
+    relay.serve().await?;
+    let local = tempfile::Builder::new().prefix("homedesk-gigabyte-").tempdir()?;
+    let downloads = local.path().join("downloads");
+    std::fs::create_dir_all(&downloads)?;
+    let upload = local.path().join("gigabyte.bin");
+    write_noise(&upload, GIB, 0x9e37_79b9_7f4a_7c15)?;
+    let expected = sha256_of(&upload).await?;
+    let browser = Browser::start_with_downloads(1280, 1000, &downloads).await?;
+    let result = async {
+        browser.login(&relay.url(), USER, PASSWORD).await?;
+        browser
+            .wait_for_picture(&known_picture(Rgb::from_hex("#1e6fd9")), 8, Duration::from_secs(60))
+            .await
+            .context("the desktop did not appear")?;
+        let mount = format!("/home/{USER}/thinclient_drives/Browser");
+        wait_for("the drive in the session", Duration::from_secs(30), || async {
+            in_session(&format!("test -d '{mount}/Uploads' && echo yes")).await
+        })
+        .await?;
+        let before = browser.peak_memory()?;
+
+        // Up: the page copies the file into its drive; the session reads it whole.
+        browser.click("files-toggle").await?;
+        let input = browser.wait_testid("files-input", Duration::from_secs(10)).await?;
+        let started = std::time::Instant::now();
+        input.send_keys(&upload.display().to_string()).await?;
+        let status = wait_for("the gigabyte's upload", Duration::from_secs(600), || async {
+            let status = browser.text_of("files-upload-status", Duration::from_secs(5)).await?;
+            ensure!(!status.starts_with("Failed") && status != "Cancelled", "upload status: {status}");
+            Ok(status.starts_with("Uploaded").then_some(status))
+        })
+        .await?;
+        let copied = started.elapsed();
+        ensure!(status == "Uploaded (1.1 GB)", "status: {status}");
+        let started = std::time::Instant::now();
+        let in_drive = in_session(&format!("sha256sum '{mount}/Uploads/gigabyte.bin'"))
+            .await?
+            .context("the session cannot read the uploaded gigabyte")?;
+        ensure!(first_word(&in_drive) == expected, "the session reads another file: {in_drive} vs {expected}");
+        let read = started.elapsed();
+        eprintln!(
+            "1 GiB up: copied into the page's drive in {:.1} s ({:.1} MB/s), read by the session in {:.1} s ({:.1} MB/s)",
+            copied.as_secs_f64(),
+            GIB as f64 / 1e6 / copied.as_secs_f64(),
+            read.as_secs_f64(),
+            GIB as f64 / 1e6 / read.as_secs_f64()
+        );
+
+        // Down: the session writes a big file into the download folder; it arrives whole.
+        let started = std::time::Instant::now();
+        arrives_as_download(&format!("{mount}/Downloads"), "big download.bin", BIG_DOWNLOAD, &downloads).await?;
+        let down = started.elapsed();
+        eprintln!(
+            "{} MiB down in {:.1} s ({:.1} MB/s)",
+            BIG_DOWNLOAD >> 20,
+            down.as_secs_f64(),
+            BIG_DOWNLOAD as f64 / 1e6 / down.as_secs_f64()
+        );
+        browser.screenshot("files-gigabyte").await?;
+
+        let after = browser.peak_memory()?;
+        ensure!(after.iter().any(|(_, kind, _)| kind == "renderer"), "no renderer process found: {after:?}");
+        let mut worst = (String::new(), 0u64);
+        for (pid, kind, peak) in &after {
+            let start = before.iter().find(|(p, _, _)| p == pid).map_or(0, |(_, _, bytes)| *bytes);
+            eprintln!("peak resident memory of the {kind} process {pid}: {} MiB before, {} MiB after", start >> 20, peak >> 20);
+            if peak.saturating_sub(start) > worst.1 {
+                worst = (format!("{kind} process {pid}"), peak.saturating_sub(start));
+            }
+        }
+        ensure!(worst.1 < PEAK_GROWTH_LIMIT, "the {} grew by {} MiB: a file was held in memory", worst.0, worst.1 >> 20);
+        Ok(())
+    }
+    .await;
+    if result.is_err() {
+        let _ = browser.screenshot("files-gigabyte-failure").await;
         eprintln!("relay log:\n{}", relay.log());
     }
     browser.close().await?;
