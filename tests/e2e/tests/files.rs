@@ -49,12 +49,13 @@ fn first_word(text: &str) -> String {
     text.split_whitespace().next().unwrap_or_default().to_owned()
 }
 
-/// Waits until the file picker's upload (the panel's first row) says "Uploaded"; a failure or a cancel fails.
-async fn wait_uploaded(browser: &Browser) -> Result<()> {
-    wait_for("the upload to finish", Duration::from_secs(120), || async {
+/// Waits up to `timeout` until the file picker's upload (the panel's first row) says "Uploaded"; a
+/// failure or a cancel fails. Returns that status.
+async fn wait_uploaded(browser: &Browser, timeout: Duration) -> Result<String> {
+    wait_for("the upload to finish", timeout, || async {
         let status = browser.text_of("files-upload-status", Duration::from_secs(5)).await?;
         ensure!(!status.starts_with("Failed") && status != "Cancelled", "upload status: {status}");
-        Ok(status.starts_with("Uploaded").then_some(()))
+        Ok(status.starts_with("Uploaded").then_some(status))
     })
     .await
 }
@@ -128,7 +129,7 @@ async fn files_go_both_ways_between_browser_and_xrdp_session() -> Result<()> {
         browser.click("files-toggle").await?;
         let input = browser.wait_testid("files-input", Duration::from_secs(10)).await?;
         input.send_keys(&upload.display().to_string()).await?;
-        wait_uploaded(&browser).await?;
+        wait_uploaded(&browser, Duration::from_secs(120)).await?;
         browser.screenshot("files-uploaded").await?;
         same_in_session(&format!("{mount}/Uploads/{UPLOAD_NAME}"), &upload).await?;
 
@@ -209,7 +210,7 @@ async fn the_pages_upload_and_download_folders_are_used() -> Result<()> {
         browser.click("files-toggle").await?;
         let input = browser.wait_testid("files-input", Duration::from_secs(10)).await?;
         input.send_keys(&upload.display().to_string()).await?;
-        wait_uploaded(&browser).await?;
+        wait_uploaded(&browser, Duration::from_secs(120)).await?;
         same_in_session(&format!("{mount}/Inbox/for the inbox.bin"), &upload).await?;
 
         // Drag and drop: a file dropped on the panel's zone. The page gets a `drop` event whose DataTransfer
@@ -383,12 +384,7 @@ async fn a_gigabyte_streams_both_ways_without_being_held_in_memory() -> Result<(
         let input = browser.wait_testid("files-input", Duration::from_secs(10)).await?;
         let started = std::time::Instant::now();
         input.send_keys(&upload.display().to_string()).await?;
-        let status = wait_for("the gigabyte's upload", Duration::from_secs(600), || async {
-            let status = browser.text_of("files-upload-status", Duration::from_secs(5)).await?;
-            ensure!(!status.starts_with("Failed") && status != "Cancelled", "upload status: {status}");
-            Ok(status.starts_with("Uploaded").then_some(status))
-        })
-        .await?;
+        let status = wait_uploaded(&browser, Duration::from_secs(600)).await?;
         let copied = started.elapsed();
         ensure!(status == "Uploaded (1.1 GB)", "status: {status}");
         let started = std::time::Instant::now();
