@@ -51,7 +51,7 @@ fn peer_name(version_line: &str) -> String {
     }
 }
 
-fn median(mut values: Vec<f64>) -> f64 {
+pub fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
     match values.len() {
         0 => f64::NAN,
@@ -60,6 +60,6 @@ fn median(mut values: Vec<f64>) -> f64 {
     }
 }
 
-fn list(values: &[f64]) -> String {
+pub fn list(values: &[f64]) -> String {
     values.iter().map(|v| format!("{v:.0}")).collect::<Vec<_>>().join(", ")
 }

@@ -12,9 +12,12 @@
 //! figures (`login.rs`); `HOMEDESK_BENCH_ONLY=login` runs only the relay and that part.
 //! The brute-force limiter's flood (a million failed sign-ins from distinct addresses, `limiter.rs`) runs
 //! last; `HOMEDESK_BENCH_FLOOD=N` changes its size, `HOMEDESK_BENCH_ONLY=limiter` runs only that part.
+//! The decode and paint rows (`decode.rs`) need the recordings and the browser's figures `cargo xtask
+//! bench` makes first; `HOMEDESK_BENCH_ONLY=decode` prints only them.
 
 mod bundle;
 mod concurrency;
+mod decode;
 mod first_frame;
 mod limiter;
 mod link;
@@ -22,6 +25,7 @@ mod login;
 mod measure;
 mod peers;
 mod process;
+mod record;
 mod relay;
 mod report;
 mod systems;
@@ -58,11 +62,21 @@ struct Figures {
 
 async fn run() -> Result<()> {
     let cache = cache_dir();
+    if let Some(dir) = record_dir() {
+        let wallpapers = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../portal-assets/backgrounds");
+        return record::record(&dir, &wallpapers);
+    }
     let bench_dir = cache.join("bench");
     let run_dir = bench_dir.join("run");
     let _ = std::fs::remove_dir_all(&run_dir);
     std::fs::create_dir_all(&run_dir).with_context(|| format!("cannot create {}", run_dir.display()))?;
 
+    if std::env::var("HOMEDESK_BENCH_ONLY").as_deref() == Ok("decode") {
+        let recordings = std::env::var_os("HOMEDESK_BENCH_RECORDINGS").map(PathBuf::from);
+        let (rows, notes) = decode::rows(recordings.as_deref())?;
+        println!("{}", report::render(&rows, &notes));
+        return Ok(());
+    }
     if std::env::var("HOMEDESK_BENCH_ONLY").as_deref() == Ok("limiter") {
         let flood = limiter_flood(&run_dir).await?;
         let table = report::render(&limiter_rows(&flood), &limiter_notes(&flood));
@@ -133,12 +147,16 @@ async fn run() -> Result<()> {
     let mut rows = rows(&figures, &concurrency, percentile(&direct_rtt, 99.0));
     let (frame_rows, frame_notes) = first_frame::rows().context("first-frame figures")?;
     rows.extend(frame_rows);
+    let recordings = std::env::var_os("HOMEDESK_BENCH_RECORDINGS").map(PathBuf::from);
+    let (decode_rows, decode_notes) = decode::rows(recordings.as_deref()).context("decode and paint figures")?;
+    rows.extend(decode_rows);
     rows.extend(bundle_rows(bundle.as_ref()));
     rows.extend(console_rows(console.as_ref()));
     rows.extend(login_rows(&logins));
     let mut notes = notes(&figures);
     notes.extend(login_notes(&logins));
     notes.extend(frame_notes);
+    notes.extend(decode_notes);
     match &bundle {
         Some(bundle) => notes.push(format!(
             "Client bundle: the .wasm and .js in {} (MB = 10^6 bytes; gzip -9, brotli -q 11), what a portal \
@@ -469,4 +487,13 @@ fn limiter_notes(flood: &limiter::Flood) -> Vec<String> {
         flood.rows_at_quarter,
         flood.rss_mb_before,
     )]
+}
+
+/// `homedesk-bench record DIR`: only record the workstation's updates for the decode rows (`record.rs`).
+fn record_dir() -> Option<PathBuf> {
+    let mut args = std::env::args_os().skip(1);
+    match (args.next(), args.next()) {
+        (Some(command), Some(dir)) if command == "record" => Some(PathBuf::from(dir)),
+        _ => None,
+    }
 }

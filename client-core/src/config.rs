@@ -44,7 +44,8 @@ pub(crate) fn connector_config(params: &ConnectParams) -> Result<Config, ClientE
         return Err(ClientError::InvalidParams("a user name is required".to_owned()));
     }
     let (username, domain) = split_domain(&params.username, params.domain.as_deref());
-    let codecs = client_codecs_capabilities(&[]).map_err(ClientError::protocol)?;
+    let codec_switches: &[&str] = if params.graphics.remote_fx { &[] } else { &["remotefx:off"] };
+    let codecs = client_codecs_capabilities(codec_switches).map_err(ClientError::protocol)?;
     let client_name: String = params.client_name.chars().take(15).collect();
 
     Ok(Config {
@@ -91,7 +92,7 @@ pub(crate) fn connector_config(params: &ConnectParams) -> Result<Config, ClientE
         enable_server_pointer: true,
         pointer_software_rendering: false,
         multitransport_flags: None,
-        support_dyn_vc_gfx_protocol: true,
+        support_dyn_vc_gfx_protocol: params.graphics.pipeline,
     })
 }
 

@@ -96,6 +96,8 @@ pub(crate) struct Connection {
     redirection: Option<Redirection>,
     /// The workstation's sound; `None` when the caller wants none (the channel is not announced).
     sound: Option<Sound>,
+    /// Fast-path frames kept for the bench's replay (`RdpClient::record_updates`); `None` normally.
+    recorded: Option<Vec<Vec<u8>>>,
 }
 
 /// Fast-path input is allowed only if the server advertised it ([MS-RDPBCGR] 2.2.8.1.2).
@@ -103,12 +105,12 @@ fn fastpath_allowed(flags: InputFlags) -> bool {
     flags.intersects(InputFlags::FASTPATH_INPUT | InputFlags::FASTPATH_INPUT_2)
 }
 
-fn new_image(width: u16, height: u16) -> Result<DecodedImage, ClientError> {
+pub(crate) fn new_image(width: u16, height: u16) -> Result<DecodedImage, ClientError> {
     check_desktop_size(width, height).map_err(ClientError::protocol)?;
     Ok(DecodedImage::new(PixelFormat::RgbA32, width, height))
 }
 
-fn paint_rect(region: &InclusiveRectangle, image: &DecodedImage) -> Option<Rect> {
+pub(crate) fn paint_rect(region: &InclusiveRectangle, image: &DecodedImage) -> Option<Rect> {
     let right = region.right.min(image.width().checked_sub(1)?);
     let bottom = region.bottom.min(image.height().checked_sub(1)?);
     if region.left > right || region.top > bottom {
@@ -164,6 +166,7 @@ impl Connection {
             log_off_requested: false,
             redirection,
             sound,
+            recorded: None,
         };
         Ok((connection, request))
     }
@@ -489,6 +492,9 @@ impl Connection {
             return Ok((Phase::Active(session), false));
         };
         session.guard.check(action, &frame)?;
+        if let (Some(recorded), ironrdp_pdu::Action::FastPath) = (self.recorded.as_mut(), action) {
+            recorded.push(frame.to_vec());
+        }
         let size_before = (session.image.width(), session.image.height());
         let outputs = session
             .stage
@@ -824,6 +830,16 @@ impl Connection {
         }
         self.end();
         Ok(events)
+    }
+
+    pub(crate) fn record_updates(&mut self) {
+        self.recorded = Some(Vec::new());
+    }
+
+    pub(crate) fn take_recording(&mut self) -> Option<crate::replay::Recording> {
+        let frames = self.recorded.take().filter(|frames| !frames.is_empty())?;
+        let frame = self.framebuffer()?;
+        Some(crate::replay::Recording { width: frame.width, height: frame.height, frames })
     }
 
     pub(crate) fn framebuffer(&self) -> Option<Framebuffer<'_>> {

@@ -29,6 +29,7 @@ fn params(pin: Option<String>) -> ConnectParams {
         keyboard_layout: 0x409,
         color_depth: 16,
         sounds: false,
+        graphics: Default::default(),
     }
 }
 

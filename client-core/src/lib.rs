@@ -21,7 +21,7 @@
 //! soft keyboard's hidden field as edits), `gesture` (touch as a mouse, zoom and pan), `clipboard` (the shared
 //! clipboard), `redirection` (device redirection: `drive` for the browser's drive, `printer` for the universal
 //! printer), `sound` (the workstation's audio as PCM), `config` (connector settings), `error`
-//! (user-facing errors).
+//! (user-facing errors), `replay` (recorded graphics updates through the same decoder, for the bench).
 
 mod clipboard;
 pub use clipboard::ClipboardContent;
@@ -39,6 +39,7 @@ mod keymap;
 mod layout;
 mod printer;
 mod redirection;
+pub mod replay;
 pub mod softinput;
 mod sound;
 mod tls;
@@ -72,6 +73,25 @@ pub struct ConnectParams {
     pub color_depth: u8,
     /// Play the workstation's sound: announce the `rdpsnd` channel ([`Event::Audio`] follows).
     pub sounds: bool,
+    /// Which graphics encodings are offered; everything by default (see [`Graphics`]).
+    pub graphics: Graphics,
+}
+
+/// The graphics encodings offered to the workstation besides plain and compressed bitmaps (planar
+/// at 32 bpp, interleaved below), which every server may send. The portal offers everything; the
+/// bench turns them off one by one to record what a workstation sends in each encoding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Graphics {
+    /// RemoteFX surface commands.
+    pub remote_fx: bool,
+    /// The graphics pipeline (EGFX), which servers prefer when offered.
+    pub pipeline: bool,
+}
+
+impl Default for Graphics {
+    fn default() -> Self {
+        Graphics { remote_fx: true, pipeline: true }
+    }
 }
 
 impl core::fmt::Debug for ConnectParams {
@@ -88,6 +108,7 @@ impl core::fmt::Debug for ConnectParams {
             .field("keyboard_layout", &self.keyboard_layout)
             .field("color_depth", &self.color_depth)
             .field("sounds", &self.sounds)
+            .field("graphics", &self.graphics)
             .finish()
     }
 }
@@ -307,6 +328,19 @@ impl RdpClient {
     /// session for a later reconnection) and TLS close_notify. Send the bytes, then close the transport.
     pub fn shutdown(&mut self) -> Result<Vec<Event>, ClientError> {
         self.connection.shutdown()
+    }
+
+    /// Keeps a copy of every fast-path frame (the graphics updates) from now on, for
+    /// [`RdpClient::take_recording`]. Call it right after [`RdpClient::new`] so the recording starts
+    /// with the session's first update, which a replay needs (RemoteFX sends its headers only once).
+    pub fn record_updates(&mut self) {
+        self.connection.record_updates();
+    }
+
+    /// The frames recorded since [`RdpClient::record_updates`], at the desktop's current size;
+    /// recording stops. `None` when nothing was recorded or the session is not active.
+    pub fn take_recording(&mut self) -> Option<replay::Recording> {
+        self.connection.take_recording()
     }
 
     /// The decoded desktop, once the session is active.

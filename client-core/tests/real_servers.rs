@@ -49,6 +49,7 @@ fn params(user: &str, password: &str, pin: Option<String>) -> ConnectParams {
         keyboard_layout: 0x409,
         color_depth: 32,
         sounds: false,
+        graphics: Default::default(),
     }
 }
 

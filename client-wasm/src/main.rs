@@ -14,6 +14,7 @@ mod display;
 mod prefs;
 mod files;
 mod page_drive;
+mod paint;
 mod session;
 mod softkeys;
 mod touch;

@@ -13,8 +13,8 @@ use homedesk_client_core::{ClientError, ClipboardContent, ConnectParams, Event, 
 use std::cell::RefCell;
 use std::rc::{Rc, Weak};
 use wasm_bindgen::closure::Closure;
-use wasm_bindgen::{Clamped, JsCast};
-use web_sys::{BinaryType, CanvasRenderingContext2d, CloseEvent, HtmlCanvasElement, ImageData, MessageEvent, WebSocket};
+use wasm_bindgen::JsCast;
+use web_sys::{BinaryType, CanvasRenderingContext2d, CloseEvent, HtmlCanvasElement, MessageEvent, WebSocket};
 use yew::Callback;
 
 /// What the page shows about the session.
@@ -103,6 +103,7 @@ impl Session {
             keyboard_layout: crate::prefs::load().keyboard_layout,
             color_depth: settings.color_depth,
             sounds: settings.sounds,
+            graphics: Default::default(),
         };
         let (client, first_bytes) = RdpClient::with_devices(params, files::devices(settings.file_transfer)).map_err(|e| e.to_string())?;
         let context = canvas
@@ -386,11 +387,8 @@ impl Inner {
     }
 
     fn paint(&self, rect: Rect) {
-        let Some(frame) = self.client.framebuffer() else { return };
-        let Some((pixels, w, h)) = frame.region_rgba(rect) else { return };
-        let image = ImageData::new_with_u8_clamped_array_and_sh(Clamped(&pixels), u32::from(w), u32::from(h));
-        if let Ok(image) = image {
-            let _ = self.context.put_image_data(&image, f64::from(rect.x), f64::from(rect.y));
+        if let Some(frame) = self.client.framebuffer() {
+            crate::paint::region(&self.context, frame, rect);
         }
     }
 

@@ -8,6 +8,10 @@
 //!    sessions, full sign-ins at 50/s, the client bundle's size, then the brute-force limiter's flood
 //!    (`HOMEDESK_BENCH_FLOOD=N` changes its size); it adds the client half's rows from step 1 and prints
 //!    the table (also written to `~/.cache/homedesk/bench/latest.md`). Not part of `test`.
+//!    Before it, the decode and paint part: `homedesk-bench record` records FreeRDP's shadow server at
+//!    1920×1080 in RemoteFX, planar and interleaved bitmaps, and `replay` (tests/e2e) replays the
+//!    recordings in headless Chromium with the replay page (`replay.html`); the bench replays them
+//!    natively and puts both side by side. Skipped with a note when that cannot run.
 
 use crate::{paths, shell, toolchain};
 use anyhow::Result;
@@ -27,7 +31,41 @@ pub fn bench() -> Result<()> {
         }
         Err(error) => eprintln!("xtask: the client half of the bench did not run: {error:#}"),
     }
+    let bench_dir = paths::cache().join("bench");
+    let (recordings, replay) = (bench_dir.join("recordings"), bench_dir.join("replay.json"));
+    let _ = std::fs::remove_file(&replay);
+    match decode_and_paint(&recordings, &replay) {
+        Ok(()) => {
+            bench.env("HOMEDESK_BENCH_RECORDINGS", &recordings).env("HOMEDESK_BENCH_REPLAY", &replay);
+        }
+        Err(error) => eprintln!("xtask: the decode and paint part of the bench did not run: {error:#}"),
+    }
     shell::run(&mut bench)
+}
+
+/// Records the workstation in each encoding (`homedesk-bench record`, release) and replays the
+/// recordings in headless Chromium (`replay`, with the replay page's own wasm build); the bench then
+/// replays them natively and compares.
+fn decode_and_paint(recordings: &Path, figures: &Path) -> Result<()> {
+    let exports = shell::output(Command::new("bash").arg(paths::testbed_script()).arg("env"))?;
+    shell::run(
+        shell::host_cargo()
+            .args(["run", "--release", "--quiet", "-p", "homedesk-bench", "--", "record"])
+            .arg(recordings)
+            .envs(crate::test::parse_exports(&exports)),
+    )?;
+    let page = paths::cache().join("bench").join("replay-page");
+    toolchain::build_replay_page(&page)?;
+    shell::run(
+        shell::host_cargo()
+            .args(["run", "--quiet", "-p", "homedesk-e2e", "--bin", "replay", "--", "--page"])
+            .arg(&page)
+            .arg("--recordings")
+            .arg(recordings)
+            .arg("--out")
+            .arg(figures)
+            .env("HOMEDESK_ARTIFACTS", paths::artifacts()),
+    )
 }
 
 /// Builds the client, starts the testbed and runs `first-frame`; returns the client's directory.

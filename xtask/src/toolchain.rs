@@ -41,6 +41,18 @@ pub fn build_client() -> Result<PathBuf> {
     Ok(dist)
 }
 
+/// Builds the bench's replay page (`replay.html`, the client's decoder and painting without the
+/// portal) into `dir`, with the portal's wasm profile. Only `cargo xtask bench` needs it.
+pub fn build_replay_page(dir: &std::path::Path) -> Result<()> {
+    std::fs::create_dir_all(paths::wasm_target())?;
+    let lock = std::fs::File::create(paths::wasm_target().join(".homedesk-client-build.lock"))?;
+    if lock.try_lock().is_err() {
+        eprintln!("xtask: another checkout is building its client; waiting for it");
+        lock.lock()?;
+    }
+    trunk_build(&["replay.html", "--public-url", "./"], dir)
+}
+
 /// Where in the dist directory the admin console's own bundle goes (the relay serves its
 /// `index.html` under `/admin`).
 pub const ADMIN_CONSOLE_DIR: &str = "admin-console";
