@@ -124,41 +124,13 @@ pub struct Rect {
 }
 
 /// The decoded desktop: `rgba` holds `width * height` pixels, row-major, 4 bytes each (R, G, B, A),
-/// no padding between rows (stride = `width * 4`).
+/// no padding between rows (stride = `width * 4`). Decoded pixels are opaque; before the first update
+/// the framebuffer is transparent black.
 #[derive(Debug, Clone, Copy)]
 pub struct Framebuffer<'a> {
     pub width: u16,
     pub height: u16,
     pub rgba: &'a [u8],
-}
-
-impl Framebuffer<'_> {
-    /// The pixels of `rect` (clipped to the frame) as tightly packed, fully opaque RGBA rows — what a
-    /// canvas `ImageData` wants — with the clipped size; `None` when nothing of it is inside.
-    /// Alpha is forced to 255: before the first update the framebuffer is transparent black.
-    pub fn region_rgba(&self, rect: Rect) -> Option<(Vec<u8>, u16, u16)> {
-        let (x, y) = (usize::from(rect.x), usize::from(rect.y));
-        let (frame_w, frame_h) = (usize::from(self.width), usize::from(self.height));
-        if x >= frame_w || y >= frame_h {
-            return None;
-        }
-        let w = usize::from(rect.width).min(frame_w - x);
-        let h = usize::from(rect.height).min(frame_h - y);
-        if w == 0 || h == 0 {
-            return None;
-        }
-        let stride = frame_w * 4;
-        let mut pixels = Vec::with_capacity(w * h * 4);
-        for row in y..y + h {
-            let start = row * stride + x * 4;
-            pixels.extend_from_slice(self.rgba.get(start..start + w * 4)?);
-        }
-        for alpha in pixels.iter_mut().skip(3).step_by(4) {
-            *alpha = 255;
-        }
-        // w <= width and h <= height, which are u16
-        Some((pixels, w as u16, h as u16))
-    }
 }
 
 /// What happened as a result of a call; handle them in order.
@@ -362,42 +334,5 @@ impl RdpClient {
     /// [`ConnectParams::sounds`]); sound may follow as [`Event::Audio`].
     pub fn sound_format_agreed(&self) -> bool {
         self.connection.sound_format_agreed()
-    }
-}
-
-#[cfg(test)]
-mod framebuffer_tests {
-    use super::{Framebuffer, Rect};
-
-    /// A 4x3 frame whose pixel (x, y) is [x, y, 7, 0].
-    fn frame_bytes() -> Vec<u8> {
-        (0..3u8).flat_map(|y| (0..4u8).flat_map(move |x| [x, y, 7, 0])).collect()
-    }
-
-    #[test]
-    fn region_is_packed_rows_made_opaque() {
-        let bytes = frame_bytes();
-        let frame = Framebuffer { width: 4, height: 3, rgba: &bytes };
-        let (pixels, w, h) = frame.region_rgba(Rect { x: 1, y: 1, width: 2, height: 2 }).unwrap();
-        assert_eq!((w, h), (2, 2));
-        assert_eq!(pixels, [1, 1, 7, 255, 2, 1, 7, 255, 1, 2, 7, 255, 2, 2, 7, 255]);
-    }
-
-    #[test]
-    fn region_is_clipped_to_the_frame() {
-        let bytes = frame_bytes();
-        let frame = Framebuffer { width: 4, height: 3, rgba: &bytes };
-        let (pixels, w, h) = frame.region_rgba(Rect { x: 3, y: 2, width: 50, height: 50 }).unwrap();
-        assert_eq!((w, h, pixels), (1, 1, vec![3, 2, 7, 255]));
-        assert!(frame.region_rgba(Rect { x: 4, y: 0, width: 1, height: 1 }).is_none());
-        assert!(frame.region_rgba(Rect { x: 0, y: 3, width: 1, height: 1 }).is_none());
-        assert!(frame.region_rgba(Rect { x: 0, y: 0, width: 0, height: 1 }).is_none());
-    }
-
-    #[test]
-    fn short_buffer_gives_none_not_a_panic() {
-        let bytes = frame_bytes();
-        let frame = Framebuffer { width: 4, height: 4, rgba: &bytes };
-        assert!(frame.region_rgba(Rect { x: 0, y: 0, width: 4, height: 4 }).is_none());
     }
 }

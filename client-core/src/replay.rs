@@ -6,6 +6,8 @@
 //! ([`crate::RdpClient::record_updates`]); a [`Replay`] feeds them to IronRDP's fast-path processor
 //! with the guard, image format and paint rectangles of a live session, so the figures are the
 //! session's. A recording is a file, so reading one checks every length and never panics.
+//! Slow-path graphics updates (xrdp 0.9 sends its bitmaps so) are not recorded: the bench records
+//! FreeRDP's shadow server, which sends every update fast-path.
 
 use crate::connection::{new_image, paint_rect};
 use crate::guard::UpdateGuard;

@@ -5,9 +5,10 @@
 use homedesk_client_core::drive::{
     DriveBackend, DriveConfig, DriveError, DrivePath, Entry, FileHandle, Io, IoId, IoOutcome, MemoryDrive,
 };
+use homedesk_client_core::replay::{colour_sha256, RecordedFrames, Replay};
 use homedesk_client_core::{
     ClipboardContent,
-    ClientError, ConnectParams, Devices, Event, Input, MouseButton, RdpClient, Resize,
+    ClientError, ConnectParams, Devices, Event, Graphics, Input, MouseButton, RdpClient, Resize,
 };
 use sha2::{Digest, Sha256};
 use std::io::{ErrorKind, Read, Write};
@@ -719,6 +720,45 @@ fn xrdp_clipboard_image_from_the_page_reaches_the_session() {
 // ---- Display: resize through Display Control, server pointer shapes --------------------------------
 
 /// Connects and waits for the known picture.
+/// A session recorded from its first update (`RdpClient::record_updates`) and replayed through
+/// `Replay`, the bench's decode path, ends with exactly the live session's picture.
+fn recording_replays_to_the_live_picture(addr: &str, user: &str, background: [u8; 3], name: &str, graphics: Graphics) {
+    let mut driver = Driver::connect(addr, ConnectParams { graphics, ..params(user, &password(), None) });
+    driver.client.record_updates();
+    wait_for_picture(&mut driver, background, name);
+    driver.run_until(Duration::from_secs(2), |_| false).expect("session runs"); // the rest of the first desktop
+    let live = colour_sha256(driver.client.framebuffer().expect("the session is active").rgba);
+    let recording = driver.client.take_recording().expect("updates were recorded");
+    assert!(driver.client.take_recording().is_none(), "taking the recording ends it");
+    let bytes = recording.to_bytes();
+    let read = RecordedFrames::parse(&bytes).expect("the recording reads back");
+    assert_eq!((read.width, read.height), (WIDTH, HEIGHT));
+    let mut replay = Replay::new(read.width, read.height).expect("a replay at the session's size");
+    let mut painted = 0;
+    for frame in &read.frames {
+        painted += replay.frame(frame).expect("every recorded frame decodes").len();
+    }
+    assert!(painted > 0, "{name}: the replay painted nothing from {} frames", read.frames.len());
+    assert_eq!(colour_sha256(replay.framebuffer().rgba), live, "{name}: the replay's picture differs from the live one");
+    driver.shutdown();
+}
+
+/// (xrdp 0.9 sends its bitmaps as slow-path updates, which recordings do not hold: the bench and these
+/// tests record FreeRDP's shadow server.)
+#[test]
+#[ignore = "needs the RDP testbed: run via cargo xtask test"]
+fn shadow_bitmaps_recorded_replay_to_the_live_picture() {
+    let bitmaps_only = Graphics { remote_fx: false, pipeline: false };
+    recording_replays_to_the_live_picture(&testbed_addr("RDP_TESTBED_SHADOW_ADDR"), "rdpuser2", SHADOW_BACKGROUND, "shadow-bitmaps-replay", bitmaps_only);
+}
+
+#[test]
+#[ignore = "needs the RDP testbed: run via cargo xtask test"]
+fn shadow_remotefx_recorded_replays_to_the_live_picture() {
+    let remote_fx = Graphics { remote_fx: true, pipeline: false };
+    recording_replays_to_the_live_picture(&testbed_addr("RDP_TESTBED_SHADOW_ADDR"), "rdpuser2", SHADOW_BACKGROUND, "shadow-replay", remote_fx);
+}
+
 fn connected_session(addr: &str, user: &str, background: [u8; 3], name: &str) -> Driver {
     let mut driver = Driver::connect(addr, params(user, &password(), None));
     wait_for_picture(&mut driver, background, name);

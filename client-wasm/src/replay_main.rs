@@ -109,7 +109,7 @@ fn canvas_context(width: u16, height: u16) -> Result<CanvasRenderingContext2d, S
         gloo::utils::document().get_element_by_id("replay").ok_or("no #replay canvas")?.dyn_into().map_err(js)?;
     canvas.set_width(u32::from(width));
     canvas.set_height(u32::from(height));
-    canvas.get_context("2d").map_err(js)?.ok_or("no 2D context")?.dyn_into().map_err(js)
+    paint::context(&canvas).ok_or_else(|| "no 2D context".to_owned())
 }
 
 fn js(value: impl core::fmt::Debug) -> String {

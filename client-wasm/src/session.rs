@@ -106,12 +106,7 @@ impl Session {
             graphics: Default::default(),
         };
         let (client, first_bytes) = RdpClient::with_devices(params, files::devices(settings.file_transfer)).map_err(|e| e.to_string())?;
-        let context = canvas
-            .get_context("2d")
-            .ok()
-            .flatten()
-            .and_then(|c| c.dyn_into::<CanvasRenderingContext2d>().ok())
-            .ok_or("This browser cannot draw on a canvas.")?;
+        let context = crate::paint::context(&canvas).ok_or("This browser cannot draw on a canvas.")?;
         let ws = WebSocket::new(&tunnel_url(&ticket.ticket)).map_err(|_| "The browser refused to open a WebSocket.")?;
         ws.set_binary_type(BinaryType::Arraybuffer);
 
